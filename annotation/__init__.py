@@ -1,0 +1,1 @@
+"""Auto-annotation: 2D pose detectors, lifting to 3D with LiDAR, triangulation, smoothing."""

@@ -1,0 +1,1 @@
+"""Sensor calibration: intrinsics, LiDAR–camera, radar–LiDAR (corner reflectors), time offsets."""

@@ -1,0 +1,1 @@
+"""Pose networks (HRRadarPose, HuPR), registry, training, evaluation, export."""

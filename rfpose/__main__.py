@@ -1,0 +1,5 @@
+import sys
+
+from rfpose.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""The one exception tree of rfpose.
+
+Every error a user can cause derives from :class:`RfposeError`; the CLI prints it as one line and exits
+non-zero. Messages name what and where (file:line, packet sequence number, frame index).
+"""
+
+from __future__ import annotations
+
+
+class RfposeError(Exception):
+    """Root of every error rfpose raises on purpose."""
+
+
+class ConfigError(RfposeError):
+    """A radar .cfg, rig file or stage config is malformed or inconsistent.
+
+    ``path`` and ``line`` (1-based) locate the problem when it comes from a file.
+    """
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.path, self.line, self.reason = path, line, message
+        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(where + message)
+
+
+class UnknownNameError(RfposeError, KeyError):
+    """A name looked up in a registry (board, model, scenario, skeleton …) does not exist."""
+
+    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
+        self.kind, self.name, self.valid = kind, name, sorted(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid)}")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class FormatError(RfposeError):
+    """A file on disk (session, dataset, adc_data.bin, checkpoint) is malformed, truncated or of an unknown version."""
+
+
+class ParseError(RfposeError):
+    """Bytes from a device or a file do not follow the wire format."""
+
+
+class DeviceError(RfposeError):
+    """A device answered wrongly or could not be opened."""
+
+
+class DeviceTimeout(DeviceError):
+    """A device stopped answering within the allowed time."""
+
+
+class ShapeError(RfposeError, ValueError):
+    """An array has the wrong shape or dtype for the stage it is given to."""
