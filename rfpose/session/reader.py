@@ -1,0 +1,361 @@
+"""Read a session: random access by frame index and by host time, per stream; label sets.
+
+Only frames counted by the commit marker are visible (a live writer's arrays are longer). Each stream is
+a seekable :class:`rfpose.source.SourceBase` — the "session replay" source — so everything downstream
+treats a recording exactly like a live device. Every malformed-file problem is a
+:class:`~rfpose.errors.FormatError` naming the path.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.storage import LocalStore
+
+from rfpose.errors import FormatError, UnknownNameError
+from rfpose.session import layout as L
+from rfpose.session.commit import Commit, StreamCommit, read_commit
+from rfpose.session.timeindex import indices_between, nearest_index
+from rfpose.source import LIDAR_POINT_DTYPE, CameraFrame, LidarFrame, RadarFrame, SourceBase
+
+log = logging.getLogger(__name__)
+
+_MATRIX_ATTRS = ("extrinsics", "intrinsics", "distortion")
+
+
+def _metadata(attrs: dict) -> dict[str, Any]:
+    """Stream attrs with matrices as float64 arrays (``extrinsics`` 4x4, ``intrinsics`` 3x3, ``distortion``)."""
+    meta = dict(attrs)
+    for key in _MATRIX_ATTRS:
+        if key in meta and meta[key] is not None:
+            meta[key] = np.asarray(meta[key], dtype=np.float64)
+    if "frame_shape" in meta:
+        meta["frame_shape"] = tuple(meta["frame_shape"])
+    return meta
+
+
+def _open(group: zarr.Group, key: str, where: str):
+    try:
+        return group[key]
+    except Exception as e:  # missing or corrupt zarr.json: zarr raises several types
+        raise FormatError(f"{where}/{key}: missing or unreadable ({type(e).__name__}: {e})") from e
+
+
+def _read(arr: zarr.Array, sel, where: str) -> np.ndarray:
+    try:
+        return np.asarray(arr[sel])
+    except Exception as e:  # a truncated/corrupt chunk: codec errors of many types
+        raise FormatError(f"{where}: cannot read {sel!r} ({type(e).__name__}: {e})") from e
+
+
+def _check_len(arr: zarr.Array, n: int, where: str) -> None:
+    if arr.shape[0] < n:
+        raise FormatError(f"{where}: holds {arr.shape[0]} entries but the commit marker counts {n}; "
+                          "the session is truncated")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+class SessionStream(SourceBase):
+    """One recorded stream: ``len(s)``, ``s[i]``, iteration, ``timestamps_ns``, time lookups."""
+
+    is_live = False
+    is_seekable = True
+
+    def __init__(self, session_path: Path, group: zarr.Group, name: str, entry: StreamCommit):
+        super().__init__()
+        self.name = name
+        self.where = f"{session_path}/streams/{name}"
+        self._group = group
+        self.metadata = _metadata(dict(group.attrs))
+        self._load(entry)
+
+    def _load(self, entry: StreamCommit) -> None:
+        n = self._n = entry.frames
+        self._arrays: dict[str, zarr.Array] = {}
+        for key in self._array_names():
+            arr = _open(self._group, key, self.where)
+            _check_len(arr, n + (1 if key == L.POINT_OFFSETS else 0), f"{self.where}/{key}")
+            self._arrays[key] = arr
+        self._timestamps = _readonly(_read(self._arrays[L.TIMESTAMP], slice(0, n), f"{self.where}/{L.TIMESTAMP}"))
+        self._frame_index = _read(self._arrays[L.FRAME_INDEX], slice(0, n), f"{self.where}/{L.FRAME_INDEX}")
+
+    def _array_names(self) -> tuple[str, ...]:
+        return (L.TIMESTAMP, L.FRAME_INDEX)
+
+    def refresh(self, entry: StreamCommit) -> None:
+        """Reopen arrays and adopt a newer commit (see :meth:`SessionReader.refresh`)."""
+        self._load(entry)
+
+    # -- time ---------------------------------------------------------------------------------
+    @property
+    def timestamps_ns(self) -> np.ndarray:
+        """Host timestamps (int64 ns) of the committed frames, read-only."""
+        return self._timestamps
+
+    @property
+    def source_indices(self) -> np.ndarray:
+        """The source's own frame counters (``Frame.index`` as recorded), int64."""
+        return self._frame_index
+
+    def index_at(self, timestamp_ns: int) -> int:
+        """Index of the frame nearest ``timestamp_ns``; ``IndexError`` if the stream is empty."""
+        try:
+            return nearest_index(self._timestamps, timestamp_ns)
+        except IndexError:
+            raise IndexError(f"{self.where}: stream has no frames") from None
+
+    def indices_between(self, t0_ns: int, t1_ns: int) -> np.ndarray:
+        """Indices of frames with ``t0_ns <= timestamp_ns <= t1_ns`` (ascending int64)."""
+        return indices_between(self._timestamps, t0_ns, t1_ns)
+
+    def _len(self) -> int:
+        return self._n
+
+
+class RadarStream(SessionStream):
+    kind = "radar"
+
+    def _array_names(self):
+        return (L.TIMESTAMP, L.FRAME_INDEX, L.ADC, L.LOST_BYTES, L.COMPLETE)
+
+    def _load(self, entry):
+        super()._load(entry)
+        n = self._n
+        self._lost = _read(self._arrays[L.LOST_BYTES], slice(0, n), f"{self.where}/{L.LOST_BYTES}")
+        self._complete = _read(self._arrays[L.COMPLETE], slice(0, n), f"{self.where}/{L.COMPLETE}")
+        shape = tuple(self._arrays[L.ADC].shape[1:])
+        if self.metadata.get("frame_shape") != shape:
+            raise FormatError(f"{self.where}: attrs frame_shape {self.metadata.get('frame_shape')} does not match "
+                              f"the adc array's {shape}")
+
+    @property
+    def lost_bytes(self) -> np.ndarray:
+        return self._lost
+
+    @property
+    def complete(self) -> np.ndarray:
+        return self._complete
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """ADC words of frames ``start..stop`` as one ``(frames, *frame_shape)`` int16 block."""
+        start, stop, _ = slice(start, stop).indices(self._n)
+        return _read(self._arrays[L.ADC], slice(start, max(start, stop)), f"{self.where}/{L.ADC}")
+
+    def _get(self, i: int) -> RadarFrame:
+        adc = _read(self._arrays[L.ADC], i, f"{self.where}/{L.ADC}")
+        return RadarFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]), adc=adc,
+                          lost_bytes=int(self._lost[i]), complete=bool(self._complete[i]))
+
+
+class CameraStream(SessionStream):
+    kind = "camera"
+
+    def _array_names(self):
+        return (L.TIMESTAMP, L.FRAME_INDEX, L.IMAGE)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Images of frames ``start..stop`` as one ``(frames, H, W, 3)`` uint8 block."""
+        start, stop, _ = slice(start, stop).indices(self._n)
+        return _read(self._arrays[L.IMAGE], slice(start, max(start, stop)), f"{self.where}/{L.IMAGE}")
+
+    def _get(self, i: int) -> CameraFrame:
+        img = _read(self._arrays[L.IMAGE], i, f"{self.where}/{L.IMAGE}")
+        return CameraFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]), image=img)
+
+
+class LidarStream(SessionStream):
+    kind = "lidar"
+
+    def _array_names(self):
+        return (L.TIMESTAMP, L.FRAME_INDEX, L.POINT_OFFSETS)
+
+    def _load(self, entry):
+        super()._load(entry)
+        n = self._n
+        off = _read(self._arrays[L.POINT_OFFSETS], slice(0, n + 1), f"{self.where}/{L.POINT_OFFSETS}")
+        if off[0] != 0 or np.any(np.diff(off) < 0) or int(off[-1]) != entry.points:
+            raise FormatError(f"{self.where}/{L.POINT_OFFSETS}: offsets are not a non-decreasing run from 0 to the "
+                              f"{entry.points} committed points")
+        self._offsets = _readonly(off)
+        points = _open(self._group, L.POINTS_GROUP, self.where)
+        self._fields = {}
+        for f in LIDAR_POINT_DTYPE.names:
+            arr = _open(points, f, f"{self.where}/{L.POINTS_GROUP}")
+            _check_len(arr, entry.points, f"{self.where}/{L.POINTS_GROUP}/{f}")
+            self._fields[f] = arr
+
+    @property
+    def point_offsets(self) -> np.ndarray:
+        """``(frames + 1,)`` int64: frame i's points are ``point_offsets[i]:point_offsets[i+1]``."""
+        return self._offsets
+
+    def _get(self, i: int) -> LidarFrame:
+        a, b = int(self._offsets[i]), int(self._offsets[i + 1])
+        pts = np.empty(b - a, dtype=LIDAR_POINT_DTYPE)
+        if b > a:
+            for f, arr in self._fields.items():
+                pts[f] = _read(arr, slice(a, b), f"{self.where}/{L.POINTS_GROUP}/{f}")
+        return LidarFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]), points=pts)
+
+
+_STREAM_CLASSES = {"radar": RadarStream, "lidar": LidarStream, "camera": CameraStream}
+
+
+@dataclass
+class LabelSet:
+    """Skeleton labels: ``joints`` (N, P, J, D) float32 and ``confidence`` (N, P, J), NaN beyond each entry's
+    ``num_people``; ``timestamp_ns`` (N,) int64; ``frame_index`` (N,) int64, -1 where none was given."""
+
+    name: str
+    skeleton: str
+    dims: int
+    max_people: int
+    num_joints: int
+    provenance: dict
+    attrs: dict
+    joints: np.ndarray
+    confidence: np.ndarray
+    timestamp_ns: np.ndarray
+    frame_index: np.ndarray
+    num_people: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+
+    def __len__(self) -> int:
+        return int(self.timestamp_ns.shape[0])
+
+    def index_at(self, timestamp_ns: int) -> int:
+        """Entry nearest ``timestamp_ns``; ``IndexError`` if there are none."""
+        return nearest_index(self.timestamp_ns, timestamp_ns)
+
+    def indices_between(self, t0_ns: int, t1_ns: int) -> np.ndarray:
+        return indices_between(self.timestamp_ns, t0_ns, t1_ns)
+
+
+class SessionReader:
+    """Open a session for reading. ``streams``/``label_sets`` list what the commit marker publishes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        p = self.path
+        if not p.exists():
+            raise FormatError(f"{p}: no such session")
+        if not (p / "zarr.json").is_file():
+            raise FormatError(f"{p}: not an rfpose session (no zarr v3 group metadata 'zarr.json')")
+        try:
+            self._root = zarr.open_group(store=LocalStore(p, read_only=True), mode="r", zarr_format=3)
+            self.attrs: dict[str, Any] = dict(self._root.attrs)
+        except Exception as e:
+            raise FormatError(f"{p}: not a readable zarr group ({type(e).__name__}: {e})") from e
+        if "rfpose_format" not in self.attrs:
+            raise FormatError(f"{p}: not an rfpose session (root attrs have no 'rfpose_format')")
+        _, minor = L.check_version(self.attrs["rfpose_format"], str(p))
+        if minor > int(L.FORMAT_VERSION.split(".")[1]):
+            log.warning("%s: format %s is newer than this rfpose's %s; reading what this version knows",
+                        p, self.attrs["rfpose_format"], L.FORMAT_VERSION)
+        self._streams: dict[str, SessionStream] = {}
+        self._commit: Commit = read_commit(p)
+
+    # -- discovery ----------------------------------------------------------------------------
+    @property
+    def streams(self) -> list[str]:
+        return list(self._commit.streams)
+
+    @property
+    def label_sets(self) -> list[str]:
+        return list(self._commit.labels)
+
+    @property
+    def closed(self) -> bool:
+        """True once the writer closed the session cleanly (False for a live or a crashed recording)."""
+        return self._commit.closed
+
+    def kind(self, name: str) -> str:
+        return self._entry(name).kind
+
+    def _entry(self, name: str) -> StreamCommit:
+        try:
+            return self._commit.streams[name]
+        except KeyError:
+            raise UnknownNameError("stream", name, self.streams) from None
+
+    # -- access -------------------------------------------------------------------------------
+    def stream(self, name: str) -> SessionStream:
+        """The stream as a seekable Source (cached: the same object on every call)."""
+        entry = self._entry(name)
+        if name not in self._streams:
+            where = f"{self.path}/{L.STREAMS_GROUP}/{name}"
+            group = _open(self._root, f"{L.STREAMS_GROUP}/{name}", str(self.path))
+            if dict(group.attrs).get("kind") != entry.kind:
+                raise FormatError(f"{where}: attrs kind {group.attrs.get('kind')!r} but the commit marker says "
+                                  f"{entry.kind!r}")
+            self._streams[name] = _STREAM_CLASSES[entry.kind](self.path, group, name, entry)
+        return self._streams[name]
+
+    def labels(self, name: str) -> LabelSet:
+        try:
+            n = self._commit.labels[name]
+        except KeyError:
+            raise UnknownNameError("label set", name, self.label_sets) from None
+        where = f"{self.path}/{L.LABELS_GROUP}/{name}"
+        g = _open(self._root, f"{L.LABELS_GROUP}/{name}", str(self.path))
+        attrs = dict(g.attrs)
+        try:
+            P, J, D = int(attrs["max_people"]), int(attrs["num_joints"]), int(attrs["dims"])
+            skeleton, provenance = str(attrs["skeleton"]), dict(attrs.get("provenance") or {})
+        except (KeyError, TypeError, ValueError) as e:
+            raise FormatError(f"{where}: label attrs incomplete or malformed ({e})") from None
+        arrays = {}
+        for key in (L.TIMESTAMP, L.FRAME_INDEX, L.NUM_PEOPLE, L.JOINTS, L.CONFIDENCE):
+            arr = _open(g, key, where)
+            _check_len(arr, n, f"{where}/{key}")
+            arrays[key] = _read(arr, slice(0, n), f"{where}/{key}")
+        if arrays[L.JOINTS].shape[1:] != (P, J, D):
+            raise FormatError(f"{where}/joints: shape {arrays[L.JOINTS].shape[1:]} per entry, attrs say {(P, J, D)}")
+        user = {k: v for k, v in attrs.items() if k not in L.RESERVED_LABEL_ATTRS}
+        return LabelSet(name=name, skeleton=skeleton, dims=D, max_people=P, num_joints=J, provenance=provenance,
+                        attrs=user, joints=arrays[L.JOINTS], confidence=arrays[L.CONFIDENCE],
+                        timestamp_ns=arrays[L.TIMESTAMP], frame_index=arrays[L.FRAME_INDEX],
+                        num_people=arrays[L.NUM_PEOPLE])
+
+    def refresh(self) -> None:
+        """Follow a live writer: re-read the marker, then reopen arrays of the streams already opened."""
+        self._commit = read_commit(self.path)
+        for name, s in list(self._streams.items()):
+            if name in self._commit.streams:
+                s.refresh(self._commit.streams[name])
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready overview: format, attrs, and per stream its kind, frames and time span."""
+        streams = {}
+        for name in self.streams:
+            s = self.stream(name)
+            ts = s.timestamps_ns
+            streams[name] = {"kind": s.kind, "frames": len(s),
+                             "first_ns": int(ts.min()) if ts.size else None,
+                             "last_ns": int(ts.max()) if ts.size else None}
+        return {"path": str(self.path), "rfpose_format": self.attrs.get("rfpose_format"),
+                "created": self.attrs.get("created"), "closed": self.closed, "streams": streams,
+                "labels": {n: {"entries": c} for n, c in self._commit.labels.items()}}
+
+    def close(self) -> None:
+        for s in self._streams.values():
+            s.close()
+
+    def __enter__(self) -> SessionReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_session(path: str | Path) -> SessionReader:
+    """Open a session for reading (same as ``SessionReader(path)``)."""
+    return SessionReader(path)

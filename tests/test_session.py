@@ -1,0 +1,517 @@
+"""The session format: round trips, crash safety under SIGKILL, version/corruption errors, time lookups."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rfpose.boards import get_board
+from rfpose.errors import ConfigError, FormatError, RfposeError, ShapeError, UnknownNameError
+from rfpose.session import SessionReader, SessionWriter, expected_radar_frame_shape, open_session
+from rfpose.session.layout import COMMIT_FILE
+from rfpose.session.timeindex import indices_between, nearest_index
+from rfpose.source import LIDAR_POINT_DTYPE, CameraFrame, LidarFrame, RadarFrame, Source
+
+HERE = Path(__file__).parent
+KILL_SCRIPT = HERE / "session_kill_writer.py"
+_spec = importlib.util.spec_from_file_location("session_kill_writer", KILL_SCRIPT)
+kw = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kw)
+
+
+def _points(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pts = np.zeros(n, LIDAR_POINT_DTYPE)
+    for f in ("x", "y", "z", "intensity"):
+        pts[f] = rng.normal(0, 3, n)
+    pts["time_offset_ns"] = rng.integers(-(2**40), 2**40, n)
+    return pts
+
+
+@dataclasses.dataclass
+class _WriterConfig:
+    frames: int = 3
+    scenario: str = "walk"
+
+
+def _T(tx: float) -> np.ndarray:
+    t = np.eye(4)
+    t[0, 3] = tx
+    return t
+
+
+# -- round trip --------------------------------------------------------------------------------
+
+def test_round_trip_every_stream_kind(tmp_path):
+    path = tmp_path / "s.zarr"
+    rng = np.random.default_rng(0)
+    b1843, bcas = get_board("awr1843boost"), get_board("mmwcas")
+    cfg1843, cfgcas = b1843.default_config().to_text(), bcas.default_config().to_text()
+    shape1843 = expected_radar_frame_shape("awr1843boost", cfg1843)
+    shapecas = expected_radar_frame_shape("mmwcas", cfgcas)
+    # physics of the wire: 64 loops x 3 TX x 4 RX x 256 complex samples = 2 words each
+    assert shape1843 == (64 * 3 * 4 * 256 * 2,)
+    assert shapecas == (4, 64 * 12 * 4 * 256 * 2)
+
+    radar = [RadarFrame(10 + i, 1_000 + 100 * i, rng.integers(-2**15, 2**15, shape1843, dtype=np.int16),
+                        lost_bytes=[0, 1456, 0][i], complete=[True, False, True][i]) for i in range(3)]
+    cascade = [RadarFrame(i, 1_010 + 100 * i, rng.integers(-2**15, 2**15, shapecas, dtype=np.int16)) for i in range(2)]
+    counts = [5, 0, 17, 0, 1]
+    lidar = [LidarFrame(i, 1_020 + 100 * i, _points(n, i)) for i, n in enumerate(counts)]
+    cam = [CameraFrame(i, 1_030 + 100 * i, rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)) for i in range(4)]
+    K = np.array([[500.0, 0, 32], [0, 500, 24], [0, 0, 1]])
+    one = (rng.normal(size=(1, 15, 3)).astype(np.float32), rng.uniform(size=(1, 15)).astype(np.float32))
+    two = (rng.normal(size=(2, 15, 3)).astype(np.float32), rng.uniform(size=(2, 15)).astype(np.float32))
+    pose2d = rng.normal(size=(1, 14, 2)).astype(np.float32)
+
+    with SessionWriter(path, attrs={"rig": {"name": "lab", "radars": 2}, "config": _WriterConfig(), "note": "x"}) as w:
+        w.add_radar_stream("radar", board="awr1843boost", cfg_text=cfg1843, extrinsics=_T(0.1),
+                           attrs={"serial": "R1"})
+        w.add_radar_stream("cascade", board="mmwcas", cfg_text=cfgcas, frame_shape=shapecas)
+        w.add_lidar_stream("lidar", extrinsics=_T(0.2))
+        w.add_camera_stream("cam_left", height=48, width=64, intrinsics=K, distortion=(0.1, -0.01, 0, 0, 0.001))
+        w.add_labels("gt", skeleton="rtpose15", dims=3, max_people=2, provenance={"method": "simulator-ground-truth"})
+        w.add_labels("hupr2d", skeleton="custom14", num_joints=14, dims=2, max_people=1,
+                     provenance={"method": "mediapipe+lidar", "version": "0.10.21"}, attrs={"camera": "cam_left"})
+        for f in radar:
+            w.append("radar", f)
+        for f in cascade:
+            w.append("cascade", f)
+        for f in lidar:
+            w.append("lidar", f)
+        for f in cam:
+            w.append("cam_left", f)
+        w.append_labels("gt", 1_000, *one, frame_index=0)
+        w.append_labels("gt", 1_100, *two, frame_index=1)
+        w.append_labels("gt", 1_200, np.zeros((0, 15, 3)), np.zeros((0, 15)))  # nobody in view
+        w.append_labels("hupr2d", 1_005, pose2d)  # confidence defaults to 1
+
+    r = open_session(path)
+    assert r.closed
+    assert r.streams == ["radar", "cascade", "lidar", "cam_left"]
+    assert [r.kind(n) for n in r.streams] == ["radar", "radar", "lidar", "camera"]
+    assert r.attrs["rfpose_format"] == "1.0" and r.attrs["rig"] == {"name": "lab", "radars": 2}
+    assert r.attrs["config"] == {"frames": 3, "scenario": "walk"} and r.attrs["note"] == "x"
+    assert r.attrs["rfpose_version"] and r.attrs["created"].startswith("20")
+
+    s = r.stream("radar")
+    assert isinstance(s, Source) and s.kind == "radar" and s.name == "radar"
+    assert not s.is_live and s.is_seekable and len(s) == 3
+    assert s.metadata["board"] == "awr1843boost" and s.metadata["cfg_text"] == cfg1843
+    assert s.metadata["serial"] == "R1" and s.metadata["frame_shape"] == shape1843
+    np.testing.assert_array_equal(s.metadata["extrinsics"], _T(0.1))
+    for want, got in zip(radar, s):
+        assert got.adc.dtype == np.int16
+        np.testing.assert_array_equal(got.adc, want.adc)
+        assert (got.index, got.timestamp_ns, got.lost_bytes, got.complete) == \
+            (want.index, want.timestamp_ns, want.lost_bytes, want.complete)
+    np.testing.assert_array_equal(s[-1].adc, radar[-1].adc)
+    np.testing.assert_array_equal(s.read(1, 3), np.stack([radar[1].adc, radar[2].adc]))
+    with pytest.raises(IndexError):
+        s[3]
+
+    c = r.stream("cascade")
+    assert len(c) == 2
+    for want, got in zip(cascade, c):
+        assert got.adc.shape == shapecas
+        np.testing.assert_array_equal(got.adc, want.adc)
+
+    lid = r.stream("lidar")
+    assert [len(f.points) for f in lid] == counts
+    np.testing.assert_array_equal(lid.point_offsets, np.concatenate([[0], np.cumsum(counts)]))
+    for want, got in zip(lidar, lid):
+        assert got.points.dtype == LIDAR_POINT_DTYPE
+        np.testing.assert_array_equal(got.points, want.points)
+        assert got.timestamp_ns == want.timestamp_ns
+    np.testing.assert_array_equal(lid.metadata["extrinsics"], _T(0.2))
+
+    cs = r.stream("cam_left")
+    for want, got in zip(cam, cs):
+        np.testing.assert_array_equal(got.image, want.image)
+    np.testing.assert_array_equal(cs.metadata["intrinsics"], K)
+    np.testing.assert_array_equal(cs.metadata["distortion"], [0.1, -0.01, 0, 0, 0.001])
+    np.testing.assert_array_equal(cs.metadata["extrinsics"], np.eye(4))
+
+    assert r.label_sets == ["gt", "hupr2d"]
+    gt = r.labels("gt")
+    assert gt.skeleton == "rtpose15" and gt.provenance == {"method": "simulator-ground-truth"}
+    assert gt.joints.shape == (3, 2, 15, 3) and gt.confidence.shape == (3, 2, 15)
+    np.testing.assert_array_equal(gt.joints[0, :1], one[0])
+    np.testing.assert_array_equal(gt.confidence[0, :1], one[1])
+    assert np.isnan(gt.joints[0, 1]).all() and np.isnan(gt.confidence[0, 1]).all()
+    np.testing.assert_array_equal(gt.joints[1], two[0])
+    np.testing.assert_array_equal(gt.confidence[1], two[1])
+    assert np.isnan(gt.joints[2]).all()
+    np.testing.assert_array_equal(gt.timestamp_ns, [1_000, 1_100, 1_200])
+    np.testing.assert_array_equal(gt.frame_index, [0, 1, -1])
+    np.testing.assert_array_equal(gt.num_people, [1, 2, 0])
+    h = r.labels("hupr2d")
+    assert h.dims == 2 and h.attrs == {"camera": "cam_left"} and h.provenance["version"] == "0.10.21"
+    np.testing.assert_array_equal(h.joints[0], pose2d)
+    np.testing.assert_array_equal(h.confidence[0], np.ones((1, 14)))
+
+    summary = r.summary()
+    assert summary["streams"]["lidar"] == {"kind": "lidar", "frames": 5, "first_ns": 1_020, "last_ns": 1_420}
+    json.dumps(summary)
+
+
+def test_arrays_grow_past_their_capacity_and_are_trimmed_on_close(tmp_path):
+    import zarr
+
+    path = tmp_path / "g.zarr"
+    counts = [70_000, 0, 90_000, 3]  # more than one 2**17-point chunk and the initial point capacity
+    with SessionWriter(path, commit_every=7) as w:
+        w.add_radar_stream("radar", board="iwr1443boost", frame_shape=(256,))
+        w.add_lidar_stream("lidar")
+        for i in range(150):  # > the 64-frame initial capacity, twice
+            w.append("radar", RadarFrame(i, i * 10, np.full(256, i - 75, np.int16), complete=i % 2 == 0))
+        for i, n in enumerate(counts):
+            w.append("lidar", LidarFrame(i, i, _points(n, 100 + i)))
+        assert zarr.open_array(path / "streams/radar/adc", mode="r").shape[0] >= 150
+    r = SessionReader(path)
+    s = r.stream("radar")
+    assert len(s) == 150
+    assert [int(s[i].adc[0]) for i in (0, 63, 64, 149)] == [-75, -12, -11, 74]
+    np.testing.assert_array_equal(s.complete, np.arange(150) % 2 == 0)
+    np.testing.assert_array_equal(s.timestamps_ns, np.arange(150) * 10)
+    for i, n in enumerate(counts):
+        np.testing.assert_array_equal(r.stream("lidar")[i].points, _points(n, 100 + i))
+    # close() trimmed the arrays to the committed length: plain zarr tools see the true sizes
+    adc = zarr.open_array(path / "streams/radar/adc", mode="r")
+    assert adc.shape == (150, 256) and adc.metadata.dimension_names == ("frame", "word")
+    assert zarr.open_array(path / "streams/lidar/point_offsets", mode="r").shape == (5,)
+    assert zarr.open_array(path / "streams/lidar/points/x", mode="r").shape == (sum(counts),)
+
+
+# -- commit policy and live reading ------------------------------------------------------------
+
+def test_reader_sees_only_committed_frames_of_a_live_writer(tmp_path):
+    path = tmp_path / "live.zarr"
+    w = SessionWriter(path, commit_every=5)
+    w.add_camera_stream("cam", height=4, width=6, intrinsics=np.eye(3))
+    for i in range(3):
+        w.append("cam", CameraFrame(i, i, np.full((4, 6, 3), i, np.uint8)))
+    r = SessionReader(path)
+    s = r.stream("cam")
+    assert len(s) == 0 and not r.closed  # appended, not yet committed
+    with pytest.raises(IndexError):
+        s.index_at(0)
+    w.flush()
+    r.refresh()
+    assert len(s) == 3 and int(s[2].image[0, 0, 0]) == 2
+    for i in range(3, 7):
+        w.append("cam", CameraFrame(i, i, np.full((4, 6, 3), i, np.uint8)))
+    r.refresh()
+    assert len(s) == 3  # 4 appends since the last commit
+    w.append("cam", CameraFrame(7, 7, np.full((4, 6, 3), 7, np.uint8)))
+    r.refresh()
+    assert len(s) == 8  # the 5th append committed all of them
+    w.close()
+    r.refresh()
+    assert len(s) == 8 and r.closed
+    assert [int(f.image[0, 0, 0]) for f in s] == list(range(8))
+
+
+def test_commit_interval_commits_on_time(tmp_path):
+    path = tmp_path / "t.zarr"
+    w = SessionWriter(path, commit_every=1000, commit_interval_s=0.05)
+    w.add_lidar_stream("lidar")
+    w.append("lidar", LidarFrame(0, 0, _points(3, 0)))
+    assert len(SessionReader(path).stream("lidar")) == 0
+    time.sleep(0.06)
+    w.append("lidar", LidarFrame(1, 1, _points(4, 1)))
+    assert len(SessionReader(path).stream("lidar")) == 2
+    w.close()
+
+
+def test_exception_inside_the_writer_block_keeps_appended_frames(tmp_path):
+    path = tmp_path / "e.zarr"
+    with pytest.raises(RuntimeError):
+        with SessionWriter(path, commit_every=100) as w:
+            w.add_radar_stream("radar", board="awr1843boost", frame_shape=(8,))
+            w.append("radar", RadarFrame(0, 5, np.arange(8, dtype=np.int16)))
+            raise RuntimeError("capture loop crashed")
+    s = SessionReader(path).stream("radar")
+    assert len(s) == 1
+    np.testing.assert_array_equal(s[0].adc, np.arange(8))
+
+
+# -- crash safety --------------------------------------------------------------------------------
+
+def _check_committed_content(path: Path, at_least: int) -> int:
+    """Every visible frame equals what the kill script wrote; returns the committed radar frames."""
+    r = SessionReader(path)
+    assert not r.closed
+    words = r.stream("radar").metadata["frame_shape"][0]
+    counts = {name: len(r.stream(name)) for name in r.streams}
+    gt = r.labels("gt")
+    assert min(*counts.values(), len(gt)) >= at_least
+    # appends go radar, lidar, cam, labels, each committed: counts can only step down along that order by 1
+    seq = [counts["radar"], counts["lidar"], counts["cam"], len(gt)]
+    assert all(a - b in (0, 1) for a, b in zip(seq, seq[1:])) and seq[0] - seq[-1] <= 1, seq
+    for i, f in enumerate(r.stream("radar")):
+        want = kw.radar_frame(i, words)
+        np.testing.assert_array_equal(f.adc, want.adc)
+        assert (f.index, f.timestamp_ns, f.lost_bytes, f.complete) == (i, want.timestamp_ns, want.lost_bytes,
+                                                                         want.complete)
+    for i, f in enumerate(r.stream("lidar")):
+        np.testing.assert_array_equal(f.points, kw.lidar_frame(i).points)
+    for i, f in enumerate(r.stream("cam")):
+        np.testing.assert_array_equal(f.image, kw.camera_frame(i).image)
+    for i in range(len(gt)):
+        j, c = kw.label(i)
+        np.testing.assert_array_equal(gt.joints[i, :len(j)], j)
+        np.testing.assert_array_equal(gt.confidence[i, :len(c)], c)
+        assert gt.frame_index[i] == i and gt.timestamp_ns[i] == kw.timestamp(i)
+    return counts["radar"]
+
+
+def _spawn(path: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(KILL_SCRIPT), str(path), *extra], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("after_iterations, delay_s", [(2, 0.0), (5, 0.004), (6, 0.007), (9, 0.013)])
+def test_sigkill_mid_append_leaves_committed_frames_intact(tmp_path, after_iterations, delay_s):
+    path = tmp_path / "killed.zarr"
+    proc = _spawn(path)
+    try:
+        done = 0
+        while done < after_iterations:
+            line = proc.stdout.readline()
+            assert line, f"writer exited early: {proc.stderr.read()}"
+            done = int(line)
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    _check_committed_content(path, at_least=done)
+
+
+@pytest.mark.parametrize("point", ["after_payload", "mid_flush", "before_replace"])
+def test_kill_at_each_step_of_the_commit_protocol(tmp_path, point):
+    path = tmp_path / "selfkill.zarr"
+    proc = _spawn(path, "--self-kill", f"{point}:4")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, err
+    assert out.split() == ["1", "2", "3", "4"]
+    # frame 4's radar data (and, for mid_flush, part of its scalars) is on disk but never committed
+    assert _check_committed_content(path, at_least=4) == 4
+    assert (path / "streams/radar/adc/c/4/0").exists()
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+def _small_session(path: Path) -> Path:
+    with SessionWriter(path) as w:
+        w.add_radar_stream("radar", board="awr1843boost", frame_shape=(16,))
+        w.append("radar", RadarFrame(0, 0, np.ones(16, np.int16)))
+    return path
+
+
+def _edit_json(file: Path, edit) -> None:
+    d = json.loads(file.read_text())
+    edit(d)
+    file.write_text(json.dumps(d))
+
+
+def test_unknown_major_version_is_refused(tmp_path):
+    path = _small_session(tmp_path / "v.zarr")
+    _edit_json(path / "zarr.json", lambda d: d["attributes"].update(rfpose_format="2.0"))
+    with pytest.raises(FormatError, match=r"v\.zarr.*format 2\.0 is not supported"):
+        SessionReader(path)
+    _edit_json(path / "zarr.json", lambda d: d["attributes"].update(rfpose_format="1.7"))  # newer minor: read
+    assert len(SessionReader(path).stream("radar")) == 1
+    _edit_json(path / COMMIT_FILE, lambda d: d.update(rfpose_format="3.1"))
+    with pytest.raises(FormatError, match=r"rfpose_commit\.json.*format 3\.1 is not supported"):
+        SessionReader(path)
+    _edit_json(path / "zarr.json", lambda d: d["attributes"].update(rfpose_format="one"))
+    with pytest.raises(FormatError, match="not 'MAJOR.MINOR'"):
+        SessionReader(path)
+
+
+def test_not_a_session_is_a_format_error_naming_the_path(tmp_path):
+    import zarr
+
+    with pytest.raises(FormatError, match=r"nothing\.zarr: no such session"):
+        SessionReader(tmp_path / "nothing.zarr")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FormatError, match=r"empty: not an rfpose session"):
+        SessionReader(tmp_path / "empty")
+    (tmp_path / "file.zarr").write_bytes(b"\x00" * 10)
+    with pytest.raises(FormatError, match=r"file\.zarr: not an rfpose session"):
+        SessionReader(tmp_path / "file.zarr")
+    zarr.create_group(str(tmp_path / "plain.zarr"), attributes={"x": 1})
+    with pytest.raises(FormatError, match=r"plain\.zarr: not an rfpose session \(root attrs have no"):
+        SessionReader(tmp_path / "plain.zarr")
+    (tmp_path / "garbage.zarr").mkdir()
+    (tmp_path / "garbage.zarr/zarr.json").write_text("{not json")
+    with pytest.raises(FormatError, match=r"garbage\.zarr: not a readable zarr group"):
+        SessionReader(tmp_path / "garbage.zarr")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"rfpose_format": "1.0", "streams": {"radar": {"kind": "ra', "not valid JSON"),
+    (b"", "not valid JSON"),
+    (b"\xff\xfe\x00", "not valid JSON"),
+    (b"[1, 2]", "expected an object"),
+    (b'{"rfpose_format": "1.0", "streams": {"radar": {"kind": "radar", "frames": -3}}, "labels": {}}',
+     "radar.frames is -3"),
+    (b'{"rfpose_format": "1.0", "streams": {"radar": {"kind": "sonar", "frames": 1}}, "labels": {}}',
+     "no valid kind"),
+])
+def test_corrupt_commit_marker_is_a_format_error(tmp_path, content, message):
+    path = _small_session(tmp_path / "c.zarr")
+    (path / COMMIT_FILE).write_bytes(content)
+    with pytest.raises(FormatError, match=message) as e:
+        SessionReader(path)
+    assert str(path / COMMIT_FILE) in str(e.value)
+
+
+def test_missing_commit_marker_and_truncated_arrays(tmp_path):
+    path = _small_session(tmp_path / "m.zarr")
+    marker = (path / COMMIT_FILE).read_bytes()
+    (path / COMMIT_FILE).unlink()
+    with pytest.raises(FormatError, match="commit marker missing"):
+        SessionReader(path)
+    (path / COMMIT_FILE).write_bytes(marker.replace(b'"frames":1', b'"frames":5'))
+    with pytest.raises(FormatError, match=r"streams/radar/\w+: holds 1 entries but the commit marker counts 5"):
+        SessionReader(path).stream("radar")
+
+
+def test_corrupt_chunk_is_a_format_error_naming_the_frame(tmp_path):
+    path = _small_session(tmp_path / "k.zarr")
+    (path / "streams/radar/adc/c/0/0").write_bytes(b"garbage")
+    s = SessionReader(path).stream("radar")
+    with pytest.raises(FormatError, match=r"streams/radar/adc: cannot read 0"):
+        s[0]
+
+
+def test_writer_rejects_bad_input_without_losing_frames(tmp_path, caplog):
+    path = tmp_path / "w.zarr"
+    cfg = get_board("awr1843boost").default_config().to_text()
+    w = SessionWriter(path)
+    with pytest.raises(UnknownNameError, match="unknown board 'awr9999'"):
+        w.add_radar_stream("r", board="awr9999", frame_shape=(8,))
+    with pytest.raises(ShapeError, match="does not match"):
+        w.add_radar_stream("r", board="awr1843boost", cfg_text=cfg, frame_shape=(100,))
+    # a source's metadata passed through whole: keys the writer owns are dropped (warned if they differ)
+    w.add_camera_stream("cam", height=2, width=3, intrinsics=np.eye(3), extrinsics=_T(1.0),
+                        attrs={"kind": "camera", "height": 2, "width": 3, "extrinsics": np.eye(4), "fps": 30.0})
+    assert "ignoring attrs['extrinsics']" in caplog.text and "'height'" not in caplog.text
+    with pytest.raises(ConfigError, match="must be letters"):
+        w.add_lidar_stream("../evil")
+    with pytest.raises(ShapeError, match="extrinsics must be a finite 4x4"):
+        w.add_lidar_stream("l", extrinsics=np.eye(3))
+    w.add_radar_stream("radar", board="awr1843boost", frame_shape=(8,))
+    w.add_lidar_stream("lidar")
+    w.add_labels("gt", skeleton="rtpose15", max_people=1)
+    with pytest.raises(ConfigError, match="already exists"):
+        w.add_lidar_stream("lidar")
+    w.append("radar", RadarFrame(0, 0, np.arange(8, dtype=np.int16)))
+    with pytest.raises(ShapeError, match=r"'radar' frame 1 .*shape \(8,\), got int16 \(9,\)"):
+        w.append("radar", RadarFrame(1, 1, np.arange(9, dtype=np.int16)))
+    with pytest.raises(ShapeError, match="got float32"):
+        w.append("radar", RadarFrame(1, 1, np.arange(8, dtype=np.float32)))
+    with pytest.raises(ShapeError, match="radar stream; got a LidarFrame"):
+        w.append("radar", LidarFrame(1, 1, _points(2, 0)))
+    with pytest.raises(ShapeError, match="structured"):
+        w.append("lidar", LidarFrame(0, 0, np.zeros((3, 4), np.float32)))
+    with pytest.raises(UnknownNameError, match="unknown stream 'radra'; valid: cam, lidar, radar"):
+        w.append("radra", RadarFrame(1, 1, np.arange(8, dtype=np.int16)))
+    with pytest.raises(ShapeError, match=r"people <= 1"):
+        w.append_labels("gt", 0, np.zeros((2, 15, 3)))
+    with pytest.raises(ShapeError, match="confidence"):
+        w.append_labels("gt", 0, np.zeros((1, 15, 3)), np.zeros((1, 14)))
+    w.append("radar", RadarFrame(1, 1, np.arange(8, dtype=np.int16) * 2))
+    w.close()
+    with pytest.raises(RfposeError, match="closed"):
+        w.append("radar", RadarFrame(2, 2, np.arange(8, dtype=np.int16)))
+    r = SessionReader(path)
+    s = r.stream("radar")
+    assert len(s) == 2
+    np.testing.assert_array_equal(s[1].adc, np.arange(8) * 2)
+    meta = r.stream("cam").metadata
+    assert meta["fps"] == 30.0 and meta["height"] == 2
+    np.testing.assert_array_equal(meta["extrinsics"], _T(1.0))
+    assert len(SessionReader(path).labels("gt")) == 0
+
+    with pytest.raises(ConfigError, match="already exists"):
+        SessionWriter(path)
+    SessionWriter(path, overwrite=True).close()  # a session may be replaced …
+    assert SessionReader(path).streams == []
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious/thesis.tex").write_text("x")
+    with pytest.raises(ConfigError, match="refusing to overwrite"):
+        SessionWriter(tmp_path / "precious", overwrite=True)  # … but never a directory that is not one
+    assert (tmp_path / "precious/thesis.tex").exists()
+
+
+def test_unknown_stream_and_label_names_list_the_valid_ones(tmp_path):
+    r = SessionReader(_small_session(tmp_path / "u.zarr"))
+    with pytest.raises(UnknownNameError, match="unknown stream 'lidar'; valid: radar"):
+        r.stream("lidar")
+    with pytest.raises(UnknownNameError, match="unknown label set 'gt'"):
+        r.labels("gt")
+
+
+# -- time lookups --------------------------------------------------------------------------------
+
+def test_nearest_and_window_lookups():
+    ts = np.array([100, 200, 200, 300, 450], dtype=np.int64)
+    assert [nearest_index(ts, t) for t in (-5, 100, 149, 150, 151, 200, 260, 376, 375, 10**18)] == \
+        [0, 0, 0, 0, 1, 1, 3, 4, 3, 4]  # 150 is a tie between 100 and 200: the earlier frame
+    np.testing.assert_array_equal(indices_between(ts, 200, 300), [1, 2, 3])
+    np.testing.assert_array_equal(indices_between(ts, 201, 299), [])
+    np.testing.assert_array_equal(indices_between(ts, 0, 10**18), np.arange(5))
+    np.testing.assert_array_equal(indices_between(ts, 300, 200), [])
+    # a host clock stepped back: still correct
+    odd = np.array([500, 100, 300, 100], dtype=np.int64)
+    assert [nearest_index(odd, t) for t in (90, 200, 210, 450, 1000)] == [1, 1, 2, 0, 0]  # 200: tie, earlier time
+    np.testing.assert_array_equal(indices_between(odd, 100, 300), [1, 2, 3])
+    empty = np.zeros(0, np.int64)
+    with pytest.raises(IndexError):
+        nearest_index(empty, 5)
+    assert indices_between(empty, 0, 10).shape == (0,)
+
+
+def test_stream_time_lookups_including_empty_streams(tmp_path):
+    path = tmp_path / "time.zarr"
+    with SessionWriter(path) as w:
+        w.add_radar_stream("radar", board="awr1843boost", frame_shape=(4,))
+        w.add_lidar_stream("empty")
+        w.add_labels("gt", skeleton="rtpose15")
+        for i in range(10):
+            w.append("radar", RadarFrame(i, 1_000_000 + 33_333_333 * i, np.full(4, i, np.int16)))
+        w.append_labels("gt", 1_500_000, np.zeros((1, 15, 3)))
+    r = SessionReader(path)
+    s = r.stream("radar")
+    t = s.timestamps_ns
+    assert t.dtype == np.int64 and len(t) == 10 and not t.flags.writeable
+    assert s.index_at(1_000_000 + 33_333_333 * 4 + 16_000_000) == 4
+    assert s.index_at(1_000_000 + 33_333_333 * 4 + 17_000_000) == 5
+    assert int(s[s.index_at(0)].adc[0]) == 0 and s.index_at(2**62) == 9
+    np.testing.assert_array_equal(s.indices_between(t[2], t[5]), [2, 3, 4, 5])
+    np.testing.assert_array_equal(s.indices_between(t[2] + 1, t[3] - 1), [])
+    e = r.stream("empty")
+    assert len(e) == 0 and list(e) == [] and e.timestamps_ns.shape == (0,)
+    with pytest.raises(IndexError, match="empty: stream has no frames"):
+        e.index_at(0)
+    assert e.indices_between(0, 2**62).shape == (0,)
+    gt = r.labels("gt")
+    assert gt.index_at(10**12) == 0 and list(gt.indices_between(0, 10)) == []
