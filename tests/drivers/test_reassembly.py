@@ -1,0 +1,187 @@
+"""Frame reassembly from byte_count, fed packet by packet (pure logic, no sockets)."""
+
+import numpy as np
+import pytest
+
+from rfpose.drivers.dca1000_protocol import MAX_PAYLOAD_BYTES, pack_data_packet
+from rfpose.drivers.dca1000_reassembly import FrameReassembler
+
+F = 10_000  # not a multiple of 1456: packets straddle every frame boundary
+
+
+def stream(n_frames, seed=0):
+    return np.random.default_rng(seed).integers(-32768, 32768, n_frames * F // 2, dtype=np.int16).tobytes()
+
+
+def packets(data, size=MAX_PAYLOAD_BYTES):
+    return [(i // size + 1, i, data[i:i + size]) for i in range(0, len(data), size)]
+
+
+def run(pkts, n_frames=None, **kw):
+    out = []
+    r = FrameReassembler(F, out.append, **kw)
+    for seq, bc, payload in pkts:
+        d = pack_data_packet(seq, bc, payload)
+        r.feed(d, len(d))
+    r.flush(include_partial=True)
+    return out, r.stats
+
+
+def expected_loss(dropped):
+    """Per-frame lost bytes of dropped (seq, bc, payload) packets, split at frame boundaries."""
+    lost = {}
+    for _, bc, payload in dropped:
+        pos, end = bc, bc + len(payload)
+        while pos < end:
+            k = pos // F
+            take = min(end, (k + 1) * F) - pos
+            lost[k] = lost.get(k, 0) + take
+            pos += take
+    return lost
+
+
+def check(frames, data, dropped, n_frames):
+    lost = expected_loss(dropped)
+    mask = np.ones(len(data), bool)
+    for _, bc, payload in dropped:
+        mask[bc:bc + len(payload)] = False
+    src = np.frombuffer(data, np.uint8)
+    assert [f.index for f in frames] == list(range(n_frames))
+    for f in frames:
+        got = f.adc.view(np.uint8)
+        sl = slice(f.index * F, (f.index + 1) * F)
+        m = mask[sl]
+        assert np.array_equal(got[m], src[sl][m]), f"frame {f.index}: bytes outside lost packets differ"
+        assert not got[~m].any(), f"frame {f.index}: lost span not zero-filled"
+        assert f.lost_bytes == lost.get(f.index, 0)
+        assert f.complete == (f.index not in lost)
+        assert f.adc.dtype == np.int16 and f.adc.shape == (F // 2,)
+
+
+def test_clean_stream_is_byte_exact():
+    data = stream(6)
+    frames, st = run(packets(data))
+    check(frames, data, [], 6)
+    assert st.lost_bytes == 0 and st.frames_incomplete == 0 and st.malformed == 0
+
+
+def test_burst_straddling_a_frame_boundary_is_charged_to_both_frames():
+    data = stream(6)
+    pk = packets(data)
+    # the packet holding byte 2F and its successor: the first spans frames 1|2
+    i = 2 * F // MAX_PAYLOAD_BYTES
+    assert pk[i][1] < 2 * F < pk[i][1] + len(pk[i][2])
+    dropped = [pk[i], pk[i + 1]]
+    frames, st = run([p for p in pk if p not in dropped])
+    check(frames, data, dropped, 6)
+    assert frames[1].lost_bytes == 2 * F - pk[i][1] > 0
+    assert frames[2].lost_bytes == pk[i][1] + 2 * MAX_PAYLOAD_BYTES - 2 * F
+    assert st.lost_bytes == 2 * MAX_PAYLOAD_BYTES
+
+
+def test_random_loss_reorder_duplicates():
+    rng = np.random.default_rng(3)
+    data = stream(40)
+    pk = packets(data)
+    keep, dropped = [], []
+    for p in pk:
+        (dropped if rng.random() < 0.01 else keep).append(p)
+    assert dropped
+    # reorder: swap some neighbours; duplicate some
+    for j in rng.choice(len(keep) - 4, 30, replace=False):
+        keep[j], keep[j + 3] = keep[j + 3], keep[j]
+    for j in sorted(rng.choice(len(keep), 20, replace=False), reverse=True):
+        keep.insert(j + 1, keep[j])
+    frames, st = run(keep)
+    check(frames, data, dropped, 40)
+    assert st.duplicates == 20
+    assert st.late_filled >= 30
+    assert st.lost_bytes == sum(len(p[2]) for p in dropped)
+
+
+def test_late_packet_fills_its_place_and_stops_counting_as_lost():
+    data = stream(4)
+    pk = packets(data)
+    late = pk[3]
+    order = pk[:3] + pk[4:10] + [late] + pk[10:]
+    frames, st = run(order)
+    check(frames, data, [], 4)
+    assert st.late_filled == 1
+
+
+def test_packet_after_its_frame_was_emitted_stays_lost():
+    data = stream(6)
+    pk = packets(data)
+    late = pk[1]
+    # reorder window of one packet: frame 0 is final long before the straggler comes
+    frames, st = run(pk[:1] + pk[2:] + [late], reorder_bytes=MAX_PAYLOAD_BYTES)
+    check(frames, data, [late], 6)
+    assert st.too_late == 1
+
+
+def test_malformed_packets_are_counted_and_skipped():
+    data = stream(3)
+    pk = packets(data)
+    out = []
+    r = FrameReassembler(F, out.append)
+    bad = [b"\x01\x00", pack_data_packet(5, 0, b""), pack_data_packet(2, 0, bytes(1500)),
+           pack_data_packet(0, 0, b"xx"),                      # seq 0 does not exist
+           pack_data_packet(3, 10 * MAX_PAYLOAD_BYTES, b"xx"),  # more bytes before it than 2 packets carry
+           pack_data_packet(10**6, 10**12, b"xx")]              # an absurd jump
+    for seq, bc, payload in pk:
+        d = pack_data_packet(seq, bc, payload)
+        r.feed(d, len(d))
+        if seq == 2:
+            for b in bad:
+                r.feed(b, len(b))
+    r.flush()
+    check(out, data, [], 3)
+    assert r.stats.malformed == len(bad)
+    assert r.stats.malformed_reasons == {"length": 3, "byte_count": 3}
+
+
+def test_first_packet_lost_and_a_whole_frame_lost():
+    data = stream(5)
+    pk = packets(data)
+    dropped = [pk[0]] + [p for p in pk if p[1] >= 2 * F and p[1] + len(p[2]) <= 3 * F]
+    # also the packets overlapping frame 2 partially, so that frame 2 gets nothing at all
+    dropped += [p for p in pk if p not in dropped and p[1] < 3 * F and p[1] + len(p[2]) > 2 * F]
+    frames, st = run([p for p in pk if p not in dropped])
+    check(frames, data, dropped, 5)
+    assert frames[2].lost_bytes == F and not frames[2].adc.any()
+
+
+def test_partial_tail_at_stop():
+    data = stream(3)[: 2 * F + 3000]
+    out = []
+    r = FrameReassembler(F, out.append)
+    for seq, bc, payload in packets(data):
+        d = pack_data_packet(seq, bc, payload)
+        r.feed(d, len(d))
+    assert r.flush(include_partial=True) == 3
+    assert out[2].lost_bytes == F - 3000 and not out[2].complete
+    out2 = []
+    r2 = FrameReassembler(F, out2.append)
+    for seq, bc, payload in packets(data):
+        d = pack_data_packet(seq, bc, payload)
+        r2.feed(d, len(d))
+    r2.flush(include_partial=False)
+    assert len(out2) == 2
+
+
+def test_frames_are_emitted_once_the_stream_passed_the_reorder_window():
+    data = stream(4)
+    out = []
+    r = FrameReassembler(F, out.append, reorder_bytes=2 * MAX_PAYLOAD_BYTES)
+    for seq, bc, payload in packets(data):
+        d = pack_data_packet(seq, bc, payload)
+        r.feed(d, len(d))
+        # frame k is out as soon as the stream is 2 packets past its end, not before
+        emitted = {f.index for f in out}
+        for k in range(4):
+            assert (k in emitted) == ((k + 1) * F <= bc + len(payload) - 2 * MAX_PAYLOAD_BYTES)
+
+
+def test_bad_frame_size():
+    with pytest.raises(ValueError):
+        FrameReassembler(1001, lambda f: None)
