@@ -34,6 +34,7 @@ demo: install
 	$(BIN)/rfpose demo --out demo-out
 
 test: install-test
+	@.ci/ensure-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
