@@ -1,0 +1,194 @@
+"""RGB cameras: pinhole + OpenCV distortion (k1, k2, p1, p2, k3), projection of keypoints, and a numpy
+ray-casting renderer (Lambert-shaded body segments with skin/shirt/trousers/shoe colours, a textured room,
+a ChArUco board) that also returns the person mask.
+
+Camera frame is OpenCV's: x right, y down, z forward. ``T_rig_cam`` maps camera coordinates to the rig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rfpose.sim.geometry import cast, rect_uv
+from rfpose.sim.threads import single_blas_thread
+
+#: rig-from-camera rotation of a camera looking along the rig's +x (columns = camera axes in the rig)
+R_RIG_CAM_FORWARD = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    width: int = 640
+    height: int = 480
+    fx: float = 520.0
+    fy: float = 520.0
+    cx: float = 319.5
+    cy: float = 239.5
+    distortion: tuple[float, float, float, float, float] = (-0.08, 0.02, 0.0005, -0.0003, 0.0)
+    rate_hz: float = 30.0
+
+    @property
+    def K(self) -> np.ndarray:
+        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
+
+    def to_dict(self) -> dict:
+        return {"width": self.width, "height": self.height, "K": self.K.tolist(), "distortion": list(self.distortion),
+                "rate_hz": self.rate_hz}
+
+
+def distort(model: CameraModel, xn: np.ndarray) -> np.ndarray:
+    """Normalised undistorted ``(N, 2)`` -> normalised distorted (OpenCV's model)."""
+    k1, k2, p1, p2, k3 = model.distortion
+    x, y = xn[:, 0], xn[:, 1]
+    r2 = x * x + y * y
+    radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
+    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+    return np.stack([xd, yd], -1)
+
+
+def undistort(model: CameraModel, xd: np.ndarray, iters: int = 20) -> np.ndarray:
+    """Inverse of :func:`distort` by fixed-point iteration (as OpenCV's undistortPoints)."""
+    k1, k2, p1, p2, k3 = model.distortion
+    x = xd.copy()
+    for _ in range(iters):
+        r2 = (x**2).sum(1)
+        radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+        dx = 2 * p1 * x[:, 0] * x[:, 1] + p2 * (r2 + 2 * x[:, 0] ** 2)
+        dy = p1 * (r2 + 2 * x[:, 1] ** 2) + 2 * p2 * x[:, 0] * x[:, 1]
+        x = np.stack([(xd[:, 0] - dx) / radial, (xd[:, 1] - dy) / radial], -1)
+    return x
+
+
+def project(model: CameraModel, T_rig_cam: np.ndarray, pts_rig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels ``(..., 2)`` of rig-frame points ``(..., 3)`` and whether each is in front and inside the image."""
+    shape = pts_rig.shape[:-1]
+    p = pts_rig.reshape(-1, 3)
+    R, t = T_rig_cam[:3, :3], T_rig_cam[:3, 3]
+    pc = (p - t) @ R
+    z = pc[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xn = pc[:, :2] / z[:, None]
+    uv = distort(model, xn) * [model.fx, model.fy] + [model.cx, model.cy]
+    ok = (z > 0.05) & (uv[:, 0] >= 0) & (uv[:, 0] <= model.width - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= model.height - 1)
+    return uv.reshape(*shape, 2), ok.reshape(shape)
+
+
+_RAY_CACHE: dict = {}
+
+
+def pixel_rays(model: CameraModel) -> np.ndarray:
+    """Unit ray directions ``(H·W, 3)`` in the camera frame through every pixel centre (distortion inverted)."""
+    if model not in _RAY_CACHE:
+        v, u = np.mgrid[0:model.height, 0:model.width]
+        xd = np.stack([(u.ravel() - model.cx) / model.fx, (v.ravel() - model.cy) / model.fy], -1)
+        xn = undistort(model, xd)
+        d = np.concatenate([xn, np.ones((len(xn), 1))], 1)
+        _RAY_CACHE[model] = d / np.linalg.norm(d, axis=1, keepdims=True)
+    return _RAY_CACHE[model]
+
+
+@dataclass
+class Rendered:
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    mask: np.ndarray  # (H, W) int8: person index, -1 background
+    depth_m: np.ndarray  # (H, W) float32 along the ray
+
+
+def _texture(name: str, prim, pts: np.ndarray, base: np.ndarray, textures: dict) -> np.ndarray:
+    if name == "wood":  # planks along x, 0.2 m wide, grain and per-plank tone
+        plank = np.floor(pts[:, 1] / 0.2)
+        tone = 0.85 + 0.15 * np.sin(plank * 12.9898) ** 2
+        grain = 0.92 + 0.08 * np.sin(pts[:, 0] * 40 + plank * 3.1) * np.sin(pts[:, 0] * 7.3 + plank)
+        joint = (np.abs(pts[:, 1] / 0.2 - np.round(pts[:, 1] / 0.2)) < 0.03) * -0.35 + 1
+        seam = (np.abs(((pts[:, 0] + plank * 0.37) / 1.2) % 1.0) < 0.01) * -0.3 + 1
+        return base * (tone * grain * joint * seam)[:, None]
+    if name == "wall":
+        check = ((np.floor(pts[:, 0] / 0.5) + np.floor(pts[:, 1] / 0.5) + np.floor(pts[:, 2] / 0.5)) % 2) * 0.05
+        return base * (0.95 + check)[:, None]
+    if name == "charuco" and "charuco" in textures:
+        tex = textures["charuco"]
+        uv = rect_uv(prim, pts)
+        iu = np.clip((uv[:, 0] * tex.shape[1]).astype(int), 0, tex.shape[1] - 1)
+        iv = np.clip((uv[:, 1] * tex.shape[0]).astype(int), 0, tex.shape[0] - 1)
+        g = tex[iv, iu].astype(np.float64)
+        return np.stack([g, g, g], -1)
+    return base
+
+
+def render(model: CameraModel, T_rig_cam: np.ndarray, room_prims, body_prims, palette: dict,
+           person_palettes: list[dict], textures: dict | None = None,
+           light_dir=(0.3, 0.2, 0.93), ambient: float = 0.35) -> Rendered:
+    """Ray-cast one image. Body primitives are tested only for the pixels inside their bounding cone."""
+    with single_blas_thread():
+        return _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, textures, light_dir, ambient)
+
+
+def _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, textures, light_dir, ambient):
+    textures = textures or {}
+    d_c = pixel_rays(model)
+    R, o = T_rig_cam[:3, :3], T_rig_cam[:3, 3]
+    d = d_c @ R.T
+    n_pix = len(d)
+    prim_of = list(room_prims) + list(body_prims)
+    rays: list = [None] * len(room_prims)
+    for p in body_prims:  # test a body segment only for the pixels inside its bounding cone
+        cen = p.center if p.a is None else 0.5 * (p.a + p.b)
+        rad = float(np.max(p.radii)) if p.a is None else 0.5 * np.linalg.norm(p.b - p.a) + p.radius
+        v = cen - o
+        dist = np.linalg.norm(v)
+        if dist <= rad:
+            rays.append(np.arange(n_pix))
+            continue
+        cos_lim = np.cos(min(np.pi / 2, np.arcsin(min(1.0, rad / dist)) + 0.01))
+        rays.append(np.nonzero(d @ (v / dist) >= cos_lim)[0])
+    t, idx, nrm = cast(prim_of, o, d, rays=rays)
+    owners = np.array([p.owner for p in prim_of] + [-1])
+    owner = owners[idx]
+    hit = idx >= 0
+    pts = o + d * np.where(hit, t, 0)[:, None]
+    rgb = np.zeros((n_pix, 3))
+    L = np.asarray(light_dir, float)
+    L = L / np.linalg.norm(L)
+    # headlight term so surfaces facing the camera are never black
+    shade = ambient + 0.45 * np.clip(nrm @ L, 0, None) + 0.3 * np.clip(-np.einsum("ij,ij->i", nrm, d), 0, None)
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(len(prim_of) + 1))
+    for i in range(len(prim_of)):
+        sel = order[bounds[i]:bounds[i + 1]]
+        if not len(sel):
+            continue
+        p = prim_of[i]
+        if p.owner >= 0:
+            base = np.array(person_palettes[p.owner][p.material], float)
+        else:
+            base = np.array(palette.get(p.material) or (128, 128, 128), float)
+        col = np.broadcast_to(base, (len(sel), 3)).copy()
+        if p.texture:
+            col = _texture(p.texture, p, pts[sel], col, textures)
+            if p.texture == "charuco":
+                rgb[sel] = col * (0.75 + 0.25 * shade[sel, None])
+                continue
+        rgb[sel] = col * shade[sel, None]
+    rgb[~hit] = (20, 20, 25)
+    img = np.clip(rgb, 0, 255).astype(np.uint8).reshape(model.height, model.width, 3)
+    return Rendered(img, owner.astype(np.int8).reshape(model.height, model.width),
+                    np.where(hit, t, np.inf).astype(np.float32).reshape(model.height, model.width))
+
+
+def charuco_texture(squares=(7, 5), square_m=0.08, marker_m=0.06, px_per_square=80) -> tuple[np.ndarray, object]:
+    """The board image (uint8 grey) and the ``cv2.aruco.CharucoBoard`` (DICT_5X5_100). Needs OpenCV's aruco."""
+    try:
+        import cv2
+
+        cv2.aruco.getPredefinedDictionary  # noqa: B018  (aruco is missing from some OpenCV builds)
+    except (ImportError, AttributeError) as e:  # pragma: no cover
+        from rfpose.errors import RfposeError
+
+        raise RfposeError("the ChArUco target needs opencv (pip install opencv-python-headless)") from e
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_5X5_100)
+    board = cv2.aruco.CharucoBoard(tuple(squares), square_m, marker_m, dictionary)
+    img = board.generateImage((squares[0] * px_per_square, squares[1] * px_per_square), marginSize=0)
+    return img, board
