@@ -11,6 +11,10 @@
 ``ouster://HOST`` (or a .pcap/.osf path)                           Ouster LiDAR via ouster-sdk
 =================================================================  ===========================================
 
+``realtime=1`` in the query of a ``sim://`` or ``session://`` URI replays it at its own pace with host
+timestamps, as a live sensor would (:class:`~rfpose.drivers.realtime.RealtimeSource`); add ``loop=1`` to
+start over at the end.
+
 Plain paths dispatch on what they are: ``*.zarr`` (session, ``#stream``), ``*.bin``, a directory of
 PCD files, a video file. An unknown scheme raises :class:`~rfpose.errors.UnknownNameError`.
 """
@@ -40,6 +44,18 @@ def _float(q: dict, key: str, default: float) -> float:
 
 def open_source(uri: str, **overrides):
     """Open the source a URI names; keyword ``overrides`` go to the source's constructor."""
+    q = _query(urlsplit(uri).query) if "://" in uri else {}
+    if q.get("realtime", "0").lower() not in ("0", "false", "no"):
+        from rfpose.drivers.realtime import RealtimeSource
+
+        inner = _open(uri, **overrides)
+        if not inner.is_seekable:
+            raise ConfigError(f"{uri}: realtime replay needs a recorded or simulated source")
+        return RealtimeSource(inner, loop=q.get("loop", "0").lower() not in ("0", "false", "no"))
+    return _open(uri, **overrides)
+
+
+def _open(uri: str, **overrides):
     if "://" not in uri:
         return _open_path(uri, **overrides)
     parts = urlsplit(uri)

@@ -1,0 +1,62 @@
+"""Real-time replay of a seekable source: pacing, host timestamps, loop and stop."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rfpose.drivers.open_source import open_source
+from rfpose.drivers.realtime import RealtimeSource
+from rfpose.errors import ConfigError
+from rfpose.source import CameraFrame, SourceBase
+
+
+class _Recorded(SourceBase):
+    kind, name, is_seekable = "camera", "cam", True
+
+    def __init__(self, n, period_s):
+        super().__init__()
+        self.n, self.period_ns = n, int(period_s * 1e9)
+
+    def _len(self):
+        return self.n
+
+    def _get(self, i):
+        return CameraFrame(i, 1_000_000_000 + i * self.period_ns, np.full((2, 2, 3), i, np.uint8))
+
+
+def test_paced_and_restamped():
+    src = RealtimeSource(_Recorded(6, 0.05))
+    t0 = time.monotonic()
+    frames, arrivals = [], []
+    for f in src:
+        frames.append(f)
+        arrivals.append(time.monotonic() - t0)
+    assert [f.index for f in frames] == list(range(6))
+    assert arrivals[-1] == pytest.approx(0.25, abs=0.08)  # 5 periods after the first
+    host = np.array([f.timestamp_ns for f in frames])
+    assert abs(host[0] - time.time_ns()) < 5e9 and (np.diff(host) > 0.03e9).all()
+
+
+def test_loop_and_stop():
+    src = RealtimeSource(_Recorded(3, 0.01), loop=True, speed=2.0)
+    threading.Timer(0.2, src.stop).start()
+    indices = [f.index for f in src]
+    assert len(indices) > 6 and indices[:6] == [0, 1, 2, 0, 1, 2]
+
+
+def test_open_source_realtime_query(tmp_path):
+    src = open_source("sim://walk?board=awr1843boost&frames=3&realtime=1#cam_left")
+    assert isinstance(src, RealtimeSource) and src.is_live and src.kind == "camera"
+    first = next(iter(src))
+    assert first.image.ndim == 3
+    src.close()
+    cv2 = pytest.importorskip("cv2")
+    video = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for i in range(3):
+        w.write(np.full((24, 32, 3), 40 * i, np.uint8))
+    w.release()
+    with pytest.raises(ConfigError, match="realtime replay"):  # a video file plays once, it cannot seek
+        open_source(f"camera://{video}?realtime=1")
