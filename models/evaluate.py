@@ -1,0 +1,132 @@
+"""Run a model over a dataset split and compute pose metrics (used per epoch in training and by
+``rfpose evaluate``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rfpose import metrics
+from rfpose.errors import FormatError
+from rfpose.skeletons import get_skeleton
+
+log = logging.getLogger(__name__)
+
+
+def collate(items: list[dict]) -> dict:
+    n_inputs = len(items[0]["inputs"])
+    return {
+        "inputs": tuple(torch.stack([it["inputs"][k] for it in items]) for k in range(n_inputs)),
+        "joints": torch.stack([it["joints"] for it in items]),
+        "joints_2d": torch.stack([it["joints_2d"] for it in items]),
+        "index": torch.tensor([it["index"] for it in items]),
+        "session": torch.tensor([it["session"] for it in items]),
+    }
+
+
+@torch.no_grad()
+def predict(model, dataset, batch_size: int = 4, device: str = "cpu", workers: int = 0,
+            progress: bool = False) -> dict:
+    """Decoded predictions, labels and mean loss over ``dataset`` (numpy arrays)."""
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate,
+                                         num_workers=workers,
+                                         multiprocessing_context="spawn" if workers > 0 else None)
+    preds, scores, joints, joints_2d, sessions, indices, losses = [], [], [], [], [], [], []
+    for batch in tqdm(loader, desc="evaluate", disable=None if progress else True, leave=False):
+        inputs = [t.to(device) for t in batch["inputs"]]
+        out = model(*inputs)
+        loss, _ = model.loss(out, {k: v.to(device) for k, v in batch.items() if k in ("joints", "joints_2d")})
+        losses.append(float(loss) * len(batch["index"]))
+        p, s = model.decode(out)
+        preds.append(p.cpu().numpy())
+        scores.append(s.cpu().numpy())
+        joints.append(batch["joints"].numpy())
+        joints_2d.append(batch["joints_2d"].numpy())
+        sessions.append(batch["session"].numpy())
+        indices.append(batch["index"].numpy())
+    n = sum(len(i) for i in indices)
+    cat = (lambda xs: np.concatenate(xs) if xs else np.zeros((0,)))
+    return {"pred": cat(preds), "scores": cat(scores), "joints": cat(joints), "joints_2d": cat(joints_2d),
+            "session": cat(sessions), "index": cat(indices), "loss": sum(losses) / max(n, 1)}
+
+
+def match_3d(pred: np.ndarray, gt: np.ndarray, root: int = 0):
+    """Hungarian matching on root distance per frame → (pred (M, J, 3), gt (M, J, 3), frame (M,), missed, extra)."""
+    P, G, F = [], [], []
+    missed = extra = 0
+    for n in range(len(gt)):
+        pairs = metrics.match_people(pred[n, :, root], gt[n, :, root])
+        n_gt = int(np.isfinite(gt[n, :, root]).all(-1).sum())
+        n_pred = int(np.isfinite(pred[n, :, root]).all(-1).sum())
+        missed += n_gt - len(pairs)
+        extra += n_pred - len(pairs)
+        for pi, gi in pairs:
+            P.append(pred[n, pi])
+            G.append(gt[n, gi])
+            F.append(n)
+    J = gt.shape[2] if gt.ndim == 4 else 0
+    as_arr = (lambda xs: np.stack(xs) if xs else np.zeros((0, J, 3)))
+    return as_arr(P), as_arr(G), np.asarray(F, dtype=np.int64), missed, extra
+
+
+def summarise(family: str, result: dict, skeleton_name: str, sessions_meta: list | None = None) -> dict:
+    """Metrics dict for a prediction result (see :func:`predict`)."""
+    sk = get_skeleton(skeleton_name)
+    out = {"samples": int(len(result["index"])), "loss": float(result["loss"])}
+    if out["samples"] == 0:
+        return out
+    if family == "hrradarpose":
+        p, g, frames, missed, extra = match_3d(result["pred"], result["joints"], sk.root)
+        out["matched_people"], out["missed_people"], out["extra_people"] = int(len(p)), missed, extra
+        if len(p):
+            names = None
+            sess = result["session"][frames]
+            if sessions_meta:
+                names = [sessions_meta[int(s)].get("name", str(s)) if int(s) < len(sessions_meta) else str(s)
+                         for s in sess]
+            out.update(metrics.pose3d_summary(p, g, root=sk.root, sessions=names if names else sess,
+                                              joint_names=sk.joints))
+    else:
+        gt2d = result["joints_2d"]
+        if not np.isfinite(gt2d).any():
+            raise FormatError("2-D evaluation needs 'joints_2d' labels in the dataset")
+        out.update(metrics.oks_ap(result["pred"], result["scores"], gt2d, sk.oks_sigmas, joint_names=sk.joints))
+    return out
+
+
+def selection_metric(family: str, summary: dict) -> tuple[str, float, bool]:
+    """(name, value, higher_is_better) used to pick the best checkpoint."""
+    if family == "hrradarpose":
+        return "mpjpe_rtpose_mm", float(summary.get("mpjpe_rtpose_mm", float("inf"))), False
+    return "ap", float(summary.get("ap", 0.0)), True
+
+
+def print_report(summary: dict, file=None) -> None:
+    import sys
+
+    file = file or sys.stdout
+    scalar = {k: v for k, v in summary.items() if isinstance(v, (int, float))}
+    width = max(len(k) for k in scalar) if scalar else 0
+    for k, v in scalar.items():
+        print(f"{k.ljust(width)}  {v:.4g}" if isinstance(v, float) else f"{k.ljust(width)}  {v}", file=file)
+    for key in ("session_mean",):
+        if key in summary:
+            print(f"\n{key} (RT-Pose aggregation: per session, then unweighted over sessions)", file=file)
+            for k, v in summary[key].items():
+                print(f"  {k.ljust(width)}  {v:.4g}", file=file)
+    for key in ("per_joint_mm", "per_joint_ap"):
+        if key in summary:
+            print(f"\n{key}", file=file)
+            for k, v in summary[key].items():
+                print(f"  {k.ljust(14)}  {v:.4g}", file=file)
+
+
+def write_json(summary: dict, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(summary, indent=2, default=float))

@@ -1,0 +1,350 @@
+"""HuPR (WACV 2023): two-view radar heatmaps → MNet → 3-D encoders → cross/self attention (CSAM) → PRGCN.
+
+Inputs are two views of the same scene, RA from the horizontal radar and RE from the vertical one, each a
+temporal window ``(B, T=8 frames, D=8 Doppler, 2 re/im, 64 range, 64 azimuth, 8 elevation)``. The model
+averages over elevation (as the reference), merges Doppler with MNet, encodes each view with a 3-D CNN
+at three scales, fuses the views with self- and cross-attention at each scale while decoding to 14
+joint heatmaps at 64 × 64, and refines them with a graph convolution over the skeleton (PRGCN).
+Structure from /work/shared/reference/hupr.md §3; written from that description.
+
+Deviations from the reference code, all deliberate:
+
+* **MNet pairing.** The reference ``.view``s the (Doppler, re/im) axes as (2, 8), so its Conv3d(2→32,
+  kernel=stride=(2,1,1)) pairs the real and imaginary parts of one bin along depth and mixes bins k and
+  k+4 across its two input channels. We permute instead: the two input channels are the real and
+  imaginary parts of the same Doppler bin, and the (2,1,1) kernel pairs adjacent Doppler bins (2k, 2k+1);
+  a max-pool over the remaining D/2 outputs follows. Same parameter count (the intended reading).
+* Devices come from the caller (no ``.cuda()``); the adjacency matrix is a buffer.
+* ``graph="connected"`` adds the missing neck–hip edges (the reference graph has two disconnected parts).
+
+File order, timm style: blocks → model → ``_create`` → cfgs → registered variants.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rfpose.models import heatmap2d
+from rfpose.models.registry import register_model
+from rfpose.models.spec import HUPR_FORMAT, InputSpec
+from rfpose.skeletons import HUPR14
+
+HUPR_NORMALISATION = "per elevation bin: min-max to [0, 1], then z-score with the map's own mean and std (HuPR loader)"
+
+
+# ---------------------------------------------------------------- blocks
+class MNet(nn.Module):
+    """Doppler merge: (N, 2 re/im, D, H, W) → Conv3d(2→F, k=s=(2,1,1)) → max over D/2 → (N, F, H, W)."""
+
+    def __init__(self, out_channels: int, num_doppler: int):
+        super().__init__()
+        self.conv = nn.Conv3d(2, out_channels, (2, 1, 1), (2, 1, 1))
+        self.pool = nn.MaxPool3d((num_doppler // 2, 1, 1))
+
+    def forward(self, x):
+        return self.pool(self.conv(x)).squeeze(2)
+
+
+class BasicBlock3D(nn.Module):
+    """conv-BN-act-conv-BN + (3×3×3 conv-BN residual projection) → act, as HuPR's Encoder3D block."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.main = nn.Sequential(nn.Conv3d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True),
+                                  nn.Conv3d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm3d(cout))
+        self.residual = nn.Sequential(nn.Conv3d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm3d(cout))
+
+    def forward(self, x):
+        return F.relu(self.main(x) + self.residual(x))
+
+
+class BasicBlock2D(nn.Module):
+    """conv-PReLU-conv + (3×3 conv residual) → PReLU, no normalisation (HuPR's decoder block)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.main = nn.Sequential(nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.PReLU(),
+                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False))
+        self.residual = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+        self.act = nn.PReLU()
+
+    def forward(self, x):
+        return self.act(self.main(x) + self.residual(x))
+
+
+def _half(x):
+    return F.interpolate(x, scale_factor=0.5, mode="trilinear", align_corners=True)
+
+
+class Encoder3D(nn.Module):
+    """Per-view encoder: (B, F, T, H, W) → 2-D features at H (2F ch), H/2 (4F), H/4 (8F), time collapsed."""
+
+    def __init__(self, f: int, frames: int):
+        super().__init__()
+        self.layer1 = nn.Sequential(nn.Conv3d(f, 2 * f, 3, 1, 1), BasicBlock3D(2 * f, 2 * f))
+        self.layer2 = nn.Sequential(BasicBlock3D(2 * f, 4 * f), BasicBlock3D(4 * f, 4 * f))
+        self.layer3 = nn.Sequential(BasicBlock3D(4 * f, 8 * f), BasicBlock3D(8 * f, 8 * f))
+        self.collapse1 = nn.Conv3d(2 * f, 2 * f, (frames, 1, 1), bias=False)
+        self.collapse2 = nn.Conv3d(4 * f, 4 * f, (max(frames // 2, 1), 1, 1), bias=False)
+        self.collapse3 = nn.Conv3d(8 * f, 8 * f, (max(frames // 4, 1), 1, 1), bias=False)
+
+    def forward(self, x):
+        l1 = self.layer1(x)
+        l2 = self.layer2(_half(l1))
+        l3 = self.layer3(_half(l2))
+        return self.collapse1(l1).squeeze(2), self.collapse2(l2).squeeze(2), self.collapse3(l3).squeeze(2)
+
+
+class SpatialAttention(nn.Module):
+    """HuPR attention: out = X · softmax_k(Kᵀ Q), an (HW × HW) map, no scaling, no value projection.
+
+    With ``max_size`` set, maps larger than that are average-pooled to ``max_size`` before attending and
+    the result is upsampled back (the lite variant; the reference attends at full size).
+    """
+
+    def __init__(self, max_size: int | None = None):
+        super().__init__()
+        self.max_size = max_size
+
+    def forward(self, k, q, x):
+        size = x.shape[2:]
+        if self.max_size is not None and size[0] > self.max_size:
+            f = size[0] // self.max_size
+            k, q, x = (F.avg_pool2d(t, f) for t in (k, q, x))
+        b, c, h, w = x.shape
+        attn = torch.softmax(torch.bmm(k.reshape(b, c, h * w).transpose(1, 2), q.reshape(b, c, h * w)), dim=1)
+        out = torch.bmm(x.reshape(b, c, h * w), attn).reshape(b, c, h, w)
+        if out.shape[2:] != size:
+            out = F.interpolate(out, size=size, mode="bilinear", align_corners=True)
+        return out
+
+    def count_macs(self, inputs, output) -> int:
+        x = inputs[2]
+        h, w = x.shape[2:]
+        if self.max_size is not None and h > self.max_size:
+            f = h // self.max_size
+            h, w = h // f, w // f
+        return 2 * x.shape[0] * x.shape[1] * (h * w) ** 2
+
+
+class CSAM(nn.Module):
+    """Cross- and self-attention between the RA and RE views at one scale → 4 maps of C channels."""
+
+    def __init__(self, c: int, max_size: int | None = None):
+        super().__init__()
+
+        def proj():
+            return nn.Conv2d(c, c, 1, bias=False)
+
+        self.k_cross_ra, self.q_cross_ra, self.k_cross_re, self.q_cross_re = proj(), proj(), proj(), proj()
+        self.k_self_ra, self.q_self_ra, self.k_self_re, self.q_self_re = proj(), proj(), proj(), proj()
+        self.attn = SpatialAttention(max_size)
+
+    def forward(self, ra, re):
+        ra_cross = self.attn(self.k_cross_ra(ra), self.q_cross_re(re), ra) + ra
+        re_cross = self.attn(self.k_cross_re(re), self.q_cross_ra(ra), re) + re
+        ra_self = self.attn(self.k_self_ra(ra), self.q_self_ra(ra), ra)
+        re_self = self.attn(self.k_self_re(re), self.q_self_re(re), re)
+        return torch.cat([ra_cross, ra_self, re_cross, re_self], dim=1)
+
+
+def _up2(x):
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+
+
+class CSAMDecoder(nn.Module):
+    """Coarse-to-fine decoder; at each scale the four CSAM maps join the upsampled decoder state."""
+
+    def __init__(self, f: int, num_joints: int, attention_max_size: int | None = None):
+        super().__init__()
+        self.csam = nn.ModuleList([CSAM(8 * f, attention_max_size), CSAM(4 * f, attention_max_size),
+                                   CSAM(2 * f, attention_max_size)])
+        self.dec3 = nn.Sequential(BasicBlock2D(32 * f, 8 * f), BasicBlock2D(8 * f, 4 * f))
+        self.dec2 = nn.Sequential(BasicBlock2D(20 * f, 4 * f), BasicBlock2D(4 * f, 2 * f))
+        self.dec1 = nn.Sequential(BasicBlock2D(10 * f, 2 * f), BasicBlock2D(2 * f, f),
+                                  nn.Conv2d(f, num_joints, 1, bias=False))
+
+    def forward(self, ra_feats, re_feats):
+        (ra1, ra2, ra3), (re1, re2, re3) = ra_feats, re_feats
+        y = _up2(self.dec3(self.csam[0](ra3, re3)))
+        y = _up2(self.dec2(torch.cat([y, self.csam[1](ra2, re2)], dim=1)))
+        return self.dec1(torch.cat([y, self.csam[2](ra1, re1)], dim=1))
+
+
+def hupr_adjacency(graph: str = "paper") -> torch.Tensor:
+    """(14, 14) binary adjacency with self-loops, ``A[i, j] = 1`` when node j aggregates node i (H·A).
+
+    ``paper``: HuPR's matrix (shoulder→neck one-directional, no neck–hip edge: two disconnected parts).
+    ``connected``: additionally neck↔hips both ways and neck→shoulders, so one connected graph.
+    """
+    sk = HUPR14
+    i = sk.index
+    a = torch.eye(sk.num_joints)
+
+    def both(u, v):
+        a[i(u), i(v)] = a[i(v), i(u)] = 1
+
+    for u, v in [("r_hip", "r_knee"), ("r_knee", "r_ankle"), ("r_hip", "l_hip"), ("l_hip", "l_knee"),
+                 ("l_knee", "l_ankle"), ("neck", "head"), ("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist"),
+                 ("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist")]:
+        both(u, v)
+    a[i("l_shoulder"), i("neck")] = a[i("r_shoulder"), i("neck")] = 1  # neck aggregates the shoulders only
+    if graph == "connected":
+        both("neck", "l_hip")
+        both("neck", "r_hip")
+        a[i("neck"), i("l_shoulder")] = a[i("neck"), i("r_shoulder")] = 1
+    elif graph != "paper":
+        from rfpose.errors import UnknownNameError
+
+        raise UnknownNameError("PRGCN graph", graph, ["paper", "connected"])
+    return a
+
+
+class GraphConv(nn.Module):
+    """H' = W · (H · A) + b with W (F × F) and a per-node bias b (F × J), as HuPR's GCN layer."""
+
+    def __init__(self, features: int, nodes: int):
+        super().__init__()
+        bound = features ** -0.5
+        self.weight = nn.Parameter(torch.empty(features, features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(features, nodes).uniform_(-bound, bound))
+
+    def forward(self, h, adj):
+        return torch.matmul(self.weight, torch.matmul(h, adj)) + self.bias
+
+    def count_macs(self, inputs, output) -> int:
+        h = inputs[0]
+        b, f, j = h.shape
+        return b * (f * j * j + f * f * j)
+
+
+class PRGCN(nn.Module):
+    """Pose refinement over the skeleton graph: logits (B, J, H, W) → refined logits (B, J, H, W).
+
+    Each joint's node feature is its logit map bilinearly downsampled by 2 and flattened (H/2 · W/2).
+    """
+
+    def __init__(self, num_joints: int, size: int, graph: str = "paper", layers: int = 3):
+        super().__init__()
+        self.size = size
+        feats = (size // 2) ** 2
+        self.register_buffer("adjacency", hupr_adjacency(graph), persistent=False)
+        self.layers = nn.ModuleList(GraphConv(feats, num_joints) for _ in range(layers))
+
+    def forward(self, logits):
+        b, j, h, w = logits.shape
+        x = F.interpolate(logits, size=(h // 2, w // 2), mode="bilinear", align_corners=True)
+        x = x.reshape(b, j, -1).transpose(1, 2)  # (B, F, J)
+        for n, layer in enumerate(self.layers):
+            x = layer(x, self.adjacency)
+            if n < len(self.layers) - 1:
+                x = F.relu(x)
+        x = x.transpose(1, 2).reshape(b, j, h // 2, w // 2)
+        return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=True)
+
+
+# ---------------------------------------------------------------- model
+class HuPR(nn.Module):
+    """HuPR network plus its loss and decoding.
+
+    Args:
+        input_shape: stored per-frame shape of one view (doppler, re/im, range, azimuth, elevation); the
+            model uses ``num_doppler`` central Doppler bins of it.
+        frames: temporal window length T (the target frame is at index T//2, frames t-T/2 … t+T/2-1).
+        num_filters: F (reference 32).
+        graph: PRGCN adjacency, ``paper`` or ``connected``.
+        attention_max_size: attend on maps pooled to at most this side (``None`` = full size, reference).
+    """
+
+    family = "hupr"
+
+    def __init__(self, input_shape=(16, 2, 64, 64, 8), frames: int = 8, num_doppler: int = 8,
+                 num_filters: int = 32, num_joints: int = 14, graph: str = "paper",
+                 attention_max_size: int | None = None, image_size_px: int = 256,
+                 normalisation: str = HUPR_NORMALISATION, skeleton: str = "hupr14"):
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        self.frames, self.num_doppler, self.num_joints = frames, num_doppler, num_joints
+        d, _, r, a, _ = self.input_shape
+        if r != a or r % 4:
+            from rfpose.errors import ShapeError
+
+            raise ShapeError(f"HuPR needs square range × azimuth maps divisible by 4, got {r} × {a}")
+        self.heatmap_size = r
+        self.doppler_start = (d - num_doppler) // 2
+        self.spec = InputSpec(HUPR_FORMAT, self.input_shape, normalisation, skeleton, image_size_px=image_size_px,
+                              extra={"frames": frames, "doppler_bins": [self.doppler_start,
+                                                                        self.doppler_start + num_doppler]})
+        f = num_filters
+        self.mnet_ra, self.mnet_re = MNet(f, num_doppler), MNet(f, num_doppler)
+        self.encoder_ra, self.encoder_re = Encoder3D(f, frames), Encoder3D(f, frames)
+        self.decoder = CSAMDecoder(f, num_joints, attention_max_size)
+        self.prgcn = PRGCN(num_joints, r, graph)
+
+    @property
+    def stride_px(self) -> float:
+        return self.spec.image_size_px / self.heatmap_size
+
+    def _view(self, x, mnet, encoder):
+        # (B, T, D, 2, R, A, E) -> mean over elevation -> (B·T, 2, D, R, A): re/im are the channels
+        b, t, d, c, r, a, _ = x.shape
+        x = x.mean(dim=6).transpose(2, 3).reshape(b * t, c, d, r, a)
+        x = mnet(x)  # (B·T, F, R, A)
+        x = x.reshape(b, t, -1, r, a).transpose(1, 2)  # (B, F, T, R, A)
+        return encoder(x)
+
+    def forward(self, x_hori: torch.Tensor, x_vert: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Two (B, T, D, 2, R, A, E) views → {"logits", "gcn_logits"} each (B, J, R, A)."""
+        logits = self.decoder(self._view(x_hori, self.mnet_ra, self.encoder_ra),
+                              self._view(x_vert, self.mnet_re, self.encoder_re))
+        return {"logits": logits, "gcn_logits": self.prgcn(logits)}
+
+    def model_input_shape(self) -> tuple[int, ...]:
+        _, c, r, a, e = self.input_shape
+        return (self.frames, self.num_doppler, c, r, a, e)
+
+    def example_inputs(self, batch: int = 1):
+        s = self.model_input_shape()
+        return torch.zeros(batch, *s), torch.zeros(batch, *s)
+
+    def loss(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict]:
+        """BCE on both heatmaps against σ=2 Gaussians (peak 1), equal weights."""
+        target = heatmap2d.gaussian_targets(batch["joints_2d"], (self.heatmap_size, self.heatmap_size),
+                                            self.stride_px)
+        l1 = F.binary_cross_entropy_with_logits(outputs["logits"], target)
+        l2 = F.binary_cross_entropy_with_logits(outputs["gcn_logits"], target)
+        return l1 + l2, {"bce_heatmap": float(l1.detach()), "bce_prgcn": float(l2.detach())}
+
+    def decode(self, outputs: dict, **_):
+        """→ (joints (B, 1, J, 2) pixels of the label image, scores (B, 1, J)) from the PRGCN heatmap."""
+        xy, scores = heatmap2d.decode_argmax(torch.sigmoid(outputs["gcn_logits"].float()), self.stride_px)
+        return xy[:, None], scores[:, None]
+
+
+def _create(**kwargs) -> HuPR:
+    return HuPR(**kwargs)
+
+
+# ---------------------------------------------------------------- cfgs
+CFGS = {
+    "hupr": dict(num_filters=32, graph="paper"),
+    # CPU: a quarter of the filters, attention on maps pooled to 16 × 16 (the 64² attention alone is
+    # 4 maps of 4096² per sample in the reference)
+    "hupr-lite": dict(num_filters=8, graph="paper", attention_max_size=16),
+}
+TINY = dict(input_shape=(4, 2, 16, 16, 2), frames=4, num_doppler=4, num_filters=8)
+
+
+# ---------------------------------------------------------------- variants
+@register_model("hupr", tiny=TINY)
+def hupr(**kw):
+    """HuPR as in the paper: MNet, 3-D encoders (F=32), CSAM at three scales, PRGCN (~35 M params)."""
+    return _create(**{**CFGS["hupr"], **kw})
+
+
+@register_model("hupr", tiny=TINY)
+def hupr_lite(**kw):
+    """HuPR for CPU: F=8, attention on 16 × 16 pooled maps."""
+    return _create(**{**CFGS["hupr-lite"], **kw})

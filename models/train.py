@@ -1,0 +1,392 @@
+"""Training runs: typed config, recipes per model family, checkpoints, resume, logs, DDP.
+
+A run directory holds ``config.json`` (the resolved :class:`TrainConfig`, the model name and overrides and
+its :class:`~rfpose.models.spec.InputSpec`), ``last.pt`` / ``best.pt`` checkpoints, ``metrics.csv`` (one
+row per epoch) and TensorBoard event files under ``tb/``. Launched under ``torchrun`` with more than one
+process, training uses DistributedDataParallel over gloo (CPU), a DistributedSampler, and only rank 0
+validates, logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from rfpose.errors import ConfigError, FormatError
+from rfpose.models.augment import AugmentConfig
+from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
+from rfpose.models.evaluate import collate, predict, selection_metric, summarise
+from rfpose.models.registry import create_model, model_entry
+from rfpose.models.spec import HUPR_FORMAT, RTPOSE_FORMAT, InputSpec, check_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimiser and schedule of a model family, as its paper's code does it."""
+
+    optimizer: str  # "adamw-onecycle" | "adam"
+    lr: float
+    weight_decay: float
+    betas: tuple[float, float]
+    epochs: int
+    batch_size: int
+    grad_clip: float | None = None
+    pct_start: float = 0.4
+    lr_decay_every: int | None = None
+    lr_decay: float = 1.0
+
+
+RECIPES = {
+    # RT-Pose: fastai OneCycle, lr_max 2e-3, 40% warm-up, Adam with decoupled wd 0.01, betas (0.9, 0.99),
+    # grad-norm clip 35, batch 8, 100 epochs
+    "hrradarpose": Recipe("adamw-onecycle", 2e-3, 0.01, (0.9, 0.99), 100, 8, grad_clip=35.0, pct_start=0.4),
+    # HuPR: Adam lr 1e-4, (coupled) wd 1e-4, ×0.999 every 2000 batches, batch 20, 200 epochs
+    "hupr": Recipe("adam", 1e-4, 1e-4, (0.9, 0.999), 200, 20, lr_decay_every=2000, lr_decay=0.999),
+}
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    """registered model name"""
+    data: str
+    """DATASET.zarr"""
+    out: str
+    """run directory"""
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    grad_clip: float | None = None
+    optimizer: str | None = None
+    """adamw-onecycle | adam; default from the model family's recipe"""
+    max_minutes: float | None = None
+    """stop (after saving) once this much wall time has passed"""
+    seed: int = 0
+    device: str = "cpu"
+    workers: int = 0
+    limit_train: int | None = None
+    limit_val: int | None = None
+    val_batch_size: int = 4
+    resume: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model_overrides: dict = field(default_factory=dict)
+    threads: int | None = None
+    """torch intra-op threads (default: torch's)"""
+    stop_after_epoch: int | None = None
+    """end this invocation after that epoch (simulates an interruption; resume continues)"""
+
+    def resolved(self) -> TrainConfig:
+        """Fill unset fields from the model family's recipe."""
+        r = RECIPES[model_entry(self.model).family]
+        c = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(self)})
+        c.epochs = c.epochs or r.epochs
+        c.batch_size = c.batch_size or r.batch_size
+        c.lr = c.lr if c.lr is not None else r.lr
+        c.weight_decay = c.weight_decay if c.weight_decay is not None else r.weight_decay
+        c.grad_clip = c.grad_clip if c.grad_clip is not None else r.grad_clip
+        c.optimizer = c.optimizer or r.optimizer
+        if c.optimizer not in ("adamw-onecycle", "adam"):
+            raise ConfigError(f"unknown optimizer {c.optimizer!r}; valid: adam, adamw-onecycle")
+        return c
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["augment"] = AugmentConfig(**d.get("augment", {}))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ---------------------------------------------------------------- model from a dataset
+def overrides_for_data(family: str, spec: InputSpec) -> dict:
+    """Constructor overrides that make a model accept a dataset's tensors (JSON-serialisable)."""
+    if family == "hrradarpose":
+        if spec.tensor_format != RTPOSE_FORMAT:
+            return {}
+        return {"input_shape": list(spec.shape), "normalisation": spec.normalisation, "skeleton": spec.skeleton,
+                "grid": {"voxel_size_m": list(spec.grid.voxel_size_m), "roi_min_m": list(spec.grid.roi_min_m)}}
+    if spec.tensor_format != HUPR_FORMAT:
+        return {}
+    return {"input_shape": list(spec.shape), "normalisation": spec.normalisation, "skeleton": spec.skeleton,
+            "num_doppler": min(8, spec.shape[0]), "image_size_px": spec.image_size_px or 256}
+
+
+def build_model_for_data(name: str, data_spec: InputSpec, extra_overrides: dict | None = None):
+    """Create ``name`` adapted to the dataset's shape/grid; a different tensor format or skeleton is an error."""
+    entry = model_entry(name)
+    overrides = {**overrides_for_data(entry.family, data_spec), **(extra_overrides or {})}
+    model = create_model(name, **overrides)
+    check_spec(model.spec, data_spec, f"model {name!r} on this dataset", check_normalisation=True)
+    return model, overrides
+
+
+# ---------------------------------------------------------------- distributed helpers
+def _dist_setup() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Deterministic shuffle per (seed, epoch) so a resumed run sees the same order as an uninterrupted one."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        return iter(np.random.default_rng((self.seed, self.epoch)).permutation(self.n).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _make_optimizer(model, cfg: TrainConfig, recipe: Recipe, steps_per_epoch: int):
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw-onecycle":
+        opt = torch.optim.AdamW(params, lr=cfg.lr, betas=recipe.betas, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=max(cfg.epochs * steps_per_epoch, 1), pct_start=recipe.pct_start,
+            anneal_strategy="cos", div_factor=10.0, final_div_factor=1e4, cycle_momentum=True,
+            base_momentum=0.85, max_momentum=0.95)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr, betas=recipe.betas, weight_decay=cfg.weight_decay)
+        every = recipe.lr_decay_every or 10**12
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=every, gamma=recipe.lr_decay)
+    return opt, sched
+
+
+# ---------------------------------------------------------------- run files
+def save_json(path: Path, doc: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str))
+    tmp.replace(path)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
+    """(model with weights, run config dict) of a training run; ``which`` = best | last."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.exists():
+        raise FormatError(f"{run_dir}: not a training run (no config.json)")
+    try:
+        doc = json.loads(cfg_path.read_text())
+        name, overrides = doc["model"]["name"], doc["model"]["overrides"]
+    except (json.JSONDecodeError, KeyError) as e:
+        raise FormatError(f"{cfg_path}: malformed run config ({e})") from None
+    ckpt = run_dir / f"{which}.pt"
+    if not ckpt.exists() and which == "best":
+        ckpt = run_dir / "last.pt"
+    if not ckpt.exists():
+        raise FormatError(f"{run_dir}: no checkpoint ({which}.pt or last.pt)")
+    model = create_model(name, **overrides)
+    try:
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+    except Exception as e:
+        raise FormatError(f"{ckpt}: cannot load checkpoint ({e})") from None
+    return model.to(device).eval(), doc
+
+
+# ---------------------------------------------------------------- training
+def train(cfg: TrainConfig) -> dict:
+    """Train (or resume) a run; returns the final summary (best metric, epochs done, last losses)."""
+    rank, world = _dist_setup()
+    cfg = cfg.resolved()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    entry = model_entry(cfg.model)
+    recipe = RECIPES[entry.family]
+    out = Path(cfg.out)
+    data_spec = dataset_spec(open_dataset(cfg.data), cfg.data)
+
+    if cfg.resume:
+        if not (out / "last.pt").exists():
+            raise FormatError(f"{out}: nothing to resume (no last.pt)")
+        saved = json.loads((out / "config.json").read_text())
+        if saved["model"]["name"] != cfg.model:
+            raise ConfigError(f"{out}: run was trained as {saved['model']['name']!r}, not {cfg.model!r}")
+        check_spec(InputSpec.from_dict(saved["input_spec"]), data_spec, f"resume {out} on {cfg.data}")
+    _seed_all(cfg.seed)
+    model, overrides = build_model_for_data(cfg.model, data_spec, cfg.model_overrides)
+    model.to(cfg.device)
+
+    train_set = PoseDataset(cfg.data, model, DataOptions("train", cfg.limit_train,
+                                                         cfg.augment if cfg.augment.enabled else None, cfg.seed))
+    val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed))
+    if len(train_set) == 0:
+        raise FormatError(f"{cfg.data}: the train split is empty")
+    if entry.family == "hupr" and not train_set.has_2d:
+        raise FormatError(f"{cfg.data}: HuPR models need 'joints_2d' labels")
+
+    if world > 1:
+        sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
+                                                      seed=cfg.seed, drop_last=True)
+    else:
+        sampler = EpochSampler(len(train_set), cfg.seed)
+    per_rank_batch = max(cfg.batch_size // world, 1)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, collate_fn=collate,
+                                         num_workers=cfg.workers, drop_last=len(train_set) >= per_rank_batch * world,
+                                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
+    steps_per_epoch = max(len(loader), 1)
+    optimizer, scheduler = _make_optimizer(model, cfg, recipe, steps_per_epoch)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    start_epoch, best, best_epoch, global_step = 0, None, -1, 0
+    if cfg.resume:
+        state = torch.load(out / "last.pt", map_location=cfg.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+        global_step = state["global_step"]
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resuming %s at epoch %d", out, start_epoch)
+
+    writer = None
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        run_doc = {"model": {"name": cfg.model, "family": entry.family, "overrides": overrides},
+                   "input_spec": model.spec.to_dict(), "train": cfg.to_dict(), "world_size": world,
+                   "dataset": {"path": str(Path(cfg.data).resolve()), "format": data_spec.tensor_format,
+                               "train_samples": len(train_set), "val_samples": len(val_set)}}
+        save_json(out / "config.json", run_doc)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out / "tb"))
+        except ImportError:  # pragma: no cover
+            log.warning("tensorboard not installed; only metrics.csv is written")
+
+    t_start = time.monotonic()
+    stopped_early = False
+    history = []
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, cfg.epochs):
+        sampler.set_epoch(epoch)
+        train_set.set_epoch(epoch)
+        net.train()
+        total, count, parts_sum = 0.0, 0, {}
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0 or None, leave=False)
+        for batch in bar:
+            inputs = [t.to(cfg.device) for t in batch["inputs"]]
+            labels = {"joints": batch["joints"].to(cfg.device), "joints_2d": batch["joints_2d"].to(cfg.device)}
+            outputs = net(*inputs)
+            loss, parts = model.loss(outputs, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            global_step += 1
+            total += float(loss.detach()) * len(batch["index"])
+            count += len(batch["index"])
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v * len(batch["index"])
+            if rank == 0:
+                bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+                if writer is not None:
+                    writer.add_scalar("train/loss_step", float(loss.detach()), global_step)
+            if _time_up(cfg, t_start, world):
+                stopped_early = True
+                break
+        train_loss = total / max(count, 1)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
+               **{f"train_{k}": v / max(count, 1) for k, v in parts_sum.items()},
+               "elapsed_s": time.monotonic() - t_start}
+        if rank == 0:
+            if len(val_set):
+                summary = summarise(entry.family, predict(model, val_set, cfg.val_batch_size, cfg.device),
+                                    data_spec.skeleton)
+                name, value, higher = selection_metric(entry.family, summary)
+                row["val_loss"] = summary["loss"]
+                row[f"val_{name}"] = value
+            else:  # no validation split: select on training loss
+                name, value, higher = "train_loss", train_loss, False
+            improved = best is None or (value > best if higher else value < best) or not math.isfinite(best)
+            if improved and math.isfinite(value):
+                best, best_epoch = value, epoch
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "best_epoch": best_epoch,
+                     "selection_metric": name, "global_step": global_step, "torch_rng": torch.get_rng_state(),
+                     "model_name": cfg.model, "overrides": overrides}
+            _save_checkpoint(out / "last.pt", state)
+            if best_epoch == epoch:
+                _save_checkpoint(out / "best.pt", state)
+            _append_csv(out / "metrics.csv", row)
+            if writer is not None:
+                for k, v in row.items():
+                    if k != "epoch" and isinstance(v, (int, float)):
+                        writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
+                writer.flush()
+            log.info("epoch %d: %s", epoch + 1, {k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()})
+        history.append(row)
+        if world > 1:
+            dist.barrier()
+        if stopped_early or (cfg.stop_after_epoch is not None and epoch + 1 >= cfg.stop_after_epoch):
+            break
+    if writer is not None:
+        writer.close()
+    result = {"epochs_done": epoch + 1, "best_metric": best, "best_epoch": best_epoch + 1,
+              "stopped_early": stopped_early, "history": history, "run": str(out)}
+    if world > 1:
+        dist.destroy_process_group()
+    return result
+
+
+def _time_up(cfg: TrainConfig, t_start: float, world: int) -> bool:
+    if cfg.max_minutes is None:
+        return False
+    up = torch.tensor([1.0 if time.monotonic() - t_start > cfg.max_minutes * 60 else 0.0])
+    if world > 1:  # every rank must stop at the same step or DDP deadlocks
+        dist.all_reduce(up, op=dist.ReduceOp.MAX)
+    return bool(up.item())
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    rows = []
+    if path.exists():
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    rows.append({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)

@@ -1,0 +1,55 @@
+"""Evaluate a training run on a dataset split.
+
+  rfpose evaluate runs/lite --data DATASET.zarr --split test --json --out eval.json
+
+3-D models: MPJPE (RT-Pose's root-relative mean with the root included, and the common root-excluded
+one), PA-MPJPE, absolute MPJPE, MRPE, PCK3D@150 mm, AUC 0–150 mm, per joint, per-frame and per-session
+means (mm). 2-D models: COCO OKS AP, AP50, AP75 and per-joint AP with the skeleton's sigmas.
+The dataset's input spec must equal the run's (format, shape, normalisation, skeleton, grid).
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def add_arguments(p) -> None:
+    p.add_argument("run_dir", metavar="RUN", help="training run directory")
+    p.add_argument("--data", required=True, help="DATASET.zarr")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--max-people", type=int, help="3-D decoding: people per frame (default: the model's, 1)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples of the split")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--out", help="also write the JSON here")
+
+
+def run(args) -> int:
+    from rfpose.errors import FormatError
+    from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
+    from rfpose.models.evaluate import predict, print_report, summarise, write_json
+    from rfpose.models.spec import InputSpec, check_spec
+    from rfpose.models.train import load_run
+
+    model, doc = load_run(args.run_dir, args.checkpoint, args.device)
+    group = open_dataset(args.data)
+    data_spec = dataset_spec(group, args.data)
+    check_spec(InputSpec.from_dict(doc["input_spec"]), data_spec, f"evaluate {args.run_dir} on {args.data}")
+    if args.max_people:
+        model.max_people = args.max_people
+    ds = PoseDataset(args.data, model, DataOptions(args.split, args.limit))
+    if len(ds) == 0:
+        raise FormatError(f"{args.data}: split {args.split!r} is empty")
+    result = predict(model, ds, args.batch_size, args.device, progress=True)
+    summary = summarise(model.family, result, data_spec.skeleton, group.attrs.get("sessions"))
+    summary = {"run": str(args.run_dir), "model": doc["model"]["name"], "data": str(args.data), "split": args.split,
+               "checkpoint": args.checkpoint, **summary}
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+    else:
+        print_report(summary)
+    if args.out:
+        write_json(summary, args.out)
+    return 0

@@ -1,0 +1,116 @@
+"""Augmentations keep tensors and labels consistent; the dataset reader follows the contract."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from rfpose.errors import FormatError
+from rfpose.models import SpecMismatchError, create_model
+from rfpose.models.augment import flip_hupr, flip_voxels_y, rotate_voxels_yaw, shift_azimuth
+from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset, session_windows
+from rfpose.models.spec import VoxelGrid
+from rfpose.skeletons import HUPR14, RTPOSE15
+
+GRID = VoxelGrid(voxel_size_m=(0.25, 0.1, 0.1), roi_min_m=(-1.0, -1.6, 0.5))
+
+
+def _blob(joint_xyz, shape=(2, 8, 32, 32)):
+    D, Z, Y, X = shape
+    (dz, dy, dx), (z0, y0, x0) = GRID.voxel_size_m, GRID.roi_min_m
+    zz, yy, xx = torch.meshgrid(z0 + dz * torch.arange(Z), y0 + dy * torch.arange(Y), x0 + dx * torch.arange(X),
+                                indexing="ij")
+    b = torch.exp(-((xx - joint_xyz[0]) ** 2 + (yy - joint_xyz[1]) ** 2) / (2 * 0.15**2)
+                  - (zz - joint_xyz[2]) ** 2 / (2 * 0.25**2))
+    return b.expand(D, Z, Y, X).clone()
+
+
+def _peak_xy(x):
+    (dz, dy, dx), (z0, y0, x0) = GRID.voxel_size_m, GRID.roi_min_m
+    m = x[0].sum(0)
+    w = torch.clamp(m - 0.5 * m.max(), min=0)
+    ys = y0 + dy * torch.arange(m.shape[0])
+    xs = x0 + dx * torch.arange(m.shape[1])
+    return float((w.sum(1) * ys).sum() / w.sum()), float((w.sum(0) * xs).sum() / w.sum())
+
+
+def test_flip_voxels_moves_blob_and_joint_together():
+    perm = RTPOSE15.flip_permutation()
+    joints = torch.zeros(1, 15, 3)
+    joints[0, :, 0] = 2.0
+    joints[0, 12, 1] = -0.6  # left shoulder at y = -0.6
+    x = _blob(joints[0, 12].tolist())
+    fx, fj = flip_voxels_y(x, joints, GRID, perm)
+    y_peak, _ = _peak_xy(fx)
+    # the left shoulder (index 12) becomes the right shoulder (index 9), mirrored about the grid centre
+    assert fj[0, 9, 1].item() == pytest.approx(y_peak, abs=0.02)
+    centre = -1.6 + 31 * 0.1 / 2
+    assert fj[0, 9, 1].item() == pytest.approx(2 * centre + 0.6, abs=1e-5)
+    back, bj = flip_voxels_y(fx, fj, GRID, perm)
+    assert torch.equal(back, x) and torch.allclose(bj, joints)
+
+
+def test_yaw_rotation_moves_blob_where_the_joint_goes():
+    joints = torch.tensor([[[2.0, -0.5, 0.0]] * 15])
+    x = _blob([2.0, -0.5, 0.0])
+    rx, rj = rotate_voxels_yaw(x, joints, GRID, math.radians(10))
+    y_peak, x_peak = _peak_xy(rx)
+    c, s = math.cos(math.radians(10)), math.sin(math.radians(10))
+    assert rj[0, 0, 0].item() == pytest.approx(2.0 * c + 0.5 * s, abs=1e-5)
+    assert rj[0, 0, 1].item() == pytest.approx(2.0 * s - 0.5 * c, abs=1e-5)
+    assert x_peak == pytest.approx(rj[0, 0, 0].item(), abs=0.03)
+    assert y_peak == pytest.approx(rj[0, 0, 1].item(), abs=0.03)
+
+
+def test_hupr_flip_and_shift():
+    xh = torch.zeros(2, 4, 2, 16, 16, 2)
+    xh[..., 3, :] = 1.0  # azimuth bin 3
+    j = torch.full((1, 14, 2), 12.0 * 16)  # stride 16 px per bin: x = bin 12
+    j[0, HUPR14.index("l_wrist"), 0] = 3 * 16.0
+    fh, fv, fj = flip_hupr(xh, xh.clone(), j, HUPR14.flip_permutation(), 16.0)
+    assert fh[..., 12, :].eq(1).all() and fh[..., 3, :].eq(0).all()
+    assert fj[0, HUPR14.index("r_wrist"), 0].item() == pytest.approx(12 * 16.0)
+    sh, sj = shift_azimuth(xh, j, 2, 16.0)
+    assert sh[..., 5, :].eq(1).all() and sj[0, 0, 0].item() == pytest.approx(14 * 16.0)
+
+
+def test_session_windows_clamp_at_edges_and_never_cross_sessions():
+    sess = np.array([1, 1, 1, 0, 0, 1])
+    frame = np.array([0, 1, 2, 0, 1, 3])
+    w = session_windows(sess, frame, 4)  # offsets -2..+1
+    assert w[0].tolist() == [0, 0, 0, 1]
+    assert w[5].tolist() == [1, 2, 5, 5]
+    assert w[3].tolist() == [3, 3, 3, 4]
+
+
+def test_dataset_reader_windows_and_shapes(hupr_dataset):
+    m = create_model("hupr-lite", input_shape=(16, 2, 16, 16, 4), frames=4, normalisation="synthetic blobs, unit peak")
+    ds = PoseDataset(hupr_dataset, m, DataOptions("train"))
+    item = ds[0]
+    assert item["inputs"][0].shape == (4, 8, 2, 16, 16, 4)
+    g = zarr.open_group(str(hupr_dataset), mode="r")
+    # the target frame sits at T//2 of the window and equals the stored sample (Doppler bins 4..12)
+    np.testing.assert_array_equal(item["inputs"][0][2].numpy(), g["x_hori"][ds.indices[0], 4:12].astype(np.float32))
+
+
+def test_dataset_errors(tmp_path, rt_dataset):
+    with pytest.raises(FormatError, match="not found"):
+        open_dataset(tmp_path / "missing.zarr")
+    g = zarr.open_group(str(tmp_path / "bad.zarr"), mode="w")
+    with pytest.raises(FormatError, match="rfpose_dataset_format"):
+        open_dataset(tmp_path / "bad.zarr")
+    g.attrs["rfpose_dataset_format"] = "9.9"
+    with pytest.raises(FormatError, match="not supported"):
+        open_dataset(tmp_path / "bad.zarr")
+    g.attrs["rfpose_dataset_format"] = "1.0"
+    with pytest.raises(FormatError, match="input_spec"):
+        dataset_spec(open_dataset(tmp_path / "bad.zarr"))
+
+
+def test_hupr_model_on_rtpose_dataset_is_a_spec_error(rt_dataset):
+    with pytest.raises(SpecMismatchError) as e:
+        PoseDataset(rt_dataset, create_model("hupr-lite"), DataOptions("train"))
+    msg = str(e.value)
+    assert "hupr-ra-re-complex" in msg and "rtpose-dzyx-magnitude" in msg

@@ -1,0 +1,173 @@
+"""Targets, losses and decoding of both model families, against hand-computed cases."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rfpose.models import centerpose, heatmap2d
+from rfpose.models.hupr import MNet, hupr_adjacency
+from rfpose.models.spec import VoxelGrid
+from rfpose.skeletons import HUPR14
+
+GRID = VoxelGrid(voxel_size_m=(0.3, 0.25, 0.125), roi_min_m=(-1.2, -2.0, 1.0))
+SHAPE = (8, 16, 32)  # z, y, x
+
+
+def _person(root_xyz):
+    rng = np.random.default_rng(0)
+    j = torch.tensor(rng.normal(0, 0.3, (15, 3)), dtype=torch.float32)
+    j[0] = 0
+    return j + torch.tensor(root_xyz)
+
+
+def test_targets_peak_on_root_voxel_and_offsets_in_voxels():
+    joints = _person([2.3, 0.1, 0.0])[None, None]  # root at x 2.3, y 0.1, z 0.0
+    t = centerpose.build_targets(joints, GRID, SHAPE)
+    # by hand: x (2.3-1.0)/0.125 = 10.4 -> 10; y (0.1+2)/0.25 = 8.4 -> 8; z (0+1.2)/0.3 = 4 -> 4
+    hm = t["heatmap"][0, 0]
+    assert hm[4, 8, 10] == 1.0 and (hm == 1.0).sum() == 1
+    assert t["index"][0, 0] == (4 * 16 + 8) * 32 + 10
+    assert t["mask"].all()
+    off = t["offsets"][0, 0].reshape(15, 3)
+    assert off[0].tolist() == pytest.approx([0.4, 0.4, 0.0], abs=1e-5)
+    # the Gaussian: one voxel away along x: exp(-1 / (2·0.9²)); outside radius 2: zero
+    assert hm[4, 8, 11].item() == pytest.approx(math.exp(-1 / (2 * 0.81)), rel=1e-5)
+    assert hm[4, 8, 13] == 0 and hm[4, 8, 12] > 0
+
+
+def test_person_outside_grid_is_masked():
+    joints = torch.stack([_person([2.3, 0.1, 0.0]), _person([50.0, 0, 0])])[None]
+    t = centerpose.build_targets(joints, GRID, SHAPE)
+    assert t["mask"].tolist() == [[True, False]]
+
+
+def _outputs_from_targets(t, joints_per_person):
+    hm = torch.where(t["heatmap"] == 1, 10.0, -10.0)
+    B, P = t["index"].shape
+    offsets = torch.zeros(B, 45, *SHAPE)
+    flat = offsets.view(B, 45, -1)
+    for b in range(B):
+        for p in range(P):
+            if t["mask"][b, p]:
+                flat[b, :, t["index"][b, p]] = t["offsets"][b, p]
+    return {"heatmap": hm, "offsets": offsets}
+
+
+def test_decode_inverts_targets_single_and_multi_person():
+    a, b = _person([2.0, -1.0, 0.0]), _person([3.0, 1.0, 0.3])
+    joints = torch.stack([a, b])[None]
+    t = centerpose.build_targets(joints, GRID, SHAPE)
+    out = _outputs_from_targets(t, joints)
+    one, s1 = centerpose.decode(out, GRID, max_people=1)
+    assert one.shape == (1, 1, 15, 3)
+    assert s1.item() == pytest.approx(torch.sigmoid(torch.tensor(10.0)).item())
+    assert any(torch.allclose(one[0, 0], p, atol=1e-5) for p in (a, b))
+    many, s = centerpose.decode(out, GRID, max_people=3, score_threshold=0.5)
+    found = many[0][torch.isfinite(many[0, :, 0, 0])]
+    assert len(found) == 2
+    for p in (a, b):
+        assert min(float((f - p).abs().max()) for f in found) < 1e-5
+
+
+def test_nms_suppresses_neighbours_of_a_peak():
+    hm = torch.full((1, 1, *SHAPE), -10.0)
+    hm[0, 0, 4, 8, 10] = 5.0
+    hm[0, 0, 4, 8, 11] = 4.0  # a shoulder of the same peak, not a second person
+    hm[0, 0, 2, 3, 25] = 3.0  # a second person
+    out = {"heatmap": hm, "offsets": torch.zeros(1, 45, *SHAPE)}
+    j, s = centerpose.decode(out, GRID, max_people=3, score_threshold=0.5)
+    assert torch.isfinite(j[0, :, 0, 0]).sum() == 2
+    # the root of person 2 sits at its voxel: x 1 + 25·0.125, y -2 + 3·0.25, z -1.2 + 2·0.3
+    assert j[0, 1, 0].tolist() == pytest.approx([4.125, -1.25, -0.6], abs=1e-5)
+
+
+def test_focal_loss_hand_case():
+    logits = torch.tensor([0.0, 0.0, math.log(3)]).view(1, 1, 1, 1, 3)  # p = .5, .5, .75
+    target = torch.tensor([1.0, 0.5, 0.0]).view(1, 1, 1, 1, 3)
+    pos = -(0.5**2) * math.log(0.5)
+    neg = -(1 - 0.5) ** 4 * 0.5**2 * math.log(0.5) - 1.0 * 0.75**2 * math.log(0.25)
+    assert centerpose.focal_loss(logits, target).item() == pytest.approx(pos + neg, rel=1e-5)
+
+
+def test_offset_loss_only_at_labelled_root():
+    joints = _person([2.0, 0.0, 0.0])[None, None]
+    t = centerpose.build_targets(joints, GRID, SHAPE)
+    pred = torch.zeros(1, 45, *SHAPE)
+    expected = t["offsets"].abs().sum().item()
+    assert centerpose.offset_l1_loss(pred, t) == pytest.approx(expected, rel=1e-3)
+
+
+# ---------------------------------------------------------------- 2-D heatmaps
+def test_gaussian_targets_hand_case():
+    j = torch.tensor([[[[101.0, 30.0]]]])  # x 101 px → cell int(101/4 + .5) = 25; y 30 → int(8) = 8
+    hm = heatmap2d.gaussian_targets(j, (64, 64), 4.0)
+    assert hm.shape == (1, 1, 64, 64)
+    assert hm[0, 0, 8, 25] == 1.0 and hm.max() == 1.0
+    assert hm[0, 0, 8, 27].item() == pytest.approx(math.exp(-4 / 8))
+    assert hm[0, 0, 8, 32] == 0  # outside the 13 × 13 support
+
+
+def test_decode_argmax_quarter_offset():
+    hm = torch.zeros(1, 2, 64, 64)
+    hm[0, 0, 10, 20] = 1.0
+    hm[0, 0, 10, 21] = 0.5  # higher right neighbour: x → 20.25
+    hm[0, 0, 9, 20] = 0.3  # higher upper neighbour: y → 9.75
+    hm[0, 1, 0, 63] = 0.9  # on the border: no shift
+    xy, score = heatmap2d.decode_argmax(hm, 4.0)
+    assert xy[0, 0].tolist() == pytest.approx([20.25 * 4, 9.75 * 4])
+    assert xy[0, 1].tolist() == pytest.approx([63 * 4, 0.0])
+    assert score[0].tolist() == pytest.approx([1.0, 0.9])
+
+
+# ---------------------------------------------------------------- HuPR parts
+def _components(a: torch.Tensor) -> int:
+    n = a.shape[0]
+    sym = (a + a.T) > 0
+    seen, count = set(), 0
+    for s in range(n):
+        if s in seen:
+            continue
+        count += 1
+        stack = [s]
+        while stack:
+            u = stack.pop()
+            if u in seen:
+                continue
+            seen.add(u)
+            stack += [v for v in range(n) if sym[u, v] and v not in seen]
+    return count
+
+
+def test_prgcn_graph_paper_and_connected():
+    a = hupr_adjacency("paper")
+    i = HUPR14.index
+    assert torch.equal(torch.diag(a), torch.ones(14))
+    assert a[i("l_shoulder"), i("neck")] == 1 and a[i("neck"), i("l_shoulder")] == 0  # one-directional
+    assert a[i("neck"), i("r_hip")] == 0
+    assert _components(a) == 2
+    c = hupr_adjacency("connected")
+    assert _components(c) == 1 and c[i("neck"), i("l_hip")] == c[i("l_hip"), i("neck")] == 1
+
+
+def test_mnet_pairs_real_and_imag_of_the_same_doppler_bin():
+    """The model permutes (doppler, re/im) so MNet's 2 input channels are re and im of one bin."""
+    from rfpose.models import create_model
+
+    m = create_model("hupr", **{"input_shape": (8, 2, 16, 16, 2), "frames": 4, "num_filters": 8})
+    seen = {}
+
+    def hook(mod, inp, out):
+        seen["x"] = inp[0]
+
+    m.mnet_ra.conv.register_forward_hook(hook)
+    x = torch.zeros(1, 4, 8, 2, 16, 16, 2)
+    x[0, :, 5, 0] = 1.0  # Doppler bin 5, real part
+    x[0, :, 5, 1] = 2.0  # Doppler bin 5, imaginary part
+    m(x, torch.zeros_like(x))
+    conv_in = seen["x"]  # (B·T, 2, D, R, A)
+    assert conv_in.shape == (4, 2, 8, 16, 16)
+    assert torch.all(conv_in[:, 0, 5] == 1.0) and torch.all(conv_in[:, 1, 5] == 2.0)
+    assert conv_in[:, :, [0, 1, 2, 3, 4, 6, 7]].abs().sum() == 0
+    assert isinstance(m.mnet_ra, MNet)

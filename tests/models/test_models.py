@@ -1,0 +1,96 @@
+"""Every registered model runs forward and backward; the paper configurations have the published size."""
+
+import pytest
+import torch
+
+from rfpose.errors import ConfigError, UnknownNameError
+from rfpose.models import create_model, list_models, model_entry
+from rfpose.models.complexity import count_macs, count_macs_meta, count_params
+
+
+def test_registry_lists_the_four_models():
+    assert list_models() == ["hrradarpose", "hrradarpose-lite", "hupr", "hupr-lite"]
+    assert list_models("hupr*") == ["hupr", "hupr-lite"]
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(UnknownNameError) as e:
+        create_model("hrnet-pose")
+    assert "hrradarpose-lite" in str(e.value) and "hupr" in str(e.value)
+
+
+def test_bad_override_is_config_error():
+    with pytest.raises(ConfigError, match="hupr"):
+        create_model("hupr", no_such_argument=1)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_tiny(name):
+    torch.manual_seed(0)
+    entry = model_entry(name)
+    model = create_model(name, **entry.tiny_overrides)
+    inputs = [torch.rand_like(t) for t in model.example_inputs(2)]
+    out = model(*inputs)
+    if entry.family == "hrradarpose":
+        z, y, x = model.input_shape[1:]
+        sz, sy, sx = model.stem_stride
+        assert out["heatmap"].shape == (2, 1, z // sz, y // sy, x // sx)
+        assert out["offsets"].shape == (2, 45, z // sz, y // sy, x // sx)
+        joints = torch.full((2, 1, 15, 3), float("nan"))
+        g = model.spec.grid
+        centre = [g.roi_min_m[2 - k] + 0.5 * model.input_shape[3 - k] * g.voxel_size_m[2 - k] for k in range(3)]
+        joints[0, 0] = torch.tensor(centre) + 0.05 * torch.randn(15, 3)
+        batch = {"joints": joints}
+    else:
+        r = model.input_shape[2]
+        assert out["logits"].shape == out["gcn_logits"].shape == (2, 14, r, r)
+        batch = {"joints_2d": torch.rand(2, 1, 14, 2) * 200 + 20}
+    loss, parts = model.loss(out, batch)
+    assert torch.isfinite(loss) and loss.item() > 0
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    joints, scores = model.decode({k: v.detach() for k, v in out.items()})
+    assert joints.shape[0] == 2 and torch.isfinite(scores).all()
+
+
+def test_hrradarpose_paper_size():
+    """RT-Pose hr3d_one_hm_doppler: 2.22 M parameters, 92.6 G conv MACs on a 32×16×64×160 input."""
+    m = create_model("hrradarpose")
+    assert count_params(m) == pytest.approx(2.22e6, rel=0.005)
+    macs = count_macs_meta(lambda: create_model("hrradarpose"), [(1, 32, 16, 64, 160)])
+    assert macs == pytest.approx(92.6e9, rel=0.005)
+    with torch.device("meta"):
+        out = create_model("hrradarpose")(torch.empty(1, 32, 16, 64, 160))
+    assert out["heatmap"].shape == (1, 1, 16, 64, 160) and out["offsets"].shape == (1, 45, 16, 64, 160)
+
+
+def test_hupr_paper_size():
+    """HuPR ≈ 35.5 M parameters: 2 × 11.68 M encoders, 3.19 M PRGCN, 64×64 heatmaps."""
+    m = create_model("hupr")
+    assert count_params(m) == pytest.approx(35.5e6, rel=0.005)
+    assert count_params(m.encoder_ra) == pytest.approx(11.68e6, rel=0.005)
+    assert count_params(m.prgcn) == pytest.approx(3.19e6, rel=0.005)
+    assert count_params(m.mnet_ra) == 160
+    with torch.device("meta"):
+        mm = create_model("hupr")
+        out = mm(*[torch.empty(1, 8, 8, 2, 64, 64, 8)] * 2)
+    assert out["logits"].shape == (1, 14, 64, 64)
+
+
+def test_lite_variants_are_much_cheaper():
+    full = count_macs_meta(lambda: create_model("hrradarpose"), [(1, 32, 16, 64, 160)])
+    lite = count_macs_meta(lambda: create_model("hrradarpose-lite"), [(1, 32, 16, 64, 160)])
+    assert lite < full / 50
+    s = (1, 8, 8, 2, 64, 64, 8)
+    assert count_macs_meta(lambda: create_model("hupr-lite"), [s, s]) < \
+        count_macs_meta(lambda: create_model("hupr"), [s, s]) / 10
+
+
+def test_mac_counter_matches_hand_count():
+    net = torch.nn.Sequential(torch.nn.Conv3d(4, 8, 3, padding=1), torch.nn.Conv3d(8, 2, 1, stride=2),
+                              torch.nn.Flatten(), torch.nn.Linear(2 * 2 * 3 * 4, 5))
+    x = torch.zeros(1, 4, 4, 6, 8)
+    expected = 4 * 6 * 8 * 8 * 4 * 27 + 2 * 3 * 4 * 2 * 8 + 5 * 48
+    assert count_macs(net, x) == expected

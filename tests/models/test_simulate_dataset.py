@@ -1,0 +1,52 @@
+"""The simulated benchmark preset: reduced chirp, split by subject, readable by the models."""
+
+import numpy as np
+import pytest
+import zarr
+
+from rfpose.cli.simulate_dataset import PRESETS, SimDatasetPreset, build_preset, get_preset, reduced_cfg
+from rfpose.errors import UnknownNameError
+from rfpose.models import create_model
+from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
+from rfpose.radar_config import parse_cfg, validate_cfg
+from rfpose.boards import get_board
+
+
+def test_preset_definition():
+    p = get_preset("sim-bench-v1")
+    assert p.board == "mmwcas" and len(p.subject_seeds) == 6 and len(p.scenarios) == 7
+    assert set(p.val_seeds).isdisjoint(p.test_seeds) and set(p.val_seeds) | set(p.test_seeds) < set(p.subject_seeds)
+    assert {"walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg"} <= set(p.scenarios)
+    with pytest.raises(UnknownNameError, match="sim-bench-v1"):
+        get_preset("nope")
+    assert list(PRESETS) == ["sim-bench-v1"]
+
+
+def test_reduced_cfg_keeps_cascade_and_quarters_the_frame():
+    full = validate_cfg(parse_cfg(get_board("mmwcas").default_cfg_text(), "full"), get_board("mmwcas"))
+    red = validate_cfg(parse_cfg(reduced_cfg("mmwcas", 128, 32), "red"), get_board("mmwcas"))
+    assert (red.num_tx, red.num_rx, red.num_adc_samples, red.num_loops) == (12, 16, 128, 32)
+    assert red.frame_bytes * 4 == full.frame_bytes
+    assert red.max_range_m == pytest.approx(full.max_range_m)
+    assert red.range_resolution_m == pytest.approx(2 * full.range_resolution_m)
+
+
+def test_small_preset_builds_a_subject_split_dataset(tmp_path):
+    preset = SimDatasetPreset("t", "test", subject_seeds=(1, 2, 3), scenarios=("walk",), frames_per_session=2,
+                              val_seeds=(2,), test_seeds=(3,))
+    summary = build_preset(preset, tmp_path, progress=False)
+    assert summary["dataset"]["samples"] == 6
+    g = zarr.open_group(str(tmp_path / "dataset.zarr"), mode="r")
+    split, subject = g["split"][:], g["subject"][:]
+    for s in np.unique(subject):  # every subject sits in exactly one split
+        assert len(np.unique(split[subject == s])) == 1
+    assert sorted(np.unique(split).tolist()) == [0, 1, 2]
+    spec = dataset_spec(open_dataset(tmp_path / "dataset.zarr"))
+    assert spec.tensor_format == "rtpose-dzyx-magnitude" and spec.shape == (16, 16, 64, 160)
+    assert spec.grid.roi_min_m[2] == pytest.approx(0.77)
+    model = create_model("hrradarpose-lite", input_shape=spec.shape, grid=spec.grid)
+    item = PoseDataset(tmp_path / "dataset.zarr", model, DataOptions("test"))[0]
+    assert item["inputs"][0].shape == (16, 16, 64, 160) and np.isfinite(item["joints"].numpy()).all()
+    # rerun resumes (no session is simulated again, the dataset build skips finished tasks)
+    again = build_preset(preset, tmp_path, progress=False)
+    assert again["dataset"]["skipped_tasks"] == again["dataset"]["tasks"]
