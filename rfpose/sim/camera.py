@@ -1,6 +1,7 @@
 """RGB cameras: pinhole + OpenCV distortion (k1, k2, p1, p2, k3), projection of keypoints, and a numpy
-ray-casting renderer (Lambert-shaded body segments with skin/shirt/trousers/shoe colours, a textured room,
-a ChArUco board) that also returns the person mask.
+ray-casting renderer (Lambert-shaded body segments with skin/shirt/trousers/shoe colours, a face and hair
+on the head, a textured room, a ChArUco board) that also returns the person mask. MediaPipe's BlazePose
+finds the rendered people (measured in docs/annotation.md).
 
 Camera frame is OpenCV's: x right, y down, z forward. ``T_rig_cam`` maps camera coordinates to the rig.
 """
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rfpose.sim.geometry import cast, rect_uv
+from rfpose.sim.body import SKIN
+from rfpose.sim.geometry import ELLIPSOID, cast, rect_uv
 from rfpose.sim.threads import single_blas_thread
 
 #: rig-from-camera rotation of a camera looking along the rig's +x (columns = camera axes in the rig)
@@ -118,6 +120,43 @@ def _texture(name: str, prim, pts: np.ndarray, base: np.ndarray, textures: dict)
     return base
 
 
+HAIR_RGB = ((28, 22, 18), (62, 42, 28), (105, 72, 40), (150, 118, 72), (90, 90, 88))
+
+
+def hair_rgb(person_palette: dict) -> tuple[int, int, int]:
+    """A subject's hair colour, fixed by their clothes (no extra random draw, so seeded motion is unchanged)."""
+    return HAIR_RGB[int(sum(person_palette.get(1, (0, 0, 0)))) % len(HAIR_RGB)]
+
+
+def _face(prim, pts: np.ndarray, skin: np.ndarray, hair: tuple[int, int, int]) -> np.ndarray:
+    """Hair, eyes, brows, nose shadow, mouth and ears painted on the head ellipsoid (axes rows: forward,
+    left, up). A featureless head gives a detector nothing to tell front from back, so it swaps left and
+    right on people facing the camera (docs/annotation.md)."""
+    q = (pts - prim.center) @ prim.axes.T / prim.radii  # unit-sphere coordinates: forward, left, up
+    f, l_, u = q[:, 0], q[:, 1], q[:, 2]
+    col = skin.copy()
+    front = f > 0.35
+    # eyes: white with a dark iris, brows above; nose: a shaded ridge ending in darker nostrils; mouth
+    for side in (-1.0, 1.0):
+        dl, du = l_ - side * 0.36, u - 0.12
+        white = front & ((dl / 0.17) ** 2 + (du / 0.085) ** 2 < 1)
+        col[white] = (235, 232, 225)
+        col[front & (dl**2 + du**2 < 0.075**2)] = (40, 30, 25)
+        brow = front & ((dl / 0.2) ** 2 + ((u - 0.3) / 0.045) ** 2 < 1)
+        col[brow] = np.asarray(hair, float) * 0.8
+    nose = front & (np.abs(l_ + 0.05) < 0.07) & (u < 0.05) & (u > -0.22)
+    col[nose] = skin[nose] * 0.82
+    col[front & (np.abs(l_) < 0.14) & (np.abs(u + 0.25) < 0.04)] *= 0.7
+    mouth = front & ((l_ / 0.26) ** 2 + ((u + 0.47) / 0.06) ** 2 < 1)
+    col[mouth] = (150, 60, 60)
+    ear = (np.abs(l_) > 0.8) & ((f + 0.05) ** 2 / 0.2**2 + u**2 / 0.28**2 < 1)
+    col[ear] = skin[ear] * 0.85
+    # hairline: high over the forehead, down to the nape at the back, above the ears at the sides
+    hairline = np.interp(f, [-1.0, -0.5, 0.0, 0.4, 1.0], [-0.55, -0.5, 0.3, 0.55, 0.6])
+    col[u > hairline] = hair
+    return col
+
+
 def render(model: CameraModel, T_rig_cam: np.ndarray, room_prims, body_prims, palette: dict,
            person_palettes: list[dict], textures: dict | None = None,
            light_dir=(0.3, 0.2, 0.93), ambient: float = 0.35) -> Rendered:
@@ -166,6 +205,8 @@ def _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, 
         else:
             base = np.array(palette.get(p.material) or (128, 128, 128), float)
         col = np.broadcast_to(base, (len(sel), 3)).copy()
+        if p.owner >= 0 and p.kind == ELLIPSOID and p.material == SKIN:  # the only skin ellipsoid: a head
+            col = _face(p, pts[sel], col, hair_rgb(person_palettes[p.owner]))
         if p.texture:
             col = _texture(p.texture, p, pts[sel], col, textures)
             if p.texture == "charuco":
