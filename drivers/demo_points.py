@@ -1,81 +1,128 @@
 """A live source of the demo firmware's point clouds from the data UART (921600 baud).
 
-Yields :class:`RadarPointFrame`: points in the rfpose radar frame (:data:`rfpose.drivers.tlv.POINT_DTYPE`),
-the firmware's frame number and a host timestamp taken when the packet was complete. Bad packets are
-counted (:attr:`DemoPointSource.parser`) and skipped.
+Yields :class:`rfpose.source.PointCloudFrame`: points in the rfpose radar frame
+(:data:`rfpose.source.RADAR_POINT_DTYPE`: x, y, z in m, v in m/s, SNR and noise in dB), the firmware's
+frame number and a host timestamp taken when the packet was complete. Bad packets are counted
+(:attr:`DemoPointSource.parser`, :meth:`DemoPointSource.stats`) and skipped.
+
+When a CLI port and a configuration are given, :meth:`DemoPointSource.start` sends the ``.cfg`` over the
+CLI and ``sensorStart``; :meth:`DemoPointSource.stop` sends ``sensorStop`` and the iterator still yields
+every packet already on the wire before it ends.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from rfpose.drivers.tlv import TlvStreamParser
+from rfpose.drivers.tlv import POINT_DTYPE, TlvStreamParser
 from rfpose.errors import DeviceError, DeviceTimeout
-from rfpose.source import SourceBase
+from rfpose.source import RADAR_POINT_DTYPE, PointCloudFrame, SourceBase
 
 log = logging.getLogger(__name__)
 
+#: Kept for code written before the session format had a points stream: the frame type is now the core one.
+RadarPointFrame = PointCloudFrame
 
-@dataclass
-class RadarPointFrame:
-    index: int
-    timestamp_ns: int
-    points: np.ndarray  # structured, rfpose.drivers.tlv.POINT_DTYPE, radar frame
-    frame_number: int = 0
-    kind: str = field(default="radar_points", init=False)
+#: After :meth:`DemoPointSource.stop`, the port must be quiet this long before the iterator ends.
+DRAIN_QUIET_S = 0.2
+
+
+def to_radar_points(points: np.ndarray) -> np.ndarray:
+    """Parsed TLV points (:data:`rfpose.drivers.tlv.POINT_DTYPE`) as :data:`rfpose.source.RADAR_POINT_DTYPE`.
+
+    Both are six float32 fields in the same order (the TLV parser calls radial velocity ``velocity``), so
+    this is a rename; the result owns its memory."""
+    pts = np.ascontiguousarray(points, dtype=POINT_DTYPE)
+    return pts.view(RADAR_POINT_DTYPE).copy()
 
 
 class DemoPointSource(SourceBase):
     """Point clouds from a board running the SDK demo.
 
     Args:
-        data_port: the data UART (e.g. the XDS110 "Auxiliary Data Port").
-        cli_port / cfg: when given, the radar is configured and started over its CLI.
-        timeout_s: no complete packet for this long raises :class:`DeviceTimeout`.
+        data_port: the data UART (e.g. the XDS110 "Auxiliary Data Port"), or ``"auto"``.
+        cli_port / cfg: when both are given, the radar is configured and started over its CLI
+            (``cli_port`` may be ``"auto"``); otherwise someone else runs the radar.
+        board: the board's name, stored in :attr:`metadata` (and so in a recorded session).
+        timeout_s: no complete packet for this long raises :class:`DeviceTimeout`; default five frame
+            periods of ``cfg`` (at least 2 s), or 5 s without a configuration.
     """
 
-    kind = "radar_points"
+    kind = "points"
     is_live = True
 
     def __init__(self, data_port: str, *, cli_port: str | None = None, cfg=None, baudrate: int = 921600,
-                 name: str = "radar_points", timeout_s: float = 5.0):
+                 name: str = "radar_points", timeout_s: float | None = None, board: str | None = None,
+                 cli_timeout_s: float = 2.0):
         super().__init__()
         import serial
 
-        self.name, self.timeout_s = name, timeout_s
+        self.name = name
         self.parser = TlvStreamParser()
         self.cli = None
         self.cfg = cfg
         self.cli_port = cli_port
+        self._cli_timeout = cli_timeout_s
+        period = None
+        if cfg is not None and board is not None:
+            from rfpose.boards import get_board
+
+            period = cfg.derive(get_board(board)).frame_period_s
+        self.timeout_s = timeout_s if timeout_s is not None else (max(2.0, 5 * period) if period else 5.0)
+        if data_port == "auto":
+            from rfpose.drivers.serial_ports import find_radar_ports
+
+            data_port = find_radar_ports().data
+            if data_port is None:
+                raise DeviceError("the TI board found has no data port (Auxiliary Data Port / Standard Com Port)")
         try:
             self.serial = serial.Serial(data_port, baudrate, timeout=0.05)
         except (serial.SerialException, OSError) as e:
             raise DeviceError(f"cannot open radar data port {data_port}: {e}") from None
         self.data_port = data_port
         self.started = False
-        self.metadata = {"data_port": data_port, "baudrate": baudrate}
+        self.stopping = False
+        self.metadata = {"data_port": data_port, "baudrate": baudrate, "board": board}
         if cfg is not None:
             self.metadata["cfg_text"] = cfg.to_text()
+        if period:
+            self.metadata["frame_period_s"] = period
 
     def start(self) -> None:
-        if self.started:
+        """Configure the radar over its CLI and start it (once; nothing to do without a CLI port)."""
+        if self.started or self.stopping:
             return
         self.started = True
         if self.cli_port and self.cfg is not None:
             from rfpose.drivers.mmwave_cli import MmwaveCli
 
-            self.cli = MmwaveCli(self.cli_port)
+            port = self.cli_port
+            if port == "auto":
+                from rfpose.drivers.serial_ports import find_radar_ports
+
+                port = find_radar_ports().cli
+            self.cli = MmwaveCli(port, timeout_s=self._cli_timeout)
             self.cli.configure(self.cfg, start=False)
             self.cli.sensor_start()
+
+    def stop(self) -> None:
+        """Stop the radar (``sensorStop``); the iterator yields what is already on the wire, then ends."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if self.cli is not None:
+            try:
+                self.cli.sensor_stop()
+            except DeviceError as e:
+                log.warning("sensorStop on %s failed: %s", self.cli_port, e)
 
     def _iter(self):
         self.start()
         index = 0
-        last = time.monotonic()
+        last = quiet_since = time.monotonic()
         while not self._closed:
             try:
                 data = self.serial.read(max(1, self.serial.in_waiting))
@@ -83,14 +130,19 @@ class DemoPointSource(SourceBase):
                 if self._closed:
                     return
                 raise DeviceError(f"radar data port {self.data_port}: {e}") from None
+            now = time.monotonic()
             if not data:
-                if time.monotonic() - last > self.timeout_s:
+                if self.stopping and now - quiet_since > DRAIN_QUIET_S:
+                    return
+                if not self.stopping and now - last > self.timeout_s:
                     raise DeviceTimeout(f"no point-cloud packet on {self.data_port} for {self.timeout_s:g} s "
-                                        f"({self.parser.bad_packets} bad packets skipped)")
+                                        f"({self.parser.packets} packets, {self.parser.bad_packets} bad packets "
+                                        "skipped)")
                 continue
+            quiet_since = now
             for frame in self.parser.feed(data):
                 last = time.monotonic()
-                yield RadarPointFrame(index, time.time_ns(), frame.points, frame.header.frame_number)
+                yield PointCloudFrame(index, time.time_ns(), to_radar_points(frame.points), frame.header.frame_number)
                 index += 1
 
     def stats(self) -> dict:
@@ -99,9 +151,7 @@ class DemoPointSource(SourceBase):
 
     def _close(self) -> None:
         if self.cli is not None:
-            try:
-                self.cli.sensor_stop()
-            except Exception as e:  # noqa: BLE001 - best effort on shutdown
-                log.warning("sensorStop on %s failed: %s", self.cli_port, e)
+            if not self.stopping:
+                self.stop()
             self.cli.close()
         self.serial.close()

@@ -45,12 +45,17 @@ class SensorStatus:
         dropped = self.extra.get("dropped_frames")
         if dropped:
             s += f" {dropped} dropped"
+        bad = self.extra.get("bad_packets")
+        if bad:
+            s += f" {bad} bad packets"
         return s
 
 
 class EmulatedDevices:
     """The in-process emulators of an ``emulate = true`` rig: for each DCA1000 radar a DCA1000 emulator
-    on its fpga_ip and a board emulator on a pty, linked so sensorStart starts the stream."""
+    on its fpga_ip and a board emulator on a pty, linked so sensorStart starts the stream; for each
+    demo-firmware point-cloud radar (``radar_points`` without ``uri``) a board emulator (CLI pty) and a UART
+    emulator (data pty), linked the same way (the stream runs at the .cfg's frame period)."""
 
     def __init__(self, rig: RigConfig):
         from rfpose.boards import get_board
@@ -59,8 +64,12 @@ class EmulatedDevices:
 
         self.devices: list = []
         self.cli_ports: dict[str, str] = {}
+        self.data_ports: dict[str, str] = {}
         try:
             for s in rig.sensors:
+                if s.kind == "radar_points" and not s.uri:
+                    self._add_points_radar(s)
+                    continue
                 if s.kind != "radar" or s.driver != "dca1000":
                     continue
                 e = s.emulation
@@ -78,10 +87,52 @@ class EmulatedDevices:
             self.close()
             raise
 
+    def _add_points_radar(self, s: SensorConfig) -> None:
+        from rfpose.boards import get_board
+        from rfpose.drivers.dca1000_source import resolve_cfg
+        from rfpose.drivers.emulators.board import BoardEmulator
+        from rfpose.drivers.emulators.uart import UartEmulator
+
+        e = s.emulation
+        board = get_board(s.board)
+        period = resolve_cfg(s.cfg or None, board).derive(board).frame_period_s
+        uart = UartEmulator(emulated_points(e.points, e.seed, e.targets, period), garbage_rate=e.garbage_rate,
+                            corrupt_rate=e.corrupt_rate, seed=e.seed, autostart=False)
+        self.devices.append(uart)
+        cli = BoardEmulator(board, dca=uart)  # its sensorStart / sensorStop start and stop the UART stream
+        self.devices.append(cli)
+        self.cli_ports[s.name] = cli.path
+        self.data_ports[s.name] = uart.path
+        log.info("emulating %s: board CLI on %s, demo-firmware data UART on %s", s.name, cli.path, uart.path)
+
     def close(self) -> None:
         for d in reversed(self.devices):
             d.close()
         self.devices = []
+
+
+def emulated_points(spec: str, seed: int = 0, targets: int = 3, frame_period_s: float = 0.1):
+    """The point generator named by a radar_points sensor's ``emulation.points``: ``walking`` (``targets``
+    targets circling in front of the radar) or ``sim://SCENARIO[?people=N]`` (joints of simulated people)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from rfpose.drivers.emulators.uart import simulated_points, walking_targets
+
+    if spec == "walking":
+        return walking_targets(targets, seed)
+    if spec.startswith("sim://"):
+        parts = urlsplit(spec)
+        q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = sorted(set(q) - {"people"})
+        if unknown:
+            raise ConfigError(f"emulation.points {spec!r}: unknown option(s) {', '.join(unknown)}; valid: people")
+        try:
+            people = int(q["people"]) if "people" in q else None
+        except ValueError:
+            raise ConfigError(f"emulation.points {spec!r}: people={q['people']!r} is not a whole number") from None
+        return simulated_points((parts.netloc + parts.path).strip("/"), seed=seed, frame_period_s=frame_period_s,
+                                people=people)
+    raise ConfigError(f"emulation.points {spec!r} is unknown; valid: walking, sim://SCENARIO[?people=N]")
 
 
 def emulated_adc(spec: str, seed: int = 0):
@@ -97,8 +148,9 @@ def emulated_adc(spec: str, seed: int = 0):
     return AdcFile(spec, loop=True)
 
 
-def open_sensor(s: SensorConfig, cli_port: str | None = None):
-    """The source for one rig sensor (not started)."""
+def open_sensor(s: SensorConfig, cli_port: str | None = None, data_port: str | None = None):
+    """The source for one rig sensor (not started). ``cli_port`` / ``data_port`` (an emulator's ptys)
+    replace the rig file's."""
     from rfpose.drivers.open_source import open_source
 
     if s.kind == "radar" and s.driver == "dca1000" and not s.uri:
@@ -107,15 +159,16 @@ def open_sensor(s: SensorConfig, cli_port: str | None = None):
         return DCA1000Source(s.board, s.cfg or None, host_ip=s.host_ip, fpga_ip=s.fpga_ip,
                              cli_port=cli_port or s.cli_port or None, packet_delay_us=s.packet_delay_us, name=s.name)
     if s.kind == "radar_points" and not s.uri:
+        from rfpose.boards import get_board
+        from rfpose.drivers.dca1000_source import resolve_cfg
         from rfpose.drivers.demo_points import DemoPointSource
 
-        cfg = None
-        if s.cfg:
-            from rfpose.boards import get_board
-            from rfpose.drivers.dca1000_source import resolve_cfg
-
-            cfg = resolve_cfg(s.cfg, get_board(s.board or "awr1843boost"))
-        return DemoPointSource(s.data_port, cli_port=cli_port or s.cli_port or None, cfg=cfg, name=s.name)
+        board = get_board(s.board)
+        cli = cli_port or s.cli_port or None
+        # with a CLI port the radar is configured: the rig's cfg, or the board's preset
+        cfg = resolve_cfg(s.cfg or None, board) if (s.cfg or cli) else None
+        return DemoPointSource(data_port or s.data_port or "auto", cli_port=cli, cfg=cfg, board=board.name,
+                               name=s.name)
     src = open_source(s.uri)
     src.name = s.name
     return src
@@ -129,6 +182,12 @@ def _add_stream(writer, s: SensorConfig, src) -> None:
                                 extrinsics=s.extrinsics, attrs=meta)
     elif s.kind == "lidar":
         writer.add_lidar_stream(s.name, extrinsics=s.extrinsics, attrs=meta)
+    elif s.kind == "radar_points":
+        if getattr(src, "kind", None) != "points":
+            raise ConfigError(f"sensor {s.name}: kind radar_points, but its source {meta['driver_uri']!r} yields "
+                              f"{getattr(src, 'kind', '?')!r} frames, not point clouds")
+        writer.add_points_stream(s.name, board=src.metadata.get("board") or s.board or None,
+                                 cfg_text=src.metadata.get("cfg_text"), extrinsics=s.extrinsics, attrs=meta)
     elif s.kind == "camera":
         h, w = src.metadata.get("height"), src.metadata.get("width")
         if not h or not w:
@@ -164,7 +223,8 @@ class Recorder:
         try:
             for s in self.rig.sensors:
                 cli = emulators.cli_ports.get(s.name) if emulators else None
-                sources[s.name] = open_sensor(s, cli)
+                data = emulators.data_ports.get(s.name) if emulators else None
+                sources[s.name] = open_sensor(s, cli, data)
             for src in sources.values():  # configure the devices first: a bad device fails before any file
                 start = getattr(src, "start", None)
                 if start is not None:
@@ -236,6 +296,8 @@ class Recorder:
             now = time.monotonic()
             if self.duration_s is not None and now - t0 >= self.duration_s:
                 self.stop_event.set()
+            if not stopping and q.empty() and all(not t.is_alive() for t in threads):
+                self.stop_event.set()  # every source ended on its own (finite replays)
             if self.stop_event.is_set() and not stopping:
                 stopping = True
                 for src in sources.values():
@@ -272,4 +334,4 @@ def summary(status: dict[str, SensorStatus]) -> dict:
             for n, s in status.items()}
 
 
-__all__ = ["Recorder", "EmulatedDevices", "open_sensor", "emulated_adc", "summary"]
+__all__ = ["Recorder", "EmulatedDevices", "open_sensor", "emulated_adc", "emulated_points", "summary"]

@@ -19,6 +19,14 @@
     extrinsics = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]   # T_rig_sensor
 
     [[sensors]]
+    name = "points"
+    kind = "radar_points"      # the SDK demo firmware's point clouds (TLV on the data UART)
+    board = "iwr6843isk"
+    cfg = "iwr6843isk.cfg"     # sent over the CLI when cli_port is set (default: the board's preset)
+    cli_port = "auto"          # or /dev/ttyUSB0
+    data_port = "auto"         # or /dev/ttyUSB1
+
+    [[sensors]]
     name = "cam"
     kind = "camera"
     uri = "camera://0"
@@ -40,12 +48,20 @@ KINDS = ("radar", "radar_points", "lidar", "camera")
 class EmulationConfig:
     """What an emulated radar streams and how the link misbehaves (``emulate = true`` only)."""
 
-    adc: str = "counter"          # counter | random | PATH.bin | a source URI (sim://…, session://…#radar)
+    adc: str = "counter"          # radar: counter | random | PATH.bin | a source URI (sim://…, session://…#radar)
     seed: int = 0
-    loss_rate: float = 0.0
-    duplicate_rate: float = 0.0
-    reorder_rate: float = 0.0
-    corrupt_rate: float = 0.0
+    loss_rate: float = 0.0        # radar: DCA1000 data packets
+    duplicate_rate: float = 0.0   # radar
+    reorder_rate: float = 0.0     # radar
+    corrupt_rate: float = 0.0     # radar: DCA1000 data packets; radar_points: TLV packets
+    points: str = "walking"       # radar_points: walking (circling targets) | sim://SCENARIO[?people=N]
+    targets: int = 3              # radar_points with points = "walking"
+    garbage_rate: float = 0.0     # radar_points: probability of random bytes before a TLV packet
+
+
+#: Emulation keys that apply to one sensor kind only (a key of the other kind is a mistake worth reporting).
+_EMULATION_ONLY = {"radar": ("adc", "loss_rate", "duplicate_rate", "reorder_rate"),
+                   "radar_points": ("points", "targets", "garbage_rate")}
 
 
 @dataclass
@@ -119,13 +135,35 @@ def parse_rig(text: str, path: str = "<rig>", base_dir: Path | None = None) -> R
             sc = SensorConfig(**s, emulation=EmulationConfig(**emu))
         except TypeError as e:
             raise ConfigError(f"{where}: {e}", path) from None
+        for other, keys in _EMULATION_ONLY.items():
+            wrong = sorted(k for k in keys if k in emu and sc.kind != other)
+            if wrong:
+                raise ConfigError(f"{where}.emulation ({sc.name}): {', '.join(wrong)} only apply to {other} sensors",
+                                  path)
+        e = sc.emulation
+        for key in ("loss_rate", "duplicate_rate", "reorder_rate", "corrupt_rate", "garbage_rate"):
+            value = getattr(e, key)
+            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{where}.emulation ({sc.name}): {key} = {value!r} is not a probability in [0, 1]",
+                                  path)
+        if not isinstance(e.targets, int) or e.targets < 1:
+            raise ConfigError(f"{where}.emulation ({sc.name}): targets = {e.targets!r} must be a whole number >= 1",
+                              path)
         if sc.kind == "radar" and not sc.uri:
             sc.driver = sc.driver or "dca1000"
             if sc.driver != "dca1000":
                 raise ConfigError(f"{where} ({sc.name}): radar driver {sc.driver!r} is unknown; valid: dca1000", path)
             if not sc.board:
                 raise ConfigError(f"{where} ({sc.name}): a dca1000 radar needs 'board'", path)
-        elif not sc.uri and not (sc.kind == "radar_points" and sc.data_port):
+        elif sc.kind == "radar_points" and not sc.uri:
+            sc.driver = sc.driver or "uart"
+            if sc.driver != "uart":
+                raise ConfigError(f"{where} ({sc.name}): radar_points driver {sc.driver!r} is unknown; valid: uart "
+                                  "(or give 'uri')", path)
+            if not sc.board:
+                raise ConfigError(f"{where} ({sc.name}): a radar_points sensor needs 'board'", path)
+            sc.data_port = sc.data_port or "auto"
+        elif not sc.uri:
             raise ConfigError(f"{where} ({sc.name}): give 'uri' (e.g. camera://0, pcd:///dir)", path)
         if sc.kind == "camera" and sc.intrinsics is None:
             raise ConfigError(f"{where} ({sc.name}): a camera needs 'intrinsics' (3x3)", path)

@@ -8,6 +8,8 @@ project's declared layouts:
   ``(chips, words)`` for the cascade's per-chip files. Decoding is the preprocessing stage's job.
 - :class:`LidarFrame` — points in the LiDAR's own frame as a structured array (:data:`LIDAR_POINT_DTYPE`).
 - :class:`CameraFrame` — an RGB image ``(H, W, 3)`` uint8.
+- :class:`PointCloudFrame` — a radar's detected points (e.g. the TI demo firmware's TLV output) in the
+  radar frame as a structured array (:data:`RADAR_POINT_DTYPE`), with the device's own frame number.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ import numpy as np
 #: relative to the frame's ``timestamp_ns`` (a spinning sensor sweeps during the frame).
 LIDAR_POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"),
                               ("time_offset_ns", "<i8")])
+
+#: Per-point fields of a radar point cloud, all float32: position in metres in the radar frame (x forward,
+#: y left, z up), radial velocity ``v`` in m/s (positive when receding), SNR and noise in dB (NaN when the
+#: device did not report them).
+RADAR_POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("v", "<f4"), ("snr_db", "<f4"),
+                              ("noise_db", "<f4")])
 
 
 @dataclass
@@ -50,14 +58,23 @@ class CameraFrame:
     kind: str = field(default="camera", init=False)
 
 
-Frame = RadarFrame | LidarFrame | CameraFrame
+@dataclass
+class PointCloudFrame:
+    index: int
+    timestamp_ns: int
+    points: np.ndarray  # structured, RADAR_POINT_DTYPE, radar frame
+    frame_number: int = 0  # the device's own frame counter (TLV header frameNumber)
+    kind: str = field(default="points", init=False)
+
+
+Frame = RadarFrame | LidarFrame | CameraFrame | PointCloudFrame
 
 
 @runtime_checkable
 class Source(Protocol):
     """A stream of frames of one sensor.
 
-    ``kind`` is ``"radar"``, ``"lidar"`` or ``"camera"``; ``name`` names the stream (``"radar"``,
+    ``kind`` is ``"radar"``, ``"lidar"``, ``"camera"`` or ``"points"``; ``name`` names the stream (``"radar"``,
     ``"lidar"``, ``"cam_left"`` …); ``metadata`` holds what a session stores in the stream's attrs
     (the sensor configuration, ``T_radar_sensor`` extrinsics, intrinsics …). A live source is not
     seekable; a recorded or simulated one is, and supports ``len()`` and indexing.

@@ -2,7 +2,8 @@
 
     python tests/session_kill_writer.py OUT.zarr [--max-frames N] [--self-kill POINT:FRAME]
 
-After each loop iteration (one radar, LiDAR, camera frame and one label entry, each committed) it
+After each loop iteration (one radar, LiDAR, radar-point-cloud, camera frame and one label entry, each
+committed) it
 prints the number of whole iterations on stdout, so the parent knows what must survive. With
 ``--self-kill`` it SIGKILLs itself at an exact point of the write protocol on iteration FRAME:
 ``after_payload`` (ADC chunk written, nothing committed), ``mid_flush`` (one scalar array of the
@@ -20,7 +21,7 @@ import sys
 import numpy as np
 
 from rfpose.boards import get_board
-from rfpose.source import LIDAR_POINT_DTYPE, CameraFrame, LidarFrame, RadarFrame
+from rfpose.source import LIDAR_POINT_DTYPE, RADAR_POINT_DTYPE, CameraFrame, LidarFrame, PointCloudFrame, RadarFrame
 
 BOARD = "awr1843boost"
 CAM_H, CAM_W = 96, 128
@@ -52,6 +53,15 @@ def lidar_frame(i: int) -> LidarFrame:
         pts[f] = rng.normal(0, 5, n)
     pts["time_offset_ns"] = rng.integers(0, PERIOD_NS, n)
     return LidarFrame(index=i, timestamp_ns=timestamp(i) + 3_000_000, points=pts)
+
+
+def points_frame(i: int) -> PointCloudFrame:
+    n = 0 if i % 5 == 2 else 3 + 17 * (i % 7)
+    rng = np.random.default_rng(4000 + i)
+    pts = np.zeros(n, RADAR_POINT_DTYPE)
+    for f in RADAR_POINT_DTYPE.names:
+        pts[f] = rng.normal(0, 4, n)
+    return PointCloudFrame(index=i, timestamp_ns=timestamp(i) + 5_000_000, points=pts, frame_number=1000 + 2 * i)
 
 
 def camera_frame(i: int) -> CameraFrame:
@@ -124,6 +134,7 @@ def main(argv=None) -> int:
     with SessionWriter(args.out, attrs={"rig": {"name": "kill-test"}}, overwrite=True) as w:
         w.add_radar_stream("radar", board=BOARD, cfg_text=cfg_text)
         w.add_lidar_stream("lidar")
+        w.add_points_stream("points", board=BOARD, cfg_text=cfg_text)
         w.add_camera_stream("cam", height=CAM_H, width=CAM_W, intrinsics=np.eye(3))
         w.add_labels("gt", skeleton="rtpose15", dims=3, max_people=2, provenance={"method": "kill-test"})
         words = w._streams["radar"].frame_shape[0]
@@ -132,6 +143,7 @@ def main(argv=None) -> int:
                 globals()["_state"]["iteration"] = i
             w.append("radar", radar_frame(i, words))
             w.append("lidar", lidar_frame(i))
+            w.append("points", points_frame(i))
             w.append("cam", camera_frame(i))
             j, c = label(i)
             w.append_labels("gt", timestamp(i), j, c, frame_index=i)

@@ -19,7 +19,8 @@ from rfpose.errors import ConfigError, FormatError, RfposeError, ShapeError, Unk
 from rfpose.session import SessionReader, SessionWriter, expected_radar_frame_shape, open_session
 from rfpose.session.layout import COMMIT_FILE
 from rfpose.session.timeindex import indices_between, nearest_index
-from rfpose.source import LIDAR_POINT_DTYPE, CameraFrame, LidarFrame, RadarFrame, Source
+from rfpose.source import (LIDAR_POINT_DTYPE, RADAR_POINT_DTYPE, CameraFrame, LidarFrame, PointCloudFrame, RadarFrame,
+                           Source)
 
 HERE = Path(__file__).parent
 KILL_SCRIPT = HERE / "session_kill_writer.py"
@@ -99,7 +100,7 @@ def test_round_trip_every_stream_kind(tmp_path):
     assert r.closed
     assert r.streams == ["radar", "cascade", "lidar", "cam_left"]
     assert [r.kind(n) for n in r.streams] == ["radar", "radar", "lidar", "camera"]
-    assert r.attrs["rfpose_format"] == "1.0" and r.attrs["rig"] == {"name": "lab", "radars": 2}
+    assert r.attrs["rfpose_format"] == "1.1" and r.attrs["rig"] == {"name": "lab", "radars": 2}
     assert r.attrs["config"] == {"frames": 3, "scenario": "walk"} and r.attrs["note"] == "x"
     assert r.attrs["rfpose_version"] and r.attrs["created"].startswith("20")
 
@@ -192,6 +193,121 @@ def test_arrays_grow_past_their_capacity_and_are_trimmed_on_close(tmp_path):
     assert zarr.open_array(path / "streams/lidar/points/x", mode="r").shape == (sum(counts),)
 
 
+def _radar_points(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pts = np.zeros(n, RADAR_POINT_DTYPE)
+    pts["x"], pts["y"], pts["z"] = rng.uniform(0.5, 9, n), rng.uniform(-4, 4, n), rng.uniform(-1, 2, n)
+    pts["v"] = rng.uniform(-2, 2, n)
+    pts["snr_db"], pts["noise_db"] = rng.integers(50, 300, n) * 0.1, rng.integers(300, 700, n) * 0.1
+    return pts
+
+
+def _assert_points_equal(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.dtype == want.dtype and got.shape == want.shape
+    for f in want.dtype.names:  # field by field: NaN equals NaN
+        np.testing.assert_array_equal(got[f], want[f], err_msg=f)
+
+
+def test_points_stream_round_trip(tmp_path):
+    import zarr
+
+    path = tmp_path / "p.zarr"
+    cfg = get_board("iwr6843isk").default_config().to_text()
+    counts = [12, 0, 9000, 9000, 1, 0, 20_000]  # past the 16384-point initial capacity, twice
+    frames = [PointCloudFrame(i, 5_000 + 100 * i, _radar_points(n, i), frame_number=41 + i + (i > 3))
+              for i, n in enumerate(counts)]
+    frames[4].points["snr_db"] = frames[4].points["noise_db"] = np.nan  # no side-info TLV
+    with SessionWriter(path, commit_every=3) as w:
+        w.add_points_stream("points", board="iwr6843isk", cfg_text=cfg, extrinsics=_T(0.3),
+                            attrs={"data_port": "/dev/ttyUSB1", "kind": "points"})
+        w.add_lidar_stream("lidar")
+        for f in frames:
+            w.append("points", f)
+        w.append("lidar", LidarFrame(0, 5_000, _points(4, 9)))
+    marker = json.loads((path / COMMIT_FILE).read_text())
+    assert marker["rfpose_format"] == "1.1"
+    assert marker["streams"]["points"] == {"kind": "points", "frames": 7, "points": sum(counts)}
+
+    r = SessionReader(path)
+    assert r.kind("points") == "points" and r.streams == ["points", "lidar"]
+    s = r.stream("points")
+    assert isinstance(s, Source) and s.kind == "points" and s.is_seekable and len(s) == 7
+    assert s.metadata["board"] == "iwr6843isk" and s.metadata["cfg_text"] == cfg
+    assert s.metadata["data_port"] == "/dev/ttyUSB1"
+    assert s.metadata["point_fields"] == {f: "<f4" for f in ("x", "y", "z", "v", "snr_db", "noise_db")}
+    np.testing.assert_array_equal(s.metadata["extrinsics"], _T(0.3))
+    for want, got in zip(frames, s):
+        assert isinstance(got, PointCloudFrame) and got.points.dtype == RADAR_POINT_DTYPE
+        _assert_points_equal(got.points, want.points)
+        assert (got.index, got.timestamp_ns, got.frame_number) == (want.index, want.timestamp_ns, want.frame_number)
+    np.testing.assert_array_equal(s.frame_numbers, [41, 42, 43, 44, 46, 47, 48])
+    np.testing.assert_array_equal(s.point_offsets, np.concatenate([[0], np.cumsum(counts)]))
+    block = s.read_points(2, 5)
+    _assert_points_equal(block, np.concatenate([f.points for f in frames[2:5]]))
+    assert s.read_points(5, 6).shape == (0,)
+    assert s.index_at(5_000 + 100 * 3 + 49) == 3
+    assert r.summary()["streams"]["points"] == {"kind": "points", "frames": 7, "first_ns": 5_000, "last_ns": 5_600}
+    # trimmed on close; plain zarr sees one float32 array per field
+    x = zarr.open_array(path / "streams/points/points/x", mode="r")
+    assert x.shape == (sum(counts),) and x.dtype == np.float32 and x.metadata.dimension_names == ("point",)
+    assert zarr.open_array(path / "streams/points/frame_number", mode="r").shape == (7,)
+    # the lidar stream next to it is unchanged by the points kind
+    np.testing.assert_array_equal(r.stream("lidar")[0].points, _points(4, 9))
+
+
+def test_points_stream_bad_input_and_empty_stream(tmp_path):
+    path = tmp_path / "pb.zarr"
+    w = SessionWriter(path)
+    with pytest.raises(UnknownNameError, match="unknown board 'awr9999'"):
+        w.add_points_stream("p", board="awr9999")
+    with pytest.raises(ConfigError, match="cfg_text must be the .cfg text"):
+        w.add_points_stream("p", cfg_text=b"sensorStart")
+    with pytest.raises(ShapeError, match="extrinsics must be a finite 4x4"):
+        w.add_points_stream("p", extrinsics=np.ones((4, 4)) * np.nan)
+    w.add_points_stream("p")  # board and cfg unknown: allowed (stored as null)
+    w.add_points_stream("empty")
+    w.add_lidar_stream("lidar")
+    good = PointCloudFrame(0, 10, _radar_points(3, 0), frame_number=7)
+    w.append("p", good)
+    lidar_pts = np.zeros(2, LIDAR_POINT_DTYPE)
+    with pytest.raises(ShapeError, match="points stream; got a LidarFrame"):
+        w.append("p", LidarFrame(1, 11, lidar_pts))
+    with pytest.raises(ShapeError, match="lidar stream; got a PointCloudFrame"):
+        w.append("lidar", good)
+    with pytest.raises(ShapeError, match=r"'p' frame 1 .*numeric fields \('x', 'y', 'z', 'v', 'snr_db', 'noise_db'\)"):
+        w.append("p", PointCloudFrame(1, 11, np.zeros((3, 6), np.float32)))
+    no_v = np.zeros(2, [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("velocity", "<f4"), ("snr_db", "<f4"),
+                        ("noise_db", "<f4")])
+    with pytest.raises(ShapeError, match="numeric fields"):
+        w.append("p", PointCloudFrame(1, 11, no_v))
+    with pytest.raises(ShapeError, match="frame_number must be an integer"):
+        w.append("p", PointCloudFrame(1, 11, _radar_points(2, 1), frame_number=None))
+    w.append("p", PointCloudFrame(1, 12, _radar_points(2, 2), frame_number=8))
+    w.close()
+    r = SessionReader(path)
+    s = r.stream("p")
+    assert len(s) == 2 and s.metadata["board"] is None and s.metadata["cfg_text"] is None
+    np.testing.assert_array_equal(s[1].points, _radar_points(2, 2))  # the rejected appends changed nothing
+    assert s.point_offsets.tolist() == [0, 3, 5]
+    e = r.stream("empty")
+    assert len(e) == 0 and list(e) == [] and e.frame_numbers.shape == (0,) and e.read_points(0, 0).shape == (0,)
+
+
+def test_newer_minor_version_stream_kinds_are_skipped_older_are_errors(tmp_path, caplog):
+    path = _small_session(tmp_path / "f.zarr")
+
+    def add_hologram(d, version):
+        d["rfpose_format"] = version
+        d["streams"]["holo"] = {"kind": "hologram", "frames": 3}
+    _edit_json(path / COMMIT_FILE, lambda d: add_hologram(d, "1.9"))
+    r = SessionReader(path)  # a future 1.9 writer added a kind: read what this version knows
+    assert r.streams == ["radar"] and len(r.stream("radar")) == 1
+    assert "skipping stream 'holo' of kind 'hologram'" in caplog.text
+    _edit_json(path / COMMIT_FILE, lambda d: add_hologram(d, "1.1"))
+    with pytest.raises(FormatError, match="stream 'holo' has no valid kind"):
+        SessionReader(path)
+
+
 # -- commit policy and live reading ------------------------------------------------------------
 
 def test_reader_sees_only_committed_frames_of_a_live_writer(tmp_path):
@@ -255,8 +371,8 @@ def _check_committed_content(path: Path, at_least: int) -> int:
     counts = {name: len(r.stream(name)) for name in r.streams}
     gt = r.labels("gt")
     assert min(*counts.values(), len(gt)) >= at_least
-    # appends go radar, lidar, cam, labels, each committed: counts can only step down along that order by 1
-    seq = [counts["radar"], counts["lidar"], counts["cam"], len(gt)]
+    # appends go radar, lidar, points, cam, labels, each committed: counts can only step down along that order by 1
+    seq = [counts["radar"], counts["lidar"], counts["points"], counts["cam"], len(gt)]
     assert all(a - b in (0, 1) for a, b in zip(seq, seq[1:])) and seq[0] - seq[-1] <= 1, seq
     for i, f in enumerate(r.stream("radar")):
         want = kw.radar_frame(i, words)
@@ -265,6 +381,12 @@ def _check_committed_content(path: Path, at_least: int) -> int:
                                                                          want.complete)
     for i, f in enumerate(r.stream("lidar")):
         np.testing.assert_array_equal(f.points, kw.lidar_frame(i).points)
+    pts = r.stream("points")
+    for i, f in enumerate(pts):
+        want = kw.points_frame(i)
+        np.testing.assert_array_equal(f.points, want.points)
+        assert (f.index, f.timestamp_ns, f.frame_number) == (i, want.timestamp_ns, want.frame_number)
+    np.testing.assert_array_equal(pts.frame_numbers, 1000 + 2 * np.arange(len(pts)))
     for i, f in enumerate(r.stream("cam")):
         np.testing.assert_array_equal(f.image, kw.camera_frame(i).image)
     for i in range(len(gt)):

@@ -9,27 +9,35 @@ Marker contents (``rfpose_commit.json``)::
 
     {"rfpose_format": "1.0", "sequence": 42, "committed_unix_ns": 1700000000000000000, "closed": false,
      "streams": {"radar": {"kind": "radar", "frames": 40},
-                 "lidar": {"kind": "lidar", "frames": 39, "points": 1234567}},
+                 "lidar": {"kind": "lidar", "frames": 39, "points": 1234567},
+                 "points": {"kind": "points", "frames": 40, "points": 5120}},
      "labels": {"gt": {"entries": 40}}}
+
+A stream of a kind this code does not know is a corrupt marker when the marker's format version is one this
+code fully knows, and is skipped with a warning when the marker comes from a newer minor version (which
+may add stream kinds).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rfpose.errors import FormatError
-from rfpose.session.layout import COMMIT_FILE, FORMAT_VERSION, KINDS, check_version
+from rfpose.session.layout import COMMIT_FILE, FORMAT_MINOR, FORMAT_VERSION, KINDS, RAGGED_KINDS, check_version
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class StreamCommit:
     kind: str
     frames: int
-    points: int = 0  # LiDAR only: committed points (== point_offsets[frames])
+    points: int = 0  # ragged kinds (lidar, points) only: committed points (== point_offsets[frames])
 
 
 @dataclass
@@ -45,7 +53,7 @@ class Commit:
         streams = {}
         for name, s in self.streams.items():
             d = {"kind": s.kind, "frames": s.frames}
-            if s.kind == "lidar":
+            if s.kind in RAGGED_KINDS:
                 d["points"] = s.points
             streams[name] = d
         return {"rfpose_format": self.rfpose_format, "sequence": self.sequence,
@@ -101,10 +109,14 @@ def read_commit(session: str | Path) -> Commit:
     if not isinstance(d, dict) or not isinstance(d.get("streams"), dict) or not isinstance(d.get("labels"), dict):
         raise FormatError(f"{path}: corrupt commit marker (expected an object with 'streams' and 'labels')")
     version = d.get("rfpose_format")
-    check_version(version, str(path))
+    _, minor = check_version(version, str(path))
     streams = {}
     for name, s in d["streams"].items():
         if not isinstance(s, dict) or s.get("kind") not in KINDS:
+            if minor > FORMAT_MINOR and isinstance(s, dict) and isinstance(s.get("kind"), str):
+                log.warning("%s: skipping stream %r of kind %r, which session format %s added (this rfpose "
+                            "reads %s)", path, name, s["kind"], version, FORMAT_VERSION)
+                continue
             raise FormatError(f"{path}: corrupt commit marker: stream {name!r} has no valid kind")
         streams[name] = StreamCommit(s["kind"], _count(s.get("frames"), f"{name}.frames", str(path)),
                                      _count(s.get("points", 0), f"{name}.points", str(path)))

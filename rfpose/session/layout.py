@@ -16,15 +16,19 @@ from zarr.codecs import BloscCodec, BloscShuffle
 from rfpose.errors import ConfigError, FormatError, ShapeError
 
 #: The format this code writes. Readers accept any ``1.x``; a newer minor version only adds things.
-FORMAT_VERSION = "1.0"
+#: 1.1 added the ``points`` stream kind (radar point clouds); a 1.1 session without one is a valid 1.0 session.
+FORMAT_VERSION = "1.1"
 FORMAT_MAJOR = 1
+FORMAT_MINOR = 1
 
 #: The commit marker: a small JSON file beside the root ``zarr.json``, replaced atomically.
 COMMIT_FILE = "rfpose_commit.json"
 
 STREAMS_GROUP = "streams"
 LABELS_GROUP = "labels"
-KINDS = ("radar", "lidar", "camera")
+KINDS = ("radar", "lidar", "camera", "points")
+#: Stream kinds stored as ragged point arrays (``point_offsets`` + ``points/<field>``).
+RAGGED_KINDS = ("lidar", "points")
 
 #: Per-frame arrays (int64 unless noted) every stream has.
 TIMESTAMP = "timestamp_ns"
@@ -36,6 +40,8 @@ COMPLETE = "complete"  # bool
 # lidar: ragged points as one array per field, plus offsets (frames + 1 entries)
 POINT_OFFSETS = "point_offsets"
 POINTS_GROUP = "points"
+# radar point clouds (kind "points"): ragged like lidar, plus the device's frame number
+FRAME_NUMBER = "frame_number"
 # camera
 IMAGE = "image"
 # labels
@@ -46,6 +52,7 @@ NUM_PEOPLE = "num_people"
 #: Chunk lengths (along the frame or point axis).
 SMALL_CHUNK = 1024        # per-frame scalars: 8 KiB of int64 rewritten at each commit
 POINT_CHUNK = 1 << 17     # LiDAR points per chunk (512 KiB of float32 per field)
+RADAR_POINT_CHUNK = 1 << 14  # radar points per chunk: clouds are small (tens to hundreds of points a frame)
 LABEL_CHUNK = 256         # label entries per chunk
 MIN_FRAME_CAPACITY = 64   # arrays grow by doubling, at least this many frames at a time
 MIN_POINT_CAPACITY = POINT_CHUNK

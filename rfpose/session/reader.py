@@ -21,7 +21,8 @@ from rfpose.errors import FormatError, UnknownNameError
 from rfpose.session import layout as L
 from rfpose.session.commit import Commit, StreamCommit, read_commit
 from rfpose.session.timeindex import indices_between, nearest_index
-from rfpose.source import LIDAR_POINT_DTYPE, CameraFrame, LidarFrame, RadarFrame, SourceBase
+from rfpose.source import (LIDAR_POINT_DTYPE, RADAR_POINT_DTYPE, CameraFrame, LidarFrame, PointCloudFrame,
+                           RadarFrame, SourceBase)
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,10 @@ class CameraStream(SessionStream):
         return CameraFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]), image=img)
 
 
-class LidarStream(SessionStream):
-    kind = "lidar"
+class _RaggedStream(SessionStream):
+    """Ragged point clouds: ``point_offsets`` plus one array per field of ``dtype`` under ``points/``."""
+
+    dtype: np.dtype
 
     def _array_names(self):
         return (L.TIMESTAMP, L.FRAME_INDEX, L.POINT_OFFSETS)
@@ -188,7 +191,7 @@ class LidarStream(SessionStream):
         self._offsets = _readonly(off)
         points = _open(self._group, L.POINTS_GROUP, self.where)
         self._fields = {}
-        for f in LIDAR_POINT_DTYPE.names:
+        for f in self.dtype.names:
             arr = _open(points, f, f"{self.where}/{L.POINTS_GROUP}")
             _check_len(arr, entry.points, f"{self.where}/{L.POINTS_GROUP}/{f}")
             self._fields[f] = arr
@@ -198,16 +201,51 @@ class LidarStream(SessionStream):
         """``(frames + 1,)`` int64: frame i's points are ``point_offsets[i]:point_offsets[i+1]``."""
         return self._offsets
 
-    def _get(self, i: int) -> LidarFrame:
-        a, b = int(self._offsets[i]), int(self._offsets[i + 1])
-        pts = np.empty(b - a, dtype=LIDAR_POINT_DTYPE)
+    def read_points(self, start: int, stop: int) -> np.ndarray:
+        """The points of frames ``start..stop`` as one structured array (split it with :attr:`point_offsets`)."""
+        start, stop, _ = slice(start, stop).indices(self._n)
+        a, b = int(self._offsets[start]), int(self._offsets[max(start, stop)])
+        pts = np.empty(b - a, dtype=self.dtype)
         if b > a:
             for f, arr in self._fields.items():
                 pts[f] = _read(arr, slice(a, b), f"{self.where}/{L.POINTS_GROUP}/{f}")
-        return LidarFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]), points=pts)
+        return pts
 
 
-_STREAM_CLASSES = {"radar": RadarStream, "lidar": LidarStream, "camera": CameraStream}
+class LidarStream(_RaggedStream):
+    kind = "lidar"
+    dtype = LIDAR_POINT_DTYPE
+
+    def _get(self, i: int) -> LidarFrame:
+        return LidarFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]),
+                          points=self.read_points(i, i + 1))
+
+
+class PointsStream(_RaggedStream):
+    """Radar point clouds (format 1.1): frames are :class:`rfpose.source.PointCloudFrame`."""
+
+    kind = "points"
+    dtype = RADAR_POINT_DTYPE
+
+    def _array_names(self):
+        return (*super()._array_names(), L.FRAME_NUMBER)
+
+    def _load(self, entry):
+        super()._load(entry)
+        self._frame_number = _readonly(_read(self._arrays[L.FRAME_NUMBER], slice(0, self._n),
+                                             f"{self.where}/{L.FRAME_NUMBER}"))
+
+    @property
+    def frame_numbers(self) -> np.ndarray:
+        """The device's own frame counters (TLV header ``frameNumber``), int64, read-only."""
+        return self._frame_number
+
+    def _get(self, i: int) -> PointCloudFrame:
+        return PointCloudFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]),
+                               points=self.read_points(i, i + 1), frame_number=int(self._frame_number[i]))
+
+
+_STREAM_CLASSES = {"radar": RadarStream, "lidar": LidarStream, "camera": CameraStream, "points": PointsStream}
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """Append-while-recording writer of a session (zarr v3 group; layout in docs/session-format.md).
 
-Crash safety: every append writes its bulk data (ADC words, image, LiDAR points) into chunks at once;
+Crash safety: every append writes its bulk data (ADC words, image, LiDAR or radar points) into chunks at once;
 per-frame scalars are buffered; a *commit* writes the buffered scalars and then atomically replaces the
 commit marker (:mod:`rfpose.session.commit`). Readers trust only the marker, so a writer killed at any
 instant (SIGKILL included) leaves a session readable up to its last commit, with no torn frame visible.
 zarr's LocalStore also replaces every chunk and ``zarr.json`` atomically (temp file + rename), so a chunk
-shared by committed and new data (per-frame scalars, LiDAR points) never tears either.
+shared by committed and new data (per-frame scalars, points) never tears either.
 
 Commit policy: by default after every append (``commit_every=1``); ``commit_every=N`` commits after every
 N-th append (any stream), and ``commit_interval_s=T`` also commits on the first append T seconds after the
@@ -34,7 +34,8 @@ import rfpose
 from rfpose.errors import ConfigError, RfposeError, ShapeError, UnknownNameError
 from rfpose.session import layout as L
 from rfpose.session.commit import Commit, StreamCommit, write_commit
-from rfpose.source import LIDAR_POINT_DTYPE, CameraFrame, LidarFrame, RadarFrame
+from rfpose.source import (LIDAR_POINT_DTYPE, RADAR_POINT_DTYPE, CameraFrame, LidarFrame, PointCloudFrame,
+                           RadarFrame)
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +204,12 @@ class _CameraWriter(_StreamWriter):
         self.frames.written = i + 1
 
 
-class _LidarWriter(_StreamWriter):
-    kind = "lidar"
+class _RaggedWriter(_StreamWriter):
+    """A stream of ragged point clouds: one array per field of ``dtype`` along a point axis, plus offsets."""
+
+    dtype: np.dtype
+    point_chunk = L.POINT_CHUNK
+    min_point_capacity = L.MIN_POINT_CAPACITY
 
     def __init__(self, group, name):
         super().__init__(group, name)
@@ -212,33 +217,39 @@ class _LidarWriter(_StreamWriter):
         self.frames.add_array(L.POINT_OFFSETS, (), "int64", L.SMALL_CHUNK, L.SMALL_COMPRESSORS, scalar=True, extra=1)
         pg = group.create_group(L.POINTS_GROUP)
         self.point_arrays = {
-            f: pg.create_array(f, shape=(0,), chunks=(L.POINT_CHUNK,), dtype=LIDAR_POINT_DTYPE[f],
+            f: pg.create_array(f, shape=(0,), chunks=(self.point_chunk,), dtype=self.dtype[f],
                                compressors=L.POINT_COMPRESSORS, fill_value=0, dimension_names=("point",))
-            for f in LIDAR_POINT_DTYPE.names}
+            for f in self.dtype.names}
         self.point_capacity = 0
         self.points_written = 0
         self.points_committed = 0
 
-    def append(self, frame: LidarFrame) -> None:
+    def scalars(self, frame) -> dict:
+        """Per-frame fields beyond timestamp, index and offsets."""
+        return {}
+
+    def append(self, frame) -> None:
         self.check(frame)
         pts = np.asarray(frame.points)
         i = self.frames.written
         names = pts.dtype.names or ()
-        missing = [f for f in LIDAR_POINT_DTYPE.names if f not in names]
+        missing = [f for f in self.dtype.names if f not in names or pts.dtype[f].kind not in "biuf"]
         if missing or pts.ndim != 1:
             raise ShapeError(f"stream {self.name!r} frame {i} (source index {frame.index}): expected a 1-D structured "
-                             f"array with fields {LIDAR_POINT_DTYPE.names}, got {pts.dtype} shape {pts.shape}")
+                             f"array with numeric fields {self.dtype.names}, got {pts.dtype} shape {pts.shape}")
+        extra = self.scalars(frame)
         k = pts.shape[0]
         start, stop = self.points_written, self.points_written + k
         if stop > self.point_capacity:
-            self.point_capacity = _grow(self.point_capacity, stop, L.MIN_POINT_CAPACITY)
+            self.point_capacity = _grow(self.point_capacity, stop, self.min_point_capacity)
             for arr in self.point_arrays.values():
                 arr.resize((self.point_capacity,))
         if k:
             for f, arr in self.point_arrays.items():
-                arr[start:stop] = pts[f].astype(LIDAR_POINT_DTYPE[f], copy=False)
+                arr[start:stop] = pts[f].astype(self.dtype[f], copy=False)
         self.frames.reserve(i + 1)
-        self.frames.push(timestamp_ns=int(frame.timestamp_ns), frame_index=int(frame.index), point_offsets=stop)
+        self.frames.push(timestamp_ns=int(frame.timestamp_ns), frame_index=int(frame.index), point_offsets=stop,
+                         **extra)
         self.points_written = stop
         self.frames.written = i + 1
 
@@ -254,6 +265,30 @@ class _LidarWriter(_StreamWriter):
 
     def commit_entry(self) -> StreamCommit:
         return StreamCommit(self.kind, self.frames.committed, self.points_committed)
+
+
+class _LidarWriter(_RaggedWriter):
+    kind = "lidar"
+    dtype = LIDAR_POINT_DTYPE
+
+
+class _PointsWriter(_RaggedWriter):
+    """Radar point clouds (:data:`RADAR_POINT_DTYPE`) with the device's frame number per frame."""
+
+    kind = "points"
+    dtype = RADAR_POINT_DTYPE
+    point_chunk = min_point_capacity = L.RADAR_POINT_CHUNK
+
+    def __init__(self, group, name):
+        super().__init__(group, name)
+        self.frames.add_array(L.FRAME_NUMBER, (), "int64", L.SMALL_CHUNK, L.SMALL_COMPRESSORS, scalar=True)
+
+    def scalars(self, frame: PointCloudFrame) -> dict:
+        try:
+            return {"frame_number": int(frame.frame_number)}
+        except (AttributeError, TypeError, ValueError):
+            raise ShapeError(f"stream {self.name!r} frame {self.frames.written} (source index {frame.index}): "
+                             f"frame_number must be an integer, got {getattr(frame, 'frame_number', None)!r}") from None
 
 
 class _LabelWriter:
@@ -308,7 +343,7 @@ class _LabelWriter:
 
 
 class SessionWriter:
-    """Record one session: named radar/LiDAR/camera streams plus label sets, crash-safe while appending.
+    """Record one session: named radar/LiDAR/camera/point-cloud streams plus label sets, crash-safe while appending.
 
     ``attrs`` become root attrs (``rig`` and ``config`` are conventional keys: the rig description and the
     resolved config of the writing program; dataclasses are stored as dicts). ``overwrite`` replaces an
@@ -396,6 +431,28 @@ class SessionWriter:
         self._streams[name] = _LidarWriter(g, name)
         self.commit()
 
+    def add_points_stream(self, name: str, board: str | None = None, cfg_text: str | None = None, extrinsics=None,
+                          attrs: Mapping[str, Any] | None = None) -> None:
+        """A stream of radar point clouds (:class:`rfpose.source.PointCloudFrame`: ragged points of
+        :data:`rfpose.source.RADAR_POINT_DTYPE` in the radar frame, plus the device's frame number).
+
+        ``board`` names the radar (a name of :mod:`rfpose.boards`, or None when unknown) and ``cfg_text`` is the
+        configuration it ran (both stored for provenance). ``extrinsics`` is ``T_rig_sensor`` (identity by default).
+        """
+        self._new_name(name, self._streams, "stream")
+        where = f"{self.path}/streams/{name}"
+        if board is not None:
+            from rfpose.boards import get_board
+            get_board(board)  # unknown board -> UnknownNameError listing the valid ones
+        if cfg_text is not None and not isinstance(cfg_text, str):
+            raise ConfigError(f"{where}: cfg_text must be the .cfg text (a str), got {type(cfg_text).__name__}")
+        base = {"kind": "points", "board": board, "cfg_text": cfg_text,
+                "extrinsics": L.as_extrinsics(extrinsics, where).tolist(),
+                "point_fields": {f: RADAR_POINT_DTYPE[f].str for f in RADAR_POINT_DTYPE.names}}
+        g = self._streams_group.create_group(name, attributes=_merge_attrs(base, attrs, L.RESERVED_STREAM_ATTRS, where))
+        self._streams[name] = _PointsWriter(g, name)
+        self.commit()
+
     def add_camera_stream(self, name: str, height: int, width: int, intrinsics, distortion=None, extrinsics=None,
                           attrs: Mapping[str, Any] | None = None) -> None:
         """An RGB camera stream, one compressed chunk per ``(height, width, 3)`` uint8 frame."""
@@ -444,7 +501,7 @@ class SessionWriter:
         self.commit()
 
     # -- appending ----------------------------------------------------------------------------
-    def append(self, name: str, frame: RadarFrame | LidarFrame | CameraFrame) -> None:
+    def append(self, name: str, frame: RadarFrame | LidarFrame | CameraFrame | PointCloudFrame) -> None:
         """Append one frame to stream ``name`` (data written now; visible to readers after the next commit)."""
         self._check_open()
         try:

@@ -96,5 +96,5 @@ def test_point_source_over_pty_with_garbage_and_corruption():
         assert src.parser.bad_packets == len(emu.corrupted) > 0
         want = emu.points(emu.sent[0])
         f0 = got[0].points
-        assert np.allclose(np.c_[f0["x"], f0["y"], f0["z"], f0["velocity"]], want, atol=1e-6)
+        assert np.allclose(np.c_[f0["x"], f0["y"], f0["z"], f0["v"]], want, atol=1e-6)  # RADAR_POINT_DTYPE
         assert np.allclose(f0["noise_db"], 50.0)
