@@ -1,0 +1,407 @@
+"""Complex ADC frames to the polar 4D radar tensor ``(doppler, range, azimuth, elevation)``.
+
+Chain: per-chirp DC removal → range window → range FFT (crop) → static clutter removal (mean over loops)
+→ Doppler FFT (fftshift, crop) → TDM-MIMO motion phase compensation → virtual array on the (az, el)
+grid → zero-padded azimuth and elevation FFTs.
+
+Sign conventions (checked against the point-target model in the tests):
+
+- ``range_m[k] = k · c·Fs / (2·S·N_range_fft)``.
+- ``velocity_mps`` is the range rate, positive = receding (TI convention), scaled with the centre-of-band
+  wavelength ``params.center_wavelength_m`` (the true Doppler scale), bin spacing
+  ``λc / (2·N_tx·T_chirp·N_doppler)``.
+- The angle axes are direction cosines, uniform in sin: ``sin_az = y/r`` (= sin(az)·cos(el)), positive
+  toward +y (left), and ``sin_el = z/r``, positive up. The board positions are in λ/2 at the start
+  frequency (``params.wavelength_m``, TI's convention), the angle scale uses the centre wavelength:
+  ``sin = (2k/N_fft) · λc/λ0``. The angle transforms use the ``exp(+j…)`` kernel (an unnormalised
+  inverse FFT), so the axes run in increasing sin without a flip.
+- Virtual elements that share a grid position are averaged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft as sfft
+from scipy.signal import get_window
+
+from rfpose.boards import Board
+from rfpose.errors import ConfigError, ShapeError
+from rfpose.radar_config import SPEED_OF_LIGHT_M_S, RadarParams
+
+from rfpose.preprocessing.decode import rx_channel_order
+
+WINDOWS = ("none", "hann", "hamming", "blackman")
+
+
+@dataclass(frozen=True)
+class PolarConfig:
+    """Options of the polar chain. Crops are half-open bin ranges; ``None`` keeps everything."""
+
+    range_window: str = "hann"
+    dc_removal: bool = True
+    clutter_removal: bool = False
+    doppler_fft: int | None = None  # default: number of loops
+    range_fft: int | None = None  # default: number of ADC samples
+    tdm_compensation: bool = True
+    azimuth_fft: int | None = None  # None: the power of two ≥ the array's az extent, at least 64
+    elevation_fft: int | None = None  # None: the power of two ≥ the array's el extent, at least 16
+    range_crop: tuple[int, int] | None = None  # bins of the range FFT
+    doppler_crop: tuple[int, int] | None = None  # bins after fftshift
+    output: str = "complex"  # or "magnitude"
+    workers: int = -1  # scipy.fft workers; -1 = all cores
+
+    def __post_init__(self):
+        if self.range_window not in WINDOWS:
+            raise ConfigError(f"range window {self.range_window!r} unknown; valid: {', '.join(WINDOWS)}")
+        if self.output not in ("complex", "magnitude"):
+            raise ConfigError(f"polar output {self.output!r} unknown; valid: complex, magnitude")
+        for name in ("azimuth_fft", "elevation_fft"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be ≥ 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class PolarAxes:
+    """Bin centres of each polar axis: metres, metres per second, direction cosines."""
+
+    doppler_bins: np.ndarray = field(repr=False)  # signed Doppler bin numbers
+    velocity_mps: np.ndarray = field(repr=False)
+    range_m: np.ndarray = field(repr=False)
+    sin_az: np.ndarray = field(repr=False)
+    sin_el: np.ndarray = field(repr=False)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.velocity_mps), len(self.range_m), len(self.sin_az), len(self.sin_el))
+
+    def to_dict(self) -> dict:
+        return {"order": ["doppler", "range", "azimuth", "elevation"],
+                "velocity_mps": self.velocity_mps.tolist(), "range_m": self.range_m.tolist(),
+                "sin_az": self.sin_az.tolist(), "sin_el": self.sin_el.tolist(),
+                "notes": "velocity positive = receding (centre-band wavelength); sin_az = y/r (toward +y left), "
+                         "sin_el = z/r (up); bin centres"}
+
+
+@dataclass(frozen=True)
+class VirtualGrid:
+    """Where each virtual channel ``v = t·R + r`` lands on the integer (az, el) grid, λ/2 units."""
+
+    az_index: np.ndarray  # (V,) int
+    el_index: np.ndarray  # (V,) int
+    weight: np.ndarray  # (V,) float: 1/count at that position (duplicates averaged)
+    n_az: int
+    n_el: int
+    rank_groups: tuple = ()  # virtual channels grouped by occurrence rank at their position
+
+    @classmethod
+    def from_board(cls, params: RadarParams, board: Board) -> "VirtualGrid":
+        pos = board.virtual_positions(params.tx_order, rx_channel_order(params, board)).reshape(-1, 2)
+        if np.any(np.abs(pos - np.round(pos)) > 1e-9):
+            raise ConfigError(f"{board.name}: virtual positions are not on the λ/2 grid")
+        ip = np.round(pos - pos.min(axis=0)).astype(np.int64)
+        n_az, n_el = int(ip[:, 0].max()) + 1, int(ip[:, 1].max()) + 1
+        flat = ip[:, 0] * n_el + ip[:, 1]
+        _, inv, counts = np.unique(flat, return_inverse=True, return_counts=True)
+        rank = np.zeros(len(flat), np.int64)
+        seen: dict[int, int] = {}
+        for i, f in enumerate(flat.tolist()):
+            rank[i] = seen.get(f, 0)
+            seen[f] = rank[i] + 1
+        groups = tuple(np.flatnonzero(rank == k) for k in range(int(rank.max()) + 1))
+        return cls(ip[:, 0], ip[:, 1], 1.0 / counts[inv], n_az, n_el, groups)
+
+    def occupancy(self) -> np.ndarray:
+        g = np.zeros((self.n_az, self.n_el), bool)
+        g[self.az_index, self.el_index] = True
+        return g
+
+
+def _window(name: str, n: int) -> np.ndarray:
+    if name == "none":
+        return np.ones(n, np.float32)
+    return get_window(name, n, fftbins=False).astype(np.float32)
+
+
+def _crop(crop, n: int, what: str) -> tuple[int, int]:
+    if crop is None:
+        return 0, n
+    a, b = int(crop[0]), int(crop[1])
+    if not 0 <= a < b <= n:
+        raise ConfigError(f"{what} crop {crop} outside [0, {n}]")
+    return a, b
+
+
+class PolarProcessor:
+    """Precomputed polar chain for one radar configuration and board.
+
+    ``proc(frames)`` takes complex64 ``(loop, tx, rx, sample)`` or a batch ``(F, loop, tx, rx, sample)`` and
+    returns ``(doppler, range, azimuth, elevation)`` (resp. with the leading F), complex64 or float32
+    magnitude. ``proc.axes`` describes the bins.
+    """
+
+    def __init__(self, params: RadarParams, board: Board, config: PolarConfig | None = None):
+        self.params, self.board = params, board
+        self.config = cfg = config or PolarConfig()
+        L, T, R, N = params.frame_shape
+        self.n_range_fft = cfg.range_fft or N
+        self.n_doppler = cfg.doppler_fft or L
+        if self.n_range_fft < N or self.n_doppler < L:
+            raise ConfigError("range/Doppler FFT sizes must be at least the sample/loop counts")
+        n_range_valid = self.n_range_fft if params.complex_sampling else self.n_range_fft // 2
+        self.r0, self.r1 = _crop(cfg.range_crop, n_range_valid, "range")
+        self.d0, self.d1 = _crop(cfg.doppler_crop, self.n_doppler, "Doppler")
+        self.grid = VirtualGrid.from_board(params, board)
+        pow2 = lambda n, lo: max(lo, 1 << (int(n) - 1).bit_length())  # noqa: E731
+        self.config = cfg = dataclasses.replace(
+            cfg, azimuth_fft=cfg.azimuth_fft or pow2(self.grid.n_az, 64),
+            elevation_fft=cfg.elevation_fft or pow2(self.grid.n_el, 16))
+        if cfg.azimuth_fft < self.grid.n_az or cfg.elevation_fft < self.grid.n_el:
+            raise ConfigError(f"{board.name}: the virtual array spans {self.grid.n_az} az x {self.grid.n_el} el "
+                              f"positions; azimuth_fft/elevation_fft ({cfg.azimuth_fft}/{cfg.elevation_fft}) "
+                              "must be at least that")
+        self.window = (_window(cfg.range_window, N)).astype(np.float32)
+        D = self.n_doppler
+        if D % 2:
+            raise ConfigError(f"the Doppler FFT size must be even (fftshift by D/2), got {D}")
+        k = np.arange(D) - D // 2  # signed Doppler bin of each shifted output index
+        self.shift_index = (np.arange(D) + (D - D // 2)) % D  # fftshift as a gather: shifted[i] = raw[idx[i]]
+        self.shift_index = self.shift_index[self.d0:self.d1]
+        k = k[self.d0:self.d1]
+        # per (doppler, virtual channel) complex gain: TDM compensation × duplicate averaging ×
+        # (-1)^(a+e) so the angle spectra come out fftshifted
+        t_of_v = np.repeat(np.arange(T), R)
+        phase = np.exp(-2j * np.pi * np.outer(k, t_of_v) / (T * D)) if cfg.tdm_compensation else \
+            np.ones((len(k), T * R))
+        sign = (-1.0) ** (self.grid.az_index + self.grid.el_index)
+        self.channel_gain = (phase * (self.grid.weight * sign)[None, :]).astype(np.complex64)
+        self.axes = self._axes(k)
+        self._premod_LN = self._premod()
+        self._unit_gain = bool(np.all(self.channel_gain == 1))
+        A, E = cfg.azimuth_fft, cfg.elevation_fft
+        if A % 2 or (E % 2 and E > 1):
+            raise ConfigError("azimuth_fft and elevation_fft must be even (or elevation_fft 1)")
+        self._el_sign = 1.0 if E > 1 else 0.0
+
+    # -- axes ------------------------------------------------------------------------------------------
+    def _axes(self, k: np.ndarray) -> PolarAxes:
+        p, cfg = self.params, self.config
+        dr = SPEED_OF_LIGHT_M_S * p.sample_rate_hz / (2 * abs(p.slope_hz_per_s) * self.n_range_fft)
+        lam_c = p.center_wavelength_m
+        dv = lam_c / (2 * p.num_tx * p.chirp_time_s * self.n_doppler)
+        scale = lam_c / p.wavelength_m
+        A, E = cfg.azimuth_fft, cfg.elevation_fft
+        sin_az = 2 * (np.arange(A) - A // 2) / A * scale
+        sin_el = 2 * (np.arange(E) - E // 2) / E * scale if E > 1 else np.zeros(1)
+        return PolarAxes(doppler_bins=k.copy(), velocity_mps=k * dv, range_m=np.arange(self.r0, self.r1) * dr,
+                         sin_az=sin_az, sin_el=sin_el)
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return (self.d1 - self.d0, self.r1 - self.r0, self.config.azimuth_fft, self.config.elevation_fft)
+
+    def to_dict(self) -> dict:
+        return {"polar": self.config.to_dict(), "n_range_fft": self.n_range_fft, "n_doppler_fft": self.n_doppler,
+                "virtual_grid": [self.grid.n_az, self.grid.n_el], "duplicates": "averaged",
+                "output_shape": list(self.output_shape)}
+
+    # -- stages ----------------------------------------------------------------------------------------
+    def _premod(self) -> np.ndarray:
+        """``(L, N)`` float32: range window × ``(-1)^loop`` (shifts the Doppler spectrum by D/2 = fftshift)."""
+        L = self.params.num_loops
+        sign = np.where(np.arange(L) % 2, -1.0, 1.0).astype(np.float32) if self.n_doppler % 2 == 0 else \
+            np.ones(L, np.float32)
+        self._loop_sign = sign
+        return sign[:, None] * self.window[None, :]
+
+    def range_doppler(self, x: np.ndarray, premodulated: bool = False, _owned: bool = False,
+                      gains: bool = True, doppler_last: bool = False) -> np.ndarray:
+        """``(F, L, T, R, N)`` complex → ``(F, D', T, R, Nr')`` compensated range–Doppler cube (before angle).
+
+        ``doppler_last`` returns ``(F, T, R, Nr', D')`` instead (one transpose before a contiguous Doppler
+        FFT; what the Cartesian path wants).
+
+        The Doppler axis comes out fftshifted (by the ``(-1)^loop`` modulation folded into the window
+        multiply, or into decoding when ``premodulated``) and cropped; TDM compensation and the
+        duplicate/angle-shift gains (``channel_gain``) are applied when they are not all 1.
+        """
+        cfg, w = self.config, self.config.workers
+        if x.ndim != 5 or x.shape[1:] != self.params.frame_shape:
+            raise ShapeError(f"expected complex frames (F, {', '.join(map(str, self.params.frame_shape))}), "
+                             f"got {x.shape}")
+        if not premodulated:
+            if cfg.dc_removal:
+                x = x - x.mean(axis=-1, keepdims=True, dtype=np.complex64)
+            x = x * self._premod_LN[None, :, None, None, :]
+        full = (self.r0, self.r1) == (0, self.n_range_fft) and self.n_range_fft == x.shape[-1]
+        if full and not doppler_last and not cfg.clutter_removal and self.n_doppler == x.shape[1]:
+            # nothing between the two transforms: one 2-D call (one pass of Python and buffer overhead)
+            dop = sfft.fftn(x, axes=(1, 4), workers=w, overwrite_x=not premodulated or _owned)
+            if (self.d0, self.d1) != (0, self.n_doppler):
+                dop = dop[:, self.d0:self.d1]
+            if gains and not self._unit_gain:
+                F, D, T, R, Nr = dop.shape
+                dop *= self.channel_gain.reshape(1, D, T, R, 1)
+            return dop
+        rng = sfft.fft(x, n=self.n_range_fft, axis=-1, workers=w, overwrite_x=not premodulated or _owned)
+        if (self.r0, self.r1) != (0, rng.shape[-1]):
+            rng = rng[..., self.r0:self.r1]
+        if doppler_last:
+            t = np.ascontiguousarray(np.moveaxis(rng, 1, -1))  # (F, T, R, Nr, L)
+            if cfg.clutter_removal:  # the data carry the (-1)^loop modulation: remove the static part under it
+                t -= np.tensordot(t, self._loop_sign / len(self._loop_sign), axes=([-1], [0]))[..., None] \
+                    * self._loop_sign
+            dop = sfft.fft(t, n=self.n_doppler, axis=-1, workers=w, overwrite_x=True)
+            if (self.d0, self.d1) != (0, self.n_doppler):
+                dop = dop[..., self.d0:self.d1]
+            if gains and not self._unit_gain:
+                F, T, R, Nr, D = dop.shape
+                dop *= self.channel_gain.T.reshape(1, T, R, 1, D)
+            return dop
+        if cfg.clutter_removal:  # the data carry the (-1)^loop modulation: remove the static part under it
+            sgn = self._loop_sign.reshape(1, -1, 1, 1, 1)
+            rng -= (rng * sgn).mean(axis=1, keepdims=True, dtype=np.complex64) * sgn
+        dop = sfft.fft(rng, n=self.n_doppler, axis=1, workers=w, overwrite_x=True)
+        if (self.d0, self.d1) != (0, self.n_doppler):
+            dop = dop[:, self.d0:self.d1]
+        if gains and not self._unit_gain:
+            F, D, T, R, Nr = dop.shape
+            dop *= self.channel_gain.reshape(1, D, T, R, 1)
+        return dop
+
+    def range_doppler_words(self, words: np.ndarray, gains: bool = True) -> np.ndarray:
+        """int16 words of F frames → the range–Doppler cube of :meth:`range_doppler` (fused decode).
+
+        ``gains=False`` returns the plain shifted range–Doppler spectrum (no TDM/angle gains).
+        """
+        from rfpose.preprocessing.decode import decode_cascade_frames, decode_frames
+
+        if self.board.capture == "tda2":
+            w = np.asarray(words)
+            x = decode_cascade_frames(np.moveaxis(w, 0, 1).reshape(4, -1) if w.ndim == 3 else w, self.params)
+            return self.range_doppler(x, _owned=True, gains=gains)
+        if self.config.dc_removal:
+            return self.range_doppler(decode_frames(words, self.params), _owned=True, gains=gains)
+        if self.config.range_window == "none" and self.n_doppler % 2 == 0:
+            x = decode_frames(words, self.params, negate_odd_loops=True)
+        else:
+            x = decode_frames(words, self.params, scale=self._premod_LN)
+        return self.range_doppler(x, premodulated=True, _owned=True, gains=gains)
+
+    def range_doppler_magnitude(self, x: np.ndarray) -> np.ndarray:
+        """``(F, L, T, R, N)`` → non-coherent range–Doppler power ``(F, D', Nr')`` summed over virtual channels."""
+        dop = self.range_doppler(x)
+        p = dop.real ** 2 + dop.imag ** 2
+        return p.sum(axis=(2, 3))
+
+    def angle(self, rd: np.ndarray, layout: str = "drae") -> np.ndarray:
+        """Virtual-array mapping and angle FFTs.
+
+        ``rd``: ``(F, D, T, R, Nr)`` from :meth:`range_doppler`. ``layout`` ``"drae"`` returns
+        ``(F, D, Nr, A, E)``; ``"raed"`` returns ``(F, Nr, A, E, D)`` (Doppler innermost, used by the
+        Cartesian resampler). The azimuth FFT runs only over the occupied elevation rows, then the
+        rows are zero-padded to E for the elevation FFT (same result as a full 2-D FFT, fewer FLOPs).
+        """
+        F, D, T, R, Nr = rd.shape
+        A, E = self.config.azimuth_fft, self.config.elevation_fft
+        g = self.grid
+        occ = np.unique(g.el_index)
+        row = np.searchsorted(occ, g.el_index)
+        src = rd.reshape(F, D, T * R, Nr)
+        w = self.config.workers
+        if layout == "drae":
+            buf = np.zeros((F, D, Nr, A, len(occ)), np.complex64)
+            vals = src.transpose(0, 1, 3, 2)  # (F, D, Nr, V)
+            lead, az_axis, el_axis = (slice(None),) * 3, 3, 4
+        elif layout == "raed":
+            buf = np.zeros((F, Nr, A, len(occ), D), np.complex64)
+            vals = src.transpose(0, 3, 2, 1)  # (F, Nr, V, D)
+            lead, az_axis, el_axis = (slice(None),) * 2, 2, 3
+        elif layout == "erad":
+            return self._angle_erad(np.moveaxis(src, 1, -1), occ, row)
+        else:
+            raise ValueError(layout)
+        for rank, v in enumerate(g.rank_groups):
+            idx = lead + (g.az_index[v], row[v])
+            part = vals[..., v] if layout == "drae" else vals[:, :, v]
+            if rank == 0:
+                buf[idx] = part
+            else:  # positions are unique within a rank, so fancy-index += is exact
+                buf[idx] += part
+        # exp(+j) kernel: unnormalised inverse FFT
+        buf = sfft.ifft(buf, axis=az_axis, norm="forward", workers=w, overwrite_x=True)
+        if E == 1:
+            return buf
+        shape = list(buf.shape)
+        shape[el_axis] = E
+        full = np.zeros(shape, np.complex64)
+        sel = [slice(None)] * len(shape)
+        sel[el_axis] = occ
+        full[tuple(sel)] = buf
+        return sfft.ifft(full, axis=el_axis, norm="forward", workers=w, overwrite_x=True)
+
+    def angle_erad(self, rd_dlast: np.ndarray) -> np.ndarray:
+        """``(F, T, R, Nr, D)`` (``range_doppler(..., doppler_last=True)``) → polar ``(F, E, Nr, A, D)``."""
+        F, T, R, Nr, D = rd_dlast.shape
+        g = self.grid
+        occ = np.unique(g.el_index)
+        return self._angle_erad(rd_dlast.reshape(F, T * R, Nr, D), occ, np.searchsorted(occ, g.el_index))
+
+    def _angle_erad(self, src: np.ndarray, occ: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """``(F, V, Nr, D)`` → ``(F, E, Nr, A, D)``: az FFT on the occupied rows, then the elevation transform
+        as one complex matrix product ``(E, rows) @ (rows, Nr·A·D)`` (BLAS; a strided 16-point FFT is slower)."""
+        buf = self.azimuth_rows(src)
+        F, n_occ, Nr, A, D = buf.shape
+        E = self.config.elevation_fft
+        if E == 1:
+            return buf
+        out = np.empty((F, E, Nr, A, D), np.complex64)
+        for f in range(F):
+            np.matmul(self._el_matrix, buf[f].reshape(n_occ, -1), out=out[f].reshape(E, -1))
+        return out
+
+    def azimuth_rows(self, src: np.ndarray) -> np.ndarray:
+        """``(F, V, Nr, D)`` → ``(F, rows, Nr, A, D)``: the virtual array's occupied elevation rows after the
+        azimuth transform (the elevation transform is ``_el_matrix @ rows``)."""
+        F, V, Nr, D = src.shape
+        A = self.config.azimuth_fft
+        g = self.grid
+        occ = np.unique(g.el_index)
+        row = np.searchsorted(occ, g.el_index)
+        buf = np.zeros((F, len(occ), Nr, A, D), np.complex64)
+        vals = src.transpose(1, 0, 2, 3)  # (V, F, Nr, D): matches buf[:, rows, :, az, :] (advanced dims first)
+        for rank, v in enumerate(g.rank_groups):
+            if rank == 0:
+                buf[:, row[v], :, g.az_index[v], :] = vals[v]
+            else:
+                buf[:, row[v], :, g.az_index[v], :] += vals[v]
+        return sfft.ifft(buf, axis=3, norm="forward", workers=self.config.workers, overwrite_x=True)
+
+    @property
+    def _el_matrix(self) -> np.ndarray:
+        m = getattr(self, "_el_matrix_cache", None)
+        if m is None:
+            occ = np.unique(self.grid.el_index)
+            E = self.config.elevation_fft
+            m = np.exp(2j * np.pi * np.outer(np.arange(E), occ) / E).astype(np.complex64)
+            self._el_matrix_cache = m
+        return m
+
+    def from_words(self, words: np.ndarray) -> np.ndarray:
+        """int16 wire words of F frames (``(F, W)`` or ``(F, 4, W)`` for the cascade) → ``(F, D, Nr, A, E)``."""
+        out = self.angle(self.range_doppler_words(words))
+        return np.abs(out) if self.config.output == "magnitude" else out
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        single = x.ndim == 4
+        if single:
+            x = x[None]
+        out = self.angle(self.range_doppler(x))
+        if self.config.output == "magnitude":
+            out = np.abs(out)
+        return out[0] if single else out

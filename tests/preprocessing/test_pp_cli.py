@@ -1,0 +1,235 @@
+"""The adc2tensor, preprocess and bench dsp commands end to end (real files, real sessions, subprocesses)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pp_synth import Target, encode_cascade, encode_dca, if_frame, small_params, write_session
+from rfpose.cli import main
+
+RFPOSE = [sys.executable, "-m", "rfpose"]
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    d = tmp_path_factory.mktemp("adc")
+    cfg, p, b = small_params("awr1843boost", loops=16)
+    (d / "radar.cfg").write_text(cfg.to_text())
+    pos = (2.5, 0.6, 0.2)
+    words = np.concatenate([encode_dca(if_frame(p, b, [Target(pos, (0.4, 0, 0), 500.0)], frame_index=i,
+                                               noise=3.0, seed=i), p) for i in range(4)])
+    words.tofile(d / "adc_data.bin")
+    return d, p, pos
+
+
+@pytest.mark.parametrize("fmt", ["polar", "cartesian", "hupr", "points"])
+def test_adc2tensor_formats(capture, fmt):
+    d, p, pos = capture
+    out = d / f"out_{fmt}.npy"
+    rc = main(["adc2tensor", str(d / "adc_data.bin"), "--cfg", str(d / "radar.cfg"), "--board", "awr1843boost",
+               "--out", str(out), "--format", fmt, "--frames", "1:3"])
+    assert rc == 0
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["format"] == fmt and side["frames"] == [1, 2] and side["frames_in_file"] == 4
+    assert "config" in side and "axes" in side and side["radar"]["num_loops"] == 16
+    pos = np.asarray(pos) + np.array([0.4, 0, 0]) * p.frame_period_s  # frame 1: the target has moved
+    r = np.linalg.norm(pos)
+    if fmt == "points":
+        z = np.load(out.with_suffix(".npz"))
+        values, offsets = z["values"], z["offsets"]
+        assert offsets.shape == (3,) and offsets[0] == 0 and offsets[-1] == len(values)
+        for i in range(2):
+            f = values[offsets[i]:offsets[i + 1]]
+            assert len(f) >= 1 and np.linalg.norm(f[:, :3] - pos, axis=1).min() < 0.3
+        return
+    t = np.load(out)
+    assert list(t.shape) == side["shapes"]["tensor"] and t.shape[0] == 2
+    ax = side["axes"]
+    m = np.abs(t[0])
+    idx = np.unravel_index(int(m.argmax()), m.shape)
+    if fmt == "cartesian":
+        x, y, z = ax["x_m"][idx[3]], ax["y_m"][idx[2]], ax["z_m"][idx[1]]
+        assert abs(np.sqrt(x * x + y * y + z * z) - r) < 0.1
+    else:
+        assert abs(ax["range_m"][idx[1]] - r) < 0.05
+        assert abs(ax["sin_az"][idx[2]] - pos[1] / r) < 0.05
+
+
+def test_adc2tensor_truncated_file_is_a_clean_error(capture, tmp_path):
+    d, p, pos = capture
+    bad = tmp_path / "trunc.bin"
+    bad.write_bytes((d / "adc_data.bin").read_bytes()[:-999])
+    res = subprocess.run(RFPOSE + ["adc2tensor", str(bad), "--cfg", str(d / "radar.cfg"), "--board", "awr1843boost",
+                                   "--out", str(tmp_path / "o.npy")], capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "left over" in res.stderr and "Traceback" not in res.stderr
+    ok = main(["adc2tensor", str(bad), "--cfg", str(d / "radar.cfg"), "--board", "awr1843boost",
+               "--out", str(tmp_path / "o.npy"), "--allow-partial", "--format", "hupr"])
+    assert ok == 0 and np.load(tmp_path / "o.npy").shape[0] == 3
+
+
+def test_adc2tensor_cascade_directory(tmp_path):
+    cfg, p, b = small_params("mmwcas", loops=8)
+    (tmp_path / "cas.cfg").write_text(cfg.to_text())
+    chips = encode_cascade(if_frame(p, b, [Target((3.0, -1.0, 0.5), (0.2, 0, 0), 400.0)], noise=2.0))
+    for k, name in enumerate(("master", "slave1", "slave2", "slave3")):
+        chips[k].tofile(tmp_path / f"{name}_0000_data.bin")
+    out = tmp_path / "cas.npy"
+    assert main(["adc2tensor", str(tmp_path), "--cfg", str(tmp_path / "cas.cfg"), "--board", "mmwcas",
+                 "--out", str(out), "--format", "cartesian"]) == 0
+    t = np.load(out)
+    assert t.shape == (1, 4, 16, 64, 160)
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sessions")
+    s1, s2, s3 = d / "s1.zarr", d / "s2.zarr", d / "s3.zarr"
+    write_session(s1, subject="1", n_frames=6)
+    write_session(s2, subject="2", n_frames=4, label_every=2)  # frames 1 and 3 have no label in time
+    write_session(s3, subject="3", n_frames=3)
+    return [str(s1), str(s2), str(s3)]
+
+
+def test_preprocess_rtpose_labels_and_splits(sessions, tmp_path):
+    from rfpose.preprocessing.dataset import DatasetReader
+
+    out = tmp_path / "ds.zarr"
+    assert main(["preprocess", *sessions, "--out", str(out), "--format", "rtpose", "--scheduler", "synchronous",
+                 "--frames-per-task", "2", "--val-subjects", "2", "--test-subjects", "3", "--no-progress"]) == 0
+    r = DatasetReader(out)
+    assert len(r) == 6 + 2 + 3
+    assert r.attrs["rfpose_dataset_format"] == "1.0" and r.attrs["format"] == "rtpose"
+    assert r.input_spec["shape"] == [8, 16, 64, 160] and r.input_spec["dtype"] == "float16"
+    assert [s["subject"] for s in r.attrs["sessions"]] == ["1", "2", "3"]
+    np.testing.assert_array_equal(r.split, [0] * 6 + [1] * 2 + [2] * 3)
+    np.testing.assert_array_equal(r.frame_index, [0, 1, 2, 3, 4, 5, 0, 2, 0, 1, 2])
+    s = r[7]
+    assert s["x"].shape == (8, 16, 64, 160) and s["x"].dtype == np.float16
+    np.testing.assert_allclose(s["joints"][0, 0], (2.5 + 0.05 * 2, 0.5, 0.3), atol=1e-6)
+    # the sample's peak voxel is where its label is (joint = target position)
+    x = s["x"].astype(np.float32).max(axis=0)
+    iz, iy, ix = np.unravel_index(int(x.argmax()), x.shape)
+    ax = r.input_spec["axes"]
+    rr = np.linalg.norm([ax["x_m"][ix], ax["y_m"][iy], ax["z_m"][iz]])
+    assert abs(rr - np.linalg.norm(s["joints"][0, 0])) < 0.1
+    # joints_2d from the camera (K, T_rig_cam): the target projects left of / above the image centre
+    assert s["joints_2d"].shape == (1, 15, 2) and s["joints_2d"][0, 0, 0] < 32 and s["joints_2d"][0, 0, 1] < 24
+    arr = r.root["x"]
+    assert arr.chunks == (1, 8, 16, 64, 160) and "zstd" in str(arr.compressors)
+
+
+def test_preprocess_hupr_on_local_dask_cluster(tmp_path):
+    from rfpose.preprocessing.dataset import DatasetReader
+
+    s = tmp_path / "h.zarr"
+    write_session(s, subject="7", n_frames=4, streams=("radar_hori", "radar_vert"))
+    out = tmp_path / "dh.zarr"
+    assert main(["preprocess", str(s), "--out", str(out), "--format", "hupr", "--frames-per-task", "2",
+                 "--no-progress"]) == 0  # default scheduler: LocalCluster(2 workers x 1 thread)
+    r = DatasetReader(out)
+    assert len(r) == 4 and r.root["x_hori"].shape == (4, 16, 2, 64, 64, 8)
+    h, v = r.hupr_window(0)
+    assert h.shape == (8, 16, 2, 64, 64, 8)
+    np.testing.assert_array_equal(r.window_indices(0), [0, 0, 0, 0, 0, 1, 2, 3])
+    assert np.isfinite(r[0]["joints_2d"]).all()
+
+
+def test_preprocess_points_and_fraction_split(sessions, tmp_path):
+    from rfpose.preprocessing.dataset import DatasetReader
+
+    out = tmp_path / "dp.zarr"
+    assert main(["preprocess", *sessions, "--out", str(out), "--format", "points", "--scheduler", "synchronous",
+                 "--test-fraction", "0.34", "--no-progress"]) == 0
+    r = DatasetReader(out)
+    off = r.root["points_offsets"][:]
+    assert off.shape == (len(r) + 1,) and off[-1] == r.root["points_values"].shape[0]
+    assert (r.split == 2).sum() == 3 and (r.split == 0).sum() == 8  # last subject ("3") is test
+    p = r[0]["points"]
+    assert np.linalg.norm(p[:, :3] - (2.5, 0.5, 0.3), axis=1).min() < 0.3
+
+
+def test_preprocess_resumes_after_interruption(sessions, tmp_path):
+    from rfpose.preprocessing.dataset import DatasetReader
+
+    out = tmp_path / "resume.zarr"
+    args = ["preprocess", sessions[0], "--out", str(out), "--format", "rtpose", "--scheduler", "synchronous",
+            "--frames-per-task", "1", "--no-progress"]
+    proc = subprocess.Popen(RFPOSE + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done_dir = out / "_done" / "c"
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        if done_dir.exists() and len(list(done_dir.iterdir())) >= 2:
+            break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    interrupted = proc.poll() is None
+    if interrupted:
+        os.kill(proc.pid, signal.SIGKILL)  # a crash: no clean-up at all
+    proc.wait()
+    if not interrupted:
+        pytest.skip("the build finished before it could be interrupted")
+    with pytest.raises(Exception, match="incomplete"):
+        DatasetReader(out)
+    res = subprocess.run(RFPOSE + args, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert 2 <= summary["skipped_tasks"] < summary["tasks"] == 6
+    fresh = tmp_path / "fresh.zarr"
+    assert main(["preprocess", sessions[0], "--out", str(fresh), "--format", "rtpose", "--scheduler", "synchronous",
+                 "--no-progress"]) == 0
+    np.testing.assert_array_equal(DatasetReader(out).root["x"][:], DatasetReader(fresh).root["x"][:])
+    # a different config is refused rather than mixed in
+    bad_args = [("3" if a == "1" and args[i - 1] == "--frames-per-task" else a) for i, a in enumerate(args)]
+    bad = subprocess.run(RFPOSE + bad_args, capture_output=True, text=True)
+    assert bad.returncode == 2 and "different config" in bad.stderr
+
+
+def test_bench_dsp_json_runs(tmp_path):
+    out = tmp_path / "bench.json"
+    res = subprocess.run(RFPOSE + ["bench", "dsp", "--quick", "--frames", "1", "--json", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc == json.loads(out.read_text()) and "machine" in doc
+    tasks = {r["task"] for r in doc["rows"]}
+    assert len(tasks) == 3
+    impl = [r["implementation"] for r in doc["rows"]]
+    assert any(i.startswith("rfpose (scipy") for i in impl) and any("numpy.fft" in i for i in impl)
+    assert any("HuPR" in i for i in impl) and any("RT-Pose" in i for i in impl) and any("bound" in i for i in impl)
+    for r in doc["rows"]:
+        assert {"task", "implementation", "frames_per_s", "ms_per_frame"} <= set(r)
+        if r["frames_per_s"] is not None:
+            assert r["frames_per_s"] > 0 and r["ms_per_frame"] == pytest.approx(1e3 / r["frames_per_s"])
+
+
+def test_preprocess_a_simulated_session(tmp_path):
+    """rfpose simulate (the project's simulator) → rfpose preprocess: moving energy peaks at the walker."""
+    from rfpose.preprocessing.dataset import DatasetReader
+
+    pytest.importorskip("rfpose.sim.scenarios")
+    sess = tmp_path / "walk.zarr"
+    assert main(["simulate", "--scenario", "walk", "--frames", "3", "--board", "awr1843boost", "--out", str(sess),
+                 "--no-lidar", "--no-camera"]) == 0
+    out = tmp_path / "walk_ds.zarr"
+    assert main(["preprocess", str(sess), "--out", str(out), "--format", "rtpose", "--scheduler", "synchronous",
+                 "--no-progress"]) == 0
+    r = DatasetReader(out)
+    assert len(r) == 3 and r.attrs["sessions"][0]["action"] == "walk"
+    ax = r.input_spec["axes"]
+    z, y, x = np.meshgrid(ax["z_m"], ax["y_m"], ax["x_m"], indexing="ij")
+    centre_bins = [i for i, v in enumerate(ax["velocity_mps"]) if abs(v) < 0.1]  # static clutter (walls)
+    for k in range(3):
+        s = r[k]
+        moving = np.delete(s["x"].astype(np.float32), centre_bins, axis=0).max(axis=0)
+        i = np.unravel_index(int(moving.argmax()), moving.shape)
+        body = np.nanmean(s["joints"][0], axis=0)
+        assert abs(x[i] - body[0]) < 0.4 and abs(y[i] - body[1]) < 0.4, (k, x[i], y[i], body)
