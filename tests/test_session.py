@@ -637,3 +637,32 @@ def test_stream_time_lookups_including_empty_streams(tmp_path):
     assert e.indices_between(0, 2**62).shape == (0,)
     gt = r.labels("gt")
     assert gt.index_at(10**12) == 0 and list(gt.indices_between(0, 10)) == []
+
+
+def test_add_label_set_to_a_closed_session(tmp_path):
+    from rfpose.session import add_label_set
+
+    path = tmp_path / "s.zarr"
+    with SessionWriter(path) as w:
+        w.add_camera_stream("cam", height=4, width=5, intrinsics=np.eye(3))
+        for i in range(3):
+            w.append("cam", CameraFrame(i, 100 + i, np.full((4, 5, 3), i, np.uint8)))
+        w.add_labels("gt", skeleton="rtpose15")
+        w.append_labels("gt", 100, np.zeros((1, 15, 3)))
+        with pytest.raises(FormatError, match="still being recorded"):
+            add_label_set(path, "late", "rtpose15", [1], np.zeros((1, 1, 15, 3)))
+    joints = np.random.default_rng(0).normal(size=(3, 2, 15, 3)).astype(np.float32)
+    joints[1, 1] = np.nan  # entry 1 has one person
+    add_label_set(path, "matched", "rtpose15", [100, 101, 102], joints, frame_index=[0, 1, 2],
+                  provenance={"method": "test"})
+    r = SessionReader(path)
+    assert sorted(r.label_sets) == ["gt", "matched"]
+    lab = r.labels("matched")
+    np.testing.assert_array_equal(lab.joints, joints)
+    assert lab.frame_index.tolist() == [0, 1, 2] and lab.provenance == {"method": "test"}
+    assert lab.num_people.tolist() == [2, 1, 2]
+    assert len(r.stream("cam")) == 3 and len(r.labels("gt").timestamp_ns) == 1  # the rest is untouched
+    with pytest.raises(ConfigError, match="already exists"):
+        add_label_set(path, "matched", "rtpose15", [1], np.zeros((1, 1, 15, 3)))
+    with pytest.raises(ShapeError, match="timestamps"):
+        add_label_set(path, "bad", "rtpose15", [1, 2], np.zeros((1, 1, 15, 3)))

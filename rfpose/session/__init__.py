@@ -9,7 +9,7 @@ source).
 from rfpose.session.layout import FORMAT_VERSION
 from rfpose.session.reader import (CameraStream, LabelSet, LidarStream, PointsStream, RadarStream, SessionReader,
                                    SessionStream, open_session)
-from rfpose.session.writer import SessionWriter, expected_radar_frame_shape
+from rfpose.session.writer import SessionWriter, add_label_set, expected_radar_frame_shape
 
 __all__ = ["FORMAT_VERSION", "SessionWriter", "SessionReader", "open_session", "SessionStream", "RadarStream",
-           "LidarStream", "CameraStream", "PointsStream", "LabelSet", "expected_radar_frame_shape"]
+           "LidarStream", "CameraStream", "PointsStream", "LabelSet", "expected_radar_frame_shape", "add_label_set"]

@@ -475,29 +475,9 @@ class SessionWriter:
         registered skeleton's; ``provenance`` says how the labels were made (``{"method": ...}``)."""
         self._new_name(name, self._labels, "label set")
         where = f"{self.path}/labels/{name}"
-        if dims not in (2, 3):
-            raise ShapeError(f"{where}: dims must be 2 or 3, got {dims}")
-        if int(max_people) < 1:
-            raise ShapeError(f"{where}: max_people must be >= 1, got {max_people}")
-        known = None
-        try:
-            from rfpose.skeletons import get_skeleton
-            known = get_skeleton(skeleton).num_joints
-        except ImportError:
-            pass
-        except UnknownNameError:
-            if num_joints is None:
-                raise
-        if num_joints is None and known is None:
-            raise ConfigError(f"{where}: give num_joints for skeleton {skeleton!r}")
-        if num_joints is None:
-            num_joints = known
-        elif known is not None and int(num_joints) != known:
-            raise ShapeError(f"{where}: skeleton {skeleton!r} has {known} joints, not {num_joints}")
-        base = {"kind": "labels", "skeleton": skeleton, "dims": int(dims), "max_people": int(max_people),
-                "num_joints": int(num_joints), "provenance": L.jsonable(dict(provenance or {}), f"{where}.provenance")}
-        g = self._labels_group.create_group(name, attributes=_merge_attrs(base, attrs, L.RESERVED_LABEL_ATTRS, where))
-        self._labels[name] = _LabelWriter(g, name, int(max_people), int(num_joints), int(dims))
+        label_attrs = _label_attrs(where, skeleton, dims, max_people, provenance, attrs, num_joints)
+        g = self._labels_group.create_group(name, attributes=label_attrs)
+        self._labels[name] = _LabelWriter(g, name, int(max_people), label_attrs["num_joints"], int(dims))
         self.commit()
 
     # -- appending ----------------------------------------------------------------------------
@@ -591,3 +571,69 @@ class SessionWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         # Frames appended before an error are whole (an append either completes or changes nothing): keep them.
         self.close()
+
+
+def _label_attrs(where: str, skeleton: str, dims: int, max_people: int, provenance, attrs, num_joints) -> dict:
+    """Validated attrs of a label set (see :meth:`SessionWriter.add_labels`)."""
+    if dims not in (2, 3):
+        raise ShapeError(f"{where}: dims must be 2 or 3, got {dims}")
+    if int(max_people) < 1:
+        raise ShapeError(f"{where}: max_people must be >= 1, got {max_people}")
+    from rfpose.skeletons import get_skeleton
+
+    try:
+        known = get_skeleton(skeleton).num_joints
+    except UnknownNameError:
+        if num_joints is None:
+            raise
+        known = None
+    if num_joints is None:
+        num_joints = known
+    elif known is not None and int(num_joints) != known:
+        raise ShapeError(f"{where}: skeleton {skeleton!r} has {known} joints, not {num_joints}")
+    base = {"kind": "labels", "skeleton": skeleton, "dims": int(dims), "max_people": int(max_people),
+            "num_joints": int(num_joints), "provenance": L.jsonable(dict(provenance or {}), f"{where}.provenance")}
+    return _merge_attrs(base, attrs, L.RESERVED_LABEL_ATTRS, where)
+
+
+def add_label_set(path: str | Path, name: str, skeleton: str, timestamps_ns, joints, confidence=None,
+                  frame_index=None, provenance: Mapping[str, Any] | None = None,
+                  attrs: Mapping[str, Any] | None = None) -> None:
+    """Add a label set to a closed session: labels made after recording (annotation, or simulator ground
+    truth matched to a capture). ``joints`` is ``(N, P, J, dims)`` (NaN for absent people), ``confidence``
+    ``(N, P, J)``, ``timestamps_ns`` and ``frame_index`` ``(N,)``. The data is written first and published by
+    a new commit marker, so a kill midway leaves the session as it was.
+    """
+    from rfpose.errors import FormatError
+    from rfpose.session.commit import read_commit
+
+    path = Path(path)
+    commit = read_commit(path)
+    if not commit.closed:
+        raise FormatError(f"{path}: the session is still being recorded (not closed); add labels afterwards")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConfigError(f"label set name {name!r} must be letters, digits, '_', '-' or '.' (not leading)", str(path))
+    if name in commit.labels:
+        raise ConfigError(f"label set {name!r} already exists", str(path))
+    joints = np.asarray(joints, dtype=np.float32)
+    if joints.ndim != 4:
+        raise ShapeError(f"{path}/labels/{name}: joints must be (entries, people, joints, dims), got {joints.shape}")
+    n, people, num_joints, dims = joints.shape
+    ts = np.asarray(timestamps_ns, dtype=np.int64).reshape(-1)
+    if len(ts) != n:
+        raise ShapeError(f"{path}/labels/{name}: {len(ts)} timestamps for {n} entries")
+    where = f"{path}/labels/{name}"
+    root = zarr.open_group(store=LocalStore(path), mode="r+")
+    group = root[L.LABELS_GROUP].create_group(
+        name, attributes=_label_attrs(where, skeleton, dims, people, provenance, attrs, num_joints), overwrite=True)
+    writer = _LabelWriter(group, name, people, num_joints, dims)
+    for i in range(n):
+        present = ~np.isnan(joints[i]).all(axis=(1, 2))
+        writer.append(ts[i], joints[i][present],
+                      None if confidence is None else np.asarray(confidence[i])[present],
+                      None if frame_index is None else int(frame_index[i]))
+    writer.flush()
+    writer.frames.trim()
+    commit.labels[name] = writer.frames.committed
+    commit.sequence += 1
+    write_commit(path, commit)
