@@ -175,25 +175,32 @@ def open_sensor(s: SensorConfig, cli_port: str | None = None, data_port: str | N
 
 
 def _add_stream(writer, s: SensorConfig, src) -> None:
-    meta = {k: v for k, v in src.metadata.items() if k not in ("cfg_text", "board", "frame_shape")}
+    """Declare the session stream of one sensor. Geometry comes from the rig file, else from the source
+    (a replayed session or the simulator knows its own extrinsics and camera model)."""
+    geometry = ("extrinsics", "intrinsics", "distortion")
+    meta = {k: v for k, v in src.metadata.items() if k not in ("cfg_text", "board", "frame_shape", *geometry)}
     meta["driver_uri"] = s.uri or s.driver
+    extrinsics, intrinsics, distortion = (getattr(s, k) if getattr(s, k) is not None else src.metadata.get(k)
+                                          for k in geometry)
     if s.kind == "radar":
         writer.add_radar_stream(s.name, board=src.metadata.get("board", s.board), cfg_text=src.metadata.get("cfg_text"),
-                                extrinsics=s.extrinsics, attrs=meta)
+                                extrinsics=extrinsics, attrs=meta)
     elif s.kind == "lidar":
-        writer.add_lidar_stream(s.name, extrinsics=s.extrinsics, attrs=meta)
+        writer.add_lidar_stream(s.name, extrinsics=extrinsics, attrs=meta)
     elif s.kind == "radar_points":
         if getattr(src, "kind", None) != "points":
             raise ConfigError(f"sensor {s.name}: kind radar_points, but its source {meta['driver_uri']!r} yields "
                               f"{getattr(src, 'kind', '?')!r} frames, not point clouds")
         writer.add_points_stream(s.name, board=src.metadata.get("board") or s.board or None,
-                                 cfg_text=src.metadata.get("cfg_text"), extrinsics=s.extrinsics, attrs=meta)
+                                 cfg_text=src.metadata.get("cfg_text"), extrinsics=extrinsics, attrs=meta)
     elif s.kind == "camera":
         h, w = src.metadata.get("height"), src.metadata.get("width")
         if not h or not w:
             raise ConfigError(f"camera {s.name}: the source does not report its image size")
-        writer.add_camera_stream(s.name, height=h, width=w, intrinsics=s.intrinsics, distortion=s.distortion,
-                                 extrinsics=s.extrinsics, attrs=meta)
+        if intrinsics is None:
+            raise ConfigError(f"camera {s.name}: give 'intrinsics' in the rig file (the source does not report them)")
+        writer.add_camera_stream(s.name, height=h, width=w, intrinsics=intrinsics, distortion=distortion,
+                                 extrinsics=extrinsics, attrs=meta)
     else:
         raise ConfigError(f"sensor {s.name}: the session format has no stream type for {s.kind!r} yet")
 

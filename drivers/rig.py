@@ -165,7 +165,8 @@ def parse_rig(text: str, path: str = "<rig>", base_dir: Path | None = None) -> R
             sc.data_port = sc.data_port or "auto"
         elif not sc.uri:
             raise ConfigError(f"{where} ({sc.name}): give 'uri' (e.g. camera://0, pcd:///dir)", path)
-        if sc.kind == "camera" and sc.intrinsics is None:
+        if sc.kind == "camera" and sc.intrinsics is None and not sc.uri.startswith(("sim://", "session://")):
+            # recorded and simulated cameras carry their own camera model; a live one needs it here
             raise ConfigError(f"{where} ({sc.name}): a camera needs 'intrinsics' (3x3)", path)
         if sc.cfg and base_dir is not None and not Path(sc.cfg).is_absolute() and (base_dir / sc.cfg).exists():
             sc.cfg = str(base_dir / sc.cfg)

@@ -130,3 +130,30 @@ def print_report(summary: dict, file=None) -> None:
 def write_json(summary: dict, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(summary, indent=2, default=float))
+
+
+def evaluate_run(run_dir, data, split: str = "test", checkpoint: str = "best", batch_size: int = 4,
+                 max_people: int | None = None, limit: int | None = None, device: str = "cpu",
+                 progress: bool = True) -> dict:
+    """Evaluate a training run on one split of a dataset (what ``rfpose evaluate`` prints).
+
+    The dataset's input spec must equal the run's; an empty split is a FormatError.
+    """
+    from rfpose.errors import FormatError
+    from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
+    from rfpose.models.spec import InputSpec, check_spec
+    from rfpose.models.train import load_run
+
+    model, doc = load_run(run_dir, checkpoint, device)
+    group = open_dataset(data)
+    data_spec = dataset_spec(group, data)
+    check_spec(InputSpec.from_dict(doc["input_spec"]), data_spec, f"evaluate {run_dir} on {data}")
+    if max_people:
+        model.max_people = max_people
+    ds = PoseDataset(data, model, DataOptions(split, limit))
+    if len(ds) == 0:
+        raise FormatError(f"{data}: split {split!r} is empty")
+    result = predict(model, ds, batch_size, device, progress=progress)
+    summary = summarise(model.family, result, data_spec.skeleton, group.attrs.get("sessions"))
+    return {"run": str(run_dir), "model": doc["model"]["name"], "data": str(data), "split": split,
+            "checkpoint": checkpoint, **summary}

@@ -27,25 +27,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from rfpose.errors import FormatError
-    from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
-    from rfpose.models.evaluate import predict, print_report, summarise, write_json
-    from rfpose.models.spec import InputSpec, check_spec
-    from rfpose.models.train import load_run
+    from rfpose.models.evaluate import evaluate_run, print_report, write_json
 
-    model, doc = load_run(args.run_dir, args.checkpoint, args.device)
-    group = open_dataset(args.data)
-    data_spec = dataset_spec(group, args.data)
-    check_spec(InputSpec.from_dict(doc["input_spec"]), data_spec, f"evaluate {args.run_dir} on {args.data}")
-    if args.max_people:
-        model.max_people = args.max_people
-    ds = PoseDataset(args.data, model, DataOptions(args.split, args.limit))
-    if len(ds) == 0:
-        raise FormatError(f"{args.data}: split {args.split!r} is empty")
-    result = predict(model, ds, args.batch_size, args.device, progress=True)
-    summary = summarise(model.family, result, data_spec.skeleton, group.attrs.get("sessions"))
-    summary = {"run": str(args.run_dir), "model": doc["model"]["name"], "data": str(args.data), "split": args.split,
-               "checkpoint": args.checkpoint, **summary}
+    summary = evaluate_run(args.run_dir, args.data, args.split, args.checkpoint, args.batch_size, args.max_people,
+                           args.limit, args.device)
     if args.json:
         print(json.dumps(summary, indent=2, default=float))
     else:

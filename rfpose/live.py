@@ -1,0 +1,76 @@
+"""Radar-only pose estimation, one frame at a time, as a live monitor runs it.
+
+:class:`RadarPosePipeline` takes the raw ADC words of one frame (``RadarFrame.adc``), turns them into the
+model's input exactly as ``rfpose preprocess`` does for the dataset the model was trained on, runs the
+network and decodes skeletons in metres (radar frame). Each call reports its per-stage latency.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rfpose.errors import ConfigError
+
+
+@dataclass
+class PoseResult:
+    joints: np.ndarray  # (people, joints, 3) metres, radar frame
+    scores: np.ndarray  # (people,)
+    latency_ms: dict[str, float] = field(default_factory=dict)  # per stage and "total"
+
+
+class RadarPosePipeline:
+    """Decode → Cartesian voxels → HRRadarPose-family model → skeletons.
+
+    ``run_dir`` is a training run (``rfpose train``); ``board`` and ``cfg_text`` describe the radar whose
+    frames will be fed (they must produce the tensor the model was trained on, which the model's input
+    spec checks). ``threads`` sets torch's intra-op threads.
+    """
+
+    def __init__(self, run_dir: str | Path, board: str, cfg_text: str, threads: int | None = None,
+                 which: str = "best", max_people: int | None = None):
+        import torch
+
+        from rfpose.boards import get_board
+        from rfpose.models.train import load_run
+        from rfpose.preprocessing.cartesian import CartesianProcessor
+        from rfpose.radar_config import parse_cfg
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model, self.run_config = load_run(run_dir, which=which)
+        if getattr(self.model, "family", None) != "hrradarpose":
+            raise ConfigError(f"{run_dir}: the live pipeline runs HRRadarPose-family models, not "
+                              f"{getattr(self.model, 'family', '?')}")
+        self.board = get_board(board)
+        self.params = parse_cfg(cfg_text, f"<{board} cfg>").derive(self.board)
+        self.processor = CartesianProcessor(self.params, self.board, workers=threads or 2)
+        shape = tuple(self.processor.output_shape)
+        if shape != tuple(self.model.input_shape):
+            raise ConfigError(f"{run_dir}: the model takes {tuple(self.model.input_shape)} voxels, this radar "
+                              f"configuration gives {shape}")
+        self.max_people = max_people
+        self._torch = torch
+
+    def __call__(self, words: np.ndarray) -> PoseResult:
+        from rfpose.preprocessing.dataset import FLOAT16_MAX
+        from rfpose.preprocessing.decode import decode_radar_words
+
+        t0 = time.perf_counter()
+        iq = decode_radar_words(words, self.params, self.board)
+        t1 = time.perf_counter()
+        x = self.processor(iq)  # (1, doppler, z, y, x)
+        # the dataset stores float16; round the same way so training and live inputs agree
+        x = np.minimum(x, FLOAT16_MAX).astype(np.float16).astype(np.float32)
+        t2 = time.perf_counter()
+        with self._torch.inference_mode():
+            out = self.model(self._torch.from_numpy(x))
+            joints, scores = self.model.decode(out, max_people=self.max_people)
+        t3 = time.perf_counter()
+        ms = {"decode": (t1 - t0) * 1e3, "voxels": (t2 - t1) * 1e3, "model": (t3 - t2) * 1e3,
+              "total": (t3 - t0) * 1e3}
+        return PoseResult(joints[0].numpy(), scores[0].numpy(), ms)

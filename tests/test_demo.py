@@ -1,0 +1,116 @@
+"""`rfpose demo --quick` end to end, and its report opened in headless Chromium: every image loads, and
+every number and figure on the page is the one the run wrote to report.json."""
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from rfpose.report import _fmt
+
+REQUIRED_FIGURES = {"range_doppler", "range_azimuth", "lidar", "camera", "training", "per_joint", "skeletons",
+                    "latency"}
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.keyed, self._key, self._text = [], {}, None, []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a)
+        if "data-key" in a:
+            self._key, self._text = a["data-key"], []
+
+    def handle_data(self, data):
+        if self._key is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if self._key is not None and tag == "td":
+            self.keyed[self._key] = "".join(self._text)
+            self._key = None
+
+
+def _lookup(doc, dotted: str):
+    node = doc
+    for part in dotted.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    exe = Path(sys.executable).with_name("rfpose")
+    r = subprocess.run([str(exe), "demo", "--quick", "--out", str(out)], capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_every_stage_ran(demo_run):
+    _out, doc = demo_run
+    stages = {s["stage"]: s for s in doc["stages"]}
+    assert all(s["status"] == "done" for s in stages.values()), stages
+    assert doc["missing"] == []
+    cap = doc["capture"]
+    assert cap["radar_frames"] > 0 and cap["identical_to_simulator"] == cap["radar_frames"]
+    assert doc["replay"]["frames"] == cap["radar_frames"]
+    assert doc["evaluation"]["samples"] > 0 and "mpjpe_mm" in doc["evaluation"]
+    print(f"quick demo: {doc['total_seconds']:.0f} s")
+
+
+def test_report_in_headless_chromium(demo_run):
+    out, doc = demo_run
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (make test installs it with .ci/ensure-chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    profile = tempfile.mkdtemp()
+    try:
+        dom = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom",
+             (out / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert 'data-images-checked="true"' in dom, "the page's load handler did not run"
+    page = _Page()
+    page.feed(dom)
+
+    # every image decoded by the browser, and each one is a figure the run recorded, byte for byte
+    figures = {f["id"]: f for f in doc["figures"]}
+    assert REQUIRED_FIGURES <= set(figures), set(figures)
+    shown = set()
+    for img in page.images:
+        assert img.get("data-loaded") == "true" and int(img.get("data-natural-width", 0)) > 0, img.get("id")
+        fig = figures[img["data-figure"]]
+        png = base64.b64decode(img["src"].split(",", 1)[1])
+        assert hashlib.sha256(png).hexdigest() == fig["sha256"]
+        assert (out / fig["file"]).read_bytes() == png
+        shown.add(img["data-figure"])
+    assert shown == set(figures)
+    assert all(not img["src"].startswith(("http:", "https:", "file:")) for img in page.images)
+
+    # every number on the page is the JSON's
+    assert len(page.keyed) > 50
+    for key, text in page.keyed.items():
+        value = _lookup(doc, key)
+        assert text.strip() == (_fmt(value) if value is not None else "-"), key
