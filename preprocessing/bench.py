@@ -162,8 +162,13 @@ def bench_rd(F: int, quick: bool) -> list[dict]:
     rows = []
     pp = PolarProcessor(params, board, PolarConfig(range_window="none", dc_removal=False, tdm_compensation=False))
     ref = np.abs(pp.range_doppler_words(words, gains=False))
-    rows.append(_row(task, "rfpose (scipy.fft workers=-1, fused decode)",
-                     _timeit(lambda: pp.range_doppler_words(words, gains=False), quick) / F, f"batch {F}"))
+    rows.append(_row(task, "rfpose PolarProcessor.range_doppler_words (scipy.fft, fused decode)",
+                     _timeit(lambda: pp.range_doppler_words(words, gains=False), quick) / F,
+                     f"batch {F}; frames spread over all cores, 1 FFT thread each"))
+    pp1 = PolarProcessor(params, board, PolarConfig(range_window="none", dc_removal=False, tdm_compensation=False,
+                                                    workers=1))
+    rows.append(_row(task, "rfpose, same, one thread (workers=1)",
+                     _timeit(lambda: pp1.range_doppler_words(words, gains=False), quick) / F, f"batch {F}"))
 
     def numpy_chain():
         x = decode_frames(words, params)
@@ -250,16 +255,22 @@ def bench_rtpose(F: int, quick: bool) -> list[dict]:
     F = max(1, min(F, 2))
     words = _words(params, board, F, seed=2)
     proc = CartesianProcessor(params, board)
-
-    def ours():
-        return np.concatenate([proc(decode_cascade_frames(words[f], params)) for f in range(F)])
-
-    t_ours = _timeit(ours, quick) / F
-    rows = [_row(task, "rfpose CartesianProcessor (scipy.fft + sparse CSR)", t_ours, "per frame")]
+    proc1 = CartesianProcessor(params, board, workers=1)
+    ref = proc(decode_cascade_frames(words[0], params))[0]
+    err = float(np.abs(proc.from_words(words[:1])[0] - ref).max() / ref.max())
+    rows = [_row(task, "rfpose CartesianProcessor.from_words (compacted plan)",
+                 _timeit(lambda: proc.from_words(words), quick) / F,
+                 f"per frame, decode included; {proc.threads} threads; |from_words - __call__| {err:.0e} of peak"),
+            _row(task, "rfpose, same, one thread (workers=1)", _timeit(lambda: proc1.from_words(words), quick) / F,
+                 "per frame, decode included"),
+            _row(task, "rfpose CartesianProcessor on decoded frames",
+                 _timeit(lambda: [proc(decode_cascade_frames(words[f], params)) for f in range(F)], quick) / F,
+                 "per frame; decode_cascade_frames then __call__")]
     chain = TorchChain(params, board, proc.config)
     wt = torch.as_tensor(words)
-    rows.append(_row(task, f"rfpose TorchChain (torch {torch.__version__}, CPU)",
-                     _timeit(lambda: [chain(wt[f:f + 1]) for f in range(F)], quick) / F, "per frame"))
+    rows.append(_row(task, f"rfpose TorchChain (torch {torch.__version__}, CPU, compacted plan)",
+                     _timeit(lambda: [chain(wt[f:f + 1]) for f in range(F)], quick) / F,
+                     f"per frame; {torch.get_num_threads()} torch threads"))
     # RT-Pose's per-voxel resampler on its polar tensor (64 x Nr x 128 x 32), reduced grid, scaled
     pol = proc.polar
     polar = np.zeros((pol.output_shape[0], pol.output_shape[1], 128, 32), np.complex64)
@@ -280,7 +291,7 @@ def bench_rtpose(F: int, quick: bool) -> list[dict]:
     L, T, R, N = params.frame_shape
     D, Nr, A, E = pol.output_shape
     n_rows = len(np.unique(pol.grid.el_index))
-    K = int(proc.el_offsets[-1])  # (el, range, az) bins the voxel grid uses
+    K = int(proc.n_columns)  # (el, range, az) bins the elevation blocks compute (the used ones + gap fill)
     fft_flops = (L * T * R * 5 * N * math.log2(N) + T * R * Nr * 5 * D * math.log2(D)
                  + D * Nr * n_rows * 5 * A * math.log2(A))
     gemm_flops = 8 * n_rows * K * D

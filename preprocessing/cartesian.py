@@ -24,6 +24,8 @@ RT-Pose's order (complex trilinear, then |·| and pooling). The default scale is
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,36 +156,81 @@ class CartesianProcessor:
             range_window=cfg.range_window, clutter_removal=cfg.clutter_removal, tdm_compensation=cfg.tdm_compensation,
             azimuth_fft=cfg.azimuth_fft, elevation_fft=cfg.elevation_fft, range_crop=(b0, b1), workers=workers))
         self.operator = resampling_operator(self.polar.axes, cfg)  # columns (el, range, az)
-        self._compact_operator()
         D = self.polar.output_shape[0]
         if cfg.output == "magnitude" and D % cfg.doppler_pool:
             raise ConfigError(f"{D} Doppler bins do not split into pools of {cfg.doppler_pool}")
         V = params.num_tx * params.num_rx
         self.scale = cfg.scale if cfg.scale is not None else float(params.num_adc_samples * params.num_loops * V)
+        self.threads = (os.cpu_count() or 1) if workers < 0 else max(1, workers)
+        self._plan_elevation()
+        self._lock = threading.Lock()
+        self._buffers: dict = {}
 
-    def _compact_operator(self) -> None:
-        """Keep only the polar columns some voxel uses: the (range, az) pairs any voxel touches (about 2/3 for
-        the RT-Pose ROI on the cascade) and, per elevation bin, the pairs used at that elevation (about 30 %
-        of all (el, range, az) bins). The elevation transform, magnitudes and resampling run on those only."""
+    def _plan_elevation(self) -> None:
+        """Plan the elevation transform and the compacted resampling operator.
+
+        Only the polar bins some voxel reads are computed: the (range, az) *pairs* any voxel touches and, per
+        pair, the elevation bins from its lowest to its highest used one (about 45 % of all (el, range, az)
+        bins for the RT-Pose ROI on the cascade; filling the few gaps costs 7 % more). Pairs with the same
+        elevation span form blocks; a block is one small complex GEMM ``(n_el, rows) @ (rows, pairs·D)`` on
+        the azimuth spectra of the occupied elevation rows, sized to stay in L2. ``compact_operator`` is the
+        resampling operator with its columns renumbered to the blocks' output rows ``(el, pair)``.
+        """
         D, Nr, A, E = self.polar.output_shape
         op = self.operator.tocsr()
-        e, ra = np.divmod(op.indices, Nr * A)
-        used = np.zeros(Nr * A, bool)
-        used[ra] = True
-        self.pairs = np.flatnonzero(used)  # flat r·A + a
-        pos = np.full(Nr * A, -1, np.int64)
-        pos[self.pairs] = np.arange(len(self.pairs))
-        k = pos[ra]
-        K = len(self.pairs)
-        used_ek = np.zeros((E, K), bool)
-        used_ek[e, k] = True
-        self.el_pairs = [np.flatnonzero(used_ek[i]) for i in range(E)]  # per elevation bin: pair indices
-        offsets = np.concatenate([[0], np.cumsum([len(x) for x in self.el_pairs])])
-        col_of = np.full((E, K), -1, np.int64)
-        for i in range(E):
-            col_of[i, self.el_pairs[i]] = offsets[i] + np.arange(len(self.el_pairs[i]))
-        self.el_offsets = offsets
-        self.compact_operator = sp.csr_matrix((op.data, col_of[e, k], op.indptr), shape=(op.shape[0], offsets[-1]))
+        e, ra = np.divmod(op.indices.astype(np.int64), Nr * A)
+        used = np.zeros((E, Nr * A), bool)
+        used[e, ra] = True
+        self.pairs = np.flatnonzero(used.any(axis=0))  # flat r·A + a
+        u = used[:, self.pairs]
+        lo = u.argmax(axis=0)
+        hi = E - 1 - u[::-1].argmax(axis=0)
+        order = np.lexsort((self.pairs, hi, lo))
+        span = np.stack([lo[order], hi[order]], axis=1)
+        starts = np.flatnonzero(np.r_[True, np.any(span[1:] != span[:-1], axis=1)])
+        ends = np.r_[starts[1:], len(order)]
+        el_matrix = self.polar._el_matrix  # (E, rows)
+        col_of = np.full((E, Nr * A), -1, np.int64)
+        blocks, offset = [], 0
+        for s0, s1 in zip(starts.tolist(), ends.tolist()):
+            l, h = (int(v) for v in span[s0])
+            n_el = h - l + 1
+            step = max(1, _BLOCK_VALUES // (n_el * D))
+            for b0 in range(s0, s1, step):
+                idx = self.pairs[order[b0:min(s1, b0 + step)]]
+                n = len(idx)
+                col_of[l:h + 1, idx] = offset + np.arange(n_el * n).reshape(n_el, n)
+                blocks.append(_ElevationBlock(l, n_el, idx, offset, np.ascontiguousarray(el_matrix[l:h + 1])))
+                offset += n_el * n
+        # number the computed bins in the order voxels first read them: the resampling then walks its input
+        # almost sequentially (half the time of the block order); each block scatters its rows to ``dest``
+        cols = col_of[e, ra]
+        voxel = np.repeat(np.arange(op.shape[0]), np.diff(op.indptr))
+        first = np.full(offset, op.shape[0], np.int64)  # gap-filling bins nobody reads go last
+        np.minimum.at(first, cols, voxel)
+        rank = np.empty(offset, np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(offset)
+        self.blocks = tuple(dataclasses.replace(b, dest=rank[b.offset:b.offset + b.n_el * len(b.pairs)])
+                            for b in blocks)
+        self.n_columns = offset
+        cols = rank[cols]
+        self.compact_operator = sp.csr_matrix((op.data.copy(), cols, op.indptr.copy()), shape=(op.shape[0], offset))
+        self.compact_operator.sort_indices()
+        magnitude_first = self.config.output == "magnitude" and self.config.interpolate == "magnitude"
+        scaled = self.compact_operator * np.float32(1.0 / self.scale) if magnitude_first else self.compact_operator
+        self._voxel_blocks = [(v0, min(v0 + _VOXEL_BLOCK, op.shape[0]), scaled[v0:v0 + _VOXEL_BLOCK].tocsr())
+                              for v0 in range(0, op.shape[0], _VOXEL_BLOCK)]
+        self._block_split = _split_even([b.n_el * len(b.pairs) for b in self.blocks], self.threads)
+        self._voxel_split = _split_even([b[2].nnz for b in self._voxel_blocks], self.threads)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_lock"], state["_buffers"] = None, {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
@@ -212,51 +259,202 @@ class CartesianProcessor:
             out[f] = (self.operator @ polar_raed[f].reshape(-1, D)).T
         return out.reshape(F, D, c.n_z, c.n_y, c.n_x)
 
+    # -- the chain -------------------------------------------------------------------------------------------
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Complex frames ``(F, L, T, R, N)`` (or one frame) → voxels; frame by frame and in Doppler chunks,
-        so the polar tensor never exists whole (one chunk is ``E·Nr·A·doppler_chunk`` complex values)."""
+        """Complex frames ``(F, L, T, R, N)`` (or one frame ``(L, T, R, N)``) → voxels ``(F, D', n_z, n_y, n_x)``."""
         single = x.ndim == 4
         if single:
             x = x[None]
-        if x.ndim != 5:
-            raise ShapeError(f"expected complex frames (F, L, T, R, N), got {x.shape}")
-        c = self.config
-        p = c.doppler_pool if c.output == "magnitude" else 1
-        F = x.shape[0]
-        D = self.polar.output_shape[0]
-        chunk = max(p, (c.doppler_chunk // p) * p)
-        out = np.empty((F, *self.output_shape), np.complex64 if c.output == "complex" else np.float32)
-        E = self.polar.config.elevation_fft
-        K = len(self.pairs)
-        op = self.compact_operator
-        for f in range(F):
-            rd = self.polar.range_doppler(x[f:f + 1], doppler_last=True)  # (1, T, R, Nr, D)
-            Fr, T, R, Nr, _ = rd.shape
-            for d0 in range(0, D, chunk):
-                d1 = min(D, d0 + chunk)
-                rows = self.polar.azimuth_rows(rd[..., d0:d1].reshape(1, T * R, Nr, d1 - d0))[0]
-                rows = np.take(rows.reshape(rows.shape[0], Nr * rows.shape[2], d1 - d0), self.pairs, axis=1)
-                pol = np.empty((self.el_offsets[-1], d1 - d0), np.complex64)
-                W = self.polar._el_matrix if E > 1 else np.ones((1, rows.shape[0]), np.complex64)
-                for i, ks in enumerate(self.el_pairs):  # the elevation bins each pair needs, nothing more
-                    if len(ks):
-                        sel = np.take(rows, ks, axis=1).reshape(rows.shape[0], -1)  # contiguous gather
-                        np.matmul(W[i:i + 1], sel, out=pol[self.el_offsets[i]:self.el_offsets[i + 1]].reshape(1, -1))
-                if c.output == "complex":
-                    out[f, d0:d1] = (op @ pol).T.reshape(d1 - d0, *out.shape[2:])
-                elif c.interpolate == "magnitude":
-                    mag = np.abs(pol)
-                    del pol
-                    if p > 1:  # np.maximum over strided views: a reduction over a length-2 axis is very slow
-                        pooled = mag[..., 0::p].copy()
-                        for k in range(1, p):
-                            np.maximum(pooled, mag[..., k::p], out=pooled)
-                        mag = pooled
-                    v = (op @ mag).T / np.float32(self.scale)
-                    out[f, d0 // p:d1 // p] = v.reshape(-1, *out.shape[2:])
-                else:
-                    mag = np.abs((op @ pol).T).reshape(d1 - d0, *out.shape[2:])
-                    if p > 1:
-                        mag = mag.reshape(-1, p, *mag.shape[1:]).max(axis=1)
-                    out[f, d0 // p:d1 // p] = mag / np.float32(self.scale)
+        if x.ndim != 5 or x.shape[1:] != self.params.frame_shape:
+            raise ShapeError(f"expected complex frames (F, {', '.join(map(str, self.params.frame_shape))}), "
+                             f"got {x.shape}")
+        out = self._empty_output(x.shape[0])
+        with self._lock:
+            for f in range(x.shape[0]):
+                self.polar.load_trnl(x[f], self._buffer("trnl"))
+                self._voxels_from_trnl(out[f])
         return out[0] if single else out
+
+    def from_words(self, words: np.ndarray) -> np.ndarray:
+        """int16 wire words → voxels ``(F, D', n_z, n_y, n_x)``, decoding fused into the chain.
+
+        ``words``: ``(F, W)`` (DCA1000 boards) or ``(F, 4, W)`` (cascade); one frame may drop the F axis.
+        """
+        from rfpose.preprocessing.decode import decode_cascade_frame_trnl, decode_frames, words_per_frame
+
+        w = np.asarray(words)
+        cascade = self.board.capture == "tda2"
+        if w.ndim == (2 if cascade else 1):
+            w = w[None]
+        wpf = words_per_frame(self.params, self.board)
+        if w.ndim != (3 if cascade else 2) or w.shape[-1] != wpf or (cascade and w.shape[1] != 4):
+            want = f"(F, 4, {wpf})" if cascade else f"(F, {wpf})"
+            raise ShapeError(f"expected int16 words {want}, got {w.dtype} {w.shape}")
+        out = self._empty_output(w.shape[0])
+        with self._lock:
+            trnl = self._buffer("trnl")
+            for f in range(w.shape[0]):
+                if cascade:
+                    dc = self.polar.config.dc_removal
+                    decode_cascade_frame_trnl(w[f], self.params, out=trnl, scratch=self._buffer("chip"), remove_dc=dc)
+                    self.polar.premodulate_trnl(trnl, dc_removed=dc)
+                else:
+                    self.polar.load_trnl(decode_frames(w[f], self.params)[0], trnl)
+                self._voxels_from_trnl(out[f])
+        return out
+
+    def _empty_output(self, frames: int) -> np.ndarray:
+        dtype = np.complex64 if self.config.output == "complex" else np.float32
+        return np.empty((frames, *self.output_shape), dtype)
+
+    def _buffer(self, name: str) -> np.ndarray:
+        """Work buffers, allocated once per processor (page faults on fresh 50 MB arrays cost more than the FFTs)."""
+        b = self._buffers.get(name)
+        if b is None:
+            L, T, R, N = self.params.frame_shape
+            D, Nr, A, E = self.polar.output_shape
+            rows = len(np.unique(self.polar.grid.el_index))
+            shapes = {"trnl": ((T, R, N, L), np.complex64), "chip": ((L, T, N, 4), np.complex64),
+                      "rows": ((rows, Nr, A, D), np.complex64)}
+            shape, dtype = shapes[name]
+            b = self._buffers[name] = np.empty(shape, dtype)
+        return b
+
+    def _voxels_from_trnl(self, out: np.ndarray) -> None:
+        """Premodulated frame in the ``trnl`` buffer → ``out`` ``(D', n_z, n_y, n_x)``."""
+        c = self.config
+        magnitude_first = c.output == "magnitude" and c.interpolate == "magnitude"
+        pool = c.doppler_pool if magnitude_first else 1
+        rd = self.polar.range_doppler_trnl(self._buffer("trnl"))
+        gains = getattr(self, "_gains_cache", None)
+        if gains is None or gains[0] != pool:
+            gains = self._gains_cache = (pool, self.polar.gains_vd(pool))
+        rows = self.polar.azimuth_rows_into(rd, self._buffer("rows"), pool=pool, gains=gains[1])
+        n_rows, Nr, A, D = rows.shape
+        rows = rows.reshape(n_rows, Nr * A, D)
+        if magnitude_first:
+            mag = self._buffers.get("mag")
+            if mag is None:
+                mag = self._buffers["mag"] = np.empty((self.n_columns, D // pool), np.float32)
+            self._parallel(self._block_split, lambda part: self._magnitudes(rows, part, pool, mag))
+            self._interpolate(mag, out.reshape(D // pool, -1))
+            return
+        p = c.doppler_pool if c.output == "magnitude" else 1
+        chunk = max(p, (c.doppler_chunk // p) * p)
+        for d0 in range(0, D, chunk):  # in Doppler chunks: one chunk of (K', chunk) complex values at a time
+            d1 = min(D, d0 + chunk)
+            part = np.empty((self.n_columns, d1 - d0), np.complex64)
+            self._parallel(self._block_split, lambda blocks: self._complex_bins(rows[..., d0:d1], blocks, part))
+            res = np.empty((d1 - d0, out[0].size), np.complex64)
+            self._interpolate(part, res)
+            if c.output == "complex":
+                out[d0:d1] = res.reshape(d1 - d0, *out.shape[1:])
+            else:
+                m = np.abs(res).reshape(-1, p, *out.shape[1:]).max(axis=1)
+                out[d0 // p:d1 // p] = m / np.float32(self.scale)
+
+    def _parallel(self, split, fn) -> None:
+        """``fn(blocks)`` over the parts of ``split``, one thread each; BLAS kept to one thread per caller
+        (OpenBLAS's own threads spin and collapse on a busy machine for these small GEMMs)."""
+        with _blas_single_thread():
+            if len(split) == 1:
+                fn(split[0])
+                return
+            for fut in [_pool(len(split)).submit(fn, part) for part in split]:
+                fut.result()
+
+    def _magnitudes(self, rows: np.ndarray, blocks: range, pool: int, mag: np.ndarray) -> None:
+        """Elevation transform of ``blocks``, |·|, max over each Doppler pool → their rows of ``mag`` (K', D/pool)."""
+        n_rows, _, D = rows.shape
+        Dp = D // pool
+        most = max(b.n_el * len(b.pairs) for b in self.blocks)
+        work = np.empty(most * D, np.complex64)
+        absw = np.empty(work.shape, np.float32)
+        pooled = np.empty(most * Dp, np.float32)
+        for b in (self.blocks[i] for i in blocks):
+            n = len(b.pairs)
+            size = b.n_el * n * D
+            spec = work[:size].reshape(b.n_el, n * D)
+            np.matmul(b.weights, np.take(rows, b.pairs, axis=1).reshape(n_rows, n * D), out=spec)
+            a = np.abs(spec, out=absw[:size].reshape(b.n_el, n * D)).reshape(b.n_el, n, pool, Dp)
+            if pool == 1:
+                mag[b.dest] = a.reshape(-1, Dp)
+                continue
+            dst = pooled[:b.n_el * n * Dp].reshape(b.n_el, n, Dp)
+            np.maximum(a[:, :, 0], a[:, :, 1], out=dst)
+            for k in range(2, pool):
+                np.maximum(dst, a[:, :, k], out=dst)
+            mag[b.dest] = dst.reshape(-1, Dp)
+
+    def _complex_bins(self, rows: np.ndarray, blocks: range, pol: np.ndarray) -> None:
+        """Complex elevation spectra of ``blocks`` → their rows of ``pol`` (K', Dc)."""
+        n_rows, _, Dc = rows.shape
+        for b in (self.blocks[i] for i in blocks):
+            n = len(b.pairs)
+            spec = b.weights @ np.take(rows, b.pairs, axis=1).reshape(n_rows, n * Dc)
+            pol[b.dest] = spec.reshape(b.n_el * n, Dc)
+
+    def _interpolate(self, values: np.ndarray, out: np.ndarray) -> None:
+        """``values`` (K', C) float32 or complex64 → ``out`` (C, voxels) of the same dtype, through the compacted
+        operator in voxel blocks (each block's transposed write stays in cache)."""
+        cplx = np.iscomplexobj(values)
+        vals = values.view(np.float32) if cplx else values  # complex: re/im as two real columns
+
+        def part(idx):
+            for i in idx:
+                v0, v1, blk = self._voxel_blocks[i]
+                r = blk @ vals
+                np.copyto(out[:, v0:v1], (r.view(np.complex64) if cplx else r).T)
+
+        self._parallel(self._voxel_split, part)
+
+
+_BLOCK_VALUES = 1 << 17  # complex values per elevation block (1 MiB: the GEMM output, |·| and pooling stay in L2)
+_VOXEL_BLOCK = 4096  # voxels per resampling block
+
+
+@dataclass(frozen=True)
+class _ElevationBlock:
+    """Pairs sharing one elevation span: output rows ``offset + (e - lo)·len(pairs) + i``."""
+
+    lo: int
+    n_el: int
+    pairs: np.ndarray  # flat r·A + a
+    offset: int
+    weights: np.ndarray  # (n_el, rows) complex64: rows of the elevation DFT matrix
+    dest: np.ndarray | None = None  # (n_el·len(pairs),) rows of the compacted polar array, (el, pair) order
+
+
+def _split_even(costs: list, parts: int) -> list:
+    """Contiguous index ranges of ``costs`` with about equal sums, at most ``parts`` of them."""
+    total = float(sum(costs)) or 1.0
+    edges, acc, cuts = [0], 0.0, 1
+    for i, c in enumerate(costs):
+        acc += c
+        if cuts < parts and acc >= total * cuts / parts and i + 1 < len(costs):
+            edges.append(i + 1)
+            cuts += 1
+    edges.append(len(costs))
+    return [range(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+_POOLS: dict = {}
+_CONTROLLER = None
+
+
+def _pool(n: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = _POOLS.get(n)
+    if p is None:
+        p = _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="rfpose-cartesian")
+    return p
+
+
+def _blas_single_thread():
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")

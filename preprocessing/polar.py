@@ -21,6 +21,8 @@ Sign conventions (checked against the point-target model in the tests):
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,6 +139,53 @@ def _crop(crop, n: int, what: str) -> tuple[int, int]:
     return a, b
 
 
+_LOCAL = threading.local()  # per-thread override of the scipy.fft workers (frame-parallel threads use 1)
+_POOLS: dict = {}
+
+
+def _fft_workers(default: int) -> int:
+    return getattr(_LOCAL, "workers", default)
+
+
+def _thread_count(workers: int) -> int:
+    return (os.cpu_count() or 1) if workers < 0 else max(1, workers)
+
+
+def _frame_pool(n: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = _POOLS.get(n)
+    if p is None:
+        p = _POOLS[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="rfpose-polar")
+    return p
+
+
+def map_frames(n_frames: int, workers: int, fn) -> list:
+    """``[fn(f) for f in range(n_frames)]``, frames spread over up to ``workers`` threads (−1: all cores).
+
+    Each thread runs its FFTs single-threaded: one frame of a small radar stays in L2, and frame-level
+    parallelism beats splitting each small FFT batch (and does not oversubscribe a busy machine).
+    """
+    n = min(n_frames, _thread_count(workers))
+    if n <= 1:
+        return [fn(f) for f in range(n_frames)]
+
+    def part(frames):
+        _LOCAL.workers = 1
+        try:
+            return [fn(f) for f in frames]
+        finally:
+            del _LOCAL.workers
+
+    chunks = [range(n_frames)[i::n] for i in range(n)]
+    done = [fut.result() for fut in [_frame_pool(n).submit(part, c) for c in chunks]]
+    out = [None] * n_frames
+    for c, res in zip(chunks, done):
+        for f, r in zip(c, res):
+            out[f] = r
+    return out
+
+
 class PolarProcessor:
     """Precomputed polar chain for one radar configuration and board.
 
@@ -230,14 +279,19 @@ class PolarProcessor:
         multiply, or into decoding when ``premodulated``) and cropped; TDM compensation and the
         duplicate/angle-shift gains (``channel_gain``) are applied when they are not all 1.
         """
-        cfg, w = self.config, self.config.workers
+        cfg, w = self.config, _fft_workers(self.config.workers)
         if x.ndim != 5 or x.shape[1:] != self.params.frame_shape:
             raise ShapeError(f"expected complex frames (F, {', '.join(map(str, self.params.frame_shape))}), "
                              f"got {x.shape}")
         if not premodulated:
-            if cfg.dc_removal:
-                x = x - x.mean(axis=-1, keepdims=True, dtype=np.complex64)
-            x = x * self._premod_LN[None, :, None, None, :]
+            if _owned:  # the caller's buffer: no temporaries
+                if cfg.dc_removal:
+                    x -= x.mean(axis=-1, keepdims=True, dtype=np.complex64)
+                x *= self._premod_LN[None, :, None, None, :]
+            else:
+                if cfg.dc_removal:
+                    x = x - x.mean(axis=-1, keepdims=True, dtype=np.complex64)
+                x = x * self._premod_LN[None, :, None, None, :]
         full = (self.r0, self.r1) == (0, self.n_range_fft) and self.n_range_fft == x.shape[-1]
         if full and not doppler_last and not cfg.clutter_removal and self.n_doppler == x.shape[1]:
             # nothing between the two transforms: one 2-D call (one pass of Python and buffer overhead)
@@ -274,6 +328,94 @@ class PolarProcessor:
             dop *= self.channel_gain.reshape(1, D, T, R, 1)
         return dop
 
+    # -- the loop-innermost chain (what the Cartesian resampler runs) ------------------------------------
+    # Layout (tx, rx, sample, loop): the range FFT runs over the strided sample axis (pocketfft transforms
+    # several lines at once there), the Doppler FFT over the contiguous loop axis in place on the range-cropped
+    # view, and each virtual channel's (range, Doppler) block lands contiguously on the azimuth grid; no
+    # transpose pass anywhere.
+
+    @property
+    def _premod_NL(self) -> np.ndarray:
+        m = getattr(self, "_premod_NL_cache", None)
+        if m is None:
+            m = self._premod_NL_cache = np.ascontiguousarray(self._premod_LN.T)
+        return m
+
+    def premodulate_trnl(self, x: np.ndarray, dc_removed: bool = False) -> np.ndarray:
+        """In place on one raw frame ``(T, R, N, L)`` complex64: DC removal (unless already ``dc_removed``), range
+        window, ``(-1)^loop`` shift."""
+        if self.config.dc_removal and not dc_removed:
+            x -= x.mean(axis=2, keepdims=True, dtype=np.complex64)
+        x *= self._premod_NL
+        return x
+
+    def load_trnl(self, frame: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """One complex frame ``(L, T, R, N)`` → premodulated ``out`` ``(T, R, N, L)`` (the transpose carries the
+        DC removal, so it costs no extra pass)."""
+        L, T, R, N = self.params.frame_shape
+        if frame.shape != (L, T, R, N) or out.shape != (T, R, N, L):
+            raise ShapeError(f"expected a complex frame {(L, T, R, N)} and out {(T, R, N, L)}, "
+                             f"got {frame.shape} and {out.shape}")
+        src = frame.transpose(1, 2, 3, 0)
+        if self.config.dc_removal:
+            m = frame.mean(axis=-1, dtype=np.complex64).transpose(1, 2, 0)  # (T, R, L)
+            np.subtract(src, m[:, :, None, :], out=out)
+        else:
+            np.copyto(out, src)
+        out *= self._premod_NL
+        return out
+
+    def range_doppler_trnl(self, x: np.ndarray) -> np.ndarray:
+        """Premodulated ``(T, R, N, L)`` (overwritten) → range–Doppler ``(T·R, Nr', D')`` without channel gains.
+
+        Usually a view into ``x``; the Doppler axis is fftshifted and cropped like :meth:`range_doppler`.
+        """
+        cfg, w = self.config, _fft_workers(self.config.workers)
+        rng = sfft.fft(x, n=self.n_range_fft, axis=2, workers=w, overwrite_x=True)[:, :, self.r0:self.r1]
+        if cfg.clutter_removal:  # the data carry the (-1)^loop modulation: remove the static part under it
+            s = self._loop_sign
+            rng -= np.tensordot(rng, s / len(s), axes=([-1], [0]))[..., None] * s
+        dop = sfft.fft(rng, n=self.n_doppler, axis=-1, workers=w, overwrite_x=True)[..., self.d0:self.d1]
+        T, R = dop.shape[:2]
+        return dop.reshape(T * R, *dop.shape[2:])
+
+    def gains_vd(self, pool: int = 1) -> np.ndarray:
+        """``(V, D')`` complex64 channel gains; with ``pool`` > 1 the Doppler axis is ordered ``(pool, D'/pool)``
+        (bin ``i·pool + k`` at ``k·D'/pool + i``), as :meth:`azimuth_rows_into` writes it."""
+        g = self.channel_gain.T
+        V, D = g.shape
+        return np.ascontiguousarray(g.reshape(V, D // pool, pool).transpose(0, 2, 1).reshape(V, D))
+
+    def azimuth_rows_into(self, rd: np.ndarray, out: np.ndarray, pool: int = 1,
+                          gains: np.ndarray | None = None) -> np.ndarray:
+        """``(V, Nr', D')`` range–Doppler → ``out`` ``(rows, Nr', A, D')``: channel gains applied, channels placed on
+        the occupied elevation rows of the azimuth grid, azimuth transform in place (``exp(+j)`` kernel).
+
+        ``pool`` > 1 stores the Doppler axis in ``(pool, D'/pool)`` order so Doppler max-pooling later reads
+        contiguous halves. The elevation transform of these rows is ``_el_matrix @ rows``.
+        """
+        V, Nr, D = rd.shape
+        g = self.grid
+        occ = np.unique(g.el_index)
+        A = self.config.azimuth_fft
+        if out.shape != (len(occ), Nr, A, D) or out.dtype != np.complex64 or not out.flags.c_contiguous:
+            raise ShapeError(f"out must be C-contiguous complex64 {(len(occ), Nr, A, D)}, got {out.dtype} {out.shape}")
+        if D % pool:
+            raise ShapeError(f"{D} Doppler bins do not split into pools of {pool}")
+        gv = self.gains_vd(pool) if gains is None else gains
+        row = np.searchsorted(occ, g.el_index)
+        out.fill(0)
+        shape = (Nr, pool, D // pool)
+        for rank, vs in enumerate(g.rank_groups):
+            for v in vs.tolist():
+                src = rd[v].reshape(Nr, D // pool, pool).transpose(0, 2, 1)
+                dst = out[row[v], :, g.az_index[v], :].reshape(shape)
+                if rank == 0:
+                    np.multiply(src, gv[v].reshape(pool, D // pool), out=dst)
+                else:  # duplicates at a position are summed (their weights average them)
+                    dst += src * gv[v].reshape(pool, D // pool)
+        return sfft.ifft(out, axis=2, norm="forward", workers=_fft_workers(self.config.workers), overwrite_x=True)
+
     def range_doppler_words(self, words: np.ndarray, gains: bool = True) -> np.ndarray:
         """int16 words of F frames → the range–Doppler cube of :meth:`range_doppler` (fused decode).
 
@@ -285,12 +427,49 @@ class PolarProcessor:
             w = np.asarray(words)
             x = decode_cascade_frames(np.moveaxis(w, 0, 1).reshape(4, -1) if w.ndim == 3 else w, self.params)
             return self.range_doppler(x, _owned=True, gains=gains)
+        w = self._frames_of_words(words)
+        if not self._rd_in_place:
+            return _stack(map_frames(len(w), self.config.workers, lambda f: self._range_doppler_frame(w[f], gains)))
+        out = np.empty((len(w), *self.params.frame_shape), np.complex64)  # each frame transforms in its slice
+
+        def one(f):
+            res = self._range_doppler_frame(w[f], gains, out[f:f + 1])
+            if not np.shares_memory(res, out[f]):
+                out[f] = res[0]
+
+        map_frames(len(w), self.config.workers, one)
+        return out
+
+    @property
+    def _rd_in_place(self) -> bool:
+        """Range–Doppler keeps the frame's shape (no crop, no zero padding): it can run in the output buffer."""
+        L, T, R, N = self.params.frame_shape
+        return ((self.r0, self.r1) == (0, self.n_range_fft) and self.n_range_fft == N and self.n_doppler == L
+                and (self.d0, self.d1) == (0, L) and not self.config.clutter_removal)
+
+    def _frames_of_words(self, words: np.ndarray) -> np.ndarray:
+        """DCA1000 int16 words, 1-D or ``(F, W)`` → ``(F, W)`` (checked)."""
+        from rfpose.preprocessing.decode import words_per_frame
+
+        w = np.asarray(words)
+        if w.dtype != np.int16:
+            raise ShapeError(f"ADC words must be int16, got {w.dtype}")
+        n_words = words_per_frame(self.params)
+        if w.size % n_words or w.size == 0:
+            raise ShapeError(f"{w.size} ADC words are not a whole number of {n_words}-word frames")
+        return w.reshape(-1, n_words)
+
+    def _range_doppler_frame(self, words: np.ndarray, gains: bool, out: np.ndarray | None = None) -> np.ndarray:
+        """One DCA1000 frame's words → ``(1, D', T, R, Nr')`` (decode fused with window and Doppler shift);
+        ``out``: an optional ``(1, L, T, R, N)`` complex64 buffer to decode and transform in."""
+        from rfpose.preprocessing.decode import decode_frames
+
         if self.config.dc_removal:
-            return self.range_doppler(decode_frames(words, self.params), _owned=True, gains=gains)
+            return self.range_doppler(decode_frames(words, self.params, out=out), _owned=True, gains=gains)
         if self.config.range_window == "none" and self.n_doppler % 2 == 0:
-            x = decode_frames(words, self.params, negate_odd_loops=True)
+            x = decode_frames(words, self.params, out=out, negate_odd_loops=True)
         else:
-            x = decode_frames(words, self.params, scale=self._premod_LN)
+            x = decode_frames(words, self.params, out=out, scale=self._premod_LN)
         return self.range_doppler(x, premodulated=True, _owned=True, gains=gains)
 
     def range_doppler_magnitude(self, x: np.ndarray) -> np.ndarray:
@@ -313,7 +492,7 @@ class PolarProcessor:
         occ = np.unique(g.el_index)
         row = np.searchsorted(occ, g.el_index)
         src = rd.reshape(F, D, T * R, Nr)
-        w = self.config.workers
+        w = _fft_workers(self.config.workers)
         if layout == "drae":
             buf = np.zeros((F, D, Nr, A, len(occ)), np.complex64)
             vals = src.transpose(0, 1, 3, 2)  # (F, D, Nr, V)
@@ -380,7 +559,7 @@ class PolarProcessor:
                 buf[:, row[v], :, g.az_index[v], :] = vals[v]
             else:
                 buf[:, row[v], :, g.az_index[v], :] += vals[v]
-        return sfft.ifft(buf, axis=3, norm="forward", workers=self.config.workers, overwrite_x=True)
+        return sfft.ifft(buf, axis=3, norm="forward", workers=_fft_workers(self.config.workers), overwrite_x=True)
 
     @property
     def _el_matrix(self) -> np.ndarray:
@@ -394,8 +573,14 @@ class PolarProcessor:
 
     def from_words(self, words: np.ndarray) -> np.ndarray:
         """int16 wire words of F frames (``(F, W)`` or ``(F, 4, W)`` for the cascade) → ``(F, D, Nr, A, E)``."""
-        out = self.angle(self.range_doppler_words(words))
-        return np.abs(out) if self.config.output == "magnitude" else out
+        def one(rd):
+            out = self.angle(rd)
+            return np.abs(out) if self.config.output == "magnitude" else out
+
+        if self.board.capture == "tda2":
+            return one(self.range_doppler_words(words))
+        w = self._frames_of_words(words)
+        return _stack(map_frames(len(w), self.config.workers, lambda f: one(self._range_doppler_frame(w[f], True))))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         single = x.ndim == 4
@@ -405,3 +590,8 @@ class PolarProcessor:
         if self.config.output == "magnitude":
             out = np.abs(out)
         return out[0] if single else out
+
+
+def _stack(parts: list) -> np.ndarray:
+    """Per-frame ``(1, …)`` results → ``(F, …)`` (no copy for one frame)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)

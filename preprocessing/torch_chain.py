@@ -104,6 +104,7 @@ class TorchCartesian(torch.nn.Module):
     def __init__(self, proc: CartesianProcessor):
         super().__init__()
         self.proc = proc
+        c = proc.config
         self.polar = TorchPolar(proc.polar)
         op = proc.operator.tocsr()
         with warnings.catch_warnings():  # torch's "sparse CSR is beta" notices
@@ -112,6 +113,23 @@ class TorchCartesian(torch.nn.Module):
                 torch.as_tensor(op.indptr, dtype=torch.int64), torch.as_tensor(op.indices, dtype=torch.int64),
                 torch.as_tensor(op.data, dtype=torch.float32), size=op.shape)
         self.register_buffer("op", csr)
+        # the numpy processor's compacted plan (magnitude-first output): only the (el, range, az) bins some voxel
+        # reads, elevation by small GEMMs per block of pairs, resampling by the compacted, pre-scaled operator
+        self.compact = c.output == "magnitude" and c.interpolate == "magnitude"
+        if self.compact:
+            g = proc.polar.grid
+            occ = np.unique(g.el_index)
+            self.register_buffer("row_of", torch.as_tensor(np.searchsorted(occ, g.el_index)))
+            self.n_rows = len(occ)
+            self.blocks = [(torch.as_tensor(b.pairs), torch.as_tensor(b.weights), torch.as_tensor(b.dest), b.n_el)
+                           for b in proc.blocks]
+            cop = (proc.compact_operator * np.float32(1.0 / proc.scale)).tocsr()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                ccsr = torch.sparse_csr_tensor(
+                    torch.as_tensor(cop.indptr, dtype=torch.int64), torch.as_tensor(cop.indices, dtype=torch.int64),
+                    torch.as_tensor(cop.data, dtype=torch.float32), size=cop.shape)
+            self.register_buffer("compact_op", ccsr)
 
     def _resample(self, pol: torch.Tensor) -> torch.Tensor:
         """``(F, E, Nr, A, D)`` real or complex → ``(F, D, z, y, x)``."""
@@ -127,9 +145,32 @@ class TorchCartesian(torch.nn.Module):
                 outs.append((self.op @ pol[f].reshape(-1, D)).T)
         return torch.stack(outs).reshape(F, D, c.n_z, c.n_y, c.n_x)
 
+    def _compact_forward(self, x: torch.Tensor) -> torch.Tensor:
+        c, proc = self.proc.config, self.proc
+        p = c.doppler_pool
+        rd = self.polar.range_doppler(x)  # (F, D, T, R, Nr), gains applied
+        F, D, T, R, Nr = rd.shape
+        A = proc.polar.config.azimuth_fft
+        src = rd.reshape(F, D, T * R, Nr).permute(0, 2, 3, 1)  # (F, V, Nr, D)
+        g = proc.polar.grid
+        buf = torch.zeros((F, self.n_rows, Nr, A, D), dtype=torch.complex64, device=x.device)
+        for v in self.polar.groups:  # positions are unique within a rank group
+            buf[:, self.row_of[v], :, self.polar.az[v], :] += src[:, v].permute(1, 0, 2, 3)
+        rows = torch.fft.ifft(buf, dim=3, norm="forward").reshape(F, self.n_rows, Nr * A, D)
+        mag = torch.empty((F, proc.n_columns, D // p), dtype=torch.float32, device=x.device)
+        for pairs, w, dest, n_el in self.blocks:
+            n = len(pairs)
+            spec = torch.matmul(w, rows.index_select(2, pairs).reshape(F, self.n_rows, n * D))  # (F, n_el, n·D)
+            a = spec.abs().reshape(F, n_el * n, D // p, p).amax(dim=-1)
+            mag[:, dest] = a
+        out = torch.stack([(self.compact_op @ mag[f]).T for f in range(F)])  # (F, D/p, voxels)
+        return out.reshape(F, D // p, c.n_z, c.n_y, c.n_x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.proc.config
         p = c.doppler_pool
+        if self.compact:
+            return self._compact_forward(x)
         pol = self.polar.angle(self.polar.range_doppler(x), layout="raed")  # (F, Nr, A, E, D)
         pol = pol.permute(0, 3, 1, 2, 4).contiguous()  # (F, E, Nr, A, D): the operator's column order
         if c.output == "complex":

@@ -203,7 +203,8 @@ def test_bench_dsp_json_runs(tmp_path):
     tasks = {r["task"] for r in doc["rows"]}
     assert len(tasks) == 3
     impl = [r["implementation"] for r in doc["rows"]]
-    assert any(i.startswith("rfpose (scipy") for i in impl) and any("numpy.fft" in i for i in impl)
+    assert any(i.startswith("rfpose PolarProcessor") for i in impl) and any("numpy.fft" in i for i in impl)
+    assert any(i.startswith("rfpose CartesianProcessor.from_words") for i in impl)
     assert any("HuPR" in i for i in impl) and any("RT-Pose" in i for i in impl) and any("bound" in i for i in impl)
     for r in doc["rows"]:
         assert {"task", "implementation", "frames_per_s", "ms_per_frame"} <= set(r)
