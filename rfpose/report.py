@@ -80,7 +80,10 @@ def table_from_rows(rows: list[dict], key_prefix: str) -> str:
     for i, r in enumerate(rows):
         cells = []
         for c in cols:
-            v = r.get(c)
+            if c not in r:  # this record lacks the column: an empty cell, not a number from the JSON
+                cells.append("<td>-</td>")
+                continue
+            v = r[c]
             cls = "num" if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
             if c == "status":
                 cls = f"status-{v}"
