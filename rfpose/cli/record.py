@@ -34,7 +34,15 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(s, indent=2, default=str))
     else:
+        kinds = {sc.name: sc.kind for sc in rig.sensors}
         for name, d in s.items():
-            print(f"{name}: {d['frames']} frames, {d['incomplete']} incomplete, {d['lost_bytes']} bytes lost")
+            line = f"{name}: {d['frames']} frames"
+            if kinds.get(name) == "radar":
+                line += f", {d['incomplete']} incomplete, {d['lost_bytes']} bytes lost"
+            if d.get("bad_packets"):
+                line += f", {d['bad_packets']} bad packets skipped"
+            if d.get("dropped_frames"):
+                line += f", {d['dropped_frames']} frames dropped (consumer too slow)"
+            print(line)
         print(f"session written to {args.out}")
     return 0
