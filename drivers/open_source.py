@@ -13,7 +13,7 @@
 
 ``realtime=1`` in the query of a ``sim://`` or ``session://`` URI replays it at its own pace with host
 timestamps, as a live sensor would (:class:`~rfpose.drivers.realtime.RealtimeSource`); add ``loop=1`` to
-start over at the end.
+start over at the end and ``max_rate_hz=R`` to cap the frame rate.
 
 Plain paths dispatch on what they are: ``*.zarr`` (session, ``#stream``), ``*.bin``, a directory of
 PCD files, a video file. An unknown scheme raises :class:`~rfpose.errors.UnknownNameError`.
@@ -51,7 +51,8 @@ def open_source(uri: str, **overrides):
         inner = _open(uri, **overrides)
         if not inner.is_seekable:
             raise ConfigError(f"{uri}: realtime replay needs a recorded or simulated source")
-        return RealtimeSource(inner, loop=q.get("loop", "0").lower() not in ("0", "false", "no"))
+        return RealtimeSource(inner, loop=q.get("loop", "0").lower() not in ("0", "false", "no"),
+                              max_rate_hz=_float(q, "max_rate_hz", 0.0) or None)
     return _open(uri, **overrides)
 
 

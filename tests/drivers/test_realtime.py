@@ -60,3 +60,23 @@ def test_open_source_realtime_query(tmp_path):
     w.release()
     with pytest.raises(ConfigError, match="realtime replay"):  # a video file plays once, it cannot seek
         open_source(f"camera://{video}?realtime=1")
+
+
+class _Slow(_Recorded):
+    def _get(self, i):
+        time.sleep(0.03)  # produces a frame in 30 ms, but frames are due every 10 ms
+        return super()._get(i)
+
+
+def test_overdue_frames_are_dropped_not_burst():
+    src = RealtimeSource(_Slow(30, 0.01))
+    frames = list(src)
+    assert src.dropped > 10 and src.emitted == len(frames) and src.emitted + src.dropped == 30
+    gaps = np.diff([f.timestamp_ns for f in frames])
+    assert (gaps > 0.02e9).all()  # no burst of late frames
+
+
+def test_max_rate_caps_emission():
+    src = RealtimeSource(_Recorded(20, 0.01), max_rate_hz=25)
+    frames = list(src)
+    assert 4 <= len(frames) <= 6 and src.dropped == 0
