@@ -75,6 +75,12 @@ class PreprocessConfig:
     test_fraction: float = 0.0
     hupr_image_size: int = 256
     cfar: str = "ca"
+    # rtpose voxel grid: centres span these limits (m, radar frame); counts (n_z, n_y, n_x). The default is
+    # RT-Pose's training ROI; a smaller ROI at the same voxel size cuts preprocessing and training cost.
+    grid_x_m: tuple[float, float] = (0.77, 7.98)
+    grid_y_m: tuple[float, float] = (-5.03, 4.87)
+    grid_z_m: tuple[float, float] = (-1.09, 4.35)
+    grid_n_zyx: tuple[int, int, int] = (16, 64, 160)
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -83,10 +89,23 @@ class PreprocessConfig:
             raise ConfigError("frames_per_task must be ≥ 1")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
             raise ConfigError("val/test fractions must be in [0, 1) and sum below 1")
+        for name in ("grid_x_m", "grid_y_m", "grid_z_m"):
+            lo, hi = getattr(self, name)
+            if not lo < hi:
+                raise ConfigError(f"{name} must be (min, max) with min < max, got {(lo, hi)}")
+        if len(self.grid_n_zyx) != 3 or min(self.grid_n_zyx) < 1:
+            raise ConfigError(f"grid_n_zyx must be three voxel counts ≥ 1, got {self.grid_n_zyx}")
+
+    def grid_key(self) -> tuple:
+        """Hashable voxel grid (x_m, y_m, z_m, n_zyx) for the processor cache and the task dicts."""
+        return (tuple(map(float, self.grid_x_m)), tuple(map(float, self.grid_y_m)), tuple(map(float, self.grid_z_m)),
+                tuple(map(int, self.grid_n_zyx)))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["val_subjects"], d["test_subjects"] = list(self.val_subjects), list(self.test_subjects)
+        for k in ("grid_x_m", "grid_y_m", "grid_z_m", "grid_n_zyx"):
+            d[k] = list(d[k])
         return d
 
 
@@ -97,20 +116,25 @@ class PreprocessConfig:
 _PROCESSORS: dict = {}
 
 
-def _processor(fmt: str, board_name: str, cfg_text: str, workers: int, cfar: str = "ca"):
-    key = (fmt, board_name, cfg_text, workers, cfar)
+def _processor(fmt: str, board_name: str, cfg_text: str, workers: int, cfar: str = "ca", grid: tuple | None = None):
+    """``grid``: :meth:`PreprocessConfig.grid_key` (rtpose only; None = the CartesianConfig default)."""
+    key = (fmt, board_name, cfg_text, workers, cfar, grid)
     if key not in _PROCESSORS:
         from rfpose.boards import get_board
         from rfpose.radar_config import parse_cfg
 
-        from rfpose.preprocessing.cartesian import CartesianProcessor
+        from rfpose.preprocessing.cartesian import CartesianConfig, CartesianProcessor
         from rfpose.preprocessing.hupr import HuprProcessor
         from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
 
         board = get_board(board_name)
         params = parse_cfg(cfg_text, f"<{board_name} cfg_text>").derive(board)
         if fmt == "rtpose":
-            proc = CartesianProcessor(params, board, workers=workers)
+            cc = None
+            if grid is not None:
+                (x_m, y_m, z_m, (n_z, n_y, n_x)) = grid
+                cc = CartesianConfig(x_m=tuple(x_m), y_m=tuple(y_m), z_m=tuple(z_m), n_x=n_x, n_y=n_y, n_z=n_z)
+            proc = CartesianProcessor(params, board, cc, workers=workers)
         elif fmt == "hupr":
             proc = HuprProcessor(params, board, workers=workers)
         else:
@@ -325,8 +349,9 @@ def run_task(out_path: str, task: dict, fmt: str, workers: int = 1, cfar: str = 
         results = []
         for name, frames in zip(names, frame_lists):
             s = r.stream(name)
+            grid = task.get("grid")
             proc, params, board, gain = _processor(fmt, *_radar_meta(s, f"{task['session_path']}/streams/{name}"),
-                                                   workers, cfar)
+                                                   workers, cfar, None if grid is None else _grid_tuple(grid))
             lo, hi = min(frames), max(frames) + 1
             block = s.read(lo, hi)[np.asarray(frames) - lo]  # (n, words) or (n, chips, words)
             if board.capture == "tda2":
@@ -371,6 +396,12 @@ def run_task(out_path: str, task: dict, fmt: str, workers: int = 1, cfar: str = 
 # ------------------------------------------------------------------------------------------------
 
 
+def _grid_tuple(grid) -> tuple:
+    """A task's JSON-able grid (lists) back to :meth:`PreprocessConfig.grid_key` form."""
+    x_m, y_m, z_m, n = grid
+    return (tuple(map(float, x_m)), tuple(map(float, y_m)), tuple(map(float, z_m)), tuple(map(int, n)))
+
+
 def _input_spec(fmt: str, proc, skeleton: str) -> dict:
     if fmt == "rtpose":
         return {"tensor_format": "rtpose-dzyx-magnitude", "shape": list(proc.output_shape), "dtype": "float16",
@@ -402,7 +433,7 @@ def build_dataset(sessions: list[str], out: str, cfg: PreprocessConfig, schedule
     out_p = Path(out)
     plans = [plan_session(s, cfg) for s in sessions]
     fmt = cfg.format
-    proc, params, board, gain = _processor(fmt, plans[0].board, plans[0].cfg_text, -1, cfg.cfar)
+    proc, params, board, gain = _processor(fmt, plans[0].board, plans[0].cfg_text, -1, cfg.cfar, cfg.grid_key())
     for p in plans[1:]:
         if (p.board, p.cfg_text) != (plans[0].board, plans[0].cfg_text) and fmt != "points":
             raise FormatError(f"{p.path}: radar board/config differ from {plans[0].path}; one dataset needs one "
@@ -430,6 +461,7 @@ def build_dataset(sessions: list[str], out: str, cfg: PreprocessConfig, schedule
                           "stream": cfg.hori_stream if fmt == "hupr" else cfg.radar_stream,
                           "vert_stream": cfg.vert_stream, "frames": p.frames[a:b].tolist(),
                           "vert_frames": p.vert_frames[a:b].tolist() if p.vert_frames is not None else None,
+                          "grid": [list(v) for v in cfg.grid_key()],
                           "sample_start": start + a, "sample_stop": start + b})
         start += len(p.frames)
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preprocess": ("preprocess", "turn sessions into a training dataset"),
     "train": ("train", "train a pose model on a dataset"),
     "evaluate": ("evaluate", "evaluate a training run on a dataset split"),
+    "baseline": ("baseline", "score the non-learned 3-D baselines (mean pose at true root / radar peak)"),
     "export": ("export", "export a trained model to ONNX or TorchScript"),
     "bench": ("bench", "benchmarks: dsp, capture, model, sim"),
     "demo": ("demo", "run the whole pipeline on the simulated rig and write a report"),

@@ -26,6 +26,9 @@ def add_arguments(p) -> None:
     p.add_argument("--lidar-pattern", default="livox", choices=("livox", "spinning32", "spinning64"))
     p.add_argument("--multipath", action="store_true", help="add floor-bounce paths to the radar")
     p.add_argument("--overwrite", action="store_true", help="replace an existing session")
+    p.add_argument("--scene", choices=("clean", "cluttered"), help="room override (default: the scenario's)")
+    p.add_argument("--motion-seed", type=int,
+                   help="same subjects as --seed, another take of the motion (default: drawn from --seed)")
 
 
 def run(args) -> int:
@@ -55,7 +58,8 @@ def run(args) -> int:
     summary = simulate_session(args.out, args.scenario, args.frames, seed=args.seed, board=args.board,
                                people=args.people, camera=not args.no_camera, lidar=not args.no_lidar,
                                lidar_pattern=args.lidar_pattern, multipath=args.multipath, cfg_text=cfg_text,
-                               overwrite=args.overwrite, progress=True)
+                               overwrite=args.overwrite, progress=True, scene=args.scene,
+                               motion_seed=args.motion_seed)
     parts = ", ".join(f"{n}: {c}" for n, c in summary["frames"].items())
     print(f"wrote {args.out} ({summary['scenario']}, seed {summary['seed']}; {parts})")
     return 0

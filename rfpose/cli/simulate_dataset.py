@@ -2,21 +2,24 @@
 
   rfpose simulate-dataset --list
   rfpose simulate-dataset --preset sim-bench-v1 --out data/sim-bench-v1
-  rfpose simulate-dataset --preset sim-bench-v1 --out /tmp/smoke --subjects 3 --frames-per-session 2
+  rfpose simulate-dataset --preset sim-bench-v1 --out /tmp/smoke --subjects 3 --frames-per-session 2 --scenarios walk
 
-Writes OUT/sessions/<subject>-<scenario>.zarr (radar only; the simulator's ground-truth skeletons as
+Writes OUT/sessions/seed<S>-<scenario>-<scene>.zarr (radar only; the simulator's ground-truth skeletons as
 labels), then OUT/dataset.zarr through ``rfpose.preprocessing`` (split by subject, never by frame) and
-OUT/preset.json (the resolved preset). Rerunning resumes: finished sessions are kept and the dataset
-build skips finished tasks. Everything is seeded, so the same preset gives the same data.
+OUT/preset.json (the resolved preset, also stored in the dataset's root attrs ``preset``). Rerunning
+resumes: finished sessions are kept and the dataset build skips finished tasks. Everything is seeded, so
+the same preset gives the same data.
 
-sim-bench-v1 (see docs/models.md for the reasoning):
+sim-bench-v1 (docs/benchmark.md has the reasoning and the results):
   * board: mmwcas (the RT-Pose cascade: 12 TX × 16 RX, TDM, 77 GHz, 64.985 MHz/µs, 5 Msps), with the chirp
     reduced to 128 ADC samples (bandwidth 1.66 GHz, 9 cm range bins, same 11.5 m max range) and 32 loops
-    (16 Doppler channels after RT-Pose's pair max-pool) — a quarter of the raw data per frame;
-  * tensor grid: RT-Pose's 16 × 64 × 160 voxel ROI (the preprocessing default);
-  * 6 subjects (seeds 1–6: heights 1.55–1.95 m and builds 0.85–1.25 drawn by the simulator), each doing all
-    six RT-Pose actions in a clean room plus walking in a cluttered room: 7 sessions × 20 frames each;
-  * split by subject: 4 train, 1 val (seed 5), 1 test (seed 6) → 560 / 140 / 140 frames.
+    (16 Doppler channels after RT-Pose's pair max-pool), frames every 200 ms (5 Hz);
+  * tensor grid: RT-Pose's voxel size (4.5 × 15.7 × 36 cm) on the part of its ROI people can occupy:
+    x 0.77–5.80 m (112), y ±3.69 m (48), z −1.09–1.45 m (8) → (16, 8, 48, 112) per frame;
+  * 10 subjects (seeds 1–10; the simulator draws height 1.55–1.95 m and build 0.85–1.25 from the seed),
+    each doing all six RT-Pose actions in a clean and in a cluttered (furnished) room, a different take of
+    the motion in every session: 12 sessions × 20 frames per subject, 2400 frames;
+  * split by subject: seeds 1–7 train (1680 frames), 8 val (240), 9 and 10 test (480).
 """
 
 from __future__ import annotations
@@ -29,8 +32,13 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+ACTIONS = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg")  # RT-Pose's six (rtpose.md §4)
+
+
 @dataclass(frozen=True)
 class SimDatasetPreset:
+    """A seeded simulator dataset: subjects × actions × scenes, one session each, split by subject."""
+
     name: str
     description: str
     board: str = "mmwcas"
@@ -38,22 +46,74 @@ class SimDatasetPreset:
     """override of the board cfg's ADC samples per chirp (None: keep)"""
     loops: int | None = 32
     """override of the board cfg's chirp loops per frame (None: keep)"""
+    frame_period_ms: float | None = None
+    """override of the board cfg's frame period in ms (None: keep)"""
     subject_seeds: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
     """one simulated subject per seed (body height and build drawn by the simulator from the seed)"""
-    scenarios: tuple[str, ...] = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg",
-                                  "cluttered-walk")
+    scenarios: tuple[str, ...] = ACTIONS
+    """simulator scenario names (one person each); every one is run in every scene"""
+    scenes: tuple[str | None, ...] = (None,)
+    """rooms: "clean" | "cluttered"; None keeps the scenario's own room"""
     frames_per_session: int = 20
     val_seeds: tuple[int, ...] = (5,)
     test_seeds: tuple[int, ...] = (6,)
     format: str = "rtpose"
+    grid_x_m: tuple[float, float] = (0.77, 7.98)
+    grid_y_m: tuple[float, float] = (-5.03, 4.87)
+    grid_z_m: tuple[float, float] = (-1.09, 4.35)
+    grid_n_zyx: tuple[int, int, int] = (16, 64, 160)
+    """rtpose voxel grid (centres, radar frame, m) and counts; the default is RT-Pose's ROI"""
+
+    def __post_init__(self):
+        from rfpose.errors import ConfigError
+
+        seeds = set(self.subject_seeds)
+        if len(seeds) != len(self.subject_seeds):
+            raise ConfigError(f"preset {self.name}: subject seeds repeat: {self.subject_seeds}")
+        if not (set(self.val_seeds) <= seeds and set(self.test_seeds) <= seeds):
+            raise ConfigError(f"preset {self.name}: val/test seeds must be subject seeds")
+        if set(self.val_seeds) & set(self.test_seeds):
+            raise ConfigError(f"preset {self.name}: a subject cannot be both val and test")
+        if not seeds - set(self.val_seeds) - set(self.test_seeds):
+            raise ConfigError(f"preset {self.name}: no training subject left")
+        if self.frames_per_session < 1:
+            raise ConfigError(f"preset {self.name}: frames_per_session must be ≥ 1")
+
+    def sessions(self) -> list[tuple[int, str, str | None, int | None]]:
+        """``(seed, scenario, scene, motion_seed)`` per session, in build order. The body comes from the seed
+        alone; the motion seed numbers the (scenario, scene) pairs, so each session of a subject is a
+        different take (start point, path, gesture timing): walk and walk-wave, clean and cluttered differ."""
+        n = len(self.scenes)
+        return [(seed, sc, scene, a * n + k) for seed in self.subject_seeds for a, sc in enumerate(self.scenarios)
+                for k, scene in enumerate(self.scenes)]
+
+    def preprocess_config(self, subject_of_seed: dict[int, str]):
+        from rfpose.preprocessing.dataset import PreprocessConfig
+
+        return PreprocessConfig(format=self.format,
+                                val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds),
+                                test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds),
+                                grid_x_m=self.grid_x_m, grid_y_m=self.grid_y_m, grid_z_m=self.grid_z_m,
+                                grid_n_zyx=self.grid_n_zyx)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 PRESETS: dict[str, SimDatasetPreset] = {p.name: p for p in (
-    SimDatasetPreset("sim-bench-v1", "RT-Pose-like cascade, 6 subjects x (6 actions clean + walk cluttered), "
-                     "20 frames each, split by subject"),
+    SimDatasetPreset(
+        "sim-bench-v1",
+        "RT-Pose-like cascade (reduced chirp and ROI), 10 subjects x 6 actions x {clean, cluttered}, "
+        "20 frames at 5 Hz per session, split by subject 7/1/2",
+        frame_period_ms=200.0,
+        subject_seeds=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+        scenes=("clean", "cluttered"),
+        frames_per_session=20,
+        val_seeds=(8,),
+        test_seeds=(9, 10),
+        # RT-Pose's voxel size (4.5 cm x, 15.7 cm y, 36 cm z) on the part of its ROI people can occupy
+        # (the simulator's walking area is x 1.5-5 m, |azimuth| < 35 deg, floor at z = -1 m)
+        grid_x_m=(0.77, 5.80), grid_y_m=(-3.69, 3.69), grid_z_m=(-1.09, 1.45), grid_n_zyx=(8, 48, 112)),
 )}
 
 
@@ -66,8 +126,9 @@ def get_preset(name: str) -> SimDatasetPreset:
         raise UnknownNameError("dataset preset", name, list(PRESETS)) from None
 
 
-def reduced_cfg(board_name: str, adc_samples: int | None, loops: int | None) -> str:
-    """The board's default .cfg with the ADC sample count and loop count replaced (validated)."""
+def reduced_cfg(board_name: str, adc_samples: int | None, loops: int | None,
+                frame_period_ms: float | None = None) -> str:
+    """The board's default .cfg with the ADC sample count, loop count and frame period replaced (validated)."""
     from rfpose.boards import get_board
     from rfpose.errors import ConfigError
     from rfpose.radar_config import parse_cfg, validate_cfg
@@ -79,8 +140,11 @@ def reduced_cfg(board_name: str, adc_samples: int | None, loops: int | None) -> 
         if parts and parts[0] == "profileCfg" and adc_samples is not None:
             parts[10] = str(adc_samples)
             line = " ".join(parts)
-        elif parts and parts[0] == "frameCfg" and loops is not None:
-            parts[3] = str(loops)
+        elif parts and parts[0] == "frameCfg" and (loops is not None or frame_period_ms is not None):
+            if loops is not None:
+                parts[3] = str(loops)
+            if frame_period_ms is not None:
+                parts[5] = f"{frame_period_ms:g}"
             line = " ".join(parts)
         lines.append(line)
     text = "\n".join(lines) + "\n"
@@ -91,43 +155,66 @@ def reduced_cfg(board_name: str, adc_samples: int | None, loops: int | None) -> 
     return text
 
 
+def session_name(seed: int, scenario: str, scene: str | None) -> str:
+    return f"seed{seed}-{scenario}" + (f"-{scene}" if scene else "")
+
+
 def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | None = "synchronous",
                  progress: bool = True) -> dict:
-    """Simulate every session of ``preset`` into ``out/sessions`` and build ``out/dataset.zarr``."""
+    """Simulate every session of ``preset`` into ``out/sessions`` and build ``out/dataset.zarr``.
+
+    Returns a summary (sessions, subject of each seed, split sizes, dataset build summary). The resolved
+    preset is written to ``out/preset.json`` and to the dataset's root attrs ``preset``."""
+    import time
+
+    import numpy as np
     import zarr
     from tqdm import tqdm
 
-    from rfpose.preprocessing.dataset import PreprocessConfig, build_dataset
+    from rfpose.preprocessing.dataset import build_dataset
     from rfpose.sim.session_writer import simulate_session
 
     out = Path(out)
     (out / "sessions").mkdir(parents=True, exist_ok=True)
     (out / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2))
-    cfg_text = reduced_cfg(preset.board, preset.adc_samples, preset.loops)
-    jobs = [(seed, sc) for seed in preset.subject_seeds for sc in preset.scenarios]
+    cfg_text = reduced_cfg(preset.board, preset.adc_samples, preset.loops, preset.frame_period_ms)
     paths, subject_of_seed = [], {}
-    for seed, scenario in tqdm(jobs, desc="simulate", disable=None if progress else True):
-        path = out / "sessions" / f"seed{seed}-{scenario}.zarr"
+    t0 = time.perf_counter()
+    for seed, scenario, scene, motion_seed in tqdm(preset.sessions(), desc="simulate",
+                                                   disable=None if progress else True):
+        path = out / "sessions" / f"{session_name(seed, scenario, scene)}.zarr"
         done = False
         if path.exists():
             try:
                 done = "subject" in zarr.open_group(str(path), mode="r").attrs
-            except Exception:
+            except Exception:  # a half-written session from an interrupted build: simulate it again
                 done = False
         if not done:
             simulate_session(str(path), scenario, preset.frames_per_session, seed=seed, board=preset.board,
-                             camera=False, lidar=False, cfg_text=cfg_text, overwrite=True)
+                             camera=False, lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene,
+                             motion_seed=motion_seed)
             g = zarr.open_group(str(path), mode="r+")
-            # the simulator derives the body from the seed; one subject per seed across scenarios.
+            # the simulator derives the body from the seed alone: one subject per seed across sessions.
             # Written last: it also marks the session as complete for a resumed build.
             g.attrs["subject"] = str(g.attrs["subjects"][0]["subject_id"]) if g.attrs.get("subjects") else f"seed{seed}"
         subject_of_seed[seed] = str(zarr.open_group(str(path), mode="r").attrs["subject"])
         paths.append(str(path))
-    cfg = PreprocessConfig(format=preset.format,
-                           val_subjects=tuple(subject_of_seed[s] for s in preset.val_seeds),
-                           test_subjects=tuple(subject_of_seed[s] for s in preset.test_seeds))
-    summary = build_dataset(paths, str(out / "dataset.zarr"), cfg, scheduler=scheduler, progress=progress)
-    return {"preset": preset.name, "sessions": len(paths), "subjects": subject_of_seed, "dataset": summary}
+    t_sim = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    summary = build_dataset(paths, str(out / "dataset.zarr"), preset.preprocess_config(subject_of_seed),
+                            scheduler=scheduler, progress=progress)
+    t_pre = time.perf_counter() - t0
+    root = zarr.open_group(str(out / "dataset.zarr"), mode="r+")
+    root.attrs["preset"] = preset.to_dict()
+    split = root["split"][:]
+    counts = {name: int((split == code).sum()) for code, name in enumerate(("train", "val", "test"))}
+    subjects = {name: sorted({subject_of_seed[s] for s in seeds}) for name, seeds in (
+        ("val", preset.val_seeds), ("test", preset.test_seeds))}
+    subjects["train"] = sorted(set(subject_of_seed.values()) - set(subjects["val"]) - set(subjects["test"]))
+    return {"preset": preset.name, "sessions": len(paths), "subjects": subject_of_seed, "split_subjects": subjects,
+            "split_samples": counts, "simulate_s": round(t_sim, 1), "preprocess_s": round(t_pre, 1),
+            "frames": int(len(split)), "dataset": summary, "unique_subjects_per_split_ok":
+            bool(all(len(np.unique(split[root["subject"][:] == s])) == 1 for s in np.unique(root["subject"][:])))}
 
 
 def add_arguments(p) -> None:
@@ -136,6 +223,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", help="output directory (sessions/, dataset.zarr, preset.json)")
     p.add_argument("--subjects", type=int, help="use only the first N subject seeds (smoke runs; changes the preset)")
     p.add_argument("--frames-per-session", type=int, help="override frames per session (smoke runs)")
+    p.add_argument("--scenarios", help="comma-separated scenario subset (smoke runs; changes the preset)")
     p.add_argument("--scheduler", default="synchronous",
                    help="dataset build: 'synchronous' (default), 'local' (dask LocalCluster) or a scheduler address")
 
@@ -147,6 +235,11 @@ def run(args) -> int:
         for name, pr in PRESETS.items():
             print(f"{name}  {pr.description}")
         return 0
+    if args.scenarios:
+        from rfpose.sim.scenarios import get_scenario
+
+        for a in args.scenarios.split(","):
+            get_scenario(a.strip())  # UnknownNameError lists the valid ones
     if not args.out:
         raise ConfigError("--out DIR is required (or --list)")
     preset = get_preset(args.preset)
@@ -156,6 +249,9 @@ def run(args) -> int:
             raise ConfigError("--subjects must be at least 3 (train, val and test need one subject each)")
         preset = replace(preset, name=f"{preset.name}-s{len(seeds)}", subject_seeds=seeds,
                          val_seeds=(seeds[-2],), test_seeds=(seeds[-1],))
+    if args.scenarios:
+        preset = replace(preset, name=f"{preset.name}-a{len(args.scenarios.split(','))}",
+                         scenarios=tuple(a.strip() for a in args.scenarios.split(",")))
     if args.frames_per_session:
         preset = replace(preset, name=f"{preset.name}-f{args.frames_per_session}",
                          frames_per_session=args.frames_per_session)

@@ -7,7 +7,7 @@ valid ones.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from rfpose.sim.motion import Area, Person
 from rfpose.sim.rig import (CameraSensor, LidarSensor, RadarSensor, SensorClock, SimulatedRig, World, rot_x,
                             transform)
 from rfpose.sim.scene import Room
+
+
+SCENES = ("clean", "cluttered")
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,20 @@ def default_board(spec: ScenarioSpec) -> str:
 
 def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None = None, people: int | None = None,
               camera: bool = True, lidar: bool = True, lidar_pattern: str = "livox", multipath: bool = False,
-              cfg_text: str | None = None, camera_model: CameraModel | None = None) -> SimulatedRig:
+              cfg_text: str | None = None, camera_model: CameraModel | None = None, scene: str | None = None,
+              motion_seed: int | None = None) -> SimulatedRig:
     """Build the rig of scenario ``name``. ``board`` defaults to mmwcas (RT-Pose-like); ``cfg_text`` to the
-    board's shipped .cfg. ``people`` overrides the scenario's person count (actions cycle)."""
+    board's shipped .cfg. ``people`` overrides the scenario's person count (actions cycle).
+
+    ``scene`` ("clean" | "cluttered") overrides the scenario's room; a cluttered room always has a chair.
+    ``motion_seed``: None draws body and motion from ``seed`` alone (the default); an integer keeps the bodies
+    of ``seed`` (same subjects) and draws their paths and gestures from ``(seed, motion_seed)``, so one subject
+    can perform several different takes of an action."""
     spec = get_scenario(name)
+    if scene is not None:
+        if scene not in SCENES:
+            raise UnknownNameError("scene", scene, SCENES)
+        spec = replace(spec, scene=scene, chair=spec.chair or scene == "cluttered")
     if num_frames < 1:
         raise ConfigError(f"--frames must be at least 1, got {num_frames}")
     b = get_board(board or default_board(spec))
@@ -106,7 +119,8 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     for i in range(n_people):
         prng = np.random.default_rng([seed, 0xB0D, i])
         body = BodyParams.random(prng, subject_id=f"S{seed:04d}p{i}")  # one subject per (seed, person)
-        persons.append(Person(body, spec.actions[i % len(spec.actions)], prng, area,
+        mrng = prng if motion_seed is None else np.random.default_rng([seed, 0xB0D, i, 0x7A4E, int(motion_seed)])
+        persons.append(Person(body, spec.actions[i % len(spec.actions)], mrng, area,
                                chair_xy=None if chair_xy is None else np.array(chair_xy), horizon_s=horizon_s))
     world = World(room, persons, seed, multipath, wavelength_m=b_params.wavelength_m)
 
@@ -132,5 +146,5 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
                 clock = SensorClock(cam_clock.start_s, cam_clock.clock_offset_s, cam_clock.jitter_s)  # one trigger
                 cameras.append(CameraSensor(nm, cm, transform(R_RIG_CAM_FORWARD, (0.0, y, 0.1)), clock))
     desc = {"scenario": name, "seed": seed, "spec": spec.to_dict(), "board": b.name, "multipath": multipath,
-            "rig": "hupr" if spec.hupr else "rtpose"}
+            "rig": "hupr" if spec.hupr else "rtpose", "motion_seed": motion_seed}
     return SimulatedRig(world, radars, lidars, cameras, num_frames, seed, desc)

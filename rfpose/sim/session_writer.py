@@ -24,7 +24,8 @@ def session_attrs(rig: SimulatedRig) -> dict:
         "scene": d["room"]["kind"],
         "rig": d,
         "config": {"simulator": {"scenario": d["scenario"], "seed": d["seed"], "board": d["board"],
-                                 "multipath": d["multipath"], "num_frames": rig.num_frames}},
+                                 "multipath": d["multipath"], "num_frames": rig.num_frames,
+                                 "scene": d["room"]["kind"], "motion_seed": d.get("motion_seed")}},
         "epoch_ns": EPOCH_NS,
     }
 
@@ -32,12 +33,17 @@ def session_attrs(rig: SimulatedRig) -> dict:
 def simulate_session(out, scenario: str, num_frames: int, seed: int = 0, board: str | None = None,
                      people: int | None = None, camera: bool = True, lidar: bool = True,
                      lidar_pattern: str = "livox", multipath: bool = False, cfg_text: str | None = None,
-                     overwrite: bool = False, progress: bool = False, labels_2d: bool = True) -> dict:
-    """Simulate ``num_frames`` radar frames of ``scenario`` and write them to the session ``out``."""
+                     overwrite: bool = False, progress: bool = False, labels_2d: bool = True,
+                     scene: str | None = None, motion_seed: int | None = None) -> dict:
+    """Simulate ``num_frames`` radar frames of ``scenario`` and write them to the session ``out``.
+
+    ``scene`` ("clean" | "cluttered") overrides the scenario's room; ``motion_seed`` gives the same subjects
+    (bodies of ``seed``) a different take of the motion (see :func:`rfpose.sim.scenarios.build_rig`)."""
     from rfpose.session import SessionWriter
 
     rig = build_rig(scenario, seed=seed, num_frames=num_frames, board=board, people=people, camera=camera,
-                    lidar=lidar, lidar_pattern=lidar_pattern, multipath=multipath, cfg_text=cfg_text)
+                    lidar=lidar, lidar_pattern=lidar_pattern, multipath=multipath, cfg_text=cfg_text,
+                    scene=scene, motion_seed=motion_seed)
     n_people = len(rig.world.people)
     with SessionWriter(out, attrs=session_attrs(rig), overwrite=overwrite, commit_every=16) as w:
         for name, src in rig.sources.items():

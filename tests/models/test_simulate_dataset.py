@@ -14,9 +14,9 @@ from rfpose.boards import get_board
 
 def test_preset_definition():
     p = get_preset("sim-bench-v1")
-    assert p.board == "mmwcas" and len(p.subject_seeds) == 6 and len(p.scenarios) == 7
+    assert p.board == "mmwcas" and len(p.subject_seeds) == 10 and len(p.scenarios) == 6 and len(p.scenes) == 2
     assert set(p.val_seeds).isdisjoint(p.test_seeds) and set(p.val_seeds) | set(p.test_seeds) < set(p.subject_seeds)
-    assert {"walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg"} <= set(p.scenarios)
+    assert {"walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg"} == set(p.scenarios)
     with pytest.raises(UnknownNameError, match="sim-bench-v1"):
         get_preset("nope")
     assert list(PRESETS) == ["sim-bench-v1"]
