@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
+
 from rfpose.source import Frame, SourceBase
 
 
@@ -48,44 +50,60 @@ class RealtimeSource(SourceBase):
     def stats(self) -> dict:
         return {"emitted": self.emitted, "dropped_frames": self.dropped}
 
-    def _times_s(self) -> list[float]:
-        ts = getattr(self.source, "timestamps_ns", None)
-        if ts is None:
-            ts = [self.source[i].timestamp_ns for i in range(len(self.source))]
-        return [t * 1e-9 for t in ts]
-
     def _iter(self) -> Iterator[Frame]:
-        times = self._times_s()
-        n = len(times)
-        if n == 0:
-            return
-        span = times[-1] - times[0]
-        period = span / (n - 1) if n > 1 else 0.1
-        start = time.monotonic()
-        last_emit = -float("inf")
-        lap = 0
-        while not self._stop.is_set():
+        # Frame times come from ``timestamps_ns`` when the source knows them without producing frames
+        # (sessions, the simulator); otherwise each frame's own time is read and the next ones are
+        # predicted from the frame period seen so far, so overdue frames are still skipped unread.
+        n = len(self.source)
+        known = getattr(self.source, "timestamps_ns", None)
+        times = None if known is None else np.asarray(known, dtype=np.float64) * 1e-9
+        period = float(np.median(np.diff(times))) if times is not None and n > 1 else None
+        t0 = times[0] if times is not None and n else None
+        start, last_emit, lap, span = time.monotonic(), -float("inf"), 0, 0.0
+        while n and not self._stop.is_set():
+            last_read = None  # (index, time) of the last frame read in this lap
+            t = None
             for i in range(n):
-                due = start + (times[i] - times[0] + lap * (span + period)) / self.speed
-                now = time.monotonic()
-                if now > due + period / self.speed:
-                    self.dropped += 1  # overdue: a live sensor would have moved on
+                if times is not None:
+                    t = times[i]
+                elif last_read is not None and period:
+                    t = last_read[1] + (i - last_read[0]) * period
+                else:
+                    t = None
+                planned = t is not None  # known or predicted before reading: a frame read in time is emitted
+                if planned and self._overdue(start + (t - t0 + lap * span) / self.speed, period):
+                    self.dropped += 1  # a live sensor would have moved on
+                    continue
+                frame = self.source[i]
+                if times is None:
+                    t = frame.timestamp_ns * 1e-9
+                    if t0 is None:
+                        t0 = t
+                    if last_read is not None and t > last_read[1]:
+                        period = (t - last_read[1]) / (i - last_read[0])
+                    last_read = (i, t)
+                due = start + (t - t0 + lap * span) / self.speed
+                if not planned and self.emitted and self._overdue(due, period):
+                    self.dropped += 1  # its time was only learnt by reading it, and it is stale
                     continue
                 if due - last_emit < self.min_interval_s:
                     continue
-                if due > now and self._stop.wait(due - now):
+                if due > time.monotonic() and self._stop.wait(due - time.monotonic()):
                     return
                 if self._stop.is_set():
                     return
-                frame = self.source[i]
                 if self.restamp:
                     frame.timestamp_ns = time.time_ns()
                 last_emit = due
                 self.emitted += 1
                 yield frame
-            if not self.loop:
+            if not self.loop or t is None:
                 return
+            span = (t - t0) + (period or 0.1) if times is None else (times[-1] - times[0]) + (period or 0.1)
             lap += 1
+
+    def _overdue(self, due: float, period: float | None) -> bool:
+        return bool(period) and time.monotonic() > due + period / self.speed
 
     def _close(self) -> None:
         self._stop.set()

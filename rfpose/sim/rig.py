@@ -192,6 +192,12 @@ class _SimSource(SourceBase):
         t = self.true_time_s(index) + c.clock_offset_s + (rng.normal(0, c.jitter_s) if c.jitter_s else 0.0)
         return EPOCH_NS + int(round(t * 1e9))
 
+    @property
+    def timestamps_ns(self) -> np.ndarray:
+        """Every frame's ``timestamp_ns`` without synthesising the frames (what frame ``i`` will carry)."""
+        return np.array([self.host_timestamp_ns(i, stream_rng(self.rig.seed, self.name + "/clock", i))
+                         for i in range(self.num_frames)], dtype=np.int64)
+
 
 class SimRadarSource(_SimSource):
     """Raw ADC frames of one simulated radar, as :class:`RadarFrame` with wire-format int16 words."""

@@ -80,3 +80,26 @@ def test_max_rate_caps_emission():
     src = RealtimeSource(_Recorded(20, 0.01), max_rate_hz=25)
     frames = list(src)
     assert 4 <= len(frames) <= 6 and src.dropped == 0
+
+
+class _SlowKnown(_Slow):
+    """Knows its timestamps without producing frames (as sessions and the simulator do)."""
+
+    def __init__(self, n, period_s):
+        super().__init__(n, period_s)
+        self.reads = 0
+
+    @property
+    def timestamps_ns(self):
+        return np.array([1_000_000_000 + i * self.period_ns for i in range(self.n)])
+
+    def _get(self, i):
+        self.reads += 1
+        return super()._get(i)
+
+
+def test_overdue_frames_of_a_source_with_known_times_are_never_read():
+    inner = _SlowKnown(30, 0.01)
+    src = RealtimeSource(inner)
+    frames = list(src)
+    assert inner.reads == len(frames) == src.emitted and src.dropped > 10
