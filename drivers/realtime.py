@@ -27,15 +27,17 @@ class RealtimeSource(SourceBase):
     ``restamp``: replace ``timestamp_ns`` by the host clock (``time.time_ns()``) at emission.
     ``loop``: start over at the end (a live sensor never runs out). ``speed`` > 1 replays faster.
     ``max_rate_hz``: emit at most this many frames per second (the others are skipped, not counted as
-    dropped). ``stop()`` ends the iteration.
+    dropped). ``drop_late=False`` emits every frame, late if need be (a replay that must see them all).
+    ``stop()`` ends the iteration.
     """
 
     is_live = True
     is_seekable = False
 
     def __init__(self, source, *, restamp: bool = True, loop: bool = False, speed: float = 1.0,
-                 max_rate_hz: float | None = None):
+                 max_rate_hz: float | None = None, drop_late: bool = True):
         super().__init__()
+        self.drop_late = drop_late
         self.source, self.restamp, self.loop, self.speed = source, restamp, loop, float(speed)
         self.min_interval_s = 1.0 / max_rate_hz if max_rate_hz else 0.0
         self.kind, self.name = source.kind, source.name
@@ -103,7 +105,7 @@ class RealtimeSource(SourceBase):
             lap += 1
 
     def _overdue(self, due: float, period: float | None) -> bool:
-        return bool(period) and time.monotonic() > due + period / self.speed
+        return self.drop_late and bool(period) and time.monotonic() > due + period / self.speed
 
     def _close(self) -> None:
         self._stop.set()

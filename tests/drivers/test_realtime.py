@@ -103,3 +103,8 @@ def test_overdue_frames_of_a_source_with_known_times_are_never_read():
     src = RealtimeSource(inner)
     frames = list(src)
     assert inner.reads == len(frames) == src.emitted and src.dropped > 10
+
+
+def test_drop_late_false_emits_every_frame_in_order():
+    src = RealtimeSource(_SlowKnown(12, 0.01), drop_late=False)
+    assert [f.index for f in src] == list(range(12)) and src.dropped == 0
