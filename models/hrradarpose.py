@@ -5,7 +5,7 @@ Input (B, 32 Doppler, 16 z, 64 y, 160 x): the Doppler bins are the channels of 3
 residual blocks, sum fusion) are upsampled trilinearly, concatenated (192) and mixed by a 1×1×1 conv to
 128 channels; a CenterPoint head predicts a root heatmap and 15×(x, y, z) offsets (see
 :mod:`rfpose.models.centerpose`). Structure from the released config ``hr3d_one_hm_doppler.py`` /
-``hr_tiny_feat32_zyx_l4_in32`` (docs: /work/shared/reference/rtpose.md §3); written from that description.
+``hr_tiny_feat32_zyx_l4_in32`` (engineering notes: shared/reference/rtpose.md §3); written from that description.
 
 File order, timm style: blocks → model → ``_create`` → cfgs → registered variants.
 """

@@ -5,7 +5,7 @@ temporal window ``(B, T=8 frames, D=8 Doppler, 2 re/im, 64 range, 64 azimuth, 8 
 averages over elevation (as the reference), merges Doppler with MNet, encodes each view with a 3-D CNN
 at three scales, fuses the views with self- and cross-attention at each scale while decoding to 14
 joint heatmaps at 64 × 64, and refines them with a graph convolution over the skeleton (PRGCN).
-Structure from /work/shared/reference/hupr.md §3; written from that description.
+Structure from the engineering notes (shared/reference/hupr.md §3); written from that description.
 
 Deviations from the reference code, all deliberate:
 
