@@ -296,12 +296,7 @@ class PolarProcessor:
         if full and not doppler_last and not cfg.clutter_removal and self.n_doppler == x.shape[1]:
             # nothing between the two transforms: one 2-D call (one pass of Python and buffer overhead)
             dop = sfft.fftn(x, axes=(1, 4), workers=w, overwrite_x=not premodulated or _owned)
-            if (self.d0, self.d1) != (0, self.n_doppler):
-                dop = dop[:, self.d0:self.d1]
-            if gains and not self._unit_gain:
-                F, D, T, R, Nr = dop.shape
-                dop *= self.channel_gain.reshape(1, D, T, R, 1)
-            return dop
+            return self._crop_and_gain(dop, gains)
         rng = sfft.fft(x, n=self.n_range_fft, axis=-1, workers=w, overwrite_x=not premodulated or _owned)
         if (self.r0, self.r1) != (0, rng.shape[-1]):
             rng = rng[..., self.r0:self.r1]
@@ -321,6 +316,10 @@ class PolarProcessor:
             sgn = self._loop_sign.reshape(1, -1, 1, 1, 1)
             rng -= (rng * sgn).mean(axis=1, keepdims=True, dtype=np.complex64) * sgn
         dop = sfft.fft(rng, n=self.n_doppler, axis=1, workers=w, overwrite_x=True)
+        return self._crop_and_gain(dop, gains)
+
+    def _crop_and_gain(self, dop: np.ndarray, gains: bool) -> np.ndarray:
+        """Doppler crop and per-channel gains of a ``(F, D, T, R, Nr)`` range–Doppler block."""
         if (self.d0, self.d1) != (0, self.n_doppler):
             dop = dop[:, self.d0:self.d1]
         if gains and not self._unit_gain:
