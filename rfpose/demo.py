@@ -18,6 +18,7 @@ error, and the stages that need its output as skipped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -92,41 +93,29 @@ class _State:
     figures: list = field(default_factory=list)
 
 
+@contextlib.contextmanager
 def _stage(state: _State, name: str, needs: tuple[str, ...] = ()):
-    """Decorator-free stage runner: ``with _stage(...) as st`` times a stage and records failures."""
-
-    class _Ctx:
-        def __enter__(self_inner):
-            self_inner.st = StageResult(name)
-            state.stages.append(self_inner.st)
-            missing = [n for n in needs if not _done(state, n)]
-            if missing:
-                self_inner.st.status = "skipped"
-                self_inner.st.detail = f"needs {', '.join(missing)}, which did not complete"
-                self_inner.skip = True
-            else:
-                self_inner.skip = False
-            self_inner.t0 = time.perf_counter()
-            log.info("demo: %s ...", name)
-            return self_inner
-
-        def __exit__(self_inner, exc_type, exc, tb):
-            st = self_inner.st
-            st.seconds = time.perf_counter() - self_inner.t0
-            if exc is not None:
-                st.status = "failed"
-                st.detail = f"{type(exc).__name__}: {exc}"
-                log.error("demo: stage %s failed: %s", name, st.detail)
-                if not isinstance(exc, RfposeError):
-                    log.debug("%s", "".join(traceback.format_exception(exc_type, exc, tb)))
-                return True  # the demo goes on and reports it
-            if not self_inner.skip and st.status == "pending":
-                st.status = "done"
-            print(f"[demo] {name}: {st.status} in {st.seconds:.1f} s" + (f" — {st.detail}" if st.detail else ""),
-                  flush=True)
-            return False
-
-    return _Ctx()
+    """Time one stage. A stage whose prerequisites did not complete is ``skipped`` (the body checks
+    ``st.status``); an exception marks it ``failed`` and the demo goes on to report it."""
+    st = StageResult(name)
+    state.stages.append(st)
+    missing = [n for n in needs if not _done(state, n)]
+    if missing:
+        st.status, st.detail = "skipped", f"needs {', '.join(missing)}, which did not complete"
+    log.info("demo: %s ...", name)
+    t0 = time.perf_counter()
+    try:
+        yield st
+        if st.status == "pending":
+            st.status = "done"
+    except Exception as exc:  # noqa: BLE001 - reported in the stage table, later stages are skipped
+        st.status, st.detail = "failed", f"{type(exc).__name__}: {exc}"
+        log.error("demo: stage %s failed: %s", name, st.detail)
+        if not isinstance(exc, RfposeError):
+            log.debug("%s", traceback.format_exc())
+    finally:
+        st.seconds = time.perf_counter() - t0
+    print(f"[demo] {name}: {st.status} in {st.seconds:.1f} s" + (f" — {st.detail}" if st.detail else ""), flush=True)
 
 
 def _done(state: _State, name: str) -> bool:
@@ -181,7 +170,7 @@ def stage_capture(state: _State) -> None:
     from rfpose.drivers.rig import parse_rig
 
     cfg, out = state.cfg, state.out
-    with _stage(state, "capture") as s:
+    with _stage(state, "capture") as st:
         frames = int(cfg.capture_seconds * 10) + 30  # simulated frames; the emulator loops past the end
         rig_path = out / "capture" / "rig.toml"
         rig_path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,12 +180,12 @@ def stage_capture(state: _State) -> None:
         t0 = time.perf_counter()
         status = Recorder(rig, session, duration_s=cfg.capture_seconds, overwrite=True, status_interval_s=1.0).run()
         wall = time.perf_counter() - t0
-        st = summary(status)
-        s.st.items, s.st.unit = st["radar"]["frames"], "radar frames"
-        s.st.detail = ", ".join(f"{n}: {v['frames']} frames" for n, v in st.items())
+        counts = summary(status)
+        st.items, st.unit = counts["radar"]["frames"], "radar frames"
+        st.detail = ", ".join(f"{n}: {v['frames']} frames" for n, v in counts.items())
         state.doc["capture"] = {"session": str(session), "rig_file": str(rig_path), "seconds": wall,
                                 "sensors": {n: {**v, "rate_hz": v["frames"] / cfg.capture_seconds}
-                                            for n, v in st.items()},
+                                            for n, v in counts.items()},
                                 "sim_frames": frames}
 
 
@@ -206,8 +195,8 @@ def stage_label(state: _State) -> None:
     from rfpose.sim.scenarios import build_rig
 
     cfg = state.cfg
-    with _stage(state, "label", needs=("capture",)) as s:
-        if s.skip:
+    with _stage(state, "label", needs=("capture",)) as st:
+        if st.status == "skipped":
             return
         cap = state.doc["capture"]
         rig = build_rig(cfg.capture_scenario, seed=cfg.seed, num_frames=cap["sim_frames"], board=cfg.board)
@@ -241,8 +230,8 @@ def stage_label(state: _State) -> None:
                                   "bytes", "frame": "radar frame, metres"})
         cap.update({"radar_frames": n, "complete_frames": int(complete), "identical_to_simulator": int(identical),
                     "first_sim_frame": offset, "sim_index": sim_index.tolist()})
-        s.st.items, s.st.unit = n, "radar frames"
-        s.st.detail = f"{identical}/{n} captured frames byte-identical to the simulator's"
+        st.items, st.unit = n, "radar frames"
+        st.detail = f"{identical}/{n} captured frames byte-identical to the simulator's"
 
 
 def _subject_seed(cfg: DemoConfig, k: int) -> int:
@@ -253,7 +242,7 @@ def stage_simulate(state: _State) -> None:
     from rfpose.sim.session_writer import simulate_session
 
     cfg, out = state.cfg, state.out
-    with _stage(state, "simulate") as s:
+    with _stage(state, "simulate") as st:
         sessions, subjects = [], []
         for k in range(cfg.subjects):
             seed = _subject_seed(cfg, k)
@@ -263,8 +252,8 @@ def stage_simulate(state: _State) -> None:
                                  lidar=False, overwrite=True, labels_2d=False)
                 sessions.append(str(path))
             subjects.append(f"S{seed:04d}p0")
-        s.st.items, s.st.unit = len(sessions) * cfg.frames_per_session, "radar frames"
-        s.st.detail = f"{cfg.subjects} subjects x {len(cfg.actions)} actions x {cfg.frames_per_session} frames"
+        st.items, st.unit = len(sessions) * cfg.frames_per_session, "radar frames"
+        st.detail = f"{cfg.subjects} subjects x {len(cfg.actions)} actions x {cfg.frames_per_session} frames"
         state.doc["training_set"] = {"sessions": sessions, "subjects": subjects, "actions": list(cfg.actions),
                                      "val_subjects": subjects[-2:-1], "test_subjects": subjects[-1:]}
 
@@ -273,8 +262,8 @@ def stage_preprocess(state: _State) -> None:
     from rfpose.preprocessing.dataset import PreprocessConfig, build_dataset
 
     cfg, out = state.cfg, state.out
-    with _stage(state, "preprocess", needs=("simulate",)) as s:
-        if s.skip:
+    with _stage(state, "preprocess", needs=("simulate",)) as st:
+        if st.status == "skipped":
             return
         ts = state.doc["training_set"]
         pcfg = PreprocessConfig(format="rtpose", val_subjects=tuple(ts["val_subjects"]),
@@ -290,15 +279,15 @@ def stage_preprocess(state: _State) -> None:
                                         scheduler=cfg.scheduler, overwrite=True, progress=False)
             state.doc["datasets"]["capture"] = {"path": str(cap_ds), **_jsonable(cap_summary)}
             n += int(cap_summary.get("samples", 0) or 0)
-        s.st.items, s.st.unit = n, "frames"
+        st.items, st.unit = n, "frames"
 
 
 def stage_train(state: _State) -> None:
     from rfpose.models.train import TrainConfig, train
 
     cfg, out = state.cfg, state.out
-    with _stage(state, "train", needs=("preprocess",)) as s:
-        if s.skip:
+    with _stage(state, "train", needs=("preprocess",)) as st:
+        if st.status == "skipped":
             return
         run = out / "run"
         tcfg = TrainConfig(model=cfg.model, data=state.doc["datasets"]["train"]["path"], out=str(run),
@@ -306,8 +295,8 @@ def stage_train(state: _State) -> None:
                            threads=cfg.threads)
         result = train(tcfg)
         history = result.get("history", [])
-        s.st.items, s.st.unit = result["epochs_done"] * _split_size(tcfg.data, 0), "training samples"
-        s.st.detail = f"{result['epochs_done']} epochs in {cfg.train_minutes:g} min budget"
+        st.items, st.unit = result["epochs_done"] * _split_size(tcfg.data, 0), "training samples"
+        st.detail = f"{result['epochs_done']} epochs in {cfg.train_minutes:g} min budget"
         state.doc["training"] = {"run": str(run), "model": cfg.model, "epochs": result["epochs_done"],
                                  "best_epoch": result["best_epoch"], "budget_minutes": cfg.train_minutes,
                                  "history": _jsonable(history)}
@@ -322,12 +311,12 @@ def _split_size(dataset: str, code: int) -> int:
 def stage_evaluate(state: _State) -> None:
     from rfpose.models.evaluate import evaluate_run
 
-    with _stage(state, "evaluate", needs=("train",)) as s:
-        if s.skip:
+    with _stage(state, "evaluate", needs=("train",)) as st:
+        if st.status == "skipped":
             return
         run, data = state.doc["training"]["run"], state.doc["datasets"]["train"]["path"]
         summary = evaluate_run(run, data, split="test", progress=False)
-        s.st.items, s.st.unit = summary.get("samples"), "test frames"
+        st.items, st.unit = summary.get("samples"), "test frames"
         state.doc["evaluation"] = _jsonable(summary)
         if "capture" in state.doc.get("datasets", {}):
             cap = evaluate_run(run, state.doc["datasets"]["capture"]["path"], split="train", progress=False)
@@ -341,8 +330,8 @@ def stage_replay(state: _State) -> None:
     from rfpose.session import SessionReader
 
     cfg = state.cfg
-    with _stage(state, "replay", needs=("train", "label")) as s:
-        if s.skip:
+    with _stage(state, "replay", needs=("train", "label")) as st:
+        if st.status == "skipped":
             return
         r = SessionReader(state.doc["capture"]["session"])
         radar = r.stream("radar")
@@ -376,8 +365,8 @@ def stage_replay(state: _State) -> None:
             doc["metrics"] = {k: v for k, v in m.items() if not isinstance(v, dict)}
             doc["samples"] = {"frame_index": idx, "pred": np.stack(preds).tolist(), "true": np.stack(gts).tolist()}
         state.doc["replay"] = _jsonable(doc)
-        s.st.items, s.st.unit = len(lat), "frames"
-        s.st.detail = (f"median {stages['total']['median_ms']:.0f} ms/frame; "
+        st.items, st.unit = len(lat), "frames"
+        st.detail = (f"median {stages['total']['median_ms']:.0f} ms/frame; "
                        f"{behind} of {len(lat)} frames took longer than the {period * 1e3:.0f} ms frame period")
 
 
@@ -588,9 +577,9 @@ def run_demo(cfg: DemoConfig) -> dict:
     stage_train(state)
     stage_evaluate(state)
     stage_replay(state)
-    with _stage(state, "figures") as s:
+    with _stage(state, "figures") as st:
         make_figures(state)
-        s.st.items, s.st.unit = len(state.figures), "figures"
+        st.items, st.unit = len(state.figures), "figures"
     state.doc["total_seconds"] = time.perf_counter() - t0
     path = write_demo_report(state)
     print(f"[demo] report: {path}", flush=True)
