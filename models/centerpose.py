@@ -90,22 +90,46 @@ def gather_at(features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return flat.gather(2, index[:, None, :].expand(B, C, index.shape[1])).transpose(1, 2)
 
 
-def offset_l1_loss(pred_offsets: torch.Tensor, targets: dict) -> torch.Tensor:
-    """Σ over the 3J offset channels of the mean (over labelled people) L1 error at the root voxel."""
+OFFSET_UNITS = ("voxel", "isotropic")
+
+
+def offset_l1_loss(pred_offsets: torch.Tensor, targets: dict, axis_scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ over the 3J offset channels of the mean (over labelled people) L1 error at the root voxel.
+
+    ``axis_scale`` (3,) multiplies the (x, y, z) errors, which are in output voxels; ``None`` keeps voxels."""
     pred = gather_at(pred_offsets, targets["index"])  # (B, P, 3J)
     mask = targets["mask"][..., None].float()
     err = (pred - targets["offsets"]).abs() * mask
+    if axis_scale is not None:
+        err = err * axis_scale.repeat(err.shape[-1] // 3)
     per_channel = err.sum(dim=(0, 1)) / (mask.sum() + 1e-4)
     return per_channel.sum()
 
 
+def offset_axis_scale(grid: VoxelGrid, units: str, device=None) -> torch.Tensor | None:
+    """Per-axis factor turning voxel-unit offset errors into ``units``.
+
+    ``"voxel"`` (RT-Pose): none, so on anisotropic voxels a metre of error costs more along the finest
+    axis. ``"isotropic"``: metres divided by the geometric mean voxel size, so every axis costs the same
+    per metre while the loss keeps about the magnitude of the voxel-unit one (and the 0.5 weight)."""
+    if units == "voxel":
+        return None
+    if units != "isotropic":
+        from rfpose.errors import UnknownNameError
+
+        raise UnknownNameError("offset loss units", units, OFFSET_UNITS)
+    vs, _ = _grid_tensors(grid, device)
+    return vs / vs.prod() ** (1 / 3)
+
+
 def centerpose_loss(outputs: dict, joints: torch.Tensor, grid: VoxelGrid, root: int = 0,
-                    offset_weight: float = 0.5) -> tuple[torch.Tensor, dict]:
-    """RT-Pose loss: focal(heatmap) + 0.5 · L1(offsets). Returns (total, parts as floats)."""
+                    offset_weight: float = 0.5, offset_units: str = "voxel") -> tuple[torch.Tensor, dict]:
+    """RT-Pose loss: focal(heatmap) + 0.5 · L1(offsets), the L1 in ``offset_units`` (see
+    :func:`offset_axis_scale`). Returns (total, parts as floats)."""
     hm = outputs["heatmap"]
     targets = build_targets(joints, grid, tuple(hm.shape[2:]), root)
     fl = focal_loss(hm, targets["heatmap"])
-    l1 = offset_l1_loss(outputs["offsets"], targets)
+    l1 = offset_l1_loss(outputs["offsets"], targets, offset_axis_scale(grid, offset_units, hm.device))
     total = fl + offset_weight * l1
     return total, {"focal": float(fl.detach()), "offset_l1": float(l1.detach())}
 

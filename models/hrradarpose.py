@@ -153,6 +153,8 @@ class HRRadarPose(nn.Module):
         stem_stride: optional (z, y, x) stride of a first conv (the deployment variant); ``None`` = RT-Pose.
         grid: voxel geometry of the input (sets metre conversion in decoding).
         max_people: decoding default (1 = RT-Pose's global argmax).
+        offset_loss: units of the offset L1 (``centerpose.OFFSET_UNITS``): "voxel" as RT-Pose, or
+            "isotropic" (metric, every axis weighted alike).
     """
 
     family = "hrradarpose"
@@ -162,12 +164,14 @@ class HRRadarPose(nn.Module):
                  stem_stride: tuple[int, int, int] | None = None, stem_channels: int | None = None,
                  num_joints: int = 15, skeleton: str = "rtpose15", grid: VoxelGrid = RTPOSE_GRID,
                  normalisation: str = RTPOSE_NORMALISATION, max_people: int = 1, score_threshold: float = 0.1,
-                 head_kernel: int = 3):
+                 head_kernel: int = 3, offset_loss: str = "voxel"):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.stem_stride = tuple(stem_stride) if stem_stride is not None else (1, 1, 1)
         self.num_joints = num_joints
         self.max_people, self.score_threshold = max_people, score_threshold
+        centerpose.offset_axis_scale(grid, offset_loss)  # fail early on unknown units
+        self.offset_loss = offset_loss
         self.spec = InputSpec(RTPOSE_FORMAT, self.input_shape, normalisation, skeleton, grid=grid)
         self.backbone = HRBackbone3d(input_shape[0], tuple(channels), blocks, modules_per_stage,
                                      tuple(stem_stride) if stem_stride is not None else None, stem_channels)
@@ -188,7 +192,7 @@ class HRRadarPose(nn.Module):
         return (torch.zeros(batch, *self.input_shape),)
 
     def loss(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict]:
-        return centerpose.centerpose_loss(outputs, batch["joints"], self.output_grid)
+        return centerpose.centerpose_loss(outputs, batch["joints"], self.output_grid, offset_units=self.offset_loss)
 
     def decode(self, outputs: dict, max_people: int | None = None, score_threshold: float | None = None):
         """→ (joints (B, K, J, 3) metres, scores (B, K))."""

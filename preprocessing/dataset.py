@@ -465,7 +465,7 @@ def build_dataset(sessions: list[str], out: str, cfg: PreprocessConfig, schedule
                           "sample_start": start + a, "sample_stop": start + b})
         start += len(p.frames)
 
-    root = _open_or_create(out_p, cfg, config_doc, overwrite)
+    root = _open_or_create(out_p, cfg, config_doc, overwrite, [p.path for p in plans])
     if root is None:
         root = _create(out_p, plans, cfg, config_doc, proc, fmt, N, P, J, skeleton, split_of, len(tasks))
     if root.attrs.get("complete"):
@@ -494,7 +494,7 @@ def _jsonable(x):
     return json.loads(json.dumps(x, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
-def _open_or_create(out_p: Path, cfg: PreprocessConfig, config_doc: dict, overwrite: bool):
+def _open_or_create(out_p: Path, cfg: PreprocessConfig, config_doc: dict, overwrite: bool, session_paths: list[str]):
     if not out_p.exists():
         return None
     is_zarr = (out_p / "zarr.json").exists()
@@ -511,6 +511,10 @@ def _open_or_create(out_p: Path, cfg: PreprocessConfig, config_doc: dict, overwr
         raise ConfigError("output exists and is not a resumable rfpose dataset (pass --overwrite)", str(out_p))
     if attrs.get("config") != config_doc:
         raise ConfigError("output exists with a different config; pass --overwrite to rebuild", str(out_p))
+    built_from = [s["path"] for s in attrs.get("sessions", [])]
+    if built_from != session_paths:
+        raise ConfigError(f"output exists, built from {len(built_from)} other sessions than the {len(session_paths)} "
+                          "given; pass --overwrite to rebuild", str(out_p))
     return root
 
 

@@ -4,7 +4,7 @@
   rfpose simulate-dataset --preset sim-bench-v1 --out data/sim-bench-v1
   rfpose simulate-dataset --preset sim-bench-v1 --out /tmp/smoke --subjects 3 --frames-per-session 2 --scenarios walk
 
-Writes OUT/sessions/seed<S>-<scenario>-<scene>.zarr (radar only; the simulator's ground-truth skeletons as
+Writes OUT/sessions/seed<S>-<scenario>-<scene>[-t<take>].zarr (radar only; the simulator's ground-truth skeletons as
 labels), then OUT/dataset.zarr through ``rfpose.preprocessing`` (split by subject, never by frame) and
 OUT/preset.json (the resolved preset, also stored in the dataset's root attrs ``preset``). Rerunning
 resumes: finished sessions are kept and the dataset build skips finished tasks. Everything is seeded, so
@@ -16,10 +16,11 @@ sim-bench-v1 (docs/benchmark.md has the reasoning and the results):
     (16 Doppler channels after RT-Pose's pair max-pool), frames every 200 ms (5 Hz);
   * tensor grid: RT-Pose's voxel size (4.5 × 15.7 × 36 cm) on the part of its ROI people can occupy:
     x 0.77–5.80 m (112), y ±3.69 m (48), z −1.09–1.45 m (8) → (16, 8, 48, 112) per frame;
-  * 10 subjects (seeds 1–10; the simulator draws height 1.55–1.95 m and build 0.85–1.25 from the seed),
+  * 17 subjects (seeds 1–17; the simulator draws height 1.55–1.95 m and build 0.85–1.25 from the seed),
     each doing all six RT-Pose actions in a clean and in a cluttered (furnished) room, a different take of
-    the motion in every session: 12 sessions × 20 frames per subject, 2400 frames;
-  * split by subject: seeds 1–7 train (1680 frames), 8 val (240), 9 and 10 test (480).
+    the motion in every session: 12 sessions × 20 frames per subject, twice over for training subjects;
+  * split by subject: seeds 1–7 and 11–17 train (6720 frames), 8 val (240), 9 and 10 test (480);
+    7440 frames in all.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class SimDatasetPreset:
     scenes: tuple[str | None, ...] = (None,)
     """rooms: "clean" | "cluttered"; None keeps the scenario's own room"""
     frames_per_session: int = 20
+    train_takes: int = 1
+    """takes of every (scenario, scene) per training subject; val and test subjects get one"""
     val_seeds: tuple[int, ...] = (5,)
     test_seeds: tuple[int, ...] = (6,)
     format: str = "rtpose"
@@ -78,14 +81,19 @@ class SimDatasetPreset:
             raise ConfigError(f"preset {self.name}: no training subject left")
         if self.frames_per_session < 1:
             raise ConfigError(f"preset {self.name}: frames_per_session must be ≥ 1")
+        if self.train_takes < 1:
+            raise ConfigError(f"preset {self.name}: train_takes must be ≥ 1")
 
-    def sessions(self) -> list[tuple[int, str, str | None, int | None]]:
-        """``(seed, scenario, scene, motion_seed)`` per session, in build order. The body comes from the seed
-        alone; the motion seed numbers the (scenario, scene) pairs, so each session of a subject is a
-        different take (start point, path, gesture timing): walk and walk-wave, clean and cluttered differ."""
-        n = len(self.scenes)
-        return [(seed, sc, scene, a * n + k) for seed in self.subject_seeds for a, sc in enumerate(self.scenarios)
-                for k, scene in enumerate(self.scenes)]
+    def sessions(self) -> list[tuple[int, str, str | None, int, int]]:
+        """``(seed, scenario, scene, motion_seed, take)`` per session, in build order. The body comes from the
+        seed alone; the motion seed numbers the (take, scenario, scene) triples, so each session of a subject
+        is a different take (start point, path, gesture timing): walk and walk-wave, clean and cluttered
+        differ. Take 0 of every session keeps its motion seed when ``train_takes`` grows."""
+        n, pairs = len(self.scenes), len(self.scenes) * len(self.scenarios)
+        held_out = set(self.val_seeds) | set(self.test_seeds)
+        return [(seed, sc, scene, t * pairs + a * n + k, t) for seed in self.subject_seeds
+                for t in range(1 if seed in held_out else self.train_takes)
+                for a, sc in enumerate(self.scenarios) for k, scene in enumerate(self.scenes)]
 
     def preprocess_config(self, subject_of_seed: dict[int, str]):
         from rfpose.preprocessing.dataset import PreprocessConfig
@@ -103,12 +111,13 @@ class SimDatasetPreset:
 PRESETS: dict[str, SimDatasetPreset] = {p.name: p for p in (
     SimDatasetPreset(
         "sim-bench-v1",
-        "RT-Pose-like cascade (reduced chirp and ROI), 10 subjects x 6 actions x {clean, cluttered}, "
-        "20 frames at 5 Hz per session, split by subject 7/1/2",
+        "RT-Pose-like cascade (reduced chirp and ROI), 17 subjects x 6 actions x {clean, cluttered}, "
+        "20 frames at 5 Hz per session, two takes per training subject, split by subject 14/1/2",
         frame_period_ms=200.0,
-        subject_seeds=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+        subject_seeds=tuple(range(1, 18)),
         scenes=("clean", "cluttered"),
         frames_per_session=20,
+        train_takes=2,
         val_seeds=(8,),
         test_seeds=(9, 10),
         # RT-Pose's voxel size (4.5 cm x, 15.7 cm y, 36 cm z) on the part of its ROI people can occupy
@@ -155,54 +164,88 @@ def reduced_cfg(board_name: str, adc_samples: int | None, loops: int | None,
     return text
 
 
-def session_name(seed: int, scenario: str, scene: str | None) -> str:
-    return f"seed{seed}-{scenario}" + (f"-{scene}" if scene else "")
+def session_name(seed: int, scenario: str, scene: str | None, take: int = 0) -> str:
+    return f"seed{seed}-{scenario}" + (f"-{scene}" if scene else "") + (f"-t{take}" if take else "")
+
+
+def _session_done(path: Path) -> bool:
+    """A session is complete once its ``subject`` attr is written (the last step of :func:`_simulate_one`)."""
+    import zarr
+
+    if not path.exists():
+        return False
+    try:
+        return "subject" in zarr.open_group(str(path), mode="r").attrs
+    except Exception:  # a half-written session from an interrupted build: simulate it again
+        return False
+
+
+def _simulate_one(path: str, scenario: str, frames: int, seed: int, board: str, cfg_text: str,
+                  scene: str | None, motion_seed: int) -> str:
+    """Simulate one session (radar only) and mark it complete; returns its subject id."""
+    import zarr
+
+    from rfpose.sim.session_writer import simulate_session
+
+    simulate_session(path, scenario, frames, seed=seed, board=board, camera=False, lidar=False,
+                     cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed)
+    g = zarr.open_group(path, mode="r+")
+    # the simulator derives the body from the seed alone: one subject per seed across sessions.
+    # Written last: it also marks the session as complete for a resumed build.
+    g.attrs["subject"] = str(g.attrs["subjects"][0]["subject_id"]) if g.attrs.get("subjects") else f"seed{seed}"
+    return str(g.attrs["subject"])
 
 
 def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | None = "synchronous",
-                 progress: bool = True) -> dict:
+                 progress: bool = True, workers: int = 1) -> dict:
     """Simulate every session of ``preset`` into ``out/sessions`` and build ``out/dataset.zarr``.
 
-    Returns a summary (sessions, subject of each seed, split sizes, dataset build summary). The resolved
-    preset is written to ``out/preset.json`` and to the dataset's root attrs ``preset``."""
+    ``workers`` > 1 simulates that many sessions at once in separate processes (the simulator runs on one
+    core per process). Returns a summary (sessions, subject of each seed, split sizes, dataset build
+    summary). The resolved preset is written to ``out/preset.json`` and to the dataset's root attrs
+    ``preset``."""
+    import multiprocessing
     import time
+    from concurrent.futures import ProcessPoolExecutor
 
     import numpy as np
     import zarr
     from tqdm import tqdm
 
     from rfpose.preprocessing.dataset import build_dataset
-    from rfpose.sim.session_writer import simulate_session
 
     out = Path(out)
     (out / "sessions").mkdir(parents=True, exist_ok=True)
     (out / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2))
     cfg_text = reduced_cfg(preset.board, preset.adc_samples, preset.loops, preset.frame_period_ms)
-    paths, subject_of_seed = [], {}
+    plan = [(out / "sessions" / f"{session_name(seed, sc, scene, take)}.zarr", seed, sc, scene, m)
+            for seed, sc, scene, m, take in preset.sessions()]
+    todo = [(str(path), sc, preset.frames_per_session, seed, preset.board, cfg_text, scene, m)
+            for path, seed, sc, scene, m in plan if not _session_done(path)]
     t0 = time.perf_counter()
-    for seed, scenario, scene, motion_seed in tqdm(preset.sessions(), desc="simulate",
-                                                   disable=None if progress else True):
-        path = out / "sessions" / f"{session_name(seed, scenario, scene)}.zarr"
-        done = False
-        if path.exists():
-            try:
-                done = "subject" in zarr.open_group(str(path), mode="r").attrs
-            except Exception:  # a half-written session from an interrupted build: simulate it again
-                done = False
-        if not done:
-            simulate_session(str(path), scenario, preset.frames_per_session, seed=seed, board=preset.board,
-                             camera=False, lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene,
-                             motion_seed=motion_seed)
-            g = zarr.open_group(str(path), mode="r+")
-            # the simulator derives the body from the seed alone: one subject per seed across sessions.
-            # Written last: it also marks the session as complete for a resumed build.
-            g.attrs["subject"] = str(g.attrs["subjects"][0]["subject_id"]) if g.attrs.get("subjects") else f"seed{seed}"
-        subject_of_seed[seed] = str(zarr.open_group(str(path), mode="r").attrs["subject"])
-        paths.append(str(path))
+    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="simulate", disable=None if progress else True)
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for _ in pool.map(_simulate_one, *zip(*todo)):
+                bar.update()
+    else:
+        for job in todo:
+            _simulate_one(*job)
+            bar.update()
+    bar.close()
+    paths = [str(path) for path, *_ in plan]
+    subject_of_seed = {seed: str(zarr.open_group(str(path), mode="r").attrs["subject"])
+                       for path, seed, *_ in plan}
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
-    summary = build_dataset(paths, str(out / "dataset.zarr"), preset.preprocess_config(subject_of_seed),
-                            scheduler=scheduler, progress=progress)
+    dataset = out / "dataset.zarr"
+    # a preset that grew (more takes or subjects) invalidates the dataset, not the sessions
+    stale = dataset.exists() and [x["path"] for x in zarr.open_group(str(dataset), mode="r").attrs.get(
+        "sessions", [])] != paths
+    if stale:
+        log.info("%s: built from other sessions; rebuilding", dataset)
+    summary = build_dataset(paths, str(dataset), preset.preprocess_config(subject_of_seed),
+                            scheduler=scheduler, progress=progress, overwrite=stale)
     t_pre = time.perf_counter() - t0
     root = zarr.open_group(str(out / "dataset.zarr"), mode="r+")
     root.attrs["preset"] = preset.to_dict()
@@ -224,6 +267,7 @@ def add_arguments(p) -> None:
     p.add_argument("--subjects", type=int, help="use only the first N subject seeds (smoke runs; changes the preset)")
     p.add_argument("--frames-per-session", type=int, help="override frames per session (smoke runs)")
     p.add_argument("--scenarios", help="comma-separated scenario subset (smoke runs; changes the preset)")
+    p.add_argument("--workers", type=int, default=1, help="sessions simulated at once (one process and core each)")
     p.add_argument("--scheduler", default="synchronous",
                    help="dataset build: 'synchronous' (default), 'local' (dask LocalCluster) or a scheduler address")
 
@@ -256,6 +300,6 @@ def run(args) -> int:
         preset = replace(preset, name=f"{preset.name}-f{args.frames_per_session}",
                          frames_per_session=args.frames_per_session)
     scheduler = None if args.scheduler == "local" else args.scheduler
-    summary = build_preset(preset, args.out, scheduler=scheduler)
+    summary = build_preset(preset, args.out, scheduler=scheduler, workers=args.workers)
     print(json.dumps(summary))
     return 0

@@ -99,6 +99,27 @@ def test_offset_loss_only_at_labelled_root():
     assert centerpose.offset_l1_loss(pred, t) == pytest.approx(expected, rel=1e-3)
 
 
+def test_isotropic_offset_loss_weighs_a_metre_alike_on_every_axis():
+    joints = _person([2.0, 0.0, 0.0])[None, None]
+    t = centerpose.build_targets(joints, GRID, SHAPE)
+    index = t["index"][0, 0].item()
+    scale = centerpose.offset_axis_scale(GRID, "isotropic")
+    # by hand: voxels (x, y, z) 0.125, 0.25, 0.3 m; geometric mean (0.125·0.25·0.3)^(1/3) = 0.2107 m
+    gm = (0.125 * 0.25 * 0.3) ** (1 / 3)
+    assert scale.tolist() == pytest.approx([0.125 / gm, 0.25 / gm, 0.3 / gm], rel=1e-5)
+    losses = []
+    for axis, voxel_m in enumerate((0.125, 0.25, 0.3)):
+        pred = torch.zeros(1, 45, *SHAPE)
+        pred.view(1, 45, -1)[0, :, index] = t["offsets"][0, 0]
+        pred.view(1, 45, -1)[0, 3 + axis, index] += 0.1 / voxel_m  # joint 1 off by 10 cm along one axis
+        losses.append(centerpose.offset_l1_loss(pred, t, scale).item())
+        assert centerpose.offset_l1_loss(pred, t).item() == pytest.approx(0.1 / voxel_m, rel=1e-3)  # RT-Pose
+    assert losses == pytest.approx([0.1 / gm] * 3, rel=1e-3)
+    assert centerpose.offset_axis_scale(GRID, "voxel") is None
+    with pytest.raises(Exception, match="metre"):
+        centerpose.offset_axis_scale(GRID, "metre")
+
+
 # ---------------------------------------------------------------- 2-D heatmaps
 def test_gaussian_targets_hand_case():
     j = torch.tensor([[[[101.0, 30.0]]]])  # x 101 px → cell int(101/4 + .5) = 25; y 30 → int(8) = 8

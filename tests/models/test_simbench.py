@@ -25,9 +25,11 @@ def test_sim_bench_v1_definition():
     train = set(p.subject_seeds) - set(p.val_seeds) - set(p.test_seeds)
     assert len(train) >= 5 and not set(p.val_seeds) & set(p.test_seeds)
     sessions = p.sessions()
-    assert len(sessions) == len(p.subject_seeds) * 6 * 2
+    held_out = len(p.val_seeds) + len(p.test_seeds)
+    assert len(sessions) == (held_out + len(train) * p.train_takes) * 6 * 2
+    assert {t for seed, *_, t in sessions if seed in set(p.val_seeds) | set(p.test_seeds)} == {0}
     # every session of one subject is a different take of the motion
-    takes = [(seed, m) for seed, _sc, _scene, m in sessions]
+    takes = [(seed, m) for seed, _sc, _scene, m, _t in sessions]
     assert len(set(takes)) == len(takes)
     # RT-Pose voxel size kept (4.5 cm x, 15.7 cm y, 36 cm z) on the reduced ROI
     step = [(hi - lo) / (n - 1) for (lo, hi), n in zip((p.grid_z_m, p.grid_y_m, p.grid_x_m), p.grid_n_zyx)]

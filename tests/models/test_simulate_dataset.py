@@ -14,7 +14,7 @@ from rfpose.boards import get_board
 
 def test_preset_definition():
     p = get_preset("sim-bench-v1")
-    assert p.board == "mmwcas" and len(p.subject_seeds) == 10 and len(p.scenarios) == 6 and len(p.scenes) == 2
+    assert p.board == "mmwcas" and len(p.subject_seeds) == 17 and p.train_takes == 2 and len(p.scenarios) == 6 and len(p.scenes) == 2
     assert set(p.val_seeds).isdisjoint(p.test_seeds) and set(p.val_seeds) | set(p.test_seeds) < set(p.subject_seeds)
     assert {"walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg"} == set(p.scenarios)
     with pytest.raises(UnknownNameError, match="sim-bench-v1"):
@@ -50,3 +50,25 @@ def test_small_preset_builds_a_subject_split_dataset(tmp_path):
     # rerun resumes (no session is simulated again, the dataset build skips finished tasks)
     again = build_preset(preset, tmp_path, progress=False)
     assert again["dataset"]["skipped_tasks"] == again["dataset"]["tasks"]
+
+
+def test_training_takes_grow_on_a_finished_build_in_parallel(tmp_path):
+    one = SimDatasetPreset("t", "test", subject_seeds=(1, 2, 3), scenarios=("wave",), frames_per_session=2,
+                           val_seeds=(2,), test_seeds=(3,))
+    build_preset(one, tmp_path, progress=False)
+    take0 = tmp_path / "sessions" / "seed1-wave.zarr"
+    first_build = (take0 / "zarr.json").stat().st_mtime_ns
+    two = SimDatasetPreset("t", "test", subject_seeds=(1, 2, 3), scenarios=("wave",), frames_per_session=2,
+                           val_seeds=(2,), test_seeds=(3,), train_takes=2)
+    summary = build_preset(two, tmp_path, progress=False, workers=2)
+    assert summary["sessions"] == 4 and summary["split_samples"] == {"train": 4, "val": 2, "test": 2}
+    assert (take0 / "zarr.json").stat().st_mtime_ns == first_build  # take 0 kept, not simulated again
+    take1 = zarr.open_group(str(tmp_path / "sessions" / "seed1-wave-t1.zarr"), mode="r")
+    assert take1.attrs["subject"] == zarr.open_group(str(take0), mode="r").attrs["subject"]
+    g = zarr.open_group(str(tmp_path / "dataset.zarr"), mode="r")
+    train = g["split"][:] == 0
+    joints, session = g["joints"][:][train], g["session_index"][:][train]
+    assert len(np.unique(session)) == 2
+    a, b = (joints[session == k] for k in np.unique(session))
+    assert np.abs(a - b)[np.isfinite(a - b)].max() > 0.1  # another take: the person stands elsewhere
+    assert not (tmp_path / "sessions" / "seed2-wave-t1.zarr").exists()  # held-out subjects get one take

@@ -191,6 +191,9 @@ def test_preprocess_resumes_after_interruption(sessions, tmp_path):
     bad_args = [("3" if a == "1" and args[i - 1] == "--frames-per-task" else a) for i, a in enumerate(args)]
     bad = subprocess.run(RFPOSE + bad_args, capture_output=True, text=True)
     assert bad.returncode == 2 and "different config" in bad.stderr
+    # so is a finished dataset given another list of sessions (it would silently keep the old samples)
+    more = subprocess.run(RFPOSE + args[:2] + [sessions[1]] + args[2:], capture_output=True, text=True)
+    assert more.returncode == 2 and "other sessions" in more.stderr and str(out) in more.stderr
 
 
 def test_bench_dsp_json_runs(tmp_path):
