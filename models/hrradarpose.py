@@ -155,6 +155,9 @@ class HRRadarPose(nn.Module):
         max_people: decoding default (1 = RT-Pose's global argmax).
         offset_loss: units of the offset L1 (``centerpose.OFFSET_UNITS``): "voxel" as RT-Pose, or
             "isotropic" (metric, every axis weighted alike).
+        log_input_ref: ``None`` feeds the linear magnitudes (RT-Pose); a value ``r`` (input units, about the
+            noise floor) feeds ``log1p(x / r)``, so weak moving reflectors (hands, ~1 % of the static
+            clutter's magnitude) reach the first convolution at a comparable scale.
     """
 
     family = "hrradarpose"
@@ -164,7 +167,7 @@ class HRRadarPose(nn.Module):
                  stem_stride: tuple[int, int, int] | None = None, stem_channels: int | None = None,
                  num_joints: int = 15, skeleton: str = "rtpose15", grid: VoxelGrid = RTPOSE_GRID,
                  normalisation: str = RTPOSE_NORMALISATION, max_people: int = 1, score_threshold: float = 0.1,
-                 head_kernel: int = 3, offset_loss: str = "voxel"):
+                 head_kernel: int = 3, offset_loss: str = "voxel", log_input_ref: float | None = None):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.stem_stride = tuple(stem_stride) if stem_stride is not None else (1, 1, 1)
@@ -172,6 +175,11 @@ class HRRadarPose(nn.Module):
         self.max_people, self.score_threshold = max_people, score_threshold
         centerpose.offset_axis_scale(grid, offset_loss)  # fail early on unknown units
         self.offset_loss = offset_loss
+        if log_input_ref is not None and not log_input_ref > 0:
+            from rfpose.errors import ConfigError
+
+            raise ConfigError(f"log_input_ref must be > 0 (input units), got {log_input_ref}")
+        self.log_input_ref = log_input_ref
         self.spec = InputSpec(RTPOSE_FORMAT, self.input_shape, normalisation, skeleton, grid=grid)
         self.backbone = HRBackbone3d(input_shape[0], tuple(channels), blocks, modules_per_stage,
                                      tuple(stem_stride) if stem_stride is not None else None, stem_channels)
@@ -185,6 +193,8 @@ class HRRadarPose(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x (B, D, Z, Y, X) → {"heatmap": (B, 1, Z', Y', X') logits, "offsets": (B, 3J, Z', Y', X') voxels}."""
+        if self.log_input_ref is not None:
+            x = torch.log1p(x.clamp(min=0) / self.log_input_ref)
         feats = self.neck(self.backbone(x))
         return {"heatmap": self.heatmap_head(feats), "offsets": self.offset_head(feats)}
 

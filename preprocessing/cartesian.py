@@ -35,7 +35,7 @@ from rfpose.boards import Board
 from rfpose.errors import ConfigError, ShapeError
 from rfpose.radar_config import RadarParams
 
-from rfpose.preprocessing.polar import PolarAxes, PolarConfig, PolarProcessor
+from rfpose.preprocessing.polar import PolarAxes, PolarConfig, PolarProcessor, single_fft_worker
 
 
 @dataclass(frozen=True)
@@ -295,9 +295,13 @@ class CartesianProcessor:
             trnl = self._buffer("trnl")
             for f in range(w.shape[0]):
                 if cascade:
-                    dc = self.polar.config.dc_removal
-                    decode_cascade_frame_trnl(w[f], self.params, out=trnl, scratch=self._buffer("chip"), remove_dc=dc)
-                    self.polar.premodulate_trnl(trnl, dc_removed=dc)
+                    def decode(slots, words=w[f]):  # one thread per group of chips, each with its scratch
+                        dc = self.polar.config.dc_removal
+                        decode_cascade_frame_trnl(words, self.params, out=trnl, scratch=self._buffer(f"chip{slots[0]}"),
+                                                  remove_dc=dc, slots=slots)
+                        self.polar.premodulate_trnl(trnl[:, 4 * slots[0]:4 * slots[-1] + 4], dc_removed=dc)
+
+                    self._parallel(_split_even([1] * 4, self.threads), decode)
                 else:
                     self.polar.load_trnl(decode_frames(w[f], self.params)[0], trnl)
                 self._voxels_from_trnl(out[f])
@@ -316,7 +320,7 @@ class CartesianProcessor:
             rows = len(np.unique(self.polar.grid.el_index))
             shapes = {"trnl": ((T, R, N, L), np.complex64), "chip": ((L, T, N, 4), np.complex64),
                       "rows": ((rows, Nr, A, D), np.complex64)}
-            shape, dtype = shapes[name]
+            shape, dtype = shapes[name.rstrip("0123456789")]
             b = self._buffers[name] = np.empty(shape, dtype)
         return b
 
@@ -329,7 +333,13 @@ class CartesianProcessor:
         gains = getattr(self, "_gains_cache", None)
         if gains is None or gains[0] != pool:
             gains = self._gains_cache = (pool, self.polar.gains_vd(pool))
-        rows = self.polar.azimuth_rows_into(rd, self._buffer("rows"), pool=pool, gains=gains[1])
+        rows = self._buffer("rows")
+
+        def azimuth(part):  # elevation rows split over the threads: placement, zeroing and FFTs all parallel
+            with single_fft_worker():
+                self.polar.azimuth_rows_into(rd, rows, pool=pool, gains=gains[1], rows=part)
+
+        self._parallel(_split_even([1] * rows.shape[0], self.threads), azimuth)
         n_rows, Nr, A, D = rows.shape
         rows = rows.reshape(n_rows, Nr * A, D)
         if magnitude_first:

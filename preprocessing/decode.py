@@ -177,14 +177,17 @@ def decode_cascade_frames(chips: np.ndarray, params: RadarParams, out: np.ndarra
 
 
 def decode_cascade_frame_trnl(chips: np.ndarray, params: RadarParams, out: np.ndarray | None = None,
-                              scratch: np.ndarray | None = None, remove_dc: bool = False) -> np.ndarray:
+                              scratch: np.ndarray | None = None, remove_dc: bool = False,
+                              slots: range = range(4)) -> np.ndarray:
     """One cascade frame's words ``(4 chips, W)`` to complex64 ``(tx, rx16, sample, loop)`` (loop innermost).
 
     The same values as :func:`decode_cascade_frames` in the layout the Cartesian chain transforms without
     a transpose (range FFT over the strided sample axis, Doppler FFT over the contiguous loop axis). Each
     chip is converted contiguously into ``scratch`` (``(L, T, N, 4)`` complex64) and then transposed into
     ``out``: two cache-friendly passes instead of one scattered one. ``remove_dc`` subtracts each chirp's mean
-    (per loop, TX slot and RX) during the transpose, saving the Cartesian chain a pass.
+    (per loop, TX slot and RX) during the transpose, saving the Cartesian chain a pass. ``slots`` selects
+    which groups of four MIMO-order RX (one chip each) to decode, so threads can share a frame, each with
+    its own ``scratch``.
     """
     c = np.asarray(chips)
     L, T, N = params.num_loops, params.num_tx, params.num_adc_samples
@@ -199,8 +202,8 @@ def decode_cascade_frame_trnl(chips: np.ndarray, params: RadarParams, out: np.nd
         scratch = np.empty((L, T, N, 4), np.complex64)
     src = c.reshape(4, L, T, N, 4, 2)
     sf = scratch.view(np.float32).reshape(L, T, N, 4, 2)
-    chip_order = [(CASCADE_RX_MIMO_ORDER[4 * j] - 1) // 4 for j in range(4)]
-    for j, chip in enumerate(chip_order):
+    for j in slots:
+        chip = (CASCADE_RX_MIMO_ORDER[4 * j] - 1) // 4  # MIMO order = chips (slave3, master, slave2, slave1)
         np.copyto(sf, src[chip], casting="unsafe")
         if remove_dc:
             m = scratch.mean(axis=2, dtype=np.complex64).transpose(1, 2, 0)  # (T, rx4, L)

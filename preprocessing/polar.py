@@ -147,6 +147,20 @@ def _fft_workers(default: int) -> int:
     return getattr(_LOCAL, "workers", default)
 
 
+class single_fft_worker:
+    """Context: this thread's FFTs run on one worker (for callers that parallelise across threads themselves)."""
+
+    def __enter__(self):
+        self._outer = getattr(_LOCAL, "workers", None)
+        _LOCAL.workers = 1
+
+    def __exit__(self, *exc):
+        if self._outer is None:
+            del _LOCAL.workers
+        else:
+            _LOCAL.workers = self._outer
+
+
 def _thread_count(workers: int) -> int:
     return (os.cpu_count() or 1) if workers < 0 else max(1, workers)
 
@@ -386,12 +400,13 @@ class PolarProcessor:
         return np.ascontiguousarray(g.reshape(V, D // pool, pool).transpose(0, 2, 1).reshape(V, D))
 
     def azimuth_rows_into(self, rd: np.ndarray, out: np.ndarray, pool: int = 1,
-                          gains: np.ndarray | None = None) -> np.ndarray:
+                          gains: np.ndarray | None = None, rows: range | None = None) -> np.ndarray:
         """``(V, Nr', D')`` range–Doppler → ``out`` ``(rows, Nr', A, D')``: channel gains applied, channels placed on
         the occupied elevation rows of the azimuth grid, azimuth transform in place (``exp(+j)`` kernel).
 
         ``pool`` > 1 stores the Doppler axis in ``(pool, D'/pool)`` order so Doppler max-pooling later reads
-        contiguous halves. The elevation transform of these rows is ``_el_matrix @ rows``.
+        contiguous halves. The elevation transform of these rows is ``_el_matrix @ rows``. ``rows`` limits the
+        work to a range of output rows (threads can each take some); ``out`` is returned either way.
         """
         V, Nr, D = rd.shape
         g = self.grid
@@ -401,19 +416,26 @@ class PolarProcessor:
             raise ShapeError(f"out must be C-contiguous complex64 {(len(occ), Nr, A, D)}, got {out.dtype} {out.shape}")
         if D % pool:
             raise ShapeError(f"{D} Doppler bins do not split into pools of {pool}")
+        rows = range(len(occ)) if rows is None else rows
         gv = self.gains_vd(pool) if gains is None else gains
         row = np.searchsorted(occ, g.el_index)
-        out.fill(0)
+        mine = out[rows.start:rows.stop]
+        mine.fill(0)
         shape = (Nr, pool, D // pool)
         for rank, vs in enumerate(g.rank_groups):
             for v in vs.tolist():
+                if row[v] not in rows:
+                    continue
                 src = rd[v].reshape(Nr, D // pool, pool).transpose(0, 2, 1)
                 dst = out[row[v], :, g.az_index[v], :].reshape(shape)
                 if rank == 0:
                     np.multiply(src, gv[v].reshape(pool, D // pool), out=dst)
                 else:  # duplicates at a position are summed (their weights average them)
                     dst += src * gv[v].reshape(pool, D // pool)
-        return sfft.ifft(out, axis=2, norm="forward", workers=_fft_workers(self.config.workers), overwrite_x=True)
+        res = sfft.ifft(mine, axis=2, norm="forward", workers=_fft_workers(self.config.workers), overwrite_x=True)
+        if not np.shares_memory(res, mine):  # pocketfft works in place on contiguous complex64; be sure
+            mine[...] = res
+        return out
 
     def range_doppler_words(self, words: np.ndarray, gains: bool = True) -> np.ndarray:
         """int16 words of F frames → the range–Doppler cube of :meth:`range_doppler` (fused decode).

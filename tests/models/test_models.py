@@ -55,6 +55,21 @@ def test_forward_backward_tiny(name):
     assert joints.shape[0] == 2 and torch.isfinite(scores).all()
 
 
+def test_hrradarpose_log_input_is_log1p_of_the_magnitudes():
+    entry = model_entry("hrradarpose-lite")
+    torch.manual_seed(0)
+    linear = create_model("hrradarpose-lite", **entry.tiny_overrides)
+    logged = create_model("hrradarpose-lite", **entry.tiny_overrides, log_input_ref=0.01)
+    logged.load_state_dict(linear.state_dict())  # the option adds no weights
+    x = torch.rand(1, *linear.input_shape) * 0.1
+    with torch.no_grad():
+        want = linear(torch.log1p(x / 0.01))["offsets"]
+        torch.testing.assert_close(logged(x)["offsets"], want)
+        assert not torch.allclose(linear(x)["offsets"], want)
+    with pytest.raises(ConfigError, match="log_input_ref"):
+        create_model("hrradarpose-lite", log_input_ref=0)
+
+
 def test_hrradarpose_paper_size():
     """RT-Pose hr3d_one_hm_doppler: 2.22 M parameters, 92.6 G conv MACs on a 32×16×64×160 input."""
     m = create_model("hrradarpose")
