@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from rfpose import metrics
-from rfpose.errors import FormatError
+from rfpose.errors import ConfigError, FormatError
 from rfpose.skeletons import get_skeleton
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,12 @@ def collate(items: list[dict]) -> dict:
 
 @torch.no_grad()
 def predict(model, dataset, batch_size: int = 4, device: str = "cpu", workers: int = 0,
-            progress: bool = False) -> dict:
-    """Decoded predictions, labels and mean loss over ``dataset`` (numpy arrays)."""
+            progress: bool = False, flip_test: bool = False) -> dict:
+    """Decoded predictions, labels and mean loss over ``dataset`` (numpy arrays). ``flip_test`` averages
+    each pose with the mirrored pose predicted on the laterally flipped input (one person per frame;
+    models with ``decode_flip``)."""
+    if flip_test and not hasattr(model, "decode_flip"):
+        raise ConfigError(f"{type(model).__name__} has no flip test")
     model.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate,
                                          num_workers=workers,
@@ -43,7 +47,10 @@ def predict(model, dataset, batch_size: int = 4, device: str = "cpu", workers: i
         out = model(*inputs)
         loss, _ = model.loss(out, {k: v.to(device) for k, v in batch.items() if k in ("joints", "joints_2d")})
         losses.append(float(loss) * len(batch["index"]))
-        p, s = model.decode(out)
+        if flip_test:  # the y axis of RT-Pose voxels (B, D, Z, Y, X)
+            p, s = model.decode_flip(out, model(*[t.flip(3) for t in inputs]))
+        else:
+            p, s = model.decode(out)
         preds.append(p.cpu().numpy())
         scores.append(s.cpu().numpy())
         joints.append(batch["joints"].numpy())
@@ -134,7 +141,7 @@ def write_json(summary: dict, path: str | Path) -> None:
 
 def evaluate_run(run_dir, data, split: str = "test", checkpoint: str = "best", batch_size: int = 4,
                  max_people: int | None = None, limit: int | None = None, device: str = "cpu",
-                 progress: bool = True) -> dict:
+                 progress: bool = True, flip_test: bool = False) -> dict:
     """Evaluate a training run on one split of a dataset (what ``rfpose evaluate`` prints).
 
     The dataset's input spec must equal the run's; an empty split is a FormatError.
@@ -149,11 +156,13 @@ def evaluate_run(run_dir, data, split: str = "test", checkpoint: str = "best", b
     data_spec = dataset_spec(group, data)
     check_spec(InputSpec.from_dict(doc["input_spec"]), data_spec, f"evaluate {run_dir} on {data}")
     if max_people:
+        if flip_test and max_people > 1:
+            raise ConfigError("--flip-test decodes one person per frame; drop --max-people")
         model.max_people = max_people
     ds = PoseDataset(data, model, DataOptions(split, limit))
     if len(ds) == 0:
         raise FormatError(f"{data}: split {split!r} is empty")
-    result = predict(model, ds, batch_size, device, progress=progress)
+    result = predict(model, ds, batch_size, device, progress=progress, flip_test=flip_test)
     summary = summarise(model.family, result, data_spec.skeleton, group.attrs.get("sessions"))
     return {"run": str(run_dir), "model": doc["model"]["name"], "data": str(data), "split": split,
-            "checkpoint": checkpoint, **summary}
+            "checkpoint": checkpoint, "flip_test": flip_test, **summary}

@@ -209,6 +209,20 @@ class HRRadarPose(nn.Module):
         return centerpose.decode(outputs, self.output_grid, max_people or self.max_people,
                                  self.score_threshold if score_threshold is None else score_threshold)
 
+    def decode_flip(self, outputs: dict, outputs_flipped: dict):
+        """Flip test (HRNet's test-time augmentation) for one person per frame: ``outputs_flipped`` are the
+        network's outputs on the input with its y axis reversed; its pose is mirrored back (y about the grid
+        centre, left/right joints swapped) and averaged with the direct one. → (joints (B, 1, J, 3), scores (B, 1))."""
+        from rfpose.skeletons import get_skeleton
+
+        joints, scores = self.decode(outputs, max_people=1)
+        mirrored, scores_f = self.decode(outputs_flipped, max_people=1)
+        mirrored = mirrored[:, :, torch.as_tensor(get_skeleton(self.spec.skeleton).flip_permutation())]
+        g, ny = self.spec.grid, self.input_shape[2]
+        centre = g.roi_min_m[1] + (ny - 1) * g.voxel_size_m[1] / 2
+        mirrored[..., 1] = 2 * centre - mirrored[..., 1]
+        return (joints + mirrored) / 2, (scores + scores_f) / 2
+
 
 def _create(**kwargs) -> HRRadarPose:
     if "grid" in kwargs and isinstance(kwargs["grid"], dict):

@@ -55,6 +55,8 @@ class CartesianConfig:
     azimuth_fft: int | None = None  # None: the polar default (power of two ≥ the array's az extent, ≥ 64)
     elevation_fft: int = 32  # RT-Pose's value; 16 quantises elevation too coarsely for ±1 voxel at high z
     range_window: str = "hann"
+    doppler_window: str = "none"  # RT-Pose: none; "hann" keeps a static body's leakage out of the moving channels
+    angle_window: str = "none"  # RT-Pose: none; "hann" lowers the array's −13 dB angle sidelobes
     clutter_removal: bool = False
     tdm_compensation: bool = True
     doppler_chunk: int = 16  # Doppler bins resampled at a time (bounds memory: one chunk of polar tensor)
@@ -153,7 +155,8 @@ class CartesianProcessor:
         if b0 >= b1:
             raise ConfigError("the voxel grid lies beyond the radar's maximum range")
         self.polar = PolarProcessor(params, board, PolarConfig(
-            range_window=cfg.range_window, clutter_removal=cfg.clutter_removal, tdm_compensation=cfg.tdm_compensation,
+            range_window=cfg.range_window, doppler_window=cfg.doppler_window, angle_window=cfg.angle_window,
+            clutter_removal=cfg.clutter_removal, tdm_compensation=cfg.tdm_compensation,
             azimuth_fft=cfg.azimuth_fft, elevation_fft=cfg.elevation_fft, range_crop=(b0, b1), workers=workers))
         self.operator = resampling_operator(self.polar.axes, cfg)  # columns (el, range, az)
         D = self.polar.output_shape[0]

@@ -81,6 +81,9 @@ class PreprocessConfig:
     grid_y_m: tuple[float, float] = (-5.03, 4.87)
     grid_z_m: tuple[float, float] = (-1.09, 4.35)
     grid_n_zyx: tuple[int, int, int] = (16, 64, 160)
+    # rtpose chain windows over the loops and the virtual array (RT-Pose: none; see CartesianConfig)
+    doppler_window: str = "none"
+    angle_window: str = "none"
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -97,9 +100,10 @@ class PreprocessConfig:
             raise ConfigError(f"grid_n_zyx must be three voxel counts ≥ 1, got {self.grid_n_zyx}")
 
     def grid_key(self) -> tuple:
-        """Hashable voxel grid (x_m, y_m, z_m, n_zyx) for the processor cache and the task dicts."""
+        """Hashable voxel grid and chain windows (x_m, y_m, z_m, n_zyx, (doppler_window, angle_window)) for the
+        processor cache and the task dicts."""
         return (tuple(map(float, self.grid_x_m)), tuple(map(float, self.grid_y_m)), tuple(map(float, self.grid_z_m)),
-                tuple(map(int, self.grid_n_zyx)))
+                tuple(map(int, self.grid_n_zyx)), (self.doppler_window, self.angle_window))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -132,8 +136,9 @@ def _processor(fmt: str, board_name: str, cfg_text: str, workers: int, cfar: str
         if fmt == "rtpose":
             cc = None
             if grid is not None:
-                (x_m, y_m, z_m, (n_z, n_y, n_x)) = grid
-                cc = CartesianConfig(x_m=tuple(x_m), y_m=tuple(y_m), z_m=tuple(z_m), n_x=n_x, n_y=n_y, n_z=n_z)
+                (x_m, y_m, z_m, (n_z, n_y, n_x), (doppler_window, angle_window)) = grid
+                cc = CartesianConfig(x_m=tuple(x_m), y_m=tuple(y_m), z_m=tuple(z_m), n_x=n_x, n_y=n_y, n_z=n_z,
+                                     doppler_window=doppler_window, angle_window=angle_window)
             proc = CartesianProcessor(params, board, cc, workers=workers)
         elif fmt == "hupr":
             proc = HuprProcessor(params, board, workers=workers)
@@ -398,15 +403,23 @@ def run_task(out_path: str, task: dict, fmt: str, workers: int = 1, cfar: str = 
 
 def _grid_tuple(grid) -> tuple:
     """A task's JSON-able grid (lists) back to :meth:`PreprocessConfig.grid_key` form."""
-    x_m, y_m, z_m, n = grid
-    return (tuple(map(float, x_m)), tuple(map(float, y_m)), tuple(map(float, z_m)), tuple(map(int, n)))
+    x_m, y_m, z_m, n, windows = grid
+    return (tuple(map(float, x_m)), tuple(map(float, y_m)), tuple(map(float, z_m)), tuple(map(int, n)),
+            tuple(map(str, windows)))
+
+
+def _windows_note(polar_cfg) -> str:
+    """Non-default chain windows change what the values mean, so they belong in the input spec."""
+    w = [f"{k.split('_')[0]} window {getattr(polar_cfg, k)}" for k in ("doppler_window", "angle_window")
+         if getattr(polar_cfg, k) != "none"]
+    return f"; {', '.join(w)}" if w else ""
 
 
 def _input_spec(fmt: str, proc, skeleton: str) -> dict:
     if fmt == "rtpose":
         return {"tensor_format": "rtpose-dzyx-magnitude", "shape": list(proc.output_shape), "dtype": "float16",
                 "normalisation": f"|X| max-pooled over Doppler pairs, divided by scale {proc.scale:g} (N·L·V, the "
-                                 "chain's coherent gain), clipped to 65504",
+                                 "chain's coherent gain), clipped to 65504" + _windows_note(proc.polar.config),
                 "skeleton": skeleton, "axes": proc.axes_dict()}
     if fmt == "hupr":
         d, r, a, e = proc.output_shape

@@ -43,6 +43,8 @@ class PolarConfig:
     """Options of the polar chain. Crops are half-open bin ranges; ``None`` keeps everything."""
 
     range_window: str = "hann"
+    doppler_window: str = "none"  # over the loops (RT-Pose: none); MATLAB-style taper, no zero end points
+    angle_window: str = "none"  # over the virtual array's az and el positions (RT-Pose: none), same taper
     dc_removal: bool = True
     clutter_removal: bool = False
     doppler_fft: int | None = None  # default: number of loops
@@ -56,8 +58,9 @@ class PolarConfig:
     workers: int = -1  # scipy.fft workers; -1 = all cores
 
     def __post_init__(self):
-        if self.range_window not in WINDOWS:
-            raise ConfigError(f"range window {self.range_window!r} unknown; valid: {', '.join(WINDOWS)}")
+        for name in ("range_window", "doppler_window", "angle_window"):
+            if getattr(self, name) not in WINDOWS:
+                raise ConfigError(f"{name.replace('_', ' ')} {getattr(self, name)!r} unknown; valid: {', '.join(WINDOWS)}")
         if self.output not in ("complex", "magnitude"):
             raise ConfigError(f"polar output {self.output!r} unknown; valid: complex, magnitude")
         for name in ("azimuth_fft", "elevation_fft"):
@@ -128,6 +131,14 @@ def _window(name: str, n: int) -> np.ndarray:
     if name == "none":
         return np.ones(n, np.float32)
     return get_window(name, n, fftbins=False).astype(np.float32)
+
+
+def _taper(name: str, n: int) -> np.ndarray:
+    """``n`` weights without zero end points (MATLAB's ``hanning(n)``: the symmetric window of n + 2, ends
+    dropped), so no loop or antenna is discarded."""
+    if name == "none":
+        return np.ones(n, np.float32)
+    return get_window(name, n + 2, fftbins=False)[1:-1].astype(np.float32)
 
 
 def _crop(crop, n: int, what: str) -> tuple[int, int]:
@@ -242,7 +253,9 @@ class PolarProcessor:
         phase = np.exp(-2j * np.pi * np.outer(k, t_of_v) / (T * D)) if cfg.tdm_compensation else \
             np.ones((len(k), T * R))
         sign = (-1.0) ** (self.grid.az_index + self.grid.el_index)
-        self.channel_gain = (phase * (self.grid.weight * sign)[None, :]).astype(np.complex64)
+        taper = (_taper(cfg.angle_window, self.grid.n_az)[self.grid.az_index]
+                 * _taper(cfg.angle_window, self.grid.n_el)[self.grid.el_index])
+        self.channel_gain = (phase * (self.grid.weight * sign * taper)[None, :]).astype(np.complex64)
         self.axes = self._axes(k)
         self._premod_LN = self._premod()
         self._unit_gain = bool(np.all(self.channel_gain == 1))
@@ -279,8 +292,11 @@ class PolarProcessor:
         L = self.params.num_loops
         sign = np.where(np.arange(L) % 2, -1.0, 1.0).astype(np.float32) if self.n_doppler % 2 == 0 else \
             np.ones(L, np.float32)
-        self._loop_sign = sign
-        return sign[:, None] * self.window[None, :]
+        self.doppler_taper = _taper(self.config.doppler_window, L)
+        # what a static target looks like along the loops after premodulation: clutter removal projects it out
+        self._static = sign * self.doppler_taper
+        self._static_unit = self._static / np.float32(self._static @ self._static)
+        return (sign * self.doppler_taper)[:, None] * self.window[None, :]
 
     def range_doppler(self, x: np.ndarray, premodulated: bool = False, _owned: bool = False,
                       gains: bool = True, doppler_last: bool = False) -> np.ndarray:
@@ -317,8 +333,7 @@ class PolarProcessor:
         if doppler_last:
             t = np.ascontiguousarray(np.moveaxis(rng, 1, -1))  # (F, T, R, Nr, L)
             if cfg.clutter_removal:  # the data carry the (-1)^loop modulation: remove the static part under it
-                t -= np.tensordot(t, self._loop_sign / len(self._loop_sign), axes=([-1], [0]))[..., None] \
-                    * self._loop_sign
+                t -= np.tensordot(t, self._static_unit, axes=([-1], [0]))[..., None] * self._static
             dop = sfft.fft(t, n=self.n_doppler, axis=-1, workers=w, overwrite_x=True)
             if (self.d0, self.d1) != (0, self.n_doppler):
                 dop = dop[..., self.d0:self.d1]
@@ -327,8 +342,8 @@ class PolarProcessor:
                 dop *= self.channel_gain.T.reshape(1, T, R, 1, D)
             return dop
         if cfg.clutter_removal:  # the data carry the (-1)^loop modulation: remove the static part under it
-            sgn = self._loop_sign.reshape(1, -1, 1, 1, 1)
-            rng -= (rng * sgn).mean(axis=1, keepdims=True, dtype=np.complex64) * sgn
+            u = self._static_unit.reshape(1, -1, 1, 1, 1)
+            rng -= (rng * u).sum(axis=1, keepdims=True, dtype=np.complex64) * self._static.reshape(1, -1, 1, 1, 1)
         dop = sfft.fft(rng, n=self.n_doppler, axis=1, workers=w, overwrite_x=True)
         return self._crop_and_gain(dop, gains)
 
@@ -386,8 +401,7 @@ class PolarProcessor:
         cfg, w = self.config, _fft_workers(self.config.workers)
         rng = sfft.fft(x, n=self.n_range_fft, axis=2, workers=w, overwrite_x=True)[:, :, self.r0:self.r1]
         if cfg.clutter_removal:  # the data carry the (-1)^loop modulation: remove the static part under it
-            s = self._loop_sign
-            rng -= np.tensordot(rng, s / len(s), axes=([-1], [0]))[..., None] * s
+            rng -= np.tensordot(rng, self._static_unit, axes=([-1], [0]))[..., None] * self._static
         dop = sfft.fft(rng, n=self.n_doppler, axis=-1, workers=w, overwrite_x=True)[..., self.d0:self.d1]
         T, R = dop.shape[:2]
         return dop.reshape(T * R, *dop.shape[2:])

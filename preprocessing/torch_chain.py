@@ -55,6 +55,7 @@ class TorchPolar(torch.nn.Module):
         self.proc = proc
         g = proc.grid
         self.register_buffer("window", torch.as_tensor(proc.window))
+        self.register_buffer("doppler_taper", torch.as_tensor(proc.doppler_taper).reshape(1, -1, 1, 1, 1))
         self.register_buffer("shift_index", torch.as_tensor(proc.shift_index))
         self.register_buffer("gain", torch.as_tensor(proc.channel_gain))
         self.register_buffer("az", torch.as_tensor(g.az_index))
@@ -67,9 +68,12 @@ class TorchPolar(torch.nn.Module):
             x = x - x.mean(dim=-1, keepdim=True)
         if cfg.range_window != "none":
             x = x * self.window
+        if cfg.doppler_window != "none":
+            x = x * self.doppler_taper
         rng = torch.fft.fft(x, n=p.n_range_fft, dim=-1)[..., p.r0:p.r1]
-        if cfg.clutter_removal:
-            rng = rng - rng.mean(dim=1, keepdim=True)
+        if cfg.clutter_removal:  # project out the static component (the taper along the loops)
+            w = self.doppler_taper
+            rng = rng - (rng * w).sum(dim=1, keepdim=True) / (w * w).sum() * w
         dop = torch.fft.fft(rng, n=p.n_doppler, dim=1)[:, self.shift_index]
         F, D, T, R, Nr = dop.shape
         return dop * self.gain.reshape(1, D, T, R, 1)

@@ -50,6 +50,8 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=8, help="frames processed per batch")
     p.add_argument("--magnitude", action="store_true", help="polar: write |X| as float32")
     p.add_argument("--window", default="hann", help="range window: none, hann, hamming, blackman (polar)")
+    p.add_argument("--doppler-window", default="none", help="polar, cartesian: window over the loops")
+    p.add_argument("--angle-window", default="none", help="polar, cartesian: window over the virtual array")
     p.add_argument("--clutter-removal", action="store_true", help="polar: remove static clutter (mean over loops)")
     p.add_argument("--azimuth-fft", type=int, default=None)
     p.add_argument("--elevation-fft", type=int, default=None)
@@ -67,6 +69,8 @@ def build_processor(fmt: str, params, board, args=None):
 
     az = getattr(args, "azimuth_fft", None)
     el = getattr(args, "elevation_fft", None)
+    windows = {"doppler_window": getattr(args, "doppler_window", "none"),
+               "angle_window": getattr(args, "angle_window", "none")}
     if fmt == "polar":
         kw = {}
         if az:
@@ -77,11 +81,11 @@ def build_processor(fmt: str, params, board, args=None):
             kw["elevation_fft"] = el
         proc = PolarProcessor(params, board, PolarConfig(
             range_window=getattr(args, "window", "hann"), clutter_removal=getattr(args, "clutter_removal", False),
-            output="magnitude" if getattr(args, "magnitude", False) else "complex", **kw))
+            output="magnitude" if getattr(args, "magnitude", False) else "complex", **windows, **kw))
         return proc, proc.to_dict(), proc.axes.to_dict()
     if fmt == "cartesian":
         kw = {k: v for k, v in (("azimuth_fft", az), ("elevation_fft", el)) if v}
-        proc = CartesianProcessor(params, board, CartesianConfig(**kw))
+        proc = CartesianProcessor(params, board, CartesianConfig(**windows, **kw))
         return proc, proc.to_dict(), proc.axes_dict()
     if fmt == "hupr":
         proc = HuprProcessor(params, board)

@@ -22,6 +22,8 @@ def add_arguments(p) -> None:
     p.add_argument("--max-people", type=int, help="3-D decoding: people per frame (default: the model's, 1)")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples of the split")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--flip-test", action="store_true",
+                   help="3-D, one person: average with the mirrored prediction on the flipped input")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", help="also write the JSON here")
 
@@ -30,7 +32,7 @@ def run(args) -> int:
     from rfpose.models.evaluate import evaluate_run, print_report, write_json
 
     summary = evaluate_run(args.run_dir, args.data, args.split, args.checkpoint, args.batch_size, args.max_people,
-                           args.limit, args.device)
+                           args.limit, args.device, flip_test=args.flip_test)
     if args.json:
         print(json.dumps(summary, indent=2, default=float))
     else:

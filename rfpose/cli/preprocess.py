@@ -35,6 +35,8 @@ def add_arguments(p) -> None:
     p.add_argument("--val-fraction", type=float, default=0.0, help="fraction of subjects for val")
     p.add_argument("--test-fraction", type=float, default=0.0, help="fraction of subjects for test")
     p.add_argument("--cfar", choices=("ca", "os"), default="ca", help="points: CFAR method")
+    p.add_argument("--doppler-window", default="none", help="rtpose: window over the loops (none, hann, ...)")
+    p.add_argument("--angle-window", default="none", help="rtpose: window over the virtual array (none, hann, ...)")
     p.add_argument("--frames-per-task", type=int, default=8)
     p.add_argument("--scheduler", default=None,
                    help="'synchronous' (in process) or a dask scheduler address; default a local 2-worker cluster")
@@ -51,7 +53,8 @@ def run(args) -> int:
                            vert_stream=args.vert_stream, labels=args.labels, camera_stream=args.camera_stream,
                            frames_per_task=args.frames_per_task, val_subjects=_subjects(args.val_subjects),
                            test_subjects=_subjects(args.test_subjects), val_fraction=args.val_fraction,
-                           test_fraction=args.test_fraction, cfar=args.cfar)
+                           test_fraction=args.test_fraction, cfar=args.cfar, doppler_window=args.doppler_window,
+                           angle_window=args.angle_window)
     summary = build_dataset(args.sessions, args.out, cfg, scheduler=args.scheduler, overwrite=args.overwrite,
                             progress=not args.no_progress)
     print(json.dumps(summary))

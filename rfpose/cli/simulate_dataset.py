@@ -66,6 +66,9 @@ class SimDatasetPreset:
     grid_z_m: tuple[float, float] = (-1.09, 4.35)
     grid_n_zyx: tuple[int, int, int] = (16, 64, 160)
     """rtpose voxel grid (centres, radar frame, m) and counts; the default is RT-Pose's ROI"""
+    doppler_window: str = "none"
+    angle_window: str = "none"
+    """rtpose chain windows (RT-Pose: none)"""
 
     def __post_init__(self):
         from rfpose.errors import ConfigError
@@ -102,7 +105,8 @@ class SimDatasetPreset:
                                 val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds),
                                 test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds),
                                 grid_x_m=self.grid_x_m, grid_y_m=self.grid_y_m, grid_z_m=self.grid_z_m,
-                                grid_n_zyx=self.grid_n_zyx)
+                                grid_n_zyx=self.grid_n_zyx, doppler_window=self.doppler_window,
+                                angle_window=self.angle_window)
 
     def to_dict(self) -> dict:
         return asdict(self)

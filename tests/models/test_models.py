@@ -70,6 +70,32 @@ def test_hrradarpose_log_input_is_log1p_of_the_magnitudes():
         create_model("hrradarpose-lite", log_input_ref=0)
 
 
+def test_flip_test_is_mirror_equivariant():
+    """Flip test on the flipped input = the mirror (y about the grid centre, left/right swapped) of flip test on
+    the input; and it is the mean of the direct pose and the mirrored pose of the flipped input."""
+    import numpy as np
+
+    from rfpose.models.augment import flip_voxels_y
+    from rfpose.skeletons import get_skeleton
+
+    entry = model_entry("hrradarpose-lite")
+    torch.manual_seed(0)
+    m = create_model("hrradarpose-lite", **entry.tiny_overrides).eval()
+    x = torch.rand(1, *m.input_shape)
+    with torch.no_grad():
+        out, out_f = m(x), m(x.flip(3))
+        joints, _ = m.decode_flip(out, out_f)
+        joints_of_flipped, _ = m.decode_flip(out_f, out)
+        direct, _ = m.decode(out, max_people=1)
+        of_flipped, _ = m.decode(out_f, max_people=1)
+    perm = get_skeleton("rtpose15").flip_permutation()
+    _, mirrored = flip_voxels_y(x[0], joints_of_flipped[0], m.spec.grid, perm)
+    torch.testing.assert_close(joints[0], mirrored, atol=1e-5, rtol=0)
+    _, back = flip_voxels_y(x[0], of_flipped[0], m.spec.grid, perm)
+    torch.testing.assert_close(joints[0], (direct[0] + back) / 2, atol=1e-5, rtol=0)
+    assert not np.allclose(joints.numpy(), direct.numpy())
+
+
 def test_hrradarpose_paper_size():
     """RT-Pose hr3d_one_hm_doppler: 2.22 M parameters, 92.6 G conv MACs on a 32×16×64×160 input."""
     m = create_model("hrradarpose")

@@ -78,7 +78,13 @@ def test_cli_train_evaluate_export_hrradarpose(rt_dataset_3splits, tmp_path, cap
         assert isinstance(doc[key], float)
     assert doc["mpjpe_rtpose_mm"] < doc["mpjpe_mm"]  # the zero root term lowers RT-Pose's mean
     assert set(doc["per_joint_mm"]) >= {"pelvis", "l_wrist"} and "session_mean" in doc
-    assert doc["samples"] == 6
+    assert doc["samples"] == 6 and doc["flip_test"] is False
+    assert main(["evaluate", str(run), "--data", str(rt_dataset_3splits), "--split", "test", "--json",
+                 "--flip-test"]) == 0
+    flipped = json.loads(capsys.readouterr().out)
+    assert flipped["flip_test"] is True and flipped["samples"] == 6 and flipped["mpjpe_mm"] != doc["mpjpe_mm"]
+    assert main(["evaluate", str(run), "--data", str(rt_dataset_3splits), "--flip-test", "--max-people", "2"]) == 2
+    assert "one person" in capsys.readouterr().err
 
     onnx = tmp_path / "m.onnx"
     assert main(["export", str(run), "--format", "onnx", "--out", str(onnx)]) == 0

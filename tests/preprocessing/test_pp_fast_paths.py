@@ -62,7 +62,9 @@ def _reference_voxels(proc: CartesianProcessor, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("board", ["mmwcas", "awr1843boost"])
 @pytest.mark.parametrize("conf", [CartesianConfig(), CartesianConfig(n_x=40, n_y=16, n_z=8, interpolate="complex"),
                                   CartesianConfig(n_x=20, n_y=8, n_z=4, output="complex", doppler_chunk=3),
-                                  CartesianConfig(n_x=40, n_y=16, n_z=8, doppler_pool=4, clutter_removal=True)])
+                                  CartesianConfig(n_x=40, n_y=16, n_z=8, doppler_pool=4, clutter_removal=True),
+                                  CartesianConfig(n_x=40, n_y=16, n_z=8, clutter_removal=True, doppler_window="hann",
+                                                  angle_window="hann")])
 def test_compacted_cartesian_equals_full_polar_chain(board, conf):
     p, b, words, x = _frame(board, frames=2)
     proc = CartesianProcessor(p, b, conf)
@@ -90,7 +92,8 @@ def test_compacted_plan_computes_every_bin_the_operator_reads_once():
 
 
 @pytest.mark.parametrize("conf", [PolarConfig(range_window="none", dc_removal=False, tdm_compensation=False),
-                                  PolarConfig(), PolarConfig(clutter_removal=True, range_crop=(4, 60))])
+                                  PolarConfig(), PolarConfig(clutter_removal=True, range_crop=(4, 60)),
+                                  PolarConfig(clutter_removal=True, doppler_window="hann", angle_window="hann")])
 def test_frame_parallel_range_doppler_equals_batch(conf):
     p, b, words, x = _frame("awr1843boost", loops=16, frames=5)
     for workers in (1, 2):

@@ -81,6 +81,7 @@ def test_torch_chain_equals_numpy_chain(board):
     wt = torch.as_tensor(words)[None]
     np.testing.assert_array_equal(decode_torch(wt, p, b).numpy(), x)
     for conf in (PolarConfig(clutter_removal=True), PolarConfig(range_window="hamming", output="magnitude"),
+                 PolarConfig(clutter_removal=True, doppler_window="hann", angle_window="hamming"),
                  CartesianConfig(n_x=40, n_y=16, n_z=8), CartesianConfig(n_x=40, n_y=16, n_z=8, interpolate="complex")):
         chain = TorchChain(p, b, conf)
         got = chain(wt).numpy()

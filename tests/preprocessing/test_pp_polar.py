@@ -38,10 +38,12 @@ BOARDS = ["awr1843boost", "iwr6843isk", "iwr6843aop", "iwr1443boost", "mmwcas"]
 
 @pytest.mark.parametrize("board", BOARDS)
 @pytest.mark.parametrize("pos,vel", [((3.0, 0.9, 0.4), (0.6, 0.0, 0.0)), ((5.0, -2.0, -0.6), (-0.4, 0.3, 0.0))])
-def test_point_target_lands_in_its_bins(board, pos, vel):
+@pytest.mark.parametrize("windows", [{}, {"doppler_window": "hann", "angle_window": "hann"}])
+def test_point_target_lands_in_its_bins(board, pos, vel, windows):
     cfg, p, b = small_params(board, loops=16)
     x = through_wire(p, b, if_frame(p, b, [Target(pos, vel, 500.0)], noise=4.0))
-    proc = PolarProcessor(p, b, PolarConfig(azimuth_fft=128 if board == "mmwcas" else 64, elevation_fft=16))
+    proc = PolarProcessor(p, b, PolarConfig(azimuth_fft=128 if board == "mmwcas" else 64, elevation_fft=16,
+                                            **windows))
     out = proc(x)
     assert out.shape == proc.output_shape and out.dtype == np.complex64
     got, want = peak(out), expected_bins(proc.axes, pos, vel)
@@ -159,11 +161,12 @@ def test_simulator_point_target_lands_in_its_bins(board):
 
 
 @pytest.mark.parametrize("board", ["awr1843boost", "mmwcas"])
-def test_doppler_last_layout_and_clutter_removal(board):
+@pytest.mark.parametrize("doppler_window", ["none", "hann"])
+def test_doppler_last_layout_and_clutter_removal(board, doppler_window):
     cfg, p, b = small_params(board, loops=8)
     x = if_frame(p, b, [Target((2.0, 0.3, 0.0)), Target((3.0, -0.5, 0.2), (0.5, 0, 0))], noise=1.0)
     x = x.astype(np.complex64)[None]
-    proc = PolarProcessor(p, b, PolarConfig(clutter_removal=True, azimuth_fft=128))
+    proc = PolarProcessor(p, b, PolarConfig(clutter_removal=True, azimuth_fft=128, doppler_window=doppler_window))
     a = proc.range_doppler(x)
     d = proc.range_doppler(x, doppler_last=True)
     np.testing.assert_allclose(np.moveaxis(d, -1, 1), a, atol=1e-4 * np.abs(a).max())
@@ -174,3 +177,21 @@ def test_doppler_last_layout_and_clutter_removal(board):
     rb_static = _nearest(proc.axes.range_m, 2.0227)
     rb_moving = _nearest(proc.axes.range_m, np.linalg.norm([3.0, -0.5, 0.2]))
     assert pw[:, rb_static].max() < 1e-3 * pw[:, rb_moving].max()
+
+
+def test_windows_taper_without_zero_ends_and_lower_the_doppler_sidelobes():
+    from rfpose.preprocessing.polar import _taper
+
+    # MATLAB hanning(4) = sin²(πk/5), k = 1..4: no loop or antenna gets weight 0
+    assert _taper("hann", 4) == pytest.approx(np.sin(np.pi * np.arange(1, 5) / 5) ** 2, abs=1e-6)
+    cfg, p, b = small_params("awr1843boost", loops=16)
+    # a target between two Doppler bins: without a window its sinc sidelobes reach far bins (-13 dB first)
+    dv = p.center_wavelength_m / (2 * p.num_tx * p.chirp_time_s * 16)
+    x = through_wire(p, b, if_frame(p, b, [Target((3.0, 0.0, 0.0), (2.5 * dv, 0.0, 0.0), 500.0)], noise=0.0))
+    far = {}
+    for w in ("none", "hann"):
+        out = np.abs(PolarProcessor(p, b, PolarConfig(doppler_window=w, elevation_fft=16))(x))
+        d, r, a, e = np.unravel_index(int(out.argmax()), out.shape)
+        spectrum = out[:, r, a, e] / out[:, r, a, e].max()
+        far[w] = np.delete(spectrum, range(d - 2, d + 3)).max()  # beyond the main lobe
+    assert far["none"] > 0.1 and far["hann"] < 0.03
