@@ -1,7 +1,7 @@
 """Build a fixed, seeded dataset preset from the simulator (sessions → DATASET.zarr).
 
   rfpose simulate-dataset --list
-  rfpose simulate-dataset --preset sim-bench-v1 --out data/sim-bench-v1
+  rfpose simulate-dataset --preset sim-bench-v1 --out data/sim-bench-v1 [--workers 2]
   rfpose simulate-dataset --preset sim-bench-v1 --out /tmp/smoke --subjects 3 --frames-per-session 2 --scenarios walk
 
 Writes OUT/sessions/seed<S>-<scenario>-<scene>[-t<take>].zarr (radar only; the simulator's ground-truth skeletons as
