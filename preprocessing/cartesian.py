@@ -283,7 +283,7 @@ class CartesianProcessor:
 
         ``words``: ``(F, W)`` (DCA1000 boards) or ``(F, 4, W)`` (cascade); one frame may drop the F axis.
         """
-        from rfpose.preprocessing.decode import decode_cascade_frame_trnl, decode_frames, words_per_frame
+        from rfpose.preprocessing.decode import decode_frames, words_per_frame
 
         w = np.asarray(words)
         cascade = self.board.capture == "tda2"
@@ -298,17 +298,22 @@ class CartesianProcessor:
             trnl = self._buffer("trnl")
             for f in range(w.shape[0]):
                 if cascade:
-                    def decode(slots, words=w[f]):  # one thread per group of chips, each with its scratch
-                        dc = self.polar.config.dc_removal
-                        decode_cascade_frame_trnl(words, self.params, out=trnl, scratch=self._buffer(f"chip{slots[0]}"),
-                                                  remove_dc=dc, slots=slots)
-                        self.polar.premodulate_trnl(trnl[:, 4 * slots[0]:4 * slots[-1] + 4], dc_removed=dc)
-
-                    self._parallel(_split_even([1] * 4, self.threads), decode)
+                    self._parallel(_split_even([1] * 4, self.threads),
+                                   lambda slots, words=w[f]: self._decode_chips(words, slots, trnl))
                 else:
                     self.polar.load_trnl(decode_frames(w[f], self.params)[0], trnl)
                 self._voxels_from_trnl(out[f])
         return out
+
+    def _decode_chips(self, words: np.ndarray, slots: range, trnl: np.ndarray) -> None:
+        """Decode and premodulate the RX groups ``slots`` of one cascade frame into ``trnl`` (one thread's share;
+        each thread has its own scratch)."""
+        from rfpose.preprocessing.decode import decode_cascade_frame_trnl
+
+        dc = self.polar.config.dc_removal
+        decode_cascade_frame_trnl(words, self.params, out=trnl, scratch=self._buffer(f"chip{slots[0]}"),
+                                  remove_dc=dc, slots=slots)
+        self.polar.premodulate_trnl(trnl[:, 4 * slots[0]:4 * slots[-1] + 4], dc_removed=dc)
 
     def _empty_output(self, frames: int) -> np.ndarray:
         dtype = np.complex64 if self.config.output == "complex" else np.float32

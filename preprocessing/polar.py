@@ -196,11 +196,8 @@ def map_frames(n_frames: int, workers: int, fn) -> list:
         return [fn(f) for f in range(n_frames)]
 
     def part(frames):
-        _LOCAL.workers = 1
-        try:
+        with single_fft_worker():
             return [fn(f) for f in frames]
-        finally:
-            del _LOCAL.workers
 
     chunks = [range(n_frames)[i::n] for i in range(n)]
     done = [fut.result() for fut in [_frame_pool(n).submit(part, c) for c in chunks]]
@@ -296,7 +293,7 @@ class PolarProcessor:
         # what a static target looks like along the loops after premodulation: clutter removal projects it out
         self._static = sign * self.doppler_taper
         self._static_unit = self._static / np.float32(self._static @ self._static)
-        return (sign * self.doppler_taper)[:, None] * self.window[None, :]
+        return self._static[:, None] * self.window[None, :]
 
     def range_doppler(self, x: np.ndarray, premodulated: bool = False, _owned: bool = False,
                       gains: bool = True, doppler_last: bool = False) -> np.ndarray:
