@@ -18,19 +18,44 @@ def _standing(heading, seed=0, body=BodyParams()):
 
 
 def test_ellipsoid_rcs_formula_by_hand():
-    """A sphere gives πr² (times the body calibration scale); an ellipsoid seen along its a axis πb²c²/a²."""
+    """A sphere gives πr² × (specular scale + diffuse σ0); an ellipsoid seen along its a axis
+    scale·πb²c²/a² (specular) + σ0·πbc (diffuse, its projected area)."""
+    from rfpose.sim.scattering import DIFFUSE_SIGMA0, RCS_SCALE
+
     p = _standing(np.pi)
     seg = p.segments(np.array([0.0]))
-    s = 0  # head: set it to a sphere and compare with πr²·scale
+    s = 0  # head: set it to a sphere and compare with πr²
     seg.radii[0, s] = [0.1, 0.1, 0.1]
-    from rfpose.sim.scattering import RCS_SCALE
-
-    assert np.isclose(segment_rcs(seg, RADAR)[s], RCS_SCALE * np.pi * 0.01)
+    assert np.isclose(segment_rcs(seg, RADAR)[s], (RCS_SCALE + DIFFUSE_SIGMA0) * np.pi * 0.01)
     seg.radii[0, s] = [0.1, 0.2, 0.4]  # a=0.1 depth, b=0.2 lateral, c=0.4 long
     seg.axes[0, s] = np.eye(3)  # depth along x: radar looks along the a axis (θ=90°, φ=0)
     seg.center[0, s] = [3.0, 0, 0]
-    want = RCS_SCALE * np.pi * (0.1 * 0.2 * 0.4) ** 2 / (0.1**2) ** 2
+    want = RCS_SCALE * np.pi * (0.2 * 0.4) ** 2 / 0.1**2 + DIFFUSE_SIGMA0 * np.pi * 0.2 * 0.4
     assert np.isclose(segment_rcs(seg, RADAR)[s], want)
+    seg.center[0, s] = [0, 0, 3.0]  # now along the long axis: specular π a²b²/c², diffuse π ab
+    want = RCS_SCALE * np.pi * (0.1 * 0.2) ** 2 / 0.4**2 + DIFFUSE_SIGMA0 * np.pi * 0.1 * 0.2
+    assert np.isclose(segment_rcs(seg, RADAR)[s], want)
+
+
+def test_oblique_thin_limb_keeps_a_diffuse_echo():
+    """A forearm-sized capsule 60° off broadside stays within ~12 dB of broadside (the diffuse term);
+    specular alone it would fall by more than 20 dB."""
+    from rfpose.sim.scattering import RCS_SCALE
+
+    seg = _standing(np.pi).segments(np.array([0.0]))
+    s = 0
+    seg.radii[0, s] = [0.04, 0.04, 0.16]
+    seg.center[0, s] = [0, 0, 0]
+    out = []
+    for tilt in (0.0, np.radians(60)):  # angle between the line of sight and broadside
+        seg.axes[0, s] = np.eye(3)
+        los = np.array([np.cos(tilt), 0, np.sin(tilt)])
+        out.append(segment_rcs(seg, 3 * los)[s])
+    drop = 10 * np.log10(out[0] / out[1])
+    assert 3 < drop < 12, drop
+    spec = [RCS_SCALE * np.pi * (0.04 * 0.04 * 0.16) ** 2 / (0.04**2 * np.cos(t) ** 2 + 0.16**2 * np.sin(t) ** 2) ** 2
+            for t in (0.0, np.radians(60))]
+    assert 10 * np.log10(spec[0] / spec[1]) > 20
 
 
 def test_whole_body_rcs_in_measured_range():
