@@ -160,7 +160,9 @@ class PoseDataset(torch.utils.data.Dataset):
         self.indices = np.flatnonzero(split == SPLITS[self.options.split])
         if self.options.limit is not None:
             self.indices = self.indices[: self.options.limit]
-        self.has_2d = "joints_2d" in group
+        # labels are small (N × P × J × 3): read once, not one zarr chunk per item
+        self.joints = np.asarray(group["joints"][:], dtype=np.float32)
+        self.joints_2d = np.asarray(group["joints_2d"][:], dtype=np.float32) if "joints_2d" in group else None
         self.skeleton = get_skeleton(self.spec.skeleton)
         self.flip_perm = self.skeleton.flip_permutation()
         self.model_spec = model.spec
@@ -173,6 +175,10 @@ class PoseDataset(torch.utils.data.Dataset):
             self.grid = model.spec.grid
         self._group = None
         self._epoch = 0
+
+    @property
+    def has_2d(self) -> bool:
+        return self.joints_2d is not None
 
     def set_epoch(self, epoch: int) -> None:
         self._epoch = epoch
@@ -194,9 +200,9 @@ class PoseDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         idx = int(self.indices[i])
         g = self._g()
-        joints = torch.from_numpy(np.asarray(g["joints"][idx], dtype=np.float32))
-        if self.has_2d:
-            j2d = torch.from_numpy(np.asarray(g["joints_2d"][idx], dtype=np.float32))
+        joints = torch.from_numpy(self.joints[idx].copy())
+        if self.joints_2d is not None:
+            j2d = torch.from_numpy(self.joints_2d[idx].copy())
         else:
             j2d = torch.full((*joints.shape[:2], 2), float("nan"))
         aug = self.options.augment
