@@ -109,7 +109,9 @@ class SimDatasetPreset:
                                 angle_window=self.angle_window)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        from rfpose.sim import SIM_REVISION
+
+        return {**asdict(self), "sim_revision": SIM_REVISION}
 
 
 PRESETS: dict[str, SimDatasetPreset] = {p.name: p for p in (
@@ -173,15 +175,23 @@ def session_name(seed: int, scenario: str, scene: str | None, take: int = 0) -> 
 
 
 def _session_done(path: Path) -> bool:
-    """A session is complete once its ``subject`` attr is written (the last step of :func:`_simulate_one`)."""
+    """A session is complete once its ``subject`` attr is written (the last step of :func:`_simulate_one`)
+    by the current simulator revision."""
     import zarr
+
+    from rfpose.sim import SIM_REVISION
 
     if not path.exists():
         return False
     try:
-        return "subject" in zarr.open_group(str(path), mode="r").attrs
+        attrs = zarr.open_group(str(path), mode="r").attrs
     except Exception:  # a half-written session from an interrupted build: simulate it again
         return False
+    revision = attrs.get("config", {}).get("simulator", {}).get("revision")
+    if revision != SIM_REVISION:
+        log.info("%s: simulator revision %s, current %s; simulating it again", path, revision, SIM_REVISION)
+        return False
+    return "subject" in attrs
 
 
 def _simulate_one(path: str, scenario: str, frames: int, seed: int, board: str, cfg_text: str,
@@ -243,9 +253,10 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
     dataset = out / "dataset.zarr"
-    # a preset that grew (more takes or subjects) invalidates the dataset, not the sessions
-    stale = dataset.exists() and [x["path"] for x in zarr.open_group(str(dataset), mode="r").attrs.get(
-        "sessions", [])] != paths
+    # the dataset is built after every session exists, so one that predates sessions simulated now (another
+    # simulator revision) or was built from another list of sessions (a grown preset) is stale
+    stale = dataset.exists() and (bool(todo) or [x["path"] for x in zarr.open_group(str(dataset), mode="r").attrs.get(
+        "sessions", [])] != paths)
     if stale:
         log.info("%s: built from other sessions; rebuilding", dataset)
     summary = build_dataset(paths, str(dataset), preset.preprocess_config(subject_of_seed),

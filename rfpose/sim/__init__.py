@@ -5,3 +5,7 @@ Main entry points: :func:`rfpose.sim.scenarios.build_rig` (a named, seeded scena
 :func:`rfpose.sim.radar.simulate_point_targets` (point targets for tests) and the pure wire-format encoders
 in :mod:`rfpose.sim.adc_layout`. See docs/simulator.md.
 """
+
+#: Bumped whenever a change alters what the simulator writes for the same seed (2: diffuse RCS term).
+#: Sessions record it; ``rfpose simulate-dataset`` re-simulates sessions of another revision on resume.
+SIM_REVISION = 2

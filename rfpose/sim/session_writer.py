@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from rfpose.sim import SIM_REVISION
 from rfpose.sim.rig import EPOCH_NS, SimCameraSource, SimulatedRig
 from rfpose.sim.scenarios import build_rig
 
@@ -25,7 +26,8 @@ def session_attrs(rig: SimulatedRig) -> dict:
         "rig": d,
         "config": {"simulator": {"scenario": d["scenario"], "seed": d["seed"], "board": d["board"],
                                  "multipath": d["multipath"], "num_frames": rig.num_frames,
-                                 "scene": d["room"]["kind"], "motion_seed": d.get("motion_seed")}},
+                                 "scene": d["room"]["kind"], "motion_seed": d.get("motion_seed"),
+                                 "revision": SIM_REVISION}},
         "epoch_ns": EPOCH_NS,
     }
 

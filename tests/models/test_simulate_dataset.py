@@ -8,6 +8,7 @@ from rfpose.cli.simulate_dataset import PRESETS, SimDatasetPreset, build_preset,
 from rfpose.errors import UnknownNameError
 from rfpose.models import create_model
 from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
+from rfpose.sim import SIM_REVISION
 from rfpose.radar_config import parse_cfg, validate_cfg
 from rfpose.boards import get_board
 
@@ -50,6 +51,23 @@ def test_small_preset_builds_a_subject_split_dataset(tmp_path):
     # rerun resumes (no session is simulated again, the dataset build skips finished tasks)
     again = build_preset(preset, tmp_path, progress=False)
     assert again["dataset"]["skipped_tasks"] == again["dataset"]["tasks"]
+    assert g.attrs["preset"]["sim_revision"] == SIM_REVISION
+
+
+def test_sessions_of_another_simulator_revision_are_simulated_again(tmp_path):
+    preset = SimDatasetPreset("t", "test", subject_seeds=(1, 2, 3), scenarios=("walk",), frames_per_session=2,
+                              val_seeds=(2,), test_seeds=(3,))
+    build_preset(preset, tmp_path, progress=False)
+    old, kept = (tmp_path / "sessions" / f"seed{k}-walk.zarr" for k in (1, 2))
+    s = zarr.open_group(str(old), mode="r+")
+    cfg = s.attrs["config"]
+    cfg["simulator"]["revision"] = SIM_REVISION - 1  # as written by an older simulator
+    s.attrs["config"] = cfg
+    stamps = [(p / "zarr.json").stat().st_mtime_ns for p in (old, kept)]
+    again = build_preset(preset, tmp_path, progress=False)
+    assert zarr.open_group(str(old), mode="r").attrs["config"]["simulator"]["revision"] == SIM_REVISION
+    assert (kept / "zarr.json").stat().st_mtime_ns == stamps[1]  # current sessions are kept
+    assert again["dataset"]["skipped_tasks"] == 0  # and the dataset is rebuilt from the new session
 
 
 def test_training_takes_grow_on_a_finished_build_in_parallel(tmp_path):
