@@ -258,7 +258,7 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
     stale = dataset.exists() and (bool(todo) or [x["path"] for x in zarr.open_group(str(dataset), mode="r").attrs.get(
         "sessions", [])] != paths)
     if stale:
-        log.info("%s: built from other sessions; rebuilding", dataset)
+        log.info("%s: older than its sessions or built from others; rebuilding", dataset)
     summary = build_dataset(paths, str(dataset), preset.preprocess_config(subject_of_seed),
                             scheduler=scheduler, progress=progress, overwrite=stale)
     t_pre = time.perf_counter() - t0
