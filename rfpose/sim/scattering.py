@@ -17,8 +17,8 @@ seen 30° off broadside loses ~15 dB and a raised, oblique arm all but vanishes 
 forearm against −18 dBsm hanging), which real radars do not show. The two constants put a standing
 adult's whole-body RCS, averaged over aspect, near −5 dBsm at 77 GHz (measured range −10…0 dBsm;
 calibration-annotation-simulation.md §5), about a quarter of it diffuse. The segment's σ is shared among
-its centres that face the radar (weight cos² of the incidence); centres whose normal faces away, or whose line of sight is blocked by
-another segment, return nothing.
+its centres that face the radar (weight cos² of the incidence); centres whose normal faces away, or whose
+line of sight is blocked by another segment, return nothing.
 """
 
 from __future__ import annotations
