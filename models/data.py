@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rfpose.errors import FormatError, UnknownNameError
+from rfpose.errors import ConfigError, FormatError, UnknownNameError
 from rfpose.models.augment import AugmentConfig, augment_hupr, augment_voxels
 from rfpose.models.spec import HUPR_FORMAT, RTPOSE_FORMAT, RTPOSE_GRID, InputSpec, VoxelGrid
 from rfpose.skeletons import get_skeleton
@@ -125,6 +125,24 @@ class DataOptions:
     limit: int | None = None
     augment: AugmentConfig | None = None
     seed: int = 0
+    cache: bool = False
+    """hold the split's input tensors in RAM, in the dataset's dtype (RT-Pose format; not with workers)"""
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 class PoseDataset(torch.utils.data.Dataset):
@@ -175,6 +193,24 @@ class PoseDataset(torch.utils.data.Dataset):
             self.grid = model.spec.grid
         self._group = None
         self._epoch = 0
+        self._cache = self._read_cache(group) if self.options.cache else None
+
+    def _read_cache(self, group) -> np.ndarray:
+        """The split's ``x`` samples, in order, as one array in the dataset's dtype."""
+        if self.family != "hrradarpose":
+            raise ConfigError("the in-RAM cache is implemented for the RT-Pose voxel format only")
+        x = group["x"]
+        need = len(self.indices) * int(np.prod(x.shape[1:])) * x.dtype.itemsize
+        free = available_memory_bytes()
+        if free is not None and need > 0.8 * free:
+            raise ConfigError(f"{self.path}: caching the {self.options.split} split needs {_size(need)}, "
+                              f"{_size(free)} of RAM is available; train without the cache")
+        log.info("caching %d %s samples in RAM (%s)", len(self.indices), self.options.split, _size(need))
+        cache = np.empty((len(self.indices), *x.shape[1:]), dtype=x.dtype)
+        step = max(int(x.chunks[0]), 64)
+        for lo in range(0, len(self.indices), step):
+            cache[lo:lo + step] = x.get_orthogonal_selection((self.indices[lo:lo + step],))
+        return cache
 
     @property
     def has_2d(self) -> bool:
@@ -214,7 +250,8 @@ class PoseDataset(torch.utils.data.Dataset):
                 xh, xv, j2d = augment_hupr(xh, xv, j2d, self.flip_perm, self.stride_px, aug, rng)
             inputs = (xh, xv)
         else:
-            x = torch.from_numpy(np.asarray(g["x"][idx], dtype=np.float32))
+            x = self._cache[i] if self._cache is not None else g["x"][idx]
+            x = torch.from_numpy(np.asarray(x, dtype=np.float32))
             if aug is not None:
                 x, joints = augment_voxels(x, joints, self.grid, self.flip_perm, aug, rng)
             inputs = (x,)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rfpose.errors import ConfigError
 from rfpose.models import centerpose
 from rfpose.models.registry import register_model
 from rfpose.models.spec import RTPOSE_FORMAT, RTPOSE_GRID, InputSpec, VoxelGrid
@@ -155,6 +156,8 @@ class HRRadarPose(nn.Module):
         max_people: decoding default (1 = RT-Pose's global argmax).
         offset_loss: units of the offset L1 (``centerpose.OFFSET_UNITS``): "voxel" as RT-Pose, or
             "isotropic" (metric, every axis weighted alike).
+        offset_radius: offsets supervised and decoded within this many output voxels of the root voxel
+            (``centerpose``); 0 = RT-Pose (the root voxel only).
         log_input_ref: ``None`` feeds the linear magnitudes (RT-Pose); a value ``r`` (input units, about the
             noise floor) feeds ``log1p(x / r)``, so weak moving reflectors (hands, ~1 % of the static
             clutter's magnitude) reach the first convolution at a comparable scale.
@@ -167,7 +170,8 @@ class HRRadarPose(nn.Module):
                  stem_stride: tuple[int, int, int] | None = None, stem_channels: int | None = None,
                  num_joints: int = 15, skeleton: str = "rtpose15", grid: VoxelGrid = RTPOSE_GRID,
                  normalisation: str = RTPOSE_NORMALISATION, max_people: int = 1, score_threshold: float = 0.1,
-                 head_kernel: int = 3, offset_loss: str = "voxel", log_input_ref: float | None = None):
+                 head_kernel: int = 3, offset_loss: str = "voxel", offset_radius: int = 0,
+                 log_input_ref: float | None = None):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.stem_stride = tuple(stem_stride) if stem_stride is not None else (1, 1, 1)
@@ -175,9 +179,10 @@ class HRRadarPose(nn.Module):
         self.max_people, self.score_threshold = max_people, score_threshold
         centerpose.offset_axis_scale(grid, offset_loss)  # fail early on unknown units
         self.offset_loss = offset_loss
+        if not (isinstance(offset_radius, int) and offset_radius >= 0):
+            raise ConfigError(f"offset_radius must be an integer ≥ 0 (output voxels), got {offset_radius!r}")
+        self.offset_radius = offset_radius
         if log_input_ref is not None and not log_input_ref > 0:
-            from rfpose.errors import ConfigError
-
             raise ConfigError(f"log_input_ref must be > 0 (input units), got {log_input_ref}")
         self.log_input_ref = log_input_ref
         self.spec = InputSpec(RTPOSE_FORMAT, self.input_shape, normalisation, skeleton, grid=grid)
@@ -202,12 +207,14 @@ class HRRadarPose(nn.Module):
         return (torch.zeros(batch, *self.input_shape),)
 
     def loss(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict]:
-        return centerpose.centerpose_loss(outputs, batch["joints"], self.output_grid, offset_units=self.offset_loss)
+        return centerpose.centerpose_loss(outputs, batch["joints"], self.output_grid, offset_units=self.offset_loss,
+                                       offset_radius=self.offset_radius)
 
     def decode(self, outputs: dict, max_people: int | None = None, score_threshold: float | None = None):
         """→ (joints (B, K, J, 3) metres, scores (B, K))."""
         return centerpose.decode(outputs, self.output_grid, max_people or self.max_people,
-                                 self.score_threshold if score_threshold is None else score_threshold)
+                                 self.score_threshold if score_threshold is None else score_threshold,
+                                 offset_radius=self.offset_radius)
 
     def decode_flip(self, outputs: dict, outputs_flipped: dict):
         """Flip test (HRNet's test-time augmentation) for one person per frame: ``outputs_flipped`` are the

@@ -29,6 +29,8 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (spawned)")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--cache", action="store_true",
+                   help="hold the training split's tensors in RAM (read and decoded once; needs --workers 0)")
     p.add_argument("--limit-train", type=int, help="use only the first N training samples")
     p.add_argument("--limit-val", type=int, help="use only the first N validation samples")
     p.add_argument("--no-augment", action="store_true", help="disable flip / rotation / intensity jitter")
@@ -55,7 +57,7 @@ def run(args) -> int:
                       max_minutes=args.max_minutes, seed=args.seed, device=args.device, workers=args.workers,
                       limit_train=args.limit_train, limit_val=args.limit_val, resume=args.resume,
                       augment=AugmentConfig(enabled=not args.no_augment), model_overrides=overrides,
-                      threads=args.threads)
+                      threads=args.threads, cache=args.cache)
     result = train(cfg)
     if result["history"]:
         last = result["history"][-1]

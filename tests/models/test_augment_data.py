@@ -7,9 +7,9 @@ import pytest
 import torch
 import zarr
 
-from rfpose.errors import FormatError
+from rfpose.errors import ConfigError, FormatError
 from rfpose.models import SpecMismatchError, create_model
-from rfpose.models.augment import flip_hupr, flip_voxels_y, rotate_voxels_yaw, shift_azimuth
+from rfpose.models.augment import AugmentConfig, flip_hupr, flip_voxels_y, rotate_voxels_yaw, shift_azimuth
 from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset, session_windows
 from rfpose.models.spec import VoxelGrid
 from rfpose.skeletons import HUPR14, RTPOSE15
@@ -114,3 +114,24 @@ def test_hupr_model_on_rtpose_dataset_is_a_spec_error(rt_dataset):
         PoseDataset(rt_dataset, create_model("hupr-lite"), DataOptions("train"))
     msg = str(e.value)
     assert "hupr-ra-re-complex" in msg and "rtpose-dzyx-magnitude" in msg
+
+
+def test_cached_split_gives_the_same_items_as_zarr_reads(rt_dataset):
+    m = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32), normalisation="synthetic blobs, unit peak")
+    aug = AugmentConfig(max_yaw_deg=5.0)
+    plain = PoseDataset(rt_dataset, m, DataOptions("train", augment=aug))
+    cached = PoseDataset(rt_dataset, m, DataOptions("train", augment=aug, cache=True))
+    assert cached._cache.shape == (len(plain), 32, 8, 16, 32) and cached._cache.dtype == np.float16
+    for i in (0, 5, len(plain) - 1):
+        a, b = plain[i], cached[i]
+        torch.testing.assert_close(a["inputs"][0], b["inputs"][0], rtol=0, atol=0)
+        torch.testing.assert_close(a["joints"], b["joints"], rtol=0, atol=0)
+
+
+def test_cache_that_does_not_fit_in_ram_is_refused(rt_dataset, monkeypatch):
+    from rfpose.models import data
+
+    m = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32), normalisation="synthetic blobs, unit peak")
+    monkeypatch.setattr(data, "available_memory_bytes", lambda: 100_000)
+    with pytest.raises(ConfigError, match=r"needs 3\.1 MB, 0\.1 MB of RAM"):
+        PoseDataset(rt_dataset, m, DataOptions("train", cache=True))

@@ -120,6 +120,76 @@ def test_isotropic_offset_loss_weighs_a_metre_alike_on_every_axis():
         centerpose.offset_axis_scale(GRID, "metre")
 
 
+
+def test_neighbourhood_offsets_are_relative_to_each_voxel_and_gaussian_weighted():
+    joints = _person([2.3, 0.1, 0.0])[None, None]  # root voxel (x, y, z) = (10, 8, 4), as above
+    t = centerpose.build_targets(joints, GRID, SHAPE, offset_radius=1)
+    assert t["offset_index"].shape == (1, 1, 27) and t["offset_targets"].shape == (1, 1, 27, 45)
+    # the root voxel comes first and carries the RT-Pose target
+    assert t["offset_index"][0, 0, 0] == t["index"][0, 0] and t["offset_weight"][0, 0, 0] == 1.0
+    torch.testing.assert_close(t["offset_targets"][0, 0, 0], t["offsets"][0, 0])
+    # the voxel at x + 1: index + 1, root offset (0.4 - 1, 0.4, 0), weight exp(-1 / (2·0.9²))
+    k = int((t["offset_index"][0, 0] == t["index"][0, 0] + 1).nonzero())
+    assert t["offset_targets"][0, 0, k, :3].tolist() == pytest.approx([-0.6, 0.4, 0.0], abs=1e-5)
+    assert t["offset_weight"][0, 0, k].item() == pytest.approx(math.exp(-1 / (2 * 0.81)), rel=1e-5)
+    # a corner neighbour (three unit steps): exp(-3 / (2·0.9²))
+    assert t["offset_weight"][0, 0].min().item() == pytest.approx(math.exp(-3 / (2 * 0.81)), rel=1e-5)
+
+
+def test_neighbourhood_outside_the_grid_gets_no_weight():
+    joints = _person([1.01, -1.99, 1.0])[None, None]  # root voxel (0, 0, 7): on three faces of the grid
+    t = centerpose.build_targets(joints, GRID, SHAPE, offset_radius=1)
+    assert (t["offset_weight"][0, 0] > 0).sum() == 8  # the 2 × 2 × 2 neighbours inside
+    absent = centerpose.build_targets(torch.full((1, 1, 15, 3), float("nan")), GRID, SHAPE, offset_radius=1)
+    assert absent["offset_weight"].sum() == 0
+
+
+def test_neighbourhood_offset_loss_is_the_weighted_mean_over_voxels():
+    joints = _person([2.0, 0.0, 0.0])[None, None]
+    t = centerpose.build_targets(joints, GRID, SHAPE, offset_radius=1)
+    pred = torch.zeros(1, 45, *SHAPE)
+    for k in range(27):
+        pred.view(1, 45, -1)[0, :, t["offset_index"][0, 0, k]] = t["offset_targets"][0, 0, k]
+    assert centerpose.offset_l1_loss(pred, t).item() == pytest.approx(0.0, abs=1e-6)
+    pred.view(1, 45, -1)[0, 0, t["index"][0, 0]] += 2.0  # only the root voxel's x of the root joint is off
+    w = t["offset_weight"][0, 0]
+    assert centerpose.offset_l1_loss(pred, t).item() == pytest.approx(2.0 / w.sum().item(), rel=1e-4)
+
+
+def test_neighbourhood_decoding_averages_poses_by_heatmap_score():
+    hm = torch.full((1, 1, *SHAPE), -20.0)
+    hm[0, 0, 4, 8, 10] = 0.0  # peak, sigmoid 0.5
+    hm[0, 0, 4, 8, 11] = math.log(0.25 / 0.75)  # its neighbour in x, sigmoid 0.25
+    off = torch.zeros(1, 45, *SHAPE)
+    off[0, 0, 4, 8, 10] = 0.6  # peak voxel predicts x 10.6 voxels
+    off[0, 0, 4, 8, 11] = -0.1  # the neighbour predicts 10.9
+    out = {"heatmap": hm, "offsets": off}
+    j0, _ = centerpose.decode(out, GRID, offset_radius=0)
+    j1, _ = centerpose.decode(out, GRID, offset_radius=1)
+    assert j0[0, 0, 0, 0].item() == pytest.approx(1.0 + 10.6 * 0.125, abs=1e-5)
+    # by hand: (0.5·10.6 + 0.25·10.9) / 0.75 = 10.7 voxels (the other 25 weigh ~1e-6 each)
+    assert j1[0, 0, 0, 0].item() == pytest.approx(1.0 + 10.7 * 0.125, abs=1e-4)
+
+
+def test_decoding_inverts_neighbourhood_targets():
+    a = _person([2.3, 0.1, 0.0])
+    t = centerpose.build_targets(a[None, None], GRID, SHAPE, offset_radius=1)
+    off = torch.zeros(1, 45, *SHAPE)
+    for k in range(27):
+        off.view(1, 45, -1)[0, :, t["offset_index"][0, 0, k]] = t["offset_targets"][0, 0, k]
+    out = {"heatmap": torch.logit(t["heatmap"].clamp(1e-4, 1 - 1e-4)), "offsets": off}
+    j, _ = centerpose.decode(out, GRID, offset_radius=1)
+    torch.testing.assert_close(j[0, 0], a, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("radius", [-1, 1.5])
+def test_offset_radius_must_be_a_whole_number_of_voxels(radius):
+    from rfpose.errors import ConfigError
+    from rfpose.models import create_model
+
+    with pytest.raises(ConfigError, match="offset_radius"):
+        create_model("hrradarpose-lite", offset_radius=radius)
+
 # ---------------------------------------------------------------- 2-D heatmaps
 def test_gaussian_targets_hand_case():
     j = torch.tensor([[[[101.0, 30.0]]]])  # x 101 px → cell int(101/4 + .5) = 25; y 30 → int(8) = 8

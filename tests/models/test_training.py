@@ -67,7 +67,7 @@ def test_resume_without_checkpoint_is_an_error(rt_dataset, tmp_path):
 def test_cli_train_evaluate_export_hrradarpose(rt_dataset_3splits, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--model", "hrradarpose-lite", "--data", str(rt_dataset_3splits), "--out", str(run),
-                 "--epochs", "2", "--batch-size", "2", "--limit-train", "4"]) == 0
+                 "--epochs", "2", "--batch-size", "2", "--limit-train", "4", "--cache"]) == 0
     capsys.readouterr()
     out_json = tmp_path / "eval.json"
     assert main(["evaluate", str(run), "--data", str(rt_dataset_3splits), "--split", "test", "--json",
