@@ -12,8 +12,8 @@ Gaussian with σ = 0.9 voxel, which gives the same shape.
 ``offset_radius`` r > 0 (not RT-Pose) supervises the offsets at every voxel within r of the root voxel
 (Chebyshev distance), each relative to its own voxel and weighted by the heatmap Gaussian, and decoding
 then averages the poses of the peak's neighbourhood weighted by the predicted heatmap. On a coarse output
-grid this gives the offset head (2r+1)³ times the supervision per person and makes a peak one voxel off
-the true root cost nothing.
+grid this gives the offset head (2r+1)³ times the supervision per person, and a peak one voxel off the
+true root reads offsets that were trained.
 """
 
 from __future__ import annotations

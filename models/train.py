@@ -178,15 +178,26 @@ def _make_optimizer(model, cfg: TrainConfig, recipe: Recipe, steps_per_epoch: in
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "adamw-onecycle":
         opt = torch.optim.AdamW(params, lr=cfg.lr, betas=recipe.betas, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=max(cfg.epochs * steps_per_epoch, 1), pct_start=recipe.pct_start,
-            anneal_strategy="cos", div_factor=10.0, final_div_factor=1e4, cycle_momentum=True,
-            base_momentum=0.85, max_momentum=0.95)
-    else:
-        opt = torch.optim.Adam(params, lr=cfg.lr, betas=recipe.betas, weight_decay=cfg.weight_decay)
-        every = recipe.lr_decay_every or 10**12
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=every, gamma=recipe.lr_decay)
-    return opt, sched
+        return opt, _one_cycle(opt, cfg, recipe, cfg.epochs * steps_per_epoch)
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=recipe.betas, weight_decay=cfg.weight_decay)
+    every = recipe.lr_decay_every or 10**12
+    return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=every, gamma=recipe.lr_decay)
+
+
+def _one_cycle(opt, cfg: TrainConfig, recipe: Recipe, total_steps: int, steps_done: int = 0):
+    """RT-Pose's OneCycle over ``total_steps``, positioned after ``steps_done`` of them."""
+    return torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=max(total_steps, 1), pct_start=recipe.pct_start, anneal_strategy="cos",
+        div_factor=10.0, final_div_factor=1e4, cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+        last_epoch=steps_done - 1)
+
+
+def _epochs_in_budget(cfg: TrainConfig, epochs_done: int, epochs_run: int, elapsed_s: float) -> int:
+    """How many epochs the run can complete within ``--max-minutes`` at the pace so far (``epochs_run``
+    epochs of this invocation in ``elapsed_s``), never more than ``cfg.epochs`` nor fewer than done."""
+    per_epoch = elapsed_s / max(epochs_run, 1)
+    left = int((cfg.max_minutes * 60 - elapsed_s) // per_epoch) if per_epoch > 0 else cfg.epochs
+    return max(epochs_done, min(cfg.epochs, epochs_done + left))
 
 
 # ---------------------------------------------------------------- run files
@@ -282,6 +293,7 @@ def train(cfg: TrainConfig) -> dict:
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
         global_step = state["global_step"]
+        cfg.epochs = min(cfg.epochs, state.get("epochs", cfg.epochs))  # a schedule fitted to a time budget
         torch.set_rng_state(state["torch_rng"])
         log.info("resuming %s at epoch %d", out, start_epoch)
 
@@ -333,6 +345,18 @@ def train(cfg: TrainConfig) -> dict:
             if _time_up(cfg, t_start, world):
                 stopped_early = True
                 break
+        if (cfg.max_minutes is not None and cfg.optimizer == "adamw-onecycle" and not stopped_early
+                and epoch + 1 < cfg.epochs):
+            # OneCycle anneals over cfg.epochs; if two or more of them do not fit in the time budget, shorten
+            # the cycle so the run ends annealed instead of being cut at a high learning rate (losing only the
+            # last epoch, whose learning rate is already a few % of the maximum, is left to the budget stop)
+            elapsed = _elapsed(t_start, world)
+            fit = _epochs_in_budget(cfg, epoch + 1, epoch + 1 - start_epoch, elapsed)
+            if fit < cfg.epochs - 1:
+                log.warning("%g min budget: %d epochs fit at %.0f s/epoch; OneCycle shortened from %d epochs",
+                            cfg.max_minutes, fit, elapsed / (epoch + 1 - start_epoch), cfg.epochs)
+                cfg.epochs = fit
+                scheduler = _one_cycle(optimizer, cfg, recipe, fit * steps_per_epoch, global_step)
         train_loss = total / max(count, 1)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
                **{f"train_{k}": v / max(count, 1) for k, v in parts_sum.items()},
@@ -352,7 +376,7 @@ def train(cfg: TrainConfig) -> dict:
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "best_epoch": best_epoch,
                      "selection_metric": name, "global_step": global_step, "torch_rng": torch.get_rng_state(),
-                     "model_name": cfg.model, "overrides": overrides}
+                     "model_name": cfg.model, "overrides": overrides, "epochs": cfg.epochs}
             _save_checkpoint(out / "last.pt", state)
             if best_epoch == epoch:
                 _save_checkpoint(out / "best.pt", state)
@@ -368,6 +392,8 @@ def train(cfg: TrainConfig) -> dict:
             dist.barrier()
         if stopped_early or (cfg.stop_after_epoch is not None and epoch + 1 >= cfg.stop_after_epoch):
             break
+        if epoch + 1 >= cfg.epochs:  # the schedule was shortened to end here
+            break
     if writer is not None:
         writer.close()
     result = {"epochs_done": epoch + 1, "best_metric": best, "best_epoch": best_epoch + 1,
@@ -377,13 +403,16 @@ def train(cfg: TrainConfig) -> dict:
     return result
 
 
-def _time_up(cfg: TrainConfig, t_start: float, world: int) -> bool:
-    if cfg.max_minutes is None:
-        return False
-    up = torch.tensor([1.0 if time.monotonic() - t_start > cfg.max_minutes * 60 else 0.0])
+def _elapsed(t_start: float, world: int) -> float:
+    """Seconds since ``t_start``, the same on every rank (their maximum), so ranks take the same decisions."""
+    t = torch.tensor([time.monotonic() - t_start], dtype=torch.float64)
     if world > 1:  # every rank must stop at the same step or DDP deadlocks
-        dist.all_reduce(up, op=dist.ReduceOp.MAX)
-    return bool(up.item())
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
+def _time_up(cfg: TrainConfig, t_start: float, world: int) -> bool:
+    return cfg.max_minutes is not None and _elapsed(t_start, world) > cfg.max_minutes * 60
 
 
 def _append_csv(path: Path, row: dict) -> None:

@@ -57,6 +57,30 @@ def test_resume_matches_uninterrupted_run(rt_dataset, tmp_path):
     assert cfg["train"]["optimizer"] == "adamw-onecycle" and cfg["train"]["grad_clip"] == 35.0
 
 
+def test_epochs_in_budget_hand_cases():
+    from rfpose.models.train import _epochs_in_budget
+
+    cfg = TrainConfig(model="hrradarpose", data="-", out="-", epochs=100, max_minutes=10.0)
+    # 2 epochs in 120 s: 480 s left at 60 s/epoch fit 8 more
+    assert _epochs_in_budget(cfg, 2, 2, 120.0) == 10
+    # a resumed run: 3 epochs done before, 1 in this invocation took 200 s: 400 s left, 2 more
+    assert _epochs_in_budget(cfg, 4, 1, 200.0) == 6
+    assert _epochs_in_budget(cfg, 5, 5, 599.0) == 5  # nothing more fits
+    assert _epochs_in_budget(cfg, 2, 2, 1.0) == 100  # never more than asked for
+
+
+def test_time_budget_shortens_the_one_cycle_so_the_run_ends_annealed(rt_dataset, tmp_path):
+    result = train(_cfg(rt_dataset, tmp_path / "run", epochs=100_000, max_minutes=0.2, limit_val=1))
+    done = result["epochs_done"]
+    assert 1 < done < 100_000
+    lrs = [h["lr"] for h in result["history"]]
+    # the cycle ran its course: up to the 2e-3 maximum, then down to a few % of it (unshortened, the
+    # learning rate would still be warming up from 2e-4). Ending at OneCycle's floor (2e-3 / 1e5) or being
+    # cut by the budget inside the last epoch are both allowed.
+    assert max(lrs) > 1.5e-3 and lrs[-1] < 1e-4, lrs
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["epochs"] == done
+
+
 def test_resume_without_checkpoint_is_an_error(rt_dataset, tmp_path):
     from rfpose.errors import FormatError
 
