@@ -23,6 +23,17 @@ class PoseResult:
     latency_ms: dict[str, float] = field(default_factory=dict)  # per stage and "total"
 
 
+def round_like_dataset(x: np.ndarray):
+    """float32 voxels → float32 torch tensor rounded as DATASET.zarr stores them (float16, clipped at its
+    maximum), so live inputs equal training inputs. Torch converts RT-Pose's 5.2 M voxels in 3 ms on 2 cores;
+    numpy's float16 cast takes 30 ms."""
+    import torch
+
+    from rfpose.preprocessing.dataset import FLOAT16_MAX
+
+    return torch.from_numpy(x).clamp(max=FLOAT16_MAX).half().float()
+
+
 class RadarPosePipeline:
     """Decode → Cartesian voxels → HRRadarPose-family model → skeletons.
 
@@ -57,18 +68,15 @@ class RadarPosePipeline:
         self._torch = torch
 
     def __call__(self, words: np.ndarray) -> PoseResult:
-        from rfpose.preprocessing.dataset import FLOAT16_MAX
         from rfpose.preprocessing.decode import decode_radar_words
 
         t0 = time.perf_counter()
         iq = decode_radar_words(words, self.params, self.board)
         t1 = time.perf_counter()
-        x = self.processor(iq)  # (1, doppler, z, y, x)
-        # the dataset stores float16; round the same way so training and live inputs agree
-        x = np.minimum(x, FLOAT16_MAX).astype(np.float16).astype(np.float32)
+        x = round_like_dataset(self.processor(iq))  # (1, doppler, z, y, x)
         t2 = time.perf_counter()
         with self._torch.inference_mode():
-            out = self.model(self._torch.from_numpy(x))
+            out = self.model(x)
             joints, scores = self.model.decode(out, max_people=self.max_people)
         t3 = time.perf_counter()
         ms = {"decode": (t1 - t0) * 1e3, "voxels": (t2 - t1) * 1e3, "model": (t3 - t2) * 1e3,
