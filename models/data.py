@@ -1,7 +1,8 @@
 """Reading DATASET.zarr (the preprocessing ↔ models contract) as torch datasets.
 
 The zarr group is opened lazily inside each DataLoader worker (zarr handles are not shared across
-processes); only the small bookkeeping arrays (split, session, frame index) are read up front.
+processes); only the labels and the small bookkeeping arrays (split, session, frame index) are read up
+front, unless ``DataOptions.cache`` holds a whole RT-Pose split in RAM.
 HuPR temporal windows of T frames are formed at load time from consecutive samples of the same session,
 target at position T//2 (frames t-T/2 … t+T/2-1), clamped at the session's edges.
 """

@@ -81,6 +81,13 @@ def test_time_budget_shortens_the_one_cycle_so_the_run_ends_annealed(rt_dataset,
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["epochs"] == done
 
 
+def test_cache_with_worker_processes_is_refused(rt_dataset, tmp_path):
+    from rfpose.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--workers 0"):
+        train(_cfg(rt_dataset, tmp_path / "run", cache=True, workers=1))
+
+
 def test_resume_without_checkpoint_is_an_error(rt_dataset, tmp_path):
     from rfpose.errors import FormatError
 
