@@ -79,14 +79,13 @@ def build_targets(joints: torch.Tensor, grid: VoxelGrid, shape_zyx: tuple[int, i
     cell = torch.floor(torch.nan_to_num(root_vox, nan=-1e6)).long()
     inside = present & _inside(cell, shape_zyx)
     cell = torch.where(inside[..., None], cell, torch.zeros_like(cell))
-    index = _flat_index(cell, shape_zyx)
     vox = torch.where(inside[..., None, None], vox, torch.zeros_like(vox))
-    offsets = (vox - cell[:, :, None, :].float()).reshape(B, P, J * 3)
 
-    steps, gauss = _neighbourhood(offset_radius, device)
+    steps, gauss = _neighbourhood(offset_radius, device)  # the root voxel first
     near = cell[:, :, None, :] + steps  # (B, P, K, 3)
     near_ok = inside[..., None] & _inside(near, shape_zyx)
     near = torch.where(near_ok[..., None], near, torch.zeros_like(near))
+    near_index = _flat_index(near, shape_zyx)
     near_offsets = (vox[:, :, None] - near[:, :, :, None, :].float()).reshape(B, P, len(steps), J * 3)
 
     heatmap = torch.zeros(B, 1, Z, Y, X, device=device)
@@ -102,9 +101,8 @@ def build_targets(joints: torch.Tensor, grid: VoxelGrid, shape_zyx: tuple[int, i
         patch = kernel[z0 - z + r:z1 - z + r, y0 - y + r:y1 - y + r, x0 - x + r:x1 - x + r]
         region = heatmap[b, 0, z0:z1, y0:y1, x0:x1]
         heatmap[b, 0, z0:z1, y0:y1, x0:x1] = torch.maximum(region, patch)
-    return {"heatmap": heatmap, "index": index, "offsets": offsets, "mask": inside,
-            "offset_index": _flat_index(near, shape_zyx), "offset_targets": near_offsets,
-            "offset_weight": near_ok.float() * gauss}
+    return {"heatmap": heatmap, "index": near_index[..., 0], "offsets": near_offsets[:, :, 0], "mask": inside,
+            "offset_index": near_index, "offset_targets": near_offsets, "offset_weight": near_ok.float() * gauss}
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
