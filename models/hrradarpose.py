@@ -1,7 +1,7 @@
 """HRRadarPose (RT-Pose, ECCV 2024): an HRNet-style 3-D CNN over Cartesian radar voxels.
 
 Input (B, 32 Doppler, 16 z, 64 y, 160 x): the Doppler bins are the channels of 3-D convolutions over
-(z, y, x). Four parallel branches (32/32/64/64 channels at 1, 1/2, 1/4, 1/8 resolution, GroupNorm(8),
+(z, y, x). With ``frames`` T > 1 (not in RT-Pose) the T most recent frames are stacked along that axis. Four parallel branches (32/32/64/64 channels at 1, 1/2, 1/4, 1/8 resolution, GroupNorm(8),
 residual blocks, sum fusion) are upsampled trilinearly, concatenated (192) and mixed by a 1×1×1 conv to
 128 channels; a CenterPoint head predicts a root heatmap and 15×(x, y, z) offsets (see
 :mod:`rfpose.models.centerpose`). Structure from the released config ``hr3d_one_hm_doppler.py`` /
@@ -161,6 +161,9 @@ class HRRadarPose(nn.Module):
         log_input_ref: ``None`` feeds the linear magnitudes (RT-Pose); a value ``r`` (input units, about the
             noise floor) feeds ``log1p(x / r)``, so weak moving reflectors (hands, ~1 % of the static
             clutter's magnitude) reach the first convolution at a comparable scale.
+        frames: radar frames per sample, the target frame last (frames t-T+1 … t: causal, so a live
+            pipeline needs no future frame). They are stacked oldest first along the channel axis, so the
+            network input is (B, frames × doppler, z, y, x); 1 = RT-Pose.
     """
 
     family = "hrradarpose"
@@ -171,9 +174,12 @@ class HRRadarPose(nn.Module):
                  num_joints: int = 15, skeleton: str = "rtpose15", grid: VoxelGrid = RTPOSE_GRID,
                  normalisation: str = RTPOSE_NORMALISATION, max_people: int = 1, score_threshold: float = 0.1,
                  head_kernel: int = 3, offset_loss: str = "voxel", offset_radius: int = 0,
-                 log_input_ref: float | None = None):
+                 log_input_ref: float | None = None, frames: int = 1):
         super().__init__()
         self.input_shape = tuple(input_shape)
+        if not (isinstance(frames, int) and frames >= 1):
+            raise ConfigError(f"frames must be an integer ≥ 1, got {frames!r}")
+        self.frames = frames
         self.stem_stride = tuple(stem_stride) if stem_stride is not None else (1, 1, 1)
         self.num_joints = num_joints
         self.max_people, self.score_threshold = max_people, score_threshold
@@ -185,8 +191,9 @@ class HRRadarPose(nn.Module):
         if log_input_ref is not None and not log_input_ref > 0:
             raise ConfigError(f"log_input_ref must be > 0 (input units), got {log_input_ref}")
         self.log_input_ref = log_input_ref
-        self.spec = InputSpec(RTPOSE_FORMAT, self.input_shape, normalisation, skeleton, grid=grid)
-        self.backbone = HRBackbone3d(input_shape[0], tuple(channels), blocks, modules_per_stage,
+        self.spec = InputSpec(RTPOSE_FORMAT, self.input_shape, normalisation, skeleton, grid=grid,
+                              extra={"frames": frames})
+        self.backbone = HRBackbone3d(frames * input_shape[0], tuple(channels), blocks, modules_per_stage,
                                      tuple(stem_stride) if stem_stride is not None else None, stem_channels)
         self.neck = ConcatFuse(tuple(channels), fuse_channels)
         self.heatmap_head = head(fuse_channels, head_channels, 1, bias_init=-2.19, kernel=head_kernel)
@@ -197,14 +204,15 @@ class HRRadarPose(nn.Module):
         return self.spec.grid.scaled(self.stem_stride)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x (B, D, Z, Y, X) → {"heatmap": (B, 1, Z', Y', X') logits, "offsets": (B, 3J, Z', Y', X') voxels}."""
+        """x (B, T·D, Z, Y, X) → {"heatmap": (B, 1, Z', Y', X') logits, "offsets": (B, 3J, Z', Y', X') voxels}."""
         if self.log_input_ref is not None:
             x = torch.log1p(x.clamp(min=0) / self.log_input_ref)
         feats = self.neck(self.backbone(x))
         return {"heatmap": self.heatmap_head(feats), "offsets": self.offset_head(feats)}
 
     def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor]:
-        return (torch.zeros(batch, *self.input_shape),)
+        d, *zyx = self.input_shape
+        return (torch.zeros(batch, self.frames * d, *zyx),)
 
     def loss(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict]:
         return centerpose.centerpose_loss(outputs, batch["joints"], self.output_grid, offset_units=self.offset_loss,

@@ -2,12 +2,15 @@
 
 :class:`RadarPosePipeline` takes the raw ADC words of one frame (``RadarFrame.adc``), turns them into the
 model's input exactly as ``rfpose preprocess`` does for the dataset the model was trained on, runs the
-network and decodes skeletons in metres (radar frame). Each call reports its per-stage latency.
+network and decodes skeletons in metres (radar frame). Each call reports its per-stage latency. A model
+trained on windows of T frames (``frames``) gets the T most recent ones; until T frames have been seen the
+oldest is repeated, as the dataset reader clamps windows at a session's start.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +35,25 @@ def round_like_dataset(x: np.ndarray):
     from rfpose.preprocessing.dataset import FLOAT16_MAX
 
     return torch.from_numpy(x).clamp(max=FLOAT16_MAX).half().float()
+
+
+class RecentFrames:
+    """The ``frames`` most recent inputs (1, D, Z, Y, X), stacked oldest first along the channel axis. Until
+    ``frames`` have been pushed the oldest is repeated, as the dataset reader clamps a window at a session's
+    start (``rfpose.models.data.session_windows``)."""
+
+    def __init__(self, frames: int):
+        self._recent = deque(maxlen=frames)
+
+    def push(self, x):
+        """Add the newest frame; → (1, frames × D, Z, Y, X)."""
+        import torch
+
+        self._recent.append(x)
+        if self._recent.maxlen == 1:
+            return x
+        missing = self._recent.maxlen - len(self._recent)
+        return torch.cat([self._recent[0]] * missing + list(self._recent), dim=1)
 
 
 class RadarPosePipeline:
@@ -66,6 +88,7 @@ class RadarPosePipeline:
                               f"configuration gives {shape}")
         self.max_people = max_people
         self._torch = torch
+        self._recent = RecentFrames(self.model.frames)
 
     def __call__(self, words: np.ndarray) -> PoseResult:
         from rfpose.preprocessing.decode import decode_radar_words
@@ -73,7 +96,7 @@ class RadarPosePipeline:
         t0 = time.perf_counter()
         iq = decode_radar_words(words, self.params, self.board)
         t1 = time.perf_counter()
-        x = round_like_dataset(self.processor(iq))  # (1, doppler, z, y, x)
+        x = self._recent.push(round_like_dataset(self.processor(iq)))  # (1, frames × doppler, z, y, x)
         t2 = time.perf_counter()
         with self._torch.inference_mode():
             out = self.model(x)

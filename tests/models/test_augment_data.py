@@ -83,6 +83,8 @@ def test_session_windows_clamp_at_edges_and_never_cross_sessions():
     assert w[0].tolist() == [0, 0, 0, 1]
     assert w[5].tolist() == [1, 2, 5, 5]
     assert w[3].tolist() == [3, 3, 3, 4]
+    causal = session_windows(sess, frame, 3, target=2)  # offsets -2..0
+    assert causal[5].tolist() == [1, 2, 5] and causal[1].tolist() == [0, 0, 1] and causal[4].tolist() == [3, 3, 4]
 
 
 def test_dataset_reader_windows_and_shapes(hupr_dataset):
@@ -126,6 +128,31 @@ def test_cached_split_gives_the_same_items_as_zarr_reads(rt_dataset):
         a, b = plain[i], cached[i]
         torch.testing.assert_close(a["inputs"][0], b["inputs"][0], rtol=0, atol=0)
         torch.testing.assert_close(a["joints"], b["joints"], rtol=0, atol=0)
+
+
+def test_rtpose_windows_stack_the_previous_frames_oldest_first(rt_dataset):
+    m = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32), normalisation="synthetic blobs, unit peak",
+                     frames=3)
+    g = zarr.open_group(str(rt_dataset), mode="r")
+    ds = PoseDataset(rt_dataset, m, DataOptions("train"))
+    order = np.argsort(np.asarray(g["frame_index"][:])[ds.indices], kind="stable")
+    first, third = ds.indices[order[0]], ds.indices[order[2]]
+    x = g["x"]
+    # the session's third frame: frames 1, 2, 3 of it; its first: clamped, itself three times
+    item = ds[int(order[2])]["inputs"][0]
+    assert item.shape == (96, 8, 16, 32)
+    expect = np.concatenate([x[ds.indices[order[k]]] for k in range(3)]).astype(np.float32)
+    np.testing.assert_array_equal(item.numpy(), expect)
+    np.testing.assert_array_equal(ds[int(order[0])]["inputs"][0].numpy(),
+                                  np.concatenate([x[first]] * 3).astype(np.float32))
+    assert ds[int(order[2])]["index"] == third
+    aug = AugmentConfig(max_yaw_deg=5.0)
+    plain = PoseDataset(rt_dataset, m, DataOptions("train", augment=aug))
+    cached = PoseDataset(rt_dataset, m, DataOptions("train", augment=aug, cache=True))
+    for i in range(len(plain)):
+        torch.testing.assert_close(plain[i]["inputs"][0], cached[i]["inputs"][0], rtol=0, atol=0)
+    out = m(torch.stack([plain[0]["inputs"][0], plain[1]["inputs"][0]]))
+    assert out["heatmap"].shape[0] == 2
 
 
 def test_cache_that_does_not_fit_in_ram_is_refused(rt_dataset, monkeypatch):

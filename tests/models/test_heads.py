@@ -190,6 +190,29 @@ def test_offset_radius_must_be_a_whole_number_of_voxels(radius):
     with pytest.raises(ConfigError, match="offset_radius"):
         create_model("hrradarpose-lite", offset_radius=radius)
 
+
+@pytest.mark.parametrize("frames", [0, 2.0])
+def test_frames_must_be_a_positive_whole_number(frames):
+    from rfpose.errors import ConfigError
+    from rfpose.models import create_model
+
+    with pytest.raises(ConfigError, match="frames"):
+        create_model("hrradarpose-lite", frames=frames)
+
+
+def test_frames_widen_only_the_first_convolution():
+    from rfpose.models import create_model
+
+    one = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32))
+    two = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32), frames=2)
+    (x,) = two.example_inputs(2)
+    assert x.shape == (2, 64, 8, 16, 32) and two.spec.shape == one.spec.shape == (32, 8, 16, 32)
+    stem1, stem2 = one.backbone.stem[0].weight, two.backbone.stem[0].weight
+    assert stem2.shape == (stem1.shape[0], 2 * stem1.shape[1], *stem1.shape[2:])
+    extra = sum(p.numel() for p in two.parameters()) - sum(p.numel() for p in one.parameters())
+    assert extra == stem1.numel()
+    assert two(x)["offsets"].shape == one(x[:, :32])["offsets"].shape
+
 # ---------------------------------------------------------------- 2-D heatmaps
 def test_gaussian_targets_hand_case():
     j = torch.tensor([[[[101.0, 30.0]]]])  # x 101 px → cell int(101/4 + .5) = 25; y 30 → int(8) = 8
