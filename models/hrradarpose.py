@@ -151,6 +151,9 @@ class HRRadarPose(nn.Module):
         channels: channels of the parallel branches (its length = number of branches).
         fuse_channels: channels after the concat-fuse conv.
         head_channels: hidden channels of each head.
+        heatmap_head_channels: hidden channels of the heatmap head alone (default ``head_channels``); the
+            root heatmap is an easier target than the 45 offsets and its 3×3×3 conv is a large share of
+            the lite model's multiply-adds.
         stem_stride: optional (z, y, x) stride of a first conv (the deployment variant); ``None`` = RT-Pose.
         grid: voxel geometry of the input (sets metre conversion in decoding).
         max_people: decoding default (1 = RT-Pose's global argmax).
@@ -174,7 +177,7 @@ class HRRadarPose(nn.Module):
                  num_joints: int = 15, skeleton: str = "rtpose15", grid: VoxelGrid = RTPOSE_GRID,
                  normalisation: str = RTPOSE_NORMALISATION, max_people: int = 1, score_threshold: float = 0.1,
                  head_kernel: int = 3, offset_loss: str = "voxel", offset_radius: int = 0,
-                 log_input_ref: float | None = None, frames: int = 1):
+                 log_input_ref: float | None = None, frames: int = 1, heatmap_head_channels: int | None = None):
         super().__init__()
         self.input_shape = tuple(input_shape)
         if not (isinstance(frames, int) and frames >= 1):
@@ -196,7 +199,8 @@ class HRRadarPose(nn.Module):
         self.backbone = HRBackbone3d(frames * input_shape[0], tuple(channels), blocks, modules_per_stage,
                                      tuple(stem_stride) if stem_stride is not None else None, stem_channels)
         self.neck = ConcatFuse(tuple(channels), fuse_channels)
-        self.heatmap_head = head(fuse_channels, head_channels, 1, bias_init=-2.19, kernel=head_kernel)
+        self.heatmap_head = head(fuse_channels, heatmap_head_channels or head_channels, 1, bias_init=-2.19,
+                                 kernel=head_kernel)
         self.offset_head = head(fuse_channels, head_channels, 3 * num_joints, kernel=head_kernel)
 
     @property

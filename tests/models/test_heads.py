@@ -213,6 +213,15 @@ def test_frames_widen_only_the_first_convolution():
     assert extra == stem1.numel()
     assert two(x)["offsets"].shape == one(x[:, :32])["offsets"].shape
 
+
+def test_heatmap_head_width_is_separate_from_the_offset_head():
+    from rfpose.models import create_model
+
+    m = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32), head_channels=32, heatmap_head_channels=8)
+    assert m.heatmap_head[0].out_channels == 8 and m.offset_head[0].out_channels == 32
+    out = m(*m.example_inputs(1))
+    assert out["heatmap"].shape[1] == 1 and out["offsets"].shape[1] == 45
+
 # ---------------------------------------------------------------- 2-D heatmaps
 def test_gaussian_targets_hand_case():
     j = torch.tensor([[[[101.0, 30.0]]]])  # x 101 px → cell int(101/4 + .5) = 25; y 30 → int(8) = 8
