@@ -1,8 +1,9 @@
 """HRRadarPose (RT-Pose, ECCV 2024): an HRNet-style 3-D CNN over Cartesian radar voxels.
 
 Input (B, 32 Doppler, 16 z, 64 y, 160 x): the Doppler bins are the channels of 3-D convolutions over
-(z, y, x). With ``frames`` T > 1 (not in RT-Pose) the T most recent frames are stacked along that axis. Four parallel branches (32/32/64/64 channels at 1, 1/2, 1/4, 1/8 resolution, GroupNorm(8),
-residual blocks, sum fusion) are upsampled trilinearly, concatenated (192) and mixed by a 1×1×1 conv to
+(z, y, x); with ``frames`` T > 1 (not in RT-Pose) the T most recent frames are stacked along that axis.
+Four parallel branches (32/32/64/64 channels at 1, 1/2, 1/4, 1/8 resolution, GroupNorm(8), residual
+blocks, sum fusion) are upsampled trilinearly, concatenated (192) and mixed by a 1×1×1 conv to
 128 channels; a CenterPoint head predicts a root heatmap and 15×(x, y, z) offsets (see
 :mod:`rfpose.models.centerpose`). Structure from the released config ``hr3d_one_hm_doppler.py`` /
 ``hr_tiny_feat32_zyx_l4_in32`` (engineering notes: shared/reference/rtpose.md §3); written from that description.
