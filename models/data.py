@@ -236,13 +236,15 @@ class PoseDataset(torch.utils.data.Dataset):
         return self._group
 
     def _read_window(self, name: str, window: np.ndarray, doppler: slice = slice(None)) -> torch.Tensor:
-        """(T, ...) float32 samples of ``window`` (dataset indices). Torch casts float16 about 4× faster
-        than numpy."""
+        """(T, ...) float32 samples of ``window`` (dataset indices). One basic-indexing read per distinct
+        sample: zarr's orthogonal selection took 52 ms per full RT-Pose frame against 30 ms. Torch casts
+        float16 about 4× faster than numpy."""
         if self._cache is not None:
             return torch.from_numpy(self._cache[np.searchsorted(self.cached_rows, window)]).float()
         uniq, inverse = np.unique(window, return_inverse=True)
-        block = self._g()[name].get_orthogonal_selection((uniq, doppler))
-        return torch.from_numpy(np.asarray(block)[inverse]).float()
+        arr = self._g()[name]
+        block = np.stack([np.asarray(arr[int(i), doppler]) for i in uniq])
+        return torch.from_numpy(block[inverse]).float()
 
     def __getitem__(self, i: int) -> dict:
         idx = int(self.indices[i])
