@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rfpose.drivers.emulated import EmulatedDevices, emulated_adc, emulated_points  # noqa: F401 - re-exported
 from rfpose.drivers.rig import RigConfig, SensorConfig
 from rfpose.errors import ConfigError
 from rfpose.fanout import FanOut
@@ -50,103 +51,6 @@ class SensorStatus:
         if bad:
             s += f" {bad} bad packets"
         return s
-
-
-class EmulatedDevices:
-    """The in-process emulators of an ``emulate = true`` rig: for each DCA1000 radar a DCA1000 emulator
-    on its fpga_ip and a board emulator on a pty, linked so sensorStart starts the stream; for each
-    demo-firmware point-cloud radar (``radar_points`` without ``uri``) a board emulator (CLI pty) and a UART
-    emulator (data pty), linked the same way (the stream runs at the .cfg's frame period)."""
-
-    def __init__(self, rig: RigConfig):
-        from rfpose.boards import get_board
-        from rfpose.drivers.emulators.board import BoardEmulator
-        from rfpose.drivers.emulators.dca1000 import DCA1000Emulator, Impairments
-
-        self.devices: list = []
-        self.cli_ports: dict[str, str] = {}
-        self.data_ports: dict[str, str] = {}
-        try:
-            for s in rig.sensors:
-                if s.kind == "radar_points" and not s.uri:
-                    self._add_points_radar(s)
-                    continue
-                if s.kind != "radar" or s.driver != "dca1000":
-                    continue
-                e = s.emulation
-                dca = DCA1000Emulator(emulated_adc(e.adc, e.seed), fpga_ip=s.fpga_ip, host_ip=s.host_ip,
-                                      lvds_lanes=get_board(s.board).lvds_lanes,
-                                      impairments=Impairments(loss_rate=e.loss_rate, duplicate_rate=e.duplicate_rate,
-                                                              reorder_rate=e.reorder_rate,
-                                                              corrupt_rate=e.corrupt_rate, seed=e.seed))
-                self.devices.append(dca)
-                board = BoardEmulator(s.board, dca=dca)
-                self.devices.append(board)
-                self.cli_ports[s.name] = board.path
-                log.info("emulating %s: board CLI on %s, DCA1000 on %s", s.name, board.path, s.fpga_ip)
-        except BaseException:
-            self.close()
-            raise
-
-    def _add_points_radar(self, s: SensorConfig) -> None:
-        from rfpose.boards import get_board
-        from rfpose.drivers.dca1000_source import resolve_cfg
-        from rfpose.drivers.emulators.board import BoardEmulator
-        from rfpose.drivers.emulators.uart import UartEmulator
-
-        e = s.emulation
-        board = get_board(s.board)
-        period = resolve_cfg(s.cfg or None, board).derive(board).frame_period_s
-        uart = UartEmulator(emulated_points(e.points, e.seed, e.targets, period), garbage_rate=e.garbage_rate,
-                            corrupt_rate=e.corrupt_rate, seed=e.seed, autostart=False)
-        self.devices.append(uart)
-        cli = BoardEmulator(board, dca=uart)  # its sensorStart / sensorStop start and stop the UART stream
-        self.devices.append(cli)
-        self.cli_ports[s.name] = cli.path
-        self.data_ports[s.name] = uart.path
-        log.info("emulating %s: board CLI on %s, demo-firmware data UART on %s", s.name, cli.path, uart.path)
-
-    def close(self) -> None:
-        for d in reversed(self.devices):
-            d.close()
-        self.devices = []
-
-
-def emulated_points(spec: str, seed: int = 0, targets: int = 3, frame_period_s: float = 0.1):
-    """The point generator named by a radar_points sensor's ``emulation.points``: ``walking`` (``targets``
-    targets circling in front of the radar) or ``sim://SCENARIO[?people=N]`` (joints of simulated people)."""
-    from urllib.parse import parse_qs, urlsplit
-
-    from rfpose.drivers.emulators.uart import simulated_points, walking_targets
-
-    if spec == "walking":
-        return walking_targets(targets, seed)
-    if spec.startswith("sim://"):
-        parts = urlsplit(spec)
-        q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = sorted(set(q) - {"people"})
-        if unknown:
-            raise ConfigError(f"emulation.points {spec!r}: unknown option(s) {', '.join(unknown)}; valid: people")
-        try:
-            people = int(q["people"]) if "people" in q else None
-        except ValueError:
-            raise ConfigError(f"emulation.points {spec!r}: people={q['people']!r} is not a whole number") from None
-        return simulated_points((parts.netloc + parts.path).strip("/"), seed=seed, frame_period_s=frame_period_s,
-                                people=people)
-    raise ConfigError(f"emulation.points {spec!r} is unknown; valid: walking, sim://SCENARIO[?people=N]")
-
-
-def emulated_adc(spec: str, seed: int = 0):
-    """The ADC provider named by a rig's ``emulation.adc``."""
-    from rfpose.drivers.emulators.adc_frames import AdcFile, SourceAdc, SyntheticAdc
-
-    if spec in ("counter", "random"):
-        return SyntheticAdc(spec, seed=seed)
-    if "://" in spec:
-        from rfpose.drivers.open_source import open_source
-
-        return SourceAdc(open_source(spec), loop=True)
-    return AdcFile(spec, loop=True)
 
 
 def open_sensor(s: SensorConfig, cli_port: str | None = None, data_port: str | None = None):

@@ -156,6 +156,7 @@ class SourceBase:
         self._frames_read = 0
         self._last_frame_at: float | None = None
         self._pending_error: BaseException | None = None
+        self._owned: list = []
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -174,13 +175,21 @@ class SourceBase:
         self._stop()
 
     def close(self) -> None:
-        """Stop and release the device (idempotent)."""
+        """Stop and release the device, then the resources it owns (:meth:`own`); idempotent."""
         if not self._closed:
             try:
                 self.stop()
             finally:
                 self._closed = True
-                self._close()
+                try:
+                    self._close()
+                finally:
+                    for resource in reversed(self._owned):
+                        resource.close()
+
+    def own(self, *resources) -> None:
+        """Close ``resources`` (objects with ``close()``, e.g. the emulators it talks to) after this source."""
+        self._owned += resources
 
     @property
     def started(self) -> bool:
