@@ -16,11 +16,9 @@ import collections
 import logging
 import time
 
-import numpy as np
-
-from rfpose.drivers.tlv import POINT_DTYPE, TlvStreamParser
+from rfpose.drivers.tlv import TlvStreamParser
 from rfpose.errors import DeviceError, DeviceTimeout
-from rfpose.source import END, RADAR_POINT_DTYPE, PointCloudFrame, SourceBase
+from rfpose.source import END, PointCloudFrame, SourceBase
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +27,6 @@ RadarPointFrame = PointCloudFrame
 
 #: After :meth:`DemoPointSource.stop`, the port must be quiet this long before the iterator ends.
 DRAIN_QUIET_S = 0.2
-
-
-def to_radar_points(points: np.ndarray) -> np.ndarray:
-    """Parsed TLV points (:data:`rfpose.drivers.tlv.POINT_DTYPE`) as :data:`rfpose.source.RADAR_POINT_DTYPE`.
-
-    Both are six float32 fields in the same order (the TLV parser calls radial velocity ``velocity``), so
-    this is a rename; the result owns its memory."""
-    pts = np.ascontiguousarray(points, dtype=POINT_DTYPE)
-    return pts.view(RADAR_POINT_DTYPE).copy()
 
 
 class DemoPointSource(SourceBase):
@@ -135,7 +124,7 @@ class DemoPointSource(SourceBase):
                 continue
             self._quiet_since = now
             for frame in self.parser.feed(data):
-                self._parsed.append(PointCloudFrame(self._index, time.time_ns(), to_radar_points(frame.points),
+                self._parsed.append(PointCloudFrame(self._index, time.time_ns(), frame.points,
                                                     frame.header.frame_number))
                 self._index += 1
         return self._parsed.popleft()

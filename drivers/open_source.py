@@ -124,9 +124,10 @@ def _uart(u: SourceURI, **overrides):
 
     cfg = None
     if "cfg" in u.query:
+        from rfpose.boards import get_board
         from rfpose.radar_config import load_cfg
 
-        cfg = load_cfg(u.query["cfg"], u.query.get("board"))
+        cfg = load_cfg(u.query["cfg"], get_board(u.query["board"]) if "board" in u.query else None)
     kw = dict(cli_port=u.query.get("cli"), cfg=cfg, baudrate=int(u.number("baud", 921600)),
               name=u.query.get("name", "radar_points"), board=u.query.get("board"))
     return DemoPointSource(u.path, **{**kw, **overrides})

@@ -16,7 +16,7 @@ _spec.loader.exec_module(lint_imports)
 def test_the_tree_keeps_the_contracts(tmp_path):
     res = lint_imports.lint(lint_imports.build_view(tmp_path))
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "1 kept, 0 broken" in res.stdout
+    assert "2 kept, 0 broken" in res.stdout
 
 
 @pytest.mark.parametrize("module, code, message", [
@@ -31,6 +31,9 @@ def test_the_tree_keeps_the_contracts(tmp_path):
     # ... and no application code
     ("rfpose/drivers/recorder.py", "def _f():\n    import rfpose.cli.record\n",
      "rfpose.drivers.recorder -> rfpose.cli.record"),
+    # the cycle between boards and radar_config stays broken
+    ("rfpose/radar_config.py", "def _f():\n    from rfpose.boards import get_board\n",
+     "rfpose.radar_config -> rfpose.boards"),
     # a new module under rfpose must be placed in a layer
     ("rfpose/newcore.py", "X = 1\n", "rfpose.newcore"),
 ])
