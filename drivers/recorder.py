@@ -158,6 +158,7 @@ class Recorder:
             for sig, old in installed.items():
                 signal.signal(sig, old)
             if self.fanout is not None:
+                recorded.close()  # after an error nobody drains it: release a reader waiting for room
                 self.fanout.stop()
                 self.fanout.join(timeout=10)
             for src in sources.values():

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from rfpose.errors import RfposeError
 from rfpose.source import POLL_S, Frame, Source
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,10 @@ class FanOut:
                     sub._offer((name, frame))
         except Exception as e:  # noqa: BLE001 - kept for the owner; the other sources go on
             self.errors[name] = e
-            log.error("source %s failed: %s", name, e)
+            if isinstance(e, RfposeError):
+                log.error("source %s: %s", name, e)
+            else:  # a bug, not a device problem: keep the traceback
+                log.exception("source %s failed", name)
         finally:
             self._ended.add(name)
 
