@@ -10,7 +10,7 @@ import pytest
 
 from rfpose.drivers.emulators.adc_frames import SyntheticAdc
 from rfpose.drivers.recorder import Recorder
-from rfpose.drivers.rig import parse_rig
+from rfpose.drivers.rig import load_rig
 from rfpose.errors import DeviceError, DeviceTimeout
 from rfpose.fanout import FanOut, Listener
 from rfpose.source import END, RadarFrame, SourceBase
@@ -153,27 +153,12 @@ def test_a_failing_listener_is_counted_and_the_others_see_everything():
     assert isinstance(fan.errors["b"], DeviceError) and isinstance(good.errors["b"], DeviceError)
 
 
-def test_recorder_and_a_second_consumer_share_one_emulated_radar(tmp_path, addrs):
+def test_recorder_and_a_second_consumer_share_one_emulated_radar(tmp_path, emulated_rig):
     """One emulated DCA1000 through the real driver: the recorder's session is byte-exact and a second
     consumer on the same running source sees every frame the recorder wrote."""
     from rfpose.session import SessionReader
 
-    host, fpga = addrs
-    rig = parse_rig(f"""
-[rig]
-name = "shared"
-emulate = true
-[[sensors]]
-name = "radar"
-kind = "radar"
-board = "awr1843boost"
-cfg = "awr1843boost.cfg"
-host_ip = "{host}"
-fpga_ip = "{fpga}"
-packet_delay_us = 5
-[sensors.emulation]
-adc = "counter"
-""")
+    rig = load_rig(emulated_rig())
     seen = []
 
     class Monitor(Listener):
