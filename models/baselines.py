@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rfpose.errors import FormatError, ShapeError, UnknownNameError
-from rfpose.models.spec import VoxelGrid
+from rfpose.dataset import VoxelGrid
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def evaluate_baselines(data, split: str = "test", kinds=BASELINES, progress: boo
     (summaries as :func:`rfpose.models.evaluate.summarise` returns them, plus ``baseline`` and ``fit``)."""
     from rfpose.models.data import SPLITS, dataset_spec, open_dataset
     from rfpose.models.evaluate import summarise
-    from rfpose.models.spec import RTPOSE_FORMAT
+    from rfpose.dataset import RTPOSE_FORMAT
     from rfpose.skeletons import get_skeleton
 
     for k in kinds:
