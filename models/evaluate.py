@@ -163,23 +163,21 @@ def evaluate_run(run_dir, data, split: str = "test", checkpoint: str = "best", b
 
     The dataset's input spec must equal the run's; an empty split is a FormatError.
     """
-    from rfpose.errors import FormatError
-    from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
-    from rfpose.models.spec import InputSpec, check_spec
+    from rfpose.dataset import InputSpec, check_spec
+    from rfpose.models.data import DataOptions, PoseDataset
     from rfpose.models.train import load_run
 
     model, doc = load_run(run_dir, checkpoint, device)
-    group = open_dataset(data)
-    data_spec = dataset_spec(group, data)
+    ds = PoseDataset(data, model, DataOptions(split, limit))
+    data_spec = ds.spec
     check_spec(InputSpec.from_dict(doc["input_spec"]), data_spec, f"evaluate {run_dir} on {data}")
     if max_people:
         if flip_test and max_people > 1:
             raise ConfigError("--flip-test decodes one person per frame; drop --max-people")
         model.max_people = max_people
-    ds = PoseDataset(data, model, DataOptions(split, limit))
     if len(ds) == 0:
         raise FormatError(f"{data}: split {split!r} is empty")
     result = predict(model, ds, batch_size, device, progress=progress, flip_test=flip_test)
-    summary = summarise(model, result, data_spec.skeleton, group.attrs.get("sessions"))
+    summary = summarise(model, result, data_spec.skeleton, ds.reader.attrs.get("sessions"))
     return {"run": str(run_dir), "model": doc["model"]["name"], "data": str(data), "split": split,
             "checkpoint": checkpoint, "flip_test": flip_test, **summary}

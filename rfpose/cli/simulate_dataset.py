@@ -31,11 +31,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from rfpose.dataset import RTPOSE_ROI
+from rfpose.sim.motion import RTPOSE_ACTIONS
 
 log = logging.getLogger(__name__)
 
 
-ACTIONS = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg")  # RT-Pose's six (rtpose.md §4)
+ACTIONS = RTPOSE_ACTIONS  # RT-Pose's six (rtpose.md §4)
 
 
 @dataclass(frozen=True)
