@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rfpose.dataset import (HUPR_FORMAT, RTPOSE_FORMAT, SPLITS, DatasetReader, check_spec,  # noqa: F401
-                            dataset_spec, open_dataset, session_windows)
-from rfpose.errors import ConfigError, FormatError, UnknownNameError
-from rfpose.models.augment import AugmentConfig, augment_hupr, augment_voxels
+from rfpose.dataset import SPLITS, DatasetReader, check_spec
+from rfpose.dataset import dataset_spec, open_dataset, session_windows  # noqa: F401  (their old home)
+from rfpose.errors import UnknownNameError
+from rfpose.models.augment import AugmentConfig
 from rfpose.skeletons import get_skeleton
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class DataOptions:
     augment: AugmentConfig | None = None
     seed: int = 0
     cache: bool = False
-    """hold the split's input tensors in RAM, in the dataset's dtype (RT-Pose format; not with workers)"""
+    """hold the split's input tensors in RAM, in the dataset's dtype (not with DataLoader workers)"""
 
 
 class PoseDataset(torch.utils.data.Dataset):

@@ -131,6 +131,19 @@ def selection_metric(family, summary: dict) -> tuple[str, float, bool]:
     return get_family(family).selection_metric(summary)
 
 
+def check_preprocessing(run_doc: dict, data_config, where: str) -> None:
+    """Refuse a dataset prepared differently from the run's (when both record their preprocessing): the
+    error names the differing setting (grid, windows, clutter removal, pooling …)."""
+    from rfpose.dataset import PreprocessConfig
+
+    if run_doc.get("preprocess") is None or data_config is None:
+        return
+    diffs = PreprocessConfig.from_dict(run_doc["preprocess"]).tensor_differences(data_config)
+    if diffs:
+        listed = "; ".join(f"{name}: run {a!r}, dataset {b!r}" for name, a, b in diffs)
+        raise FormatError(f"{where}: the dataset was preprocessed differently from the run's ({listed})")
+
+
 def print_report(summary: dict, file=None) -> None:
     import sys
 
@@ -171,6 +184,7 @@ def evaluate_run(run_dir, data, split: str = "test", checkpoint: str = "best", b
     ds = PoseDataset(data, model, DataOptions(split, limit))
     data_spec = ds.spec
     check_spec(InputSpec.from_dict(doc["input_spec"]), data_spec, f"evaluate {run_dir} on {data}")
+    check_preprocessing(doc, ds.reader.preprocess_config, f"evaluate {run_dir} on {data}")
     if max_people:
         if flip_test and max_people > 1:
             raise ConfigError("--flip-test decodes one person per frame; drop --max-people")

@@ -29,7 +29,7 @@ from rfpose.errors import ConfigError, FormatError
 from rfpose.models.augment import AugmentConfig
 from rfpose.dataset import DatasetReader, InputSpec, check_spec
 from rfpose.models.data import DataOptions, PoseDataset
-from rfpose.models.evaluate import collate, predict
+from rfpose.models.evaluate import check_preprocessing, collate, predict
 from rfpose.models.families import Recipe, get_family
 from rfpose.models.registry import create_model, model_entry
 
@@ -228,7 +228,7 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     data = DatasetReader(cfg.data)
     if cfg.resume:
-        _check_resumable(cfg, out, data.spec)
+        _check_resumable(cfg, out, data)
     _seed_all(cfg.seed)
     model, overrides = build_model_for_data(cfg.model, data.spec, cfg.model_overrides)
     model.to(cfg.device, memory_format=family.memory_format)
@@ -287,13 +287,14 @@ def run_config(cfg: TrainConfig, model, family, overrides: dict, data: DatasetRe
             "preprocess": pre.to_dict() if pre is not None else None, "radar": data.radar}
 
 
-def _check_resumable(cfg: TrainConfig, out: Path, data_spec: InputSpec) -> None:
+def _check_resumable(cfg: TrainConfig, out: Path, data: DatasetReader) -> None:
     if not (out / "last.pt").exists():
         raise FormatError(f"{out}: nothing to resume (no last.pt)")
     saved = json.loads((out / "config.json").read_text())
     if saved["model"]["name"] != cfg.model:
         raise ConfigError(f"{out}: run was trained as {saved['model']['name']!r}, not {cfg.model!r}")
-    check_spec(InputSpec.from_dict(saved["input_spec"]), data_spec, f"resume {out} on {cfg.data}")
+    check_spec(InputSpec.from_dict(saved["input_spec"]), data.spec, f"resume {out} on {cfg.data}")
+    check_preprocessing(saved, data.preprocess_config, f"resume {out} on {cfg.data}")
 
 
 def _datasets(cfg: TrainConfig, model, family) -> tuple[PoseDataset, PoseDataset]:

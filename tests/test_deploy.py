@@ -102,3 +102,16 @@ def test_a_run_without_its_preprocessing_still_evaluates(deployed, tmp_path):
     (old / "config.json").write_text(json.dumps(doc))
     summary = evaluate_run(old, data, split="train", progress=False)
     assert summary["samples"] == 4 and "mpjpe_rtpose_mm" in summary
+
+
+def test_evaluating_on_a_differently_preprocessed_dataset_names_the_setting(deployed, tmp_path):
+    """Same grid and radar, no windows: shapes match, the run refuses it naming the windows."""
+    from rfpose.errors import FormatError
+    from rfpose.models.evaluate import evaluate_run
+
+    session, data, run = deployed
+    plain = tmp_path / "plain.zarr"
+    assert main(["preprocess", str(session), "--out", str(plain), "--format", "rtpose", "--scheduler", "synchronous",
+                 "--no-progress", *GRID]) == 0
+    with pytest.raises(FormatError, match="doppler window|doppler_window"):
+        evaluate_run(run, plain, split="train", progress=False)

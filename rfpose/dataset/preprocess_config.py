@@ -46,6 +46,11 @@ class CartesianGrid:
 RTPOSE_ROI = CartesianGrid(x_m=(0.77, 7.98), y_m=(-5.03, 4.87), z_m=(-1.09, 4.35), n_zyx=(16, 64, 160))
 
 
+#: the :class:`PreprocessConfig` fields that change a sample's tensor
+TENSOR_FIELDS = ("format", "grid_x_m", "grid_y_m", "grid_z_m", "grid_n_zyx", "doppler_window", "angle_window",
+                 "clutter_removal", "doppler_pool", "cfar", "hupr_image_size")
+
+
 @dataclass(frozen=True)
 class PreprocessConfig:
     """Everything that decides the dataset's content (saved in root attrs ``config.preprocess``)."""
@@ -100,6 +105,12 @@ class PreprocessConfig:
     def grid(self) -> CartesianGrid:
         return CartesianGrid(tuple(map(float, self.grid_x_m)), tuple(map(float, self.grid_y_m)),
                              tuple(map(float, self.grid_z_m)), tuple(map(int, self.grid_n_zyx)))
+
+    def tensor_differences(self, other: PreprocessConfig) -> list[tuple[str, object, object]]:
+        """(field, self's value, other's value) for every setting that changes the tensors (not the streams,
+        labels, splits or task size)."""
+        return [(name, getattr(self, name), getattr(other, name)) for name in TENSOR_FIELDS
+                if getattr(self, name) != getattr(other, name)]
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
