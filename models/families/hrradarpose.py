@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from rfpose.dataset import RTPOSE_FORMAT, InputSpec
+from rfpose.dataset import RTPOSE_FORMAT, TENSOR_ARRAYS, InputSpec
 from rfpose.models.families.base import ModelFamily, Recipe
 
 
 class HRRadarPoseFamily(ModelFamily):
     name = "hrradarpose"
     tensor_format = RTPOSE_FORMAT
-    input_arrays = ("x",)
+    input_arrays = TENSOR_ARRAYS["rtpose"]  # ("x",)
     # RT-Pose: fastai OneCycle, lr_max 2e-3, 40% warm-up, Adam with decoupled wd 0.01, betas (0.9, 0.99),
     # grad-norm clip 35, batch 8, 100 epochs
     recipe = Recipe("adamw-onecycle", 2e-3, 0.01, (0.9, 0.99), 100, 8, grad_clip=35.0, pct_start=0.4)

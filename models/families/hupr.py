@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from rfpose.dataset import HUPR_FORMAT, InputSpec
+from rfpose.dataset import HUPR_FORMAT, TENSOR_ARRAYS, InputSpec
 from rfpose.models.families.base import ModelFamily, Recipe
 
 
 class HuprFamily(ModelFamily):
     name = "hupr"
     tensor_format = HUPR_FORMAT
-    input_arrays = ("x_hori", "x_vert")
+    input_arrays = TENSOR_ARRAYS["hupr"]  # ("x_hori", "x_vert")
     # HuPR: Adam lr 1e-4, (coupled) wd 1e-4, ×0.999 every 2000 batches, batch 20, 200 epochs
     recipe = Recipe("adam", 1e-4, 1e-4, (0.9, 0.999), 200, 20, lr_decay_every=2000, lr_decay=0.999)
     selection = ("ap", True)
@@ -27,8 +27,7 @@ class HuprFamily(ModelFamily):
         from rfpose.models.augment import augment_hupr
 
         doppler = slice(*model.spec.extra["doppler_bins"])
-        xh = torch.from_numpy(reader.read("x_hori", window, doppler)).float()
-        xv = torch.from_numpy(reader.read("x_vert", window, doppler)).float()
+        xh, xv = (torch.from_numpy(reader.read(name, window, doppler)).float() for name in self.input_arrays)
         if augment is not None:
             xh, xv, joints_2d = augment_hupr(xh, xv, joints_2d, flip_perm, model.stride_px, augment, rng)
         return (xh, xv), joints, joints_2d
