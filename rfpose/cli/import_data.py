@@ -13,6 +13,15 @@ ti-uart: a recording of the demo firmware's data UART (TI's mmWave Demo Visualiz
 "Record") becomes a session with one point-cloud stream. SDK 1.x/2.x packets (Q-format points with Doppler
 bin indices) and SDK 3.x packets (float points) are told apart by each packet's version, or forced with
 --sdk; the .cfg the board ran gives the velocity scale and the frame period (the file has no host times).
+
+  rfpose import rtpose RTPOSE_DIR --out RTPOSE.zarr [--keypoint-order auto|meta|config] [--val-sequences ID,...]
+  rfpose import hupr HUPR_DIR --out HUPR.zarr [--config mscsa_prgcn.yaml]
+
+rtpose: the published RT-Pose tree (Train.json, optional Test.json, file_meta.txt or filemeta.json,
+<seq>/DZYX_npy_f16/<frame>.npy or <seq>/radar/npy_DZYX_complex/<frame>.npy) → an rtpose dataset with RT-Pose's
+loader scaling and ROI (32, 16, 64, 160) and rtpose15 labels. hupr: the published HuPR tree
+(hrnet_annot_{train,val,test}.json, single_<id>/{hori,vert}/<frame>.npy) → a hupr dataset with hupr14 2-D labels,
+split by HuPR's sequence lists. docs/import.md lists the fields and quirks handled.
 """
 
 from __future__ import annotations
@@ -38,6 +47,24 @@ def add_arguments(p) -> None:
     u.add_argument("--stream", default="radar_points", help="the session's stream name (default radar_points)")
     u.add_argument("--force", action="store_true", help="replace --out if it exists")
     u.set_defaults(_import=_ti_uart)
+    r = sub.add_parser("rtpose", help="the published RT-Pose dataset → rtpose DATASET.zarr", description=__doc__)
+    r.add_argument("rtpose_dir", metavar="RTPOSE_DIR", help="holds Train.json and the sequences' radar tensors")
+    r.add_argument("--out", required=True, help="DATASET.zarr to write")
+    r.add_argument("--keypoint-order", choices=("auto", "meta", "config"), default="auto",
+                   help="joint order of the labels: meta = Keypoints_meta.txt (right arm at 9-11), config = "
+                        "hr3d.py (left arm at 9-11), auto = Keypoints_meta.txt checked against the hips (default)")
+    r.add_argument("--val-sequences", default="", metavar="ID,...",
+                   help="sequence ids or names whose Train.json frames become the val split")
+    r.add_argument("--force", action="store_true", help="replace --out if it exists")
+    r.set_defaults(_import=_rtpose)
+    h = sub.add_parser("hupr", help="the published HuPR dataset → hupr DATASET.zarr", description=__doc__)
+    h.add_argument("hupr_dir", metavar="HUPR_DIR", help="holds hrnet_annot_*.json and single_<id>/{hori,vert}/")
+    h.add_argument("--out", required=True, help="DATASET.zarr to write")
+    h.add_argument("--config", metavar="YAML",
+                   help="HuPR config whose DATASET.{train,val,test}Name order the annotation files "
+                        "(default: config/mscsa_prgcn.yaml's published lists)")
+    h.add_argument("--force", action="store_true", help="replace --out if it exists")
+    h.set_defaults(_import=_hupr)
 
 
 def run(args) -> int:
@@ -78,3 +105,28 @@ def _ti_uart(args) -> int:
     print(f"{args.out}: {s['frames']} frames, {points} points; {s['bad_packets']} bad packets and "
           f"{s['skipped_bytes']} stray bytes skipped")
     return 0
+
+
+def _print_import(res) -> int:
+    print(f"{res.out}: {res.frames} labelled frames from {res.sequences} sequences "
+          f"(train {res.splits['train']}, val {res.splits['val']}, test {res.splits['test']})")
+    for note in res.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _rtpose(args) -> int:
+    from rfpose.preprocessing.import_rtpose import import_rtpose
+
+    val = tuple(s.strip() for s in args.val_sequences.split(",") if s.strip())
+    res = import_rtpose(args.rtpose_dir, args.out, keypoint_order=args.keypoint_order, val_sequences=val,
+                        overwrite=args.force)
+    print(f"keypoint order: {res.keypoint_order}")
+    return _print_import(res)
+
+
+def _hupr(args) -> int:
+    from rfpose.preprocessing.import_hupr import import_hupr, read_split_config
+
+    splits = read_split_config(args.config) if args.config else None
+    return _print_import(import_hupr(args.hupr_dir, args.out, splits=splits, overwrite=args.force))
