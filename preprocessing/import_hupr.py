@@ -21,14 +21,14 @@ scales) and stored as float16 with real and imaginary parts on axis 1.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rfpose.dataset import HUPR_FORMAT, DatasetWriter, SampleTable, to_float16
 from rfpose.errors import ConfigError, FormatError, ShapeError
+
+from rfpose.preprocessing.published import ImportSummary, read_json
 
 MAP_SHAPE = (16, 64, 64, 8)  # (Doppler, range, azimuth, elevation)
 SCALE = 256 * 64 * 12  # N samples · L loops · V virtual channels
@@ -51,17 +51,6 @@ HUPR_SPLITS = {
     "test": [15, 16, 38, 40, 41, 42, 17, 39, 244, 245, 246, 249, 250, 251, 252, 253, 254, 247, 248, 255, 256],
 }
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
-
-
-@dataclass
-class HuprImport:
-    """What :func:`import_hupr` wrote and noticed."""
-
-    out: str
-    frames: int = 0
-    splits: dict = field(default_factory=dict)
-    sequences: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def read_split_config(path: str | Path) -> dict[str, list[int]]:
@@ -105,12 +94,7 @@ def load_map(path: Path, map_shape=MAP_SHAPE) -> np.ndarray:
 
 def read_annotations(path: Path) -> list[list[tuple[int, np.ndarray]]]:
     """Per sequence entry: (frame, (14, 2) joints) of every annotated image."""
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as e:
-        raise FormatError(f"{path}: cannot read ({e})") from None
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+    doc = read_json(path)
     if not isinstance(doc, list):
         raise FormatError(f"{path}: expected a list with one entry per sequence, got {type(doc).__name__}")
     out = []
@@ -137,7 +121,7 @@ def read_annotations(path: Path) -> list[list[tuple[int, np.ndarray]]]:
 
 
 def import_hupr(root: str | Path, out: str | Path, *, splits: dict[str, list[int]] | None = None,
-                map_shape=MAP_SHAPE, overwrite: bool = False) -> HuprImport:
+                map_shape=MAP_SHAPE, overwrite: bool = False) -> ImportSummary:
     """Read the HuPR tree at ``root`` and write a hupr DATASET.zarr at ``out`` (through the one writer).
 
     ``splits``: sequence numbers per split in annotation-file order (default HuPR's :data:`HUPR_SPLITS`).
@@ -148,7 +132,7 @@ def import_hupr(root: str | Path, out: str | Path, *, splits: dict[str, list[int
     if out.exists() and not overwrite:
         raise ConfigError("output exists (pass --force to replace it)", str(out))
     splits = splits or HUPR_SPLITS
-    res = HuprImport(out=str(out))
+    res = ImportSummary(out=str(out))
     rows = []  # (split, seq, frame, joints, hori file, vert file)
     skipped_frames = 0
     for split in SPLIT_CODES:
@@ -231,5 +215,5 @@ def import_hupr(root: str | Path, out: str | Path, *, splits: dict[str, list[int
     return res
 
 
-__all__ = ["HUPR_SPLITS", "MAP_SHAPE", "SCALE", "HuprImport", "convert_map", "import_hupr", "load_map",
+__all__ = ["HUPR_SPLITS", "MAP_SHAPE", "SCALE", "convert_map", "import_hupr", "load_map",
            "read_annotations", "read_split_config"]

@@ -23,8 +23,6 @@ z −5.8 + i·11.6/32), the convention RT-Pose's decoder uses, so labels and ten
 from __future__ import annotations
 
 import csv
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,8 @@ import numpy as np
 from rfpose.dataset import RTPOSE_FORMAT, DatasetWriter, SampleTable, VoxelGrid, to_float16
 from rfpose.errors import ConfigError, FormatError, ShapeError
 from rfpose.skeletons import get_skeleton
+
+from rfpose.preprocessing.published import ImportSummary, read_json
 
 #: RT-Pose's full Cartesian cube (Z, Y, X) and its Doppler bins in each on-disk variant
 CUBE_ZYX = (32, 128, 256)
@@ -58,18 +58,6 @@ _CONFIG_ORDER = ("pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_a
 KEYPOINT_ORDERS = ("auto", "meta", "config")
 
 
-@dataclass
-class RtposeImport:
-    """What :func:`import_rtpose` wrote and noticed."""
-
-    out: str
-    frames: int = 0
-    splits: dict = field(default_factory=dict)
-    sequences: int = 0
-    keypoint_order: str = ""
-    notes: list[str] = field(default_factory=list)
-
-
 def roi_grid(roi=ROI1) -> VoxelGrid:
     """The voxel grid (z, y, x sizes and first centres, m) of an ROI given as index ranges."""
     return VoxelGrid(tuple(GRID_STEP_M), tuple(s + r[0] * d for s, r, d in zip(GRID_START_M, roi, GRID_STEP_M)))
@@ -94,15 +82,6 @@ def cube_from_complex(cube: np.ndarray, roi=ROI1) -> np.ndarray:
 
 
 # -- labels ---------------------------------------------------------------------------------------------
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"{path}: cannot read ({e})") from None
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
-
-
 def read_sequence_names(root: Path) -> tuple[dict[str, str], str]:
     """{sequence id: name} from ``file_meta.txt`` or ``filemeta.json`` (empty if neither), and the file used."""
     txt, js = root / "file_meta.txt", root / "filemeta.json"
@@ -117,7 +96,7 @@ def read_sequence_names(root: Path) -> tuple[dict[str, str], str]:
                 names[row[0].strip()] = row[1].strip()
         return names, txt.name
     if js.exists():
-        doc = _read_json(js)
+        doc = read_json(js)
         if isinstance(doc, dict):
             return {str(k): str(v if not isinstance(v, dict) else v.get("name", k)) for k, v in doc.items()}, js.name
         if isinstance(doc, list):
@@ -136,7 +115,7 @@ def read_sequence_names(root: Path) -> tuple[dict[str, str], str]:
 
 def read_labels(path: Path) -> list[tuple[str, int, np.ndarray]]:
     """(sequence id, radar frame id, (P, 15, 3) poses) of every labelled frame in a Train/Test.json."""
-    doc = _read_json(path)
+    doc = read_json(path)
     if not isinstance(doc, dict):
         raise FormatError(f"{path}: expected an object {{seq_id: {{frame: [...]}}}}, got {type(doc).__name__}")
     out = []
@@ -229,7 +208,7 @@ def load_cube(path: Path, kind: str, cube_zyx=CUBE_ZYX, roi=ROI1) -> np.ndarray:
 # -- the import -----------------------------------------------------------------------------------------
 def import_rtpose(root: str | Path, out: str | Path, *, keypoint_order: str = "auto",
                   val_sequences: tuple[str, ...] = (), cube_zyx=CUBE_ZYX, roi=ROI1,
-                  overwrite: bool = False) -> RtposeImport:
+                  overwrite: bool = False) -> ImportSummary:
     """Read the RT-Pose tree at ``root`` and write an rtpose DATASET.zarr at ``out`` (through the one writer).
 
     ``keypoint_order``: "meta" (``Keypoints_meta.txt``'s order: right arm at 9–11, = rtpose15), "config"
@@ -248,7 +227,7 @@ def import_rtpose(root: str | Path, out: str | Path, *, keypoint_order: str = "a
     for (lo, hi), n in zip(roi, cube_zyx):
         if not 0 <= lo < hi <= n:
             raise ConfigError(f"ROI {roi} does not fit the cube {cube_zyx}")
-    res = RtposeImport(out=str(out))
+    res = ImportSummary(out=str(out))
     names, names_file = read_sequence_names(root)
     if not names_file:
         res.notes.append("no file_meta.txt or filemeta.json: sequence ids are used as directory names")
@@ -266,7 +245,7 @@ def import_rtpose(root: str | Path, out: str | Path, *, keypoint_order: str = "a
     if not rows:
         raise FormatError(f"{root}: Train.json/Test.json hold no labelled frames")
 
-    perm, res.keypoint_order = _joint_order(root, keypoint_order, np.concatenate([r[3] for r in rows]), res.notes)
+    perm, order_name = _joint_order(root, keypoint_order, np.concatenate([r[3] for r in rows]), res.notes)
 
     files: dict[str, tuple[dict[int, Path], str]] = {}
     kept, missing = [], 0
@@ -319,14 +298,14 @@ def import_rtpose(root: str | Path, out: str | Path, *, keypoint_order: str = "a
         "label_files": [p.name for p in label_files.values() if p.exists()], "sequence_names": names_file or None,
         "radar_files": sorted("DZYX_npy_f16" if k == "f16" else "npy_DZYX_complex" for k in kinds),
         "cube_zyx": list(cube_zyx), "roi_index_zyx": [list(r) for r in roi],
-        "keypoint_order": res.keypoint_order, "val_sequences": list(val_sequences),
+        "keypoint_order": order_name, "val_sequences": list(val_sequences),
         "conversions": [
             "complex cubes: |x|, max over Doppler pairs (64 → 32), (v − 1)/(1e8 − 1), negatives to 0, float16 "
             "(RT-Pose's process_rad_tensor.py)",
             "cube /10, negatives to 0, ROI crop (RT-Pose's get_cube)",
             "voxel index i ↦ start + i·step (z −5.8 + i·0.3625, y −10.05 + i·0.157, x 0 + i·0.0453 m)",
             "poses: metres, radar frame (x forward, y left, z up), copied unchanged",
-            f"joints: {res.keypoint_order} order → rtpose15",
+            f"joints: {order_name} order → rtpose15",
             "timestamps: radar frame id × 100 ms (10 Hz)"],
         "notes": res.notes}}
     writer = DatasetWriter.create(out, format="rtpose", input_spec=input_spec, config=config, sessions=sessions,
@@ -335,7 +314,7 @@ def import_rtpose(root: str | Path, out: str | Path, *, keypoint_order: str = "a
         path, kind = files[r[1]][0][r[2]], files[r[1]][1]
         writer.write(i, i + 1, x=to_float16(load_cube(path, kind, cube_zyx, roi))[None])
     writer.finish()
-    res.frames, res.sequences = n, len(seq_ids)
+    res.frames, res.sequences, res.details["keypoint_order"] = n, len(seq_ids), order_name
     res.splits = {s: int((samples.split == c).sum()) for s, c in split_code.items()}
     return res
 
@@ -365,6 +344,6 @@ def _joint_order(root: Path, order: str, poses: np.ndarray, notes: list[str]) ->
     return perm, name
 
 
-__all__ = ["CUBE_ZYX", "ROI1", "KEYPOINT_ORDERS", "RtposeImport", "arms_swapped_fraction", "cube_from_complex",
+__all__ = ["CUBE_ZYX", "ROI1", "KEYPOINT_ORDERS", "arms_swapped_fraction", "cube_from_complex",
            "cube_from_f16", "import_rtpose", "load_cube", "meta_permutation", "read_labels",
            "read_sequence_names", "roi_grid"]

@@ -121,7 +121,7 @@ def _rtpose(args) -> int:
     val = tuple(s.strip() for s in args.val_sequences.split(",") if s.strip())
     res = import_rtpose(args.rtpose_dir, args.out, keypoint_order=args.keypoint_order, val_sequences=val,
                         overwrite=args.force)
-    print(f"keypoint order: {res.keypoint_order}")
+    print(f"keypoint order: {res.details['keypoint_order']}")
     return _print_import(res)
 
 

@@ -139,13 +139,13 @@ def test_rtpose_config_order_is_detected_and_swapped(tmp_path):
     truth, _ = write_rtpose_tree(src, rng, order="config", frames=(0, 1))
     (src / "Keypoints_meta.txt").unlink()
     res = ir.import_rtpose(src, tmp_path / "rt.zarr", cube_zyx=CUBE, roi=ROI)
-    assert "arms swapped" in res.keypoint_order
+    assert "arms swapped" in res.details['keypoint_order']
     r = DatasetReader(tmp_path / "rt.zarr")
     for i, key in enumerate(_rows(r)):
         np.testing.assert_array_equal(r.labels("joints")[i, 0], truth[key])
     # named explicitly, the order is applied without a swap check changing it
     res = ir.import_rtpose(src, tmp_path / "rt2.zarr", keypoint_order="config", cube_zyx=CUBE, roi=ROI)
-    assert res.keypoint_order.startswith("config") and not res.notes[1:]
+    assert res.details['keypoint_order'].startswith("config") and not res.notes[1:]
     np.testing.assert_array_equal(DatasetReader(tmp_path / "rt2.zarr").labels("joints"), r.labels("joints"))
 
 
