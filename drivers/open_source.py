@@ -11,6 +11,8 @@
 ``ouster://HOST`` (or a .pcap/.osf path)                                   Ouster LiDAR via ouster-sdk
 ``emu+dca1000://HOST_IP?fpga=IP&board=NAME&cfg=FILE&adc=counter&seed=0``   an emulated DCA1000 + board, in-process
 ``emu+uart://?board=NAME&cfg=FILE&points=walking&targets=3&seed=0``        an emulated demo-firmware board
+``dca1000-pcap:///x.pcap?board=NAME&cfg=FILE`` (or ``frame_bytes=N``)      DCA1000 traffic in a Wireshark capture
+``uart-file:///x.dat?cfg=FILE&sdk=2``                                      a recorded demo-firmware UART stream
 =========================================================================  ===================================
 
 ``realtime=1`` in the query of a seekable source (``sim://``, ``session://``, ``adc://``, ``pcd://``) replays
@@ -238,6 +240,34 @@ def _sim(u: SourceURI, **overrides):
 @scheme("adc")
 def _adc(u: SourceURI, **overrides):
     return _open_adc(u.path, u.query, **overrides)
+
+
+@scheme("dca1000-pcap")
+def _dca1000_pcap(u: SourceURI, **overrides):
+    from rfpose.drivers.dca1000_pcap import Dca1000PcapSource
+
+    kw = dict(board=u.query.get("board"), cfg=u.query.get("cfg"), name=u.query.get("name", "radar"),
+              fpga_ip=u.query.get("fpga", "192.168.33.180"), fpga_port=int(u.number("fpga_port", 1024)))
+    if "frame_bytes" in u.query:
+        kw["frame_bytes"] = int(u.number("frame_bytes", 0))
+    return Dca1000PcapSource(u.path, **{**kw, **overrides})
+
+
+@scheme("uart-file")
+def _uart_file(u: SourceURI, **overrides):
+    from rfpose.boards import get_board
+    from rfpose.drivers.uart_recording import UartRecordingSource
+    from rfpose.radar_config import load_cfg
+
+    if "cfg" not in u.query:
+        raise ConfigError(f"{u.text}: a uart-file source needs ?cfg=FILE (the .cfg the board ran)")
+    board = u.query.get("board")
+    cfg = load_cfg(u.query["cfg"], get_board(board) if board else None)
+    sdk = u.query.get("sdk", "auto")
+    if sdk not in ("auto", "2", "3"):
+        raise ConfigError(f"{u.text}: sdk={sdk!r}; valid: auto, 2, 3")
+    return UartRecordingSource(u.path, cfg, sdk=None if sdk == "auto" else int(sdk), board=board,
+                               name=u.query.get("name", "radar_points"), **overrides)
 
 
 @scheme("pcd")
