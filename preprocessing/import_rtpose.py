@@ -244,6 +244,9 @@ def import_rtpose(root: str | Path, out: str | Path, *, keypoint_order: str = "a
             rows.append((s, seq, rid, poses))
     if not rows:
         raise FormatError(f"{root}: Train.json/Test.json hold no labelled frames")
+    unknown = [v for v in val_sequences if not any(v in (r[1], names.get(r[1])) for r in rows)]
+    if unknown:
+        res.notes.append(f"--val-sequences {', '.join(unknown)}: no such sequence in the labels")
 
     perm, order_name = _joint_order(root, keypoint_order, np.concatenate([r[3] for r in rows]), res.notes)
 

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rfpose.cli import main
 from rfpose.dataset import DatasetReader
@@ -145,7 +147,7 @@ def test_rtpose_config_order_is_detected_and_swapped(tmp_path):
         np.testing.assert_array_equal(r.labels("joints")[i, 0], truth[key])
     # named explicitly, the order is applied without a swap check changing it
     res = ir.import_rtpose(src, tmp_path / "rt2.zarr", keypoint_order="config", cube_zyx=CUBE, roi=ROI)
-    assert res.details['keypoint_order'].startswith("config") and not res.notes[1:]
+    assert res.details['keypoint_order'].startswith("config") and not any("keypoint order" in n for n in res.notes)
     np.testing.assert_array_equal(DatasetReader(tmp_path / "rt2.zarr").labels("joints"), r.labels("joints"))
 
 
@@ -309,3 +311,50 @@ def test_hupr_bad_config_is_one_line(tmp_path, capsys):
                  "--config", str(tmp_path / "c.yaml")]) == 2
     err = capsys.readouterr().err.strip()
     assert "c.yaml: DATASET.trainName must be a list of sequence numbers" in err and len(err.splitlines()) == 1
+
+
+# -- the label parsers, property-based ----------------------------------------------------------------
+_coord = st.floats(-20, 20, allow_nan=False, width=32)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.integers(0, 300).map(str), st.dictionaries(
+    st.integers(0, 9999).map(str), st.lists(st.tuples(st.integers(0, 3000), st.lists(
+        st.lists(_coord, min_size=3, max_size=3), min_size=15, max_size=15)), min_size=1, max_size=2),
+    min_size=1, max_size=4), max_size=3))
+def test_rtpose_label_parser_round_trips(tmp_path, doc):
+    path = tmp_path / "Train.json"
+    path.write_text(json.dumps({s: {f: [{"Radar_frameID": rid, "pose": pose} for rid, pose in people]
+                                    for f, people in frames.items()} for s, frames in doc.items()}))
+    want = {}
+    for s, frames in doc.items():
+        for people in frames.values():
+            for rid, pose in people:
+                want.setdefault((s, rid), []).append(np.asarray(pose, np.float32))
+    got = ir.read_labels(path)
+    assert sorted((s, rid) for s, rid, _ in got) == sorted(want)
+    for s, rid, poses in got:
+        np.testing.assert_array_equal(poses, np.stack(want[(s, rid)]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.tuples(st.integers(0, 10**6), st.lists(st.lists(_coord, min_size=2, max_size=2),
+                                                                    min_size=14, max_size=14)), max_size=3),
+                max_size=3),
+       st.sampled_from([None, "bbox", "image", "joints"]))
+def test_hupr_annotation_parser_round_trips_or_names_the_field(tmp_path, entries, drop):
+    doc = [[{"image": f"{f:09d}.jpg", "joints": j, "bbox": [0, 0, 1, 1]} for f, j in e] for e in entries]
+    for e in doc:
+        for block in e:
+            block.pop(drop, None)
+    path = tmp_path / "hrnet_annot_train.json"
+    path.write_text(json.dumps(doc))
+    if drop in ("image", "joints") and any(entries):
+        with pytest.raises(FormatError, match="needs fields 'image' and 'joints'"):
+            ih.read_annotations(path)
+        return
+    got = ih.read_annotations(path)
+    assert [[f for f, _ in e] for e in got] == [[f for f, _ in e] for e in entries]
+    for ge, we in zip(got, entries):
+        for (_, gj), (_, wj) in zip(ge, we):
+            np.testing.assert_array_equal(gj, np.asarray(wj, np.float32))
