@@ -35,6 +35,7 @@ demo: install
 
 test: install-test
 	@.ci/ensure-chromium
+	@.ci/ensure-mosquitto
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

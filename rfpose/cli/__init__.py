@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "evaluate a training run on a dataset split"),
     "baseline": ("baseline", "score the non-learned 3-D baselines (mean pose at true root / radar peak)"),
     "export": ("export", "export a trained model to ONNX or TorchScript"),
+    "monitor": ("monitor", "run the radar-only room monitor (MQTT / Home Assistant, web page)"),
     "bench": ("bench", "benchmarks: dsp, capture, model, sim"),
     "demo": ("demo", "run the whole pipeline on the simulated rig and write a report"),
 }

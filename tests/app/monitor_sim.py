@@ -37,3 +37,51 @@ def sim_config(**kw) -> MonitorConfig:
     cfg = MonitorConfig(**kw)
     cfg.room.radar = SIM_MOUNT
     return cfg
+
+
+class Ticks:
+    """A seekable radar source whose frames carry only their index and 10 Hz times: the tests pair it with
+    :class:`TruthEstimator` to drive the monitor with the simulator's true skeletons in real time."""
+
+    def __new__(cls, n: int, period_s: float = 0.1):
+        from rfpose.source import RadarFrame, SourceBase
+
+        class _Ticks(SourceBase):
+            kind, name, is_seekable = "radar", "radar", True
+            timestamps_ns = np.arange(n, dtype=np.int64) * int(period_s * 1e9)
+
+            def _len(self):
+                return n
+
+            def _get(self, i):
+                return RadarFrame(i, int(self.timestamps_ns[i]), np.zeros(0, np.int16))
+
+        return _Ticks()
+
+
+class TruthEstimator:
+    """frame.index → detections of the simulator's true skeletons at that frame (tests only)."""
+
+    def __init__(self, joints: np.ndarray, noise_m: float = 0.02):
+        self.joints, self.rng, self.noise = joints, np.random.default_rng(0), noise_m
+
+    def __call__(self, frame):
+        k = frame.index
+        dets = detections(self.joints[k], self.rng, self.noise) if k < len(self.joints) else []
+        return dets, {"total": 0.0}
+
+
+def realtime_opener(n: int, loop: bool = False):
+    """Opens the ticks once in real time; reopening fails like an unplugged device."""
+    from rfpose.drivers.realtime import RealtimeSource
+    from rfpose.errors import DeviceError
+
+    opened = []
+
+    def opener(uri):
+        if opened:
+            raise DeviceError("the test device is gone")
+        opened.append(uri)
+        return RealtimeSource(Ticks(n), loop=loop)
+
+    return opener

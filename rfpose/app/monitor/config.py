@@ -339,7 +339,7 @@ def _polygon(reader: _Reader, poly: list, where: tuple) -> None:
 
 
 def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
-    reader = reader or _Reader("<config>", {})
+    reader = reader or _Reader(None, {})
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", cfg.device_id):
         raise reader.error(("device_id",), "use 1-64 letters, digits, '_' or '-' (it names MQTT topics)")
     if not cfg.source.uri:
