@@ -32,6 +32,9 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
 from rfpose.app.monitor.config import MonitorConfig
 from rfpose.errors import ConfigError
 
@@ -86,10 +89,7 @@ class Hub:
             q.put_nowait(msg)
 
 
-def create_app(cfg: MonitorConfig, token: str, monitor, hub: Hub):
-    from fastapi import FastAPI, Request, WebSocket
-    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-
+def create_app(cfg: MonitorConfig, token: str, monitor, hub: Hub) -> FastAPI:
     session = hmac.new(token.encode(), b"rfpose-web-session", hashlib.sha256).hexdigest()
     page = resources.files("rfpose.app.monitor").joinpath("page.html").read_text()
     app = FastAPI(title="rfpose monitor", docs_url=None, redoc_url=None, openapi_url=None)
@@ -197,7 +197,7 @@ class WebServer:
         self.hub = Hub(cfg.web.rate_hz)
         self.app = create_app(cfg, self.token, monitor, self.hub)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host=cfg.web.host, port=cfg.web.port,
-                                                    log_level="warning", lifespan="off", ws="websockets"))
+                                                    log_level="warning", lifespan="off", ws="websockets-sansio"))
         self._thread = threading.Thread(target=self.server.run, name="monitor-web", daemon=True)
 
     def start(self, timeout_s: float = 10.0) -> None:
