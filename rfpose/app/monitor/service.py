@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -53,6 +54,7 @@ class SourceReader(threading.Thread):
         self.last_error = ""
         self.source = None
         self._source_dropped = 0
+        self.last_frame_t = -float("inf")  # monotonic time the last frame arrived
 
     def run(self) -> None:
         backoff = self.min_backoff
@@ -70,6 +72,7 @@ class SourceReader(threading.Thread):
                         return
                     got = True
                     backoff = self.min_backoff
+                    self.last_frame_t = time.monotonic()
                     self._put(frame)
                 if not src.is_live:
                     self.finished.set()
@@ -144,6 +147,9 @@ class Monitor:
         from rfpose import __version__
 
         check_radar_only(cfg.source.uri)
+        if cfg.model.run and not (Path(cfg.model.run) / "config.json").is_file():
+            raise ConfigError(f"{cfg.model.run}: not a training run (no config.json); give the run directory "
+                              "written by rfpose train")
         self.cfg = cfg
         self.version = sw_version or __version__
         self.T = T_room_radar(cfg.room.radar)
@@ -185,11 +191,24 @@ class Monitor:
         if self.web is not None:
             self.web.start()
         self.reader.start()
+        threading.Thread(target=self._watchdog, name="monitor-watchdog", daemon=True).start()
+
+    def _watchdog(self) -> None:
+        """Availability follows the radar, not the inference: online while frames arrive, offline once none
+        came for ``source.stale_s`` (checked every 0.1 s, so a slow model never delays it)."""
+        while not self._stop.wait(0.1):
+            ok = time.monotonic() - self.reader.last_frame_t <= self.cfg.source.stale_s
+            if ok != self.available:
+                self._set_available(ok)
+                if not ok:
+                    log.warning("radar silent for %.1f s: marked unavailable (%s)", self.cfg.source.stale_s,
+                                self.reader.last_error or "no frames")
 
     def stop(self) -> None:
         self._stop.set()
 
     def close(self) -> None:
+        self._stop.set()
         self.reader.stop()
         self.reader.join(timeout=5)
         if self.mqtt is not None:
@@ -208,7 +227,6 @@ class Monitor:
 
     def loop(self, duration_s: float | None = None) -> None:
         end = None if duration_s is None else time.monotonic() + duration_s
-        last_frame = time.monotonic()
         while not self._stop.is_set() and (end is None or time.monotonic() < end):
             try:
                 frame = self.frames.get(timeout=0.05)
@@ -217,13 +235,8 @@ class Monitor:
                     raise self.reader.fatal
                 if self.reader.finished.is_set() and self.frames.empty():
                     return
-                if self.available and time.monotonic() - last_frame > self.cfg.source.stale_s:
-                    self._set_available(False)
-                    log.warning("radar silent for %.1f s: marked unavailable", self.cfg.source.stale_s)
                 self._diagnostics()
                 continue
-            last_frame = time.monotonic()
-            self._set_available(True)
             self.process(frame)
 
     # ------------------------------------------------------------------------------ one frame
@@ -268,10 +281,9 @@ class Monitor:
         return payload
 
     def _set_available(self, ok: bool) -> None:
-        if ok != self.available:
-            self.available = ok
-            if self.mqtt is not None:
-                self.mqtt.set_available(ok)
+        self.available = ok
+        if self.mqtt is not None:
+            self.mqtt.set_available(ok)
 
     # ------------------------------------------------------------------------------ health
     def health(self) -> dict:
