@@ -41,7 +41,7 @@ class SkeletonEstimator:
                 raise ConfigError("a raw-ADC radar source needs a trained run (model.run / --run)")
             if "board" not in metadata or "cfg_text" not in metadata:
                 raise ConfigError("the radar source does not say its board and .cfg; cannot rebuild the preprocessing")
-            from rfpose.live import RadarPosePipeline
+            from rfpose.app.live import RadarPosePipeline
 
             pipeline = RadarPosePipeline(model.run, metadata["board"], metadata["cfg_text"], threads=model.threads,
                                          max_people=model.max_people)
