@@ -52,7 +52,7 @@ class SourceConfig:
     stale_s: float = 1.0  # no frame for this long → availability offline
     reconnect_min_s: float = 0.5  # backoff between attempts to reopen: doubles up to reconnect_max_s
     reconnect_max_s: float = 2.0
-    queue_frames: int = 2  # frames waiting for inference; older ones are dropped (and counted)
+    queue_frames: int = 1  # frames waiting for inference; older ones are dropped (and counted): the freshest wins
 
 
 @dataclass

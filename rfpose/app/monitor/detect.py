@@ -8,8 +8,10 @@ callables ``frame → (detections, latency_ms)``; :func:`make_estimator` picks o
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -17,6 +19,8 @@ from scipy.spatial import cKDTree
 from rfpose.app.monitor.config import ModelConfig
 from rfpose.app.monitor.room import apply
 from rfpose.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,6 +31,57 @@ class Detection:
     joints: np.ndarray | None = None  # (J, 3) metres, room frame
     moving: bool = False  # the sensor saw motion directly (Doppler of the cluster's points)
     radar_xyz: np.ndarray | None = None  # (3,) the position in the radar frame (the origin is the sensor)
+
+
+class OnnxRuntimeModel:
+    """A model's network run by ONNX Runtime (CPU) from ``RUN/model.onnx`` (exported there on first use if
+    missing, as ``rfpose export RUN --format onnx`` does); decoding and everything else stay the model's."""
+
+    def __init__(self, model, path: Path, threads: int = 2):
+        import onnxruntime as ort
+
+        from rfpose.models.export import export_model
+
+        self.model = model
+        if not path.exists():
+            log.info("exporting %s for ONNX Runtime", path)
+            export_model(model, "onnx", path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, x):
+        import torch
+
+        outs = self.session.run(None, {self.input: x.numpy()})
+        return {n: torch.from_numpy(o) for n, o in zip(self.outputs, outs)}
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def faster_than_torch(self, runs: int = 3) -> bool:
+        """Time both runtimes on the model's example input (median of ``runs``); True if ONNX Runtime wins."""
+        import torch
+
+        (x,) = self.model.example_inputs(1)
+
+        def median_s(fn) -> float:
+            fn()
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            return float(np.median(times))
+
+        with torch.inference_mode():
+            t_torch = median_s(lambda: self.model(x))
+        t_onnx = median_s(lambda: self(x))
+        log.info("runtime auto: torch %.0f ms, ONNX Runtime %.0f ms per frame", t_torch * 1e3, t_onnx * 1e3)
+        return t_onnx < t_torch
 
 
 class SkeletonEstimator:
@@ -45,6 +100,11 @@ class SkeletonEstimator:
 
             pipeline = RadarPosePipeline(model.run, metadata["board"], metadata["cfg_text"], threads=model.threads,
                                          max_people=model.max_people)
+            if model.runtime != "torch":
+                onnx = OnnxRuntimeModel(pipeline.model, Path(model.run) / "model.onnx", model.threads)
+                if model.runtime == "onnx" or onnx.faster_than_torch():
+                    pipeline.model = onnx
+        self.runtime = "onnx" if isinstance(pipeline.model, OnnxRuntimeModel) else "torch"
         self.pipeline = pipeline
         sk = get_skeleton(pipeline.model.spec.skeleton)
         self.skeleton = sk
