@@ -179,7 +179,8 @@ class ClusterEstimator:
             centroid = p.mean(axis=0)
             score = float(1.0 - np.exp(-m.sum() / (2.0 * self.min_points)))
             moving = bool(np.nanmedian(np.abs(v[m])) > self.moving) if np.isfinite(v[m]).any() else False
-            dets.append(Detection(centroid, float(np.percentile(p[:, 2], 95)), score, None, moving,
+            top = float(np.sort(p[:, 2])[-max(1, len(p) // 20)])  # the highest point, the top 5 % as outliers
+            dets.append(Detection(centroid, top, score, None, moving,
                                   radar_xyz=xyz[m].mean(axis=0)))
         return dets, {"total": (time.perf_counter() - t0) * 1e3}
 

@@ -107,10 +107,12 @@ class SourceReader(threading.Thread):
 
     @staticmethod
     def _stat(src, key: str) -> int:
-        st = getattr(src, "stats", None)
+        """A counter from the source's stats (a method or a property, whichever the source has)."""
         try:
-            return int(st().get(key, 0)) if callable(st) else 0
-        except Exception:  # noqa: BLE001
+            st = getattr(src, "stats", None)
+            st = st() if callable(st) else st
+            return int(st.get(key, 0)) if isinstance(st, dict) else 0
+        except Exception:  # noqa: BLE001 — diagnostics must never stop the monitor
             return 0
 
     def _put(self, frame) -> None:
