@@ -60,3 +60,14 @@ def test_bench_monitor_runs(monitor_run, capsys):
 
     doc = json.loads(capsys.readouterr().out)
     assert [r["runtime"] for r in doc["rows"]] == ["torch", "onnx"] and all(r["frames"] > 0 for r in doc["rows"])
+
+
+def test_runtime_auto_picks_one_of_the_two(monitor_run, tmp_path):
+    from rfpose.drivers.open_source import open_source
+
+    session, run = monitor_run
+    run = shutil.copytree(run, tmp_path / "run")
+    src = open_source(f"session://{session}#radar")
+    est = SkeletonEstimator(ModelConfig(run=str(run), runtime="auto"), src.metadata,
+                            T_room_radar(RadarMount(height_m=1.0)))
+    assert est.runtime in ("torch", "onnx")

@@ -62,24 +62,17 @@ class OnnxRuntimeModel:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
-    def faster_than_torch(self, runs: int = 3) -> bool:
-        """Time both runtimes on the model's example input (median of ``runs``); True if ONNX Runtime wins."""
+    def faster_than_torch(self) -> bool:
+        """Time both runtimes on the model's example input (best of 3 after a warm-up); True if ONNX Runtime
+        wins."""
         import torch
 
+        from rfpose.app.benchmarking import best_time_s
+
         (x,) = self.model.example_inputs(1)
-
-        def median_s(fn) -> float:
-            fn()
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            return float(np.median(times))
-
         with torch.inference_mode():
-            t_torch = median_s(lambda: self.model(x))
-        t_onnx = median_s(lambda: self(x))
+            t_torch = best_time_s(lambda: self.model(x), repeat=3, min_time_s=0.0)
+        t_onnx = best_time_s(lambda: self(x), repeat=3, min_time_s=0.0)
         log.info("runtime auto: torch %.0f ms, ONNX Runtime %.0f ms per frame", t_torch * 1e3, t_onnx * 1e3)
         return t_onnx < t_torch
 
