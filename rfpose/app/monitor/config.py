@@ -97,15 +97,18 @@ class ZoneConfig:
 @dataclass
 class TrackingConfig:
     gate_m: float = 0.9  # a detection farther than this from a track's prediction is not assigned to it
-    birth_hits: int = 3  # detections needed within birth_window_s to confirm a track
+    birth_gate_m: float = 0.5  # … from a tentative track's (sporadic noise rarely lands 4 times in 0.5 m)
+    birth_hits: int = 4  # detections needed within birth_window_s to confirm a track
     birth_window_s: float = 0.6
-    birth_motion_m: float = 0.15  # a new track must move this much (people move; clutter does not) …
+    birth_motion_m: float = 0.25  # a new track must move this much (people walk in; curtains and fans sway) …
     birth_static_s: float = 3.0  # … within this time, or it is static clutter and dropped
-    clutter_memory_s: float = 60.0  # births near dropped static clutter are suppressed for this long
+    clutter_memory_s: float = 60.0  # births near static clutter are suppressed until it was unseen this long
     clutter_radius_m: float = 0.4
     death_s: float = 2.0  # a confirmed track without detections for this long is deleted (it coasts until then)
     merge_m: float = 0.35  # a new detection this close to a confirmed track is a duplicate, not a person
     origin_radius_m: float = 0.3  # detections this close to the sensor are phantoms (reset targets)
+    min_z_m: float = 0.0  # a person's pelvis / centroid is between these heights above the floor: below is a
+    max_z_m: float = 1.6  # floor-bounce ghost, above a ceiling fan or a lamp
     process_noise: float = 1.0  # acceleration noise, m/s²
     measurement_noise_m: float = 0.12
 
@@ -349,7 +352,7 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     except ConfigError as e:
         raise reader.error(("source", "uri"), e.reason) from None
     positive = [("source", "stale_s"), ("source", "reconnect_min_s"), ("source", "reconnect_max_s"),
-                ("tracking", "gate_m"), ("tracking", "birth_window_s"), ("tracking", "death_s"),
+                ("tracking", "gate_m"), ("tracking", "birth_gate_m"), ("tracking", "birth_window_s"), ("tracking", "death_s"),
                 ("tracking", "measurement_noise_m"), ("tracking", "process_noise"),
                 ("events", "fall_window_s"), ("events", "fall_drop_m"), ("events", "posture_window_s"),
                 ("events", "inactivity_s"), ("web", "rate_hz")]
@@ -363,6 +366,8 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
             raise reader.error((sec, key), "must not be negative")
     if cfg.tracking.birth_hits < 1:
         raise reader.error(("tracking", "birth_hits"), "must be at least 1")
+    if cfg.tracking.max_z_m <= cfg.tracking.min_z_m:
+        raise reader.error(("tracking", "max_z_m"), "must be above tracking.min_z_m")
     if cfg.source.queue_frames < 1:
         raise reader.error(("source", "queue_frames"), "must be at least 1")
     if cfg.model.runtime not in ("torch", "onnx", "auto"):

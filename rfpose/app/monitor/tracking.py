@@ -4,12 +4,14 @@ frame) and global nearest-neighbour assignment (``scipy.optimize.linear_sum_assi
 What users of radar presence sensors complain about, and what this does about it:
 
 - **Ghosts / stale targets**: a track is born *tentative* and confirmed only after ``birth_hits`` detections
-  within ``birth_window_s`` **and** evidence of motion (it moved ``birth_motion_m`` or its points had
-  Doppler). A tentative track that stays put for ``birth_static_s`` is static clutter (a fan, a curtain, a
-  plant): it is dropped and births near it are suppressed for ``clutter_memory_s``. A confirmed track may
-  then stand still (people sit and sleep). Detections outside the room's boundary (multipath ghosts behind
-  walls) or inside an exclusion zone are ignored; a new detection right next to a confirmed track is a
-  duplicate, not a second person.
+  within ``birth_window_s``, each within ``birth_gate_m`` of its prediction (sporadic noise rarely does
+  that), **and** after moving ``birth_motion_m`` (mean of its first detections to mean of its last: people
+  walk in; a swaying curtain or a fan's Doppler is not displacement). A tentative track that stays put for
+  ``birth_static_s`` is static clutter: it is dropped and births near it are suppressed for
+  ``clutter_memory_s``. A confirmed track may then stand still (people sit and sleep). Detections outside
+  the room's boundary (multipath ghosts behind walls), below the floor or too high for a person's pelvis
+  (``min_z_m`` … ``max_z_m``: floor bounces, ceiling fans), or inside an exclusion zone are ignored; a new
+  detection right next to a confirmed track is a duplicate, not a second person.
 - **Phantom hits at the sensor**: detections within ``origin_radius_m`` of the radar are dropped, and a
   track that loses its detections *coasts* on its prediction (its velocity decaying) until ``death_s``,
   then disappears: it is never reset to (0, 0).
@@ -42,12 +44,11 @@ class Track:
     confirmed: bool = False
     hits: list[float] = field(default_factory=list)  # detection times while tentative
     xys: list[np.ndarray] = field(default_factory=list)  # detected positions while tentative
-    moving_seen: bool = False
 
     def displacement(self, n: int) -> float:
-        """How far the mean of the last ``n`` tentative detections is from the mean of the first ``n``
-        (averaging keeps a jittering reflector from looking like motion)."""
-        return float(np.linalg.norm(np.mean(self.xys[-n:], axis=0) - np.mean(self.xys[:n], axis=0)))
+        """How far the median of the last ``n`` tentative detections is from the median of the first ``n``
+        (a jittering reflector, or one stray detection, does not look like motion)."""
+        return float(np.linalg.norm(np.median(self.xys[-n:], axis=0) - np.median(self.xys[:n], axis=0)))
 
     @property
     def position(self) -> np.ndarray:
@@ -77,10 +78,10 @@ class Tracker:
         self.boundary = None if boundary is None or len(boundary) == 0 else np.asarray(boundary, float)
         self.exclusions = [np.asarray(z, float) for z in (exclusions or [])]
         self.tracks: list[Track] = []
-        self.clutter: list[tuple[np.ndarray, float]] = []  # (xy, time dropped)
+        self.clutter: list[tuple[np.ndarray, float]] = []  # (xy, time last seen)
         self.t: float | None = None
         self._next_id = 1
-        self.rejected = {"origin": 0, "outside": 0, "excluded": 0, "duplicate": 0, "clutter": 0}
+        self.rejected = {"origin": 0, "height": 0, "outside": 0, "excluded": 0, "duplicate": 0, "clutter": 0}
 
     # ------------------------------------------------------------------------------ public
     @property
@@ -114,6 +115,9 @@ class Tracker:
             if np.linalg.norm(rel) < self.cfg.origin_radius_m or np.allclose(rel, 0.0):
                 self.rejected["origin"] += 1
                 continue
+            if not self.cfg.min_z_m <= p[2] <= self.cfg.max_z_m:
+                self.rejected["height"] += 1
+                continue
             if self.boundary is not None and not inside(self.boundary, p[:2])[0]:
                 self.rejected["outside"] += 1
                 continue
@@ -141,10 +145,14 @@ class Tracker:
         pred = np.array([tr.x[:2] for tr in self.tracks])
         meas = np.array([d.position[:2] for d in dets])
         cost = np.linalg.norm(pred[:, None] - meas[None], axis=2)
-        # confirmed tracks win ties against tentative ones
-        cost = cost + np.array([0.0 if tr.confirmed else 0.05 for tr in self.tracks])[:, None]
+        # confirmed tracks win ties against tentative ones, which have a tighter gate
+        confirmed = np.array([tr.confirmed for tr in self.tracks])
+        cost = cost + np.where(confirmed, 0.0, 0.05)[:, None]
+        gate = np.where(confirmed, self.cfg.gate_m, self.cfg.birth_gate_m + 0.05)[:, None]
         big = 1e6
-        gated = np.where(cost <= self.cfg.gate_m, cost, big)
+        gated = np.where(cost <= gate, cost, big)
+        in_clutter = self._in_clutter(meas, refresh=False)
+        gated[np.ix_(~confirmed, in_clutter)] = big  # clutter only feeds people already confirmed
         rows, cols = linear_sum_assignment(gated)
         matches = [(r, c) for r, c in zip(rows, cols) if gated[r, c] < big]
         used = {c for _, c in matches}
@@ -168,13 +176,12 @@ class Tracker:
         if not tr.confirmed:
             tr.hits.append(t)
             tr.xys.append(np.asarray(d.position[:2], float))
-            tr.moving_seen |= d.moving
             self._maybe_confirm(tr, t)
 
     def _maybe_confirm(self, tr: Track, t: float) -> None:
         c = self.cfg
         tr.hits = [h for h in tr.hits if t - h <= c.birth_window_s]
-        if len(tr.hits) >= c.birth_hits and (tr.moving_seen or tr.displacement(c.birth_hits) >= c.birth_motion_m):
+        if len(tr.hits) >= c.birth_hits and tr.displacement(c.birth_hits) >= c.birth_motion_m:
             tr.confirmed, tr.xys = True, []
             tr.id = self._next_id
             self._next_id += 1
@@ -186,15 +193,28 @@ class Tracker:
             if tr.confirmed and np.linalg.norm(tr.x[:2] - xy) < c.merge_m:
                 self.rejected["duplicate"] += 1
                 return
-        self.clutter = [(p, tc) for p, tc in self.clutter if t - tc < c.clutter_memory_s]
-        if not d.moving and any(np.linalg.norm(p - xy) < c.clutter_radius_m for p, _ in self.clutter):
+        if self._in_clutter(xy[None], refresh=True)[0]:
             self.rejected["clutter"] += 1
             return
         P = np.diag([c.measurement_noise_m ** 2] * 2 + [1.0, 1.0])
         tr = Track(0, np.array([xy[0], xy[1], 0.0, 0.0]), P, t, t, float(d.position[2]), d.top_z, d.score,
-                   d.joints, hits=[t], xys=[xy], moving_seen=d.moving)
+                   d.joints, hits=[t], xys=[xy])
         self.tracks.append(tr)
         self._maybe_confirm(tr, t)
+
+    def _in_clutter(self, xy: np.ndarray, refresh: bool) -> np.ndarray:
+        """Which (N, 2) positions lie in remembered static clutter; ``refresh``: clutter seen again is
+        remembered for another ``clutter_memory_s`` (it stays suppressed for as long as it is there)."""
+        c = self.cfg
+        self.clutter = [(p, tc) for p, tc in self.clutter if self.t - tc < c.clutter_memory_s]
+        if not self.clutter or not len(xy):
+            return np.zeros(len(xy), bool)
+        pts = np.array([p for p, _ in self.clutter])
+        near = np.linalg.norm(xy[:, None] - pts[None], axis=2) < c.clutter_radius_m  # (N, C)
+        if refresh:
+            for i in np.flatnonzero(near.any(axis=0)):
+                self.clutter[i] = (self.clutter[i][0], self.t)
+        return near.any(axis=1)
 
     def _prune(self, t: float) -> None:
         c = self.cfg
