@@ -75,3 +75,16 @@ def test_missing_source_and_unreadable_file(tmp_path):
         parse_config("[web]\nenabled = false\n")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_quick_form_zones_file(tmp_path):
+    from rfpose.app.monitor.config import load_zones
+
+    p = tmp_path / "zones.toml"
+    p.write_text('[[zones]]\nname = "sofa"\npolygon = [[1, 1], [2, 1], [2, 2]]\n\n[[zones]]\nname = "sofa"\n'
+                 'polygon = [[1, 1], [2, 1], [2, 2]]\n')
+    with pytest.raises(ConfigError, match=f"^{p}:6: zones\\[1\\].name: zone 'sofa' is defined twice"):
+        load_zones(p)
+    p.write_text('[[zones]]\nname = "sofa"\npolygon = [[1, 1], [2, 1], [2, 2]]\nexclusion = true\n')
+    (z,) = load_zones(p)
+    assert z.name == "sofa" and z.exclusion

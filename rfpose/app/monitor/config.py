@@ -276,8 +276,7 @@ def _tname(v) -> str:
             dict: "a table"}.get(type(v), type(v).__name__)
 
 
-def parse_config(text: str, path: str = "<monitor.toml>", base_dir: Path | None = None) -> MonitorConfig:
-    """Parse and validate ``monitor.toml`` text; relative file paths resolve against ``base_dir``."""
+def _read(text: str, path: str) -> tuple[MonitorConfig, _Reader]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -285,7 +284,12 @@ def parse_config(text: str, path: str = "<monitor.toml>", base_dir: Path | None 
         reason = re.sub(r" ?\(at line.*", "", str(e))
         raise ConfigError(f"not valid TOML: {reason}", path, int(m.group(1)) if m else None) from None
     reader = _Reader(path, key_lines(text))
-    cfg = reader.build(MonitorConfig, data, ())
+    return reader.build(MonitorConfig, data, ()), reader
+
+
+def parse_config(text: str, path: str = "<monitor.toml>", base_dir: Path | None = None) -> MonitorConfig:
+    """Parse and validate ``monitor.toml`` text; relative file paths resolve against ``base_dir``."""
+    cfg, reader = _read(text, path)
     validate(cfg, reader)
     if base_dir is not None:
         _resolve_paths(cfg, base_dir)
@@ -302,13 +306,17 @@ def load_config(path: str | Path) -> MonitorConfig:
 
 
 def load_zones(path: str | Path) -> list[ZoneConfig]:
-    """A zones file: ``[[zones]]`` tables as in ``monitor.toml`` (and optionally ``[room]``); → zones."""
+    """A zones file: ``[[zones]]`` tables as in ``monitor.toml``; → the validated zones."""
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read the zones file ({e.strerror})", str(p)) from None
-    return parse_config(text, str(p)).zones
+    cfg, reader = _read(text, str(p))
+    if not cfg.zones:
+        raise ConfigError("no [[zones]] in the zones file", str(p))
+    _validate_zones(cfg.zones, reader)
+    return cfg.zones
 
 
 def _resolve_paths(cfg: MonitorConfig, base: Path) -> None:
@@ -339,6 +347,17 @@ def _polygon(reader: _Reader, poly: list, where: tuple) -> None:
     for i, pt in enumerate(poly):
         if len(pt) != 2:
             raise reader.error(where + (i,), f"a polygon point is [x, y] in metres, got {pt}")
+
+
+def _validate_zones(zones: list[ZoneConfig], reader: _Reader) -> None:
+    names = set()
+    for i, z in enumerate(zones):
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", z.name):
+            raise reader.error(("zones", i, "name"), "a zone needs a name of 1-32 letters, digits, '_' or '-'")
+        if z.name in names:
+            raise reader.error(("zones", i, "name"), f"zone {z.name!r} is defined twice")
+        names.add(z.name)
+        _polygon(reader, z.polygon, ("zones", i, "polygon"))
 
 
 def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
@@ -374,14 +393,7 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
         raise reader.error(("model", "runtime"), f"expected torch, onnx or auto, got {cfg.model.runtime!r}")
     if cfg.room.boundary:
         _polygon(reader, cfg.room.boundary, ("room", "boundary"))
-    names = set()
-    for i, z in enumerate(cfg.zones):
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", z.name):
-            raise reader.error(("zones", i, "name"), "a zone needs a name of 1-32 letters, digits, '_' or '-'")
-        if z.name in names:
-            raise reader.error(("zones", i, "name"), f"zone {z.name!r} is defined twice")
-        names.add(z.name)
-        _polygon(reader, z.polygon, ("zones", i, "polygon"))
+    _validate_zones(cfg.zones, reader)
     for sec, key in (("mqtt", "port"), ("web", "port")):
         if not 0 <= getattr(getattr(cfg, sec), key) <= 65535:
             raise reader.error((sec, key), "not a TCP port")
