@@ -120,8 +120,10 @@ class EventsConfig:
     fall_drop_m: float = 0.6  # a fall: the head drops at least this much …
     fall_window_s: float = 1.5  # … within this time …
     fall_speed_mps: float = 1.5  # … descending at least this fast at its fastest (falls: 2-3.5 m/s) …
-    floor_height_m: float = 0.55  # … and then stays below this head height …
+    floor_height_m: float = 0.65  # … and then stays below this head height (a bed's is higher) …
     fall_confirm_s: float = 2.0  # … for this long; then the alarm fires
+    slow_fall_window_s: float = 10.0  # the same drop to the floor, slowly (sliding off a chair) …
+    slow_fall_confirm_s: float = 4.0  # … alarms after this long on the floor
     recover_s: float = 3.0  # the alarm clears after the person stands this long
     inactivity_s: float = 900.0  # a person who moves less than inactivity_radius_m for this long
     inactivity_radius_m: float = 0.3
@@ -373,12 +375,13 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     positive = [("source", "stale_s"), ("source", "reconnect_min_s"), ("source", "reconnect_max_s"),
                 ("tracking", "gate_m"), ("tracking", "birth_gate_m"), ("tracking", "birth_window_s"), ("tracking", "death_s"),
                 ("tracking", "measurement_noise_m"), ("tracking", "process_noise"),
-                ("events", "fall_window_s"), ("events", "fall_drop_m"), ("events", "posture_window_s"),
+                ("events", "fall_window_s"), ("events", "slow_fall_window_s"), ("events", "fall_drop_m"), ("events", "posture_window_s"),
                 ("events", "inactivity_s"), ("web", "rate_hz")]
     for sec, key in positive:
         if getattr(getattr(cfg, sec), key) <= 0:
             raise reader.error((sec, key), "must be positive")
     nonneg = [("tracking", "birth_motion_m"), ("tracking", "origin_radius_m"), ("events", "fall_confirm_s"),
+              ("events", "slow_fall_confirm_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:

@@ -9,8 +9,9 @@ Every :class:`Event` has a wall-clock time, a kind, a value and a confidence. Th
   height. The reported posture is the majority over ``posture_window_s``.
 - **Fall**: the head drops at least ``fall_drop_m`` within ``fall_window_s``, at ``fall_speed_mps`` or
   faster at its fastest (TI's people-tracking rule compares heights only, so it fires on sitting down
-  deliberately), ends with the head below ``floor_height_m`` or the body lying, and stays down
-  ``fall_confirm_s``. A person who lies still
+  deliberately), ends below ``floor_height_m`` (on the floor, not on a bed or a chair), and stays down
+  ``fall_confirm_s``. A slow slump (the same drop to the floor within ``slow_fall_window_s``) alarms after
+  ``slow_fall_confirm_s``, with a lower confidence. A person who lies still
   on the floor often stops being detected at all: a fall candidate whose track is lost keeps counting and
   confirms unless someone stands up near it. The alarm clears once the person stands for ``recover_s``.
 - **Inactivity**: a confirmed person who moved less than ``inactivity_radius_m`` for ``inactivity_s``.
@@ -144,10 +145,10 @@ class EventEngine:
             ev.append(Event(wall, "posture", major, p.posture_conf, tr.id))
         # falls
         p.history.append((t, tr.top_z))
-        while p.history and t - p.history[0][0] > c.fall_window_s:
+        while p.history and t - p.history[0][0] > max(c.fall_window_s, c.slow_fall_window_s):
             p.history.popleft()
         if tr.id not in self.falls:
-            ev += self._fall_rule(t, wall, tr, p, label == "lying")
+            ev += self._fall_rule(t, wall, tr, p)
         # inactivity
         xy = tr.position[:2]
         if np.linalg.norm(xy - p.anchor_xy) > c.inactivity_radius_m:
@@ -158,25 +159,29 @@ class EventEngine:
                             detail={"position": [round(float(v), 2) for v in xy]}))
         return ev
 
-    def _fall_rule(self, t: float, wall: float, tr: Track, p: _Person, lying: bool) -> list[Event]:
+    def _fall_rule(self, t: float, wall: float, tr: Track, p: _Person) -> list[Event]:
         c = self.cfg
         z = tr.top_z
         cand = p.fall_candidate
         if cand is None:
-            if (z >= c.floor_height_m and not lying) or len(p.history) < 3:
+            if z >= c.floor_height_m or len(p.history) < 3:
                 return []
             ts, zs = np.array(p.history).T
-            drop = float(zs.max() - z)
-            if drop < c.fall_drop_m:
-                return []
+            fast = ts >= t - c.fall_window_s
+            drop = float(zs[fast].max() - z)
             # fastest descent over ~0.2 s steps (single-frame differences are too noisy)
             k = max(1, int(round(0.2 / max(np.median(np.diff(ts)), 1e-3))))
-            speed = float(np.max((zs[:-k] - zs[k:]) / np.maximum(ts[k:] - ts[:-k], 1e-3))) if len(zs) > k else 0.0
-            if speed < c.fall_speed_mps:
+            zf, tf = zs[fast], ts[fast]
+            speed = float(np.max((zf[:-k] - zf[k:]) / np.maximum(tf[k:] - tf[:-k], 1e-3))) if len(zf) > k else 0.0
+            if drop >= c.fall_drop_m and speed >= c.fall_speed_mps:
+                cand = {"slow": False, "confirm_s": c.fall_confirm_s, "speed": speed, "drop": drop}
+            elif float(zs.max() - z) >= c.fall_drop_m:  # down on the floor from standing or sitting, slowly
+                cand = {"slow": True, "confirm_s": c.slow_fall_confirm_s, "speed": speed, "drop": float(zs.max() - z)}
+            else:
                 return []
-            p.fall_candidate = {"t_floor": t, "speed": speed, "drop": drop, "xy": tr.position[:2].copy()}
+            p.fall_candidate = cand | {"t_floor": t}
             cand = p.fall_candidate
-        if z > c.floor_height_m + 0.15 and not lying:  # got up again before the confirmation: not a fall
+        if z > c.floor_height_m + 0.15:  # got up again before the confirmation: not a fall
             p.fall_candidate = None
             return []
         cand["xy"] = tr.position[:2].copy()
@@ -184,17 +189,20 @@ class EventEngine:
 
     def _confirm(self, t: float, wall: float, tid: int, cand: dict, lost: bool) -> list[Event]:
         c = self.cfg
-        if t - cand["t_floor"] < c.fall_confirm_s:
+        if t - cand["t_floor"] < cand["confirm_s"]:
             return []
-        conf = float(np.clip(0.5 + 0.25 * min(cand["speed"] / c.fall_speed_mps - 1, 1)
-                             + 0.25 * min(cand["drop"] / c.fall_drop_m - 1, 1), 0.5, 0.99))
+        if cand["slow"]:
+            conf = 0.6
+        else:
+            conf = float(np.clip(0.5 + 0.25 * min(cand["speed"] / c.fall_speed_mps - 1, 1)
+                                 + 0.25 * min(cand["drop"] / c.fall_drop_m - 1, 1), 0.5, 0.99))
         if lost:
             conf *= 0.9
         self.falls[tid] = {"t": wall, "xy": cand["xy"], "confidence": conf, "standing_since": None}
         if tid in self.people:
             self.people[tid].fall_candidate = None
         return [Event(wall, "fall", True, conf, tid, self._zone_at(cand["xy"]),
-                      {"descent_mps": round(cand["speed"], 2), "drop_m": round(cand["drop"], 2),
+                      {"descent_mps": round(cand["speed"], 2), "drop_m": round(cand["drop"], 2), "slow": cand["slow"],
                        "on_floor_s": round(t - cand["t_floor"], 1), "track_lost": lost,
                        "position": [round(float(v), 2) for v in cand["xy"]]})]
 
