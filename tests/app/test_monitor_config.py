@@ -1,6 +1,8 @@
 """monitor.toml: typed, validated at start, errors name file:line; radar only by construction."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rfpose.app.monitor.config import key_lines, load_config, parse_config
 from rfpose.errors import ConfigError
@@ -88,3 +90,18 @@ def test_quick_form_zones_file(tmp_path):
     p.write_text('[[zones]]\nname = "sofa"\npolygon = [[1, 1], [2, 1], [2, 2]]\nexclusion = true\n')
     (z,) = load_zones(p)
     assert z.name == "sofa" and z.exclusion
+
+_TOKENS = st.sampled_from(["[source]", "[mqtt]", "[[zones]]", "[room.radar]", "[tracking]", "uri = ", "port = ",
+                           "name = ", "polygon = ", "height_m = ", "gate_m = ", '"x"', "1", "-2.5", "[[1, 2], [3, 4]]",
+                           "true", "[", "]", "=", "\n", "#", " ", '"', "device_id = ", "zones = 3", "web.port = 1"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TOKENS, max_size=40).map("".join) | st.text(max_size=200))
+def test_any_text_is_a_config_or_one_config_error(text):
+    try:
+        cfg = parse_config(text, "fuzz.toml")
+    except ConfigError as e:
+        assert str(e).startswith("fuzz.toml") and "\n" not in str(e).strip()
+    else:
+        assert cfg.source.uri
