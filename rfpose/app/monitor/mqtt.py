@@ -154,6 +154,8 @@ class MqttLink:
         self.client.loop_stop()
 
     # ------------------------------------------------------------------------------ paho callbacks
+    # Callbacks run on paho's network thread holding paho's callback lock, and paho's publish() may take that
+    # lock: so nothing here calls publish() while holding self._lock (it only snapshots under it).
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.warning("MQTT broker %s:%s refused the connection: %s", self.cfg.mqtt.host, self.cfg.mqtt.port,
@@ -161,11 +163,12 @@ class MqttLink:
             return
         self.connects += 1
         client.subscribe(self.status_topic, qos=1)
+        self.connected.set()
         self._announce()
         with self._lock:
-            while self._outbox:
-                client.publish(*self._outbox.popleft())
-        self.connected.set()
+            queued, self._outbox = list(self._outbox), deque(maxlen=self._outbox.maxlen)
+        for msg in queued:
+            client.publish(*msg)
         log.info("MQTT connected to %s:%s", self.cfg.mqtt.host, self.cfg.mqtt.port)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -184,18 +187,16 @@ class MqttLink:
             self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
             self.discovery_sent += 1
         with self._lock:
-            self.client.publish(self.avail_topic, ONLINE if self._available else OFFLINE, qos=1, retain=True)
-            for topic, payload in self._states.items():
-                self.client.publish(topic, payload, qos=1, retain=True)
+            msgs = [(self.avail_topic, ONLINE if self._available else OFFLINE), *self._states.items()]
+        for topic, payload in msgs:
+            self.client.publish(topic, payload, qos=1, retain=True)
 
     # ------------------------------------------------------------------------------ publishing
     def set_available(self, available: bool) -> None:
         with self._lock:
-            if available == self._available:
-                return
-            self._available = available
-            if self.connected.is_set():
-                self.client.publish(self.avail_topic, ONLINE if available else OFFLINE, qos=1, retain=True)
+            changed, self._available = available != self._available, available
+        if changed and self.connected.is_set():
+            self.client.publish(self.avail_topic, ONLINE if available else OFFLINE, qos=1, retain=True)
 
     def publish_state(self, state: dict, diagnostics: dict | None = None) -> None:
         """Publish the retained states that changed (all of them are resent on reconnection)."""
@@ -203,20 +204,22 @@ class MqttLink:
         if diagnostics is not None:
             msgs[f"{self.prefix}/diagnostics"] = json.dumps(diagnostics)
         with self._lock:
-            for topic, payload in msgs.items():
-                if self._states.get(topic) != payload:
-                    self._states[topic] = payload
-                    if self.connected.is_set():
-                        self.client.publish(topic, payload, qos=1, retain=True)
+            changed = [(t, p) for t, p in msgs.items() if self._states.get(t) != p]
+            self._states.update(changed)
+        if self.connected.is_set():
+            for topic, payload in changed:
+                self.client.publish(topic, payload, qos=1, retain=True)
 
     def publish_events(self, events: list[Event]) -> None:
-        with self._lock:
-            for e in events:
-                msg = (f"{self.prefix}/event", json.dumps(e.to_dict()), 1, False)
-                if self.connected.is_set():
-                    self.client.publish(*msg)
-                else:
-                    self._outbox.append(msg)
+        msgs = [(f"{self.prefix}/event", json.dumps(e.to_dict()), 1, False) for e in events]
+        if not msgs:
+            return
+        if not self.connected.is_set():
+            with self._lock:
+                self._outbox.extend(msgs)
+            return
+        for msg in msgs:  # QoS 1: paho keeps it and resends it if the connection drops before the broker's ack
+            self.client.publish(*msg)
 
     def publish_skeletons(self, payload: dict) -> None:
         if self.cfg.mqtt.skeletons and self.connected.is_set():

@@ -241,6 +241,13 @@ class Monitor:
                 continue
             self.process(frame)
 
+    @property
+    def skeleton(self):
+        """The skeleton the current estimator gives (the web page draws its edges); rtpose15 until known."""
+        from rfpose.skeletons import get_skeleton
+
+        return getattr(self._estimator, "skeleton", None) or get_skeleton("rtpose15")
+
     # ------------------------------------------------------------------------------ one frame
     def _estimator_for(self):
         if self._fixed_estimator:
@@ -289,10 +296,12 @@ class Monitor:
 
     # ------------------------------------------------------------------------------ health
     def health(self) -> dict:
+        # called from the web server's thread too: copy the deques (list() of a deque is atomic) before use
         now = time.monotonic()
-        ft = [x for x in self._frame_times if now - x < 5.0]
+        ft = [x for x in list(self._frame_times) if now - x < 5.0]
         fps = (len(ft) - 1) / (ft[-1] - ft[0]) if len(ft) > 1 and ft[-1] > ft[0] else 0.0
-        lat = np.array(self.latency_ms) if self.latency_ms else np.zeros(0)
+        lat = np.array(list(self.latency_ms))
+        stage = list(self.stage_ms)
         t0, c0, cpu = self._cpu
         if now - t0 >= 1.0:
             cpu = 100.0 * (time.process_time() - c0) / (now - t0)
@@ -301,7 +310,7 @@ class Monitor:
             "available": self.available, "frames": self.processed, "fps": round(fps, 2),
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
-            "inference_ms_p50": round(float(np.median(self.stage_ms)), 1) if self.stage_ms else None,
+            "inference_ms_p50": round(float(np.median(stage)), 1) if stage else None,
             "cpu_percent": round(cpu, 1), "cpu_count": os.cpu_count(),
             "dropped_frames": self.reader.dropped_frames, "reconnects": self.reader.reconnects,
             "source_error": self.reader.last_error or None, "tracks": len(self.tracker.confirmed),

@@ -174,12 +174,7 @@ def create_app(cfg: MonitorConfig, token: str, monitor, hub: Hub) -> FastAPI:
 
 
 def _room(cfg: MonitorConfig, monitor) -> dict:
-    from rfpose.skeletons import get_skeleton
-
-    edges = []
-    est = getattr(monitor, "_estimator", None)
-    sk = getattr(est, "skeleton", None) or get_skeleton("rtpose15")
-    edges = [list(e) for e in sk.edges]
+    edges = [list(e) for e in monitor.skeleton.edges]
     m = cfg.room.radar
     return {"device_id": cfg.device_id, "name": cfg.name, "radar": [m.x_m, m.y_m, m.height_m],
             "boundary": cfg.room.boundary, "edges": edges,
