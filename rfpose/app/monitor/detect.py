@@ -38,7 +38,10 @@ class OnnxRuntimeModel:
     missing, as ``rfpose export RUN --format onnx`` does); decoding and everything else stay the model's."""
 
     def __init__(self, model, path: Path, threads: int = 2):
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ConfigError("model.runtime onnx/auto needs ONNX Runtime: pip install 'rfpose[export]'") from None
 
         from rfpose.models.export import export_model
 
