@@ -3,7 +3,8 @@
 A reader thread owns the source: it opens it (``open_source``), pushes frames into a short queue (the
 oldest is dropped and counted when inference falls behind, as a live sensor does not wait) and, when the
 device stops answering or fails, closes it and opens it again with exponential backoff — no restart.
-The processing loop marks the device unavailable once no frame came for ``source.stale_s``.
+A watchdog marks the device unavailable once no frame came for ``source.stale_s`` (whatever inference is
+doing), and available again with the next frame.
 """
 
 from __future__ import annotations
@@ -66,11 +67,9 @@ class SourceReader(threading.Thread):
                     raise ConfigError(f"source {self.uri!r} gives {src.kind} frames; the room monitor reads radar only")
                 self.source = src
                 self.opened = _Opened(src.kind, dict(src.metadata))
-                got = False
                 for frame in src:
                     if self.stop_event.is_set():
                         return
-                    got = True
                     backoff = self.min_backoff
                     self.last_frame_t = time.monotonic()
                     self._put(frame)
@@ -78,8 +77,6 @@ class SourceReader(threading.Thread):
                     self.finished.set()
                     return
                 self.last_error = "the source ended"
-                if got:
-                    backoff = self.min_backoff
             except ConfigError as e:
                 if self.opened is None:  # a mistake in the URI or the run: retrying will not fix it
                     self.fatal = e
