@@ -178,6 +178,7 @@ def test_headless_chromium_logs_in_and_sees_skeletons_move(web_monitor, tmp_path
             return n; })()""")
         assert lit > 20
         assert "present" in browser.eval("document.getElementById('status').textContent")
+        browser.wait("document.getElementById('health').textContent.includes('radar online')")
         assert browser.eval("document.querySelectorAll('#log tr.ev-presence').length") >= 1
         shot = browser.call("Page.captureScreenshot", format="png")["data"]
         (tmp_path / "monitor.png").write_bytes(base64.b64decode(shot))
