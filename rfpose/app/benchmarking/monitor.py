@@ -56,12 +56,12 @@ def _cpu_s(pid: int) -> float:
 
 
 def _session(tmp: Path, frames: int) -> Path:
-    from rfpose.cli import main
-
     path = tmp / "awr1843-walk.zarr"
-    if main(["simulate", "--scenario", "walk", "--board", BOARD, "--frames", str(frames), "--seed", "7",
-             "--no-camera", "--no-lidar", "--out", str(path)]) != 0:
-        raise ConfigError("simulating the AWR1843 session failed")
+    done = subprocess.run([sys.executable, "-m", "rfpose", "simulate", "--scenario", "walk", "--board", BOARD,
+                           "--frames", str(frames), "--seed", "7", "--no-camera", "--no-lidar", "--out", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ConfigError(f"simulating the AWR1843 session failed: {done.stderr.strip()[-500:]}")
     return path
 
 
