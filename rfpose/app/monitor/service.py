@@ -71,7 +71,8 @@ class SourceReader(threading.Thread):
                     if self.stop_event.is_set():
                         return
                     backoff = self.min_backoff
-                    self.last_frame_t = time.monotonic()
+                    if getattr(frame, "complete", True):  # a dying device's flushed partial frame is no sign of life
+                        self.last_frame_t = time.monotonic()
                     self._put(frame)
                 if not src.is_live:
                     self.finished.set()
