@@ -88,7 +88,7 @@ def summarise(family: str, result: dict, skeleton_name: str, sessions_meta: list
     out = {"samples": int(len(result["index"])), "loss": float(result["loss"])}
     if out["samples"] == 0:
         return out
-    if family == "hrradarpose":
+    if family in ("hrradarpose", "points"):
         p, g, frames, missed, extra = match_3d(result["pred"], result["joints"], sk.root)
         out["matched_people"], out["missed_people"], out["extra_people"] = int(len(p)), missed, extra
         if len(p):
@@ -99,6 +99,12 @@ def summarise(family: str, result: dict, skeleton_name: str, sessions_meta: list
                          for s in sess]
             out.update(metrics.pose3d_summary(p, g, root=sk.root, sessions=names if names else sess,
                                               joint_names=sk.joints))
+            out["mae_cm"] = metrics.mars_mae_cm(p, g)
+            if sessions_meta:
+                subjects = np.array([str(sessions_meta[int(s)].get("subject")) if int(s) < len(sessions_meta)
+                                     else "?" for s in sess])
+                out["per_subject_mae_cm"] = {k: metrics.mars_mae_cm(p[subjects == k], g[subjects == k])
+                                             for k in sorted(set(subjects))}
     else:
         gt2d = result["joints_2d"]
         if not np.isfinite(gt2d).any():
@@ -111,6 +117,8 @@ def selection_metric(family: str, summary: dict) -> tuple[str, float, bool]:
     """(name, value, higher_is_better) used to pick the best checkpoint."""
     if family == "hrradarpose":
         return "mpjpe_rtpose_mm", float(summary.get("mpjpe_rtpose_mm", float("inf"))), False
+    if family == "points":  # MARS's metric: the mean of the per-axis absolute errors
+        return "mae_cm_mean", float(summary.get("mae_cm", {}).get("mean", float("inf"))), False
     return "ap", float(summary.get("ap", 0.0)), True
 
 
@@ -122,6 +130,12 @@ def print_report(summary: dict, file=None) -> None:
     width = max(len(k) for k in scalar) if scalar else 0
     for k, v in scalar.items():
         print(f"{k.ljust(width)}  {v:.4g}" if isinstance(v, float) else f"{k.ljust(width)}  {v}", file=file)
+    if "mae_cm" in summary:
+        m = summary["mae_cm"]
+        print(f"\nmae_cm (MARS's metric: per-axis mean absolute error, cm; radar frame x forward, y left, z up)"
+              f"\n  x {m['x']:.2f}  y {m['y']:.2f}  z {m['z']:.2f}  mean {m['mean']:.2f}", file=file)
+        for k, m in summary.get("per_subject_mae_cm", {}).items():
+            print(f"  subject {k}: x {m['x']:.2f}  y {m['y']:.2f}  z {m['z']:.2f}  mean {m['mean']:.2f}", file=file)
     for key in ("session_mean",):
         if key in summary:
             print(f"\n{key} (RT-Pose aggregation: per session, then unweighted over sessions)", file=file)
@@ -147,9 +161,9 @@ def evaluate_run(run_dir, data, split: str = "test", checkpoint: str = "best", b
     The dataset's input spec must equal the run's; an empty split is a FormatError.
     """
     from rfpose.errors import FormatError
-    from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
+    from rfpose.models.data import DataOptions, dataset_spec, open_dataset
     from rfpose.models.spec import InputSpec, check_spec
-    from rfpose.models.train import load_run
+    from rfpose.models.train import load_run, make_dataset
 
     model, doc = load_run(run_dir, checkpoint, device)
     group = open_dataset(data)
@@ -159,7 +173,7 @@ def evaluate_run(run_dir, data, split: str = "test", checkpoint: str = "best", b
         if flip_test and max_people > 1:
             raise ConfigError("--flip-test decodes one person per frame; drop --max-people")
         model.max_people = max_people
-    ds = PoseDataset(data, model, DataOptions(split, limit))
+    ds = make_dataset(data, model, DataOptions(split, limit))
     if len(ds) == 0:
         raise FormatError(f"{data}: split {split!r} is empty")
     result = predict(model, ds, batch_size, device, progress=progress, flip_test=flip_test)

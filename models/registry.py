@@ -18,23 +18,26 @@ from rfpose.errors import ConfigError, UnknownNameError
 class ModelEntry:
     name: str
     fn: Callable
-    family: str  # "hrradarpose" | "hupr": selects targets, loss, decoding and the training recipe
+    family: str  # "hrradarpose" | "hupr" | "points": selects targets, loss, decoding and the training recipe
     description: str = ""
     #: small constructor overrides that make forward+backward cheap (tests, smoke runs)
     tiny_overrides: dict = field(default_factory=dict)
+    #: training recipe name (``rfpose.models.train.RECIPES``); the family's when None
+    recipe: str | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-_MODEL_MODULES = ("rfpose.models.hrradarpose", "rfpose.models.hupr")
+_MODEL_MODULES = ("rfpose.models.hrradarpose", "rfpose.models.hupr", "rfpose.models.mars_cnn",
+                  "rfpose.models.pointpose")
 
 
-def register_model(family: str, tiny: dict | None = None) -> Callable:
+def register_model(family: str, tiny: dict | None = None, recipe: str | None = None) -> Callable:
     """Decorator for a variant function ``name(**overrides) -> nn.Module``; underscores become dashes."""
 
     def deco(fn: Callable) -> Callable:
         name = fn.__name__.replace("_", "-")
         doc = (fn.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = ModelEntry(name, fn, family, doc[0] if doc else "", dict(tiny or {}))
+        _REGISTRY[name] = ModelEntry(name, fn, family, doc[0] if doc else "", dict(tiny or {}), recipe)
         return fn
 
     return deco

@@ -48,6 +48,7 @@ class Recipe:
     pct_start: float = 0.4
     lr_decay_every: int | None = None
     lr_decay: float = 1.0
+    val_batch_size: int = 4
 
 
 RECIPES = {
@@ -56,7 +57,16 @@ RECIPES = {
     "hrradarpose": Recipe("adamw-onecycle", 2e-3, 0.01, (0.9, 0.99), 100, 8, grad_clip=35.0, pct_start=0.4),
     # HuPR: Adam lr 1e-4, (coupled) wd 1e-4, ×0.999 every 2000 batches, batch 20, 200 epochs
     "hupr": Recipe("adam", 1e-4, 1e-4, (0.9, 0.999), 200, 20, lr_decay_every=2000, lr_decay=0.999),
+    # MARS (MARS_model.py): Keras Adam lr 1e-3, beta_1 0.5, no weight decay, batch 128, 150 epochs
+    "points": Recipe("adam", 1e-3, 0.0, (0.5, 0.999), 150, 128, val_batch_size=512),
+    # PointPose: decoupled weight decay, OneCycle to 2e-3 with 30 % warm-up, batch 64, 40 epochs
+    "pointpose": Recipe("adamw-onecycle", 2e-3, 1e-4, (0.9, 0.99), 40, 64, pct_start=0.3, val_batch_size=512),
 }
+
+
+def recipe_for(model_name: str) -> Recipe:
+    entry = model_entry(model_name)
+    return RECIPES[entry.recipe or entry.family]
 
 
 @dataclass
@@ -83,7 +93,8 @@ class TrainConfig:
     limit_val: int | None = None
     cache: bool = False
     """hold the training split in RAM (zarr read and decode once, not every epoch; workers must be 0)"""
-    val_batch_size: int = 4
+    val_batch_size: int | None = None
+    """default from the recipe"""
     resume: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model_overrides: dict = field(default_factory=dict)
@@ -94,7 +105,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Fill unset fields from the model family's recipe."""
-        r = RECIPES[model_entry(self.model).family]
+        r = recipe_for(self.model)
         c = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(self)})
         c.epochs = c.epochs or r.epochs
         c.batch_size = c.batch_size or r.batch_size
@@ -102,6 +113,7 @@ class TrainConfig:
         c.weight_decay = c.weight_decay if c.weight_decay is not None else r.weight_decay
         c.grad_clip = c.grad_clip if c.grad_clip is not None else r.grad_clip
         c.optimizer = c.optimizer or r.optimizer
+        c.val_batch_size = c.val_batch_size or r.val_batch_size
         if c.cache and c.workers:
             raise ConfigError("the in-RAM cache (--cache) needs --workers 0: each worker would hold a copy")
         if c.optimizer not in ("adamw-onecycle", "adam"):
@@ -127,6 +139,9 @@ def overrides_for_data(family: str, spec: InputSpec) -> dict:
             return {}
         return {"input_shape": list(spec.shape), "normalisation": spec.normalisation, "skeleton": spec.skeleton,
                 "grid": {"voxel_size_m": list(spec.grid.voxel_size_m), "roi_min_m": list(spec.grid.roi_min_m)}}
+    if family == "points":
+        return {"input_shape": list(spec.shape), "normalisation": spec.normalisation, "skeleton": spec.skeleton,
+                "tensor_format": spec.tensor_format}
     if spec.tensor_format != HUPR_FORMAT:
         return {}
     return {"input_shape": list(spec.shape), "normalisation": spec.normalisation, "skeleton": spec.skeleton,
@@ -140,6 +155,15 @@ def build_model_for_data(name: str, data_spec: InputSpec, extra_overrides: dict 
     model = create_model(name, **overrides)
     check_spec(model.spec, data_spec, f"model {name!r} on this dataset", check_normalisation=True)
     return model, overrides
+
+
+def make_dataset(path, model, options: DataOptions):
+    """The torch dataset of a split for ``model``'s family (points: in RAM, padded; others: PoseDataset)."""
+    if model.family == "points":
+        from rfpose.models.points_data import PointsDataset
+
+        return PointsDataset(path, model, options)
+    return PoseDataset(path, model, options)
 
 
 # ---------------------------------------------------------------- distributed helpers
@@ -246,7 +270,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     entry = model_entry(cfg.model)
-    recipe = RECIPES[entry.family]
+    recipe = recipe_for(cfg.model)
     out = Path(cfg.out)
     data_spec = dataset_spec(open_dataset(cfg.data), cfg.data)
 
@@ -263,10 +287,10 @@ def train(cfg: TrainConfig) -> dict:
     memory_format = torch.channels_last_3d if entry.family == "hrradarpose" else torch.contiguous_format
     model.to(cfg.device, memory_format=memory_format)
 
-    train_set = PoseDataset(cfg.data, model, DataOptions("train", cfg.limit_train,
+    train_set = make_dataset(cfg.data, model, DataOptions("train", cfg.limit_train,
                                                          cfg.augment if cfg.augment.enabled else None, cfg.seed,
                                                          cache=cfg.cache))
-    val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed))
+    val_set = make_dataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed))
     if len(train_set) == 0:
         raise FormatError(f"{cfg.data}: the train split is empty")
     if entry.family == "hupr" and not train_set.has_2d:
