@@ -7,7 +7,7 @@ the radar frame, Doppler m/s, intensity or SNR). Output: (B, J, 3) joints, metre
   joints are relative to it in x and y (z stays absolute: the radar's height is fixed), so a subject who
   stands elsewhere in the room needs no new weights. Point features: (x - ax, y - ay, z, Doppler,
   log1p(intensity)).
-- Per frame, a shared point MLP (F → c1 → c2), masked max pooling, then a second MLP on each point's
+- Per frame, a shared point MLP (F → c1 → c2) over the real points only (padding never enters), max pooling, then a second MLP on each point's
   feature concatenated with its frame's pooled feature (c2 + c2 → c3), pooled again (max and mean): the
   frame's descriptor, plus a learned embedding of its position in the window.
 - The T descriptors, oldest first, are concatenated and regressed by an MLP to 3J offsets from a learned
@@ -33,21 +33,24 @@ def _mlp(*sizes: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def masked_max(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """x (..., K, C), valid (..., K) → (..., C); 0 where a frame has no point."""
-    m = x.masked_fill(valid[..., None] <= 0, float("-inf")).amax(-2)
-    return torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+def segment_max(x: torch.Tensor, seg: torch.Tensor, n: int) -> torch.Tensor:
+    """Per-segment maximum of the rows of x (P, C) with segment ids seg (P,) in [0, n) → (n, C); 0 where a
+    segment is empty."""
+    out = x.new_full((n, x.shape[1]), float("-inf"))
+    out = out.scatter_reduce(0, seg[:, None].expand_as(x), x, "amax", include_self=True)
+    return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
 
 
-def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    w = valid[..., None]
-    return (x * w).sum(-2) / w.sum(-2).clamp(min=1)
+def segment_mean(x: torch.Tensor, seg: torch.Tensor, n: int) -> torch.Tensor:
+    total = x.new_zeros((n, x.shape[1])).index_add(0, seg, x)
+    count = torch.bincount(seg, minlength=n).clamp(min=1).to(x.dtype)
+    return total / count[:, None]
 
 
 class PointPose(JointRegressor):
     loss_name = "l1"
 
-    def __init__(self, frames: int = 4, max_points: int = 64, num_fields: int = 5, widths=(32, 64, 128),
+    def __init__(self, frames: int = 3, max_points: int = 64, num_fields: int = 5, widths=(32, 64, 96),
                  hidden: int = 512, dropout: float = 0.1, skeleton: str = "kinect19",
                  tensor_format: str = MARS_POINTS_FORMAT, normalisation: str = MARS_NORMALISATION,
                  input_shape=None):
@@ -80,15 +83,19 @@ class PointPose(JointRegressor):
         feats = points - nn.functional.pad(a, (0, points.shape[-1] - 2))[:, None, None, :]
         if feats.shape[-1] > 4:
             feats = torch.cat([feats[..., :4], torch.log1p(feats[..., 4:].clamp(min=0))], dim=-1)
-        h = self.stage1(feats)  # (B, T, K, c2)
-        g = masked_max(h, valid)
-        h = self.stage2(torch.cat([h, g[..., None, :].expand_as(h)], dim=-1))
-        desc = torch.cat([masked_max(h, valid), masked_mean(h, valid)], dim=-1) + self.frame_embedding
+        b, t, k, f = feats.shape
+        keep = (valid.reshape(-1) > 0).nonzero().squeeze(1)  # only real points go through the MLPs
+        seg = torch.div(keep, k, rounding_mode="floor")  # frame id in [0, B·T)
+        h = self.stage1(feats.reshape(-1, f)[keep])  # (P, c2)
+        g = segment_max(h, seg, b * t)
+        h = self.stage2(torch.cat([h, g[seg]], dim=1))
+        desc = torch.cat([segment_max(h, seg, b * t), segment_mean(h, seg, b * t)], dim=1)
+        desc = desc.reshape(b, t, -1) + self.frame_embedding
         out = self.head(desc.flatten(1)).reshape(-1, self.num_joints, 3)
         return {"joints": out + nn.functional.pad(a, (0, 1))[:, None, :]}
 
 
 @register_model("points", recipe="pointpose", tiny={"widths": (8, 8, 8), "hidden": 16})
 def pointpose(**kw):
-    """rfpose's point-cloud pose network: two-stage PointNet over 4 causal frames, anchored at the points' median."""
+    """rfpose's point-cloud pose network: two-stage PointNet over 3 causal frames, anchored at the points' median."""
     return PointPose(**kw)
