@@ -7,8 +7,8 @@ points, 30 MB), so it is read once and padded to ``(N, K, 5)``; frames with more
 strongest (largest fifth field), in their stored order.
 
 An item's ``inputs`` are ``points`` (T, K, 5) float32, zero-padded, and ``valid`` (T, K) float32 (1 for a
-real point): the T frames of a causal window ending at the sample (t-T+1 … t, clamped at the start of its
-session), so a live pipeline never needs a future frame.
+real point): the T frames of a causal window ending at the sample, ``model.frame_stride`` (default 1)
+apart (t-(T-1)s … t, clamped at the start of its session), so a live pipeline never needs a future frame.
 
 Augmentation (radar frame, points and joints together; Doppler is radial and unchanged by all three):
 lateral flip (y → -y, left/right joints swapped), yaw about the vertical axis through the radar (uniform
@@ -49,8 +49,8 @@ def pad_frames(values: np.ndarray, offsets: np.ndarray, k: int) -> tuple[np.ndar
         drop = np.argsort(values[a:b, -1], kind="stable")[: b - a - k]
         keep[a + drop] = False
     if len(over):
-        kept_before = np.cumsum(keep) - keep
-        rank = kept_before - np.repeat(kept_before[offsets[:-1]], counts)
+        kept_before = np.r_[0, np.cumsum(keep)]  # kept points before each position
+        rank = kept_before[:-1] - np.repeat(kept_before[offsets[:-1]], counts)
     out[frame[keep], rank[keep]] = values[keep]
     return out, np.minimum(counts, k)
 
@@ -110,7 +110,9 @@ class PointsDataset(torch.utils.data.Dataset):
         if self.options.limit is not None:
             self.indices = self.indices[: self.options.limit]
         self.frames = int(model.frames)
-        self.windows = session_windows(self.session_index, frame_index, self.frames, target=self.frames - 1)
+        stride = int(getattr(model, "frame_stride", 1))
+        span = (self.frames - 1) * stride + 1
+        self.windows = session_windows(self.session_index, frame_index, span, target=span - 1)[:, ::stride]
         rows = np.unique(self.windows[self.indices])  # frames this split reads (its windows' context included)
         starts, ends = offsets[rows], offsets[rows + 1]
         sub_offsets = np.r_[0, np.cumsum(ends - starts)]

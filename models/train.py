@@ -10,6 +10,7 @@ validates, logs and writes checkpoints.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -49,6 +50,8 @@ class Recipe:
     lr_decay_every: int | None = None
     lr_decay: float = 1.0
     val_batch_size: int = 4
+    augment: bool = True
+    """False: the paper trains without augmentation, so the recipe never augments"""
 
 
 RECIPES = {
@@ -58,7 +61,7 @@ RECIPES = {
     # HuPR: Adam lr 1e-4, (coupled) wd 1e-4, ×0.999 every 2000 batches, batch 20, 200 epochs
     "hupr": Recipe("adam", 1e-4, 1e-4, (0.9, 0.999), 200, 20, lr_decay_every=2000, lr_decay=0.999),
     # MARS (MARS_model.py): Keras Adam lr 1e-3, beta_1 0.5, no weight decay, batch 128, 150 epochs
-    "points": Recipe("adam", 1e-3, 0.0, (0.5, 0.999), 150, 128, val_batch_size=512),
+    "points": Recipe("adam", 1e-3, 0.0, (0.5, 0.999), 150, 128, val_batch_size=512, augment=False),
     # PointPose: decoupled weight decay, OneCycle to 2e-3 with 30 % warm-up, batch 128, 20 epochs
     "pointpose": Recipe("adamw-onecycle", 2e-3, 1e-4, (0.9, 0.99), 20, 128, pct_start=0.3, val_batch_size=512),
 }
@@ -114,6 +117,8 @@ class TrainConfig:
         c.grad_clip = c.grad_clip if c.grad_clip is not None else r.grad_clip
         c.optimizer = c.optimizer or r.optimizer
         c.val_batch_size = c.val_batch_size or r.val_batch_size
+        if not r.augment:
+            c.augment = dataclasses.replace(c.augment, enabled=False)
         if c.cache and c.workers:
             raise ConfigError("the in-RAM cache (--cache) needs --workers 0: each worker would hold a copy")
         if c.optimizer not in ("adamw-onecycle", "adam"):

@@ -4,6 +4,7 @@
   rfpose bench capture  DCA1000 emulator to driver over loopback UDP
   rfpose bench model    every registered model: parameters, multiply-adds, latency, throughput
   rfpose bench sim      radar, LiDAR and camera synthesis speed
+  rfpose bench mars     MARS (real TI point clouds): import, train mars-cnn and pointpose, evaluate
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ BENCHES = {
     "capture": "rfpose.drivers.bench",
     "model": "rfpose.models.bench",
     "sim": "rfpose.sim.bench",
+    "mars": "rfpose.app.mars_bench",
 }
 
 

@@ -1,0 +1,1 @@
+"""Application layer: commands that combine stages (benchmarks over real data, demo, reports)."""

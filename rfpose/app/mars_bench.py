@@ -1,0 +1,100 @@
+"""``rfpose bench mars``: MARS imported, ``mars-cnn`` and ``pointpose`` trained with their recipes and
+evaluated on every labelled split, one JSON per model and split.
+
+  rfpose bench mars ../shared/data/mars --out bench/mars --minutes 14
+
+Writes ``OUT/mars.zarr`` (the import; reused when present), ``OUT/runs/<model>/`` (training runs) and
+``OUT/<model>-<split>.json`` with the model, split, frames, MARS's metric (``mae_cm``: per-axis mean
+absolute error in cm, radar frame x forward, y left, z up, and their mean), MPJPE, PA-MPJPE, the
+per-subject MAE, the train time and the machine with its load. The last checkpoint is evaluated, not the
+one that scored best on validate (validate would then be both the selection and the reported split).
+With ``--test-subject K`` the import holds subject K out (all its labelled frames form the test split;
+file names get ``-loso<K>``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MODELS = ("mars-cnn", "pointpose")
+
+
+def run_bench(mars_dir: str, out_dir: str, minutes: float | None = 14.0, models=MODELS,
+              test_subject: int | None = None, threads: int | None = 1, seed: int = 0, force: bool = False) -> list[dict]:
+    from rfpose.benchmarking import machine_info
+    from rfpose.models.data import open_dataset
+    from rfpose.models.evaluate import evaluate_run
+    from rfpose.models.train import TrainConfig, train
+    from rfpose.preprocessing.mars import load_mars, write_dataset
+
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"-loso{test_subject}" if test_subject is not None else ""
+    data = out / f"mars{tag}.zarr"
+    if force or not data.exists():
+        summary = write_dataset(load_mars(mars_dir), data, test_subject, overwrite=True)
+        for note in summary["notes"]:
+            log.warning("MARS import: %s", note)
+    group = open_dataset(data)
+    split_codes = group["split"][:]
+    labelled = [s for i, s in enumerate(("train", "val", "test")) if s != "train" and (split_codes == i).any()]
+    rows = []
+    for model in models:
+        run_dir = out / "runs" / f"{model}{tag}"
+        t0 = time.monotonic()
+        result = train(TrainConfig(model=model, data=str(data), out=str(run_dir), max_minutes=minutes, seed=seed,
+                                   threads=threads))
+        train_min = (time.monotonic() - t0) / 60
+        for split in labelled:
+            s = evaluate_run(run_dir, data, split, "last", batch_size=512, progress=False)
+            doc = {"model": model, "split": split, "frames": s["frames"], "mae_cm": s["mae_cm"],
+                   "mpjpe_mm": s["mpjpe_mm"], "pa_mpjpe_mm": s["pa_mpjpe_mm"], "abs_mpjpe_mm": s["abs_mpjpe_mm"],
+                   "per_subject_mae_cm": s.get("per_subject_mae_cm", {}), "checkpoint": "last",
+                   "test_subject": test_subject, "train_minutes": round(train_min, 2),
+                   "epochs": result["epochs_done"], "stopped_at_budget": result["stopped_early"],
+                   "command": f"rfpose bench mars MARS_DIR --out {out_dir}"
+                              + (f" --minutes {minutes:g}" if minutes else "")
+                              + (f" --test-subject {test_subject}" if test_subject is not None else ""),
+                   "machine": machine_info()}
+            path = out / f"{model}{tag}-{split}.json"
+            path.write_text(json.dumps(doc, indent=2))
+            rows.append(doc)
+    return rows
+
+
+def add_arguments(p) -> None:
+    """(``--out`` OUT_DIR and ``--json`` come from ``rfpose bench``.)"""
+    p.add_argument("mars_dir", metavar="MARS_DIR", help="the MARS tree (synced_data/, feature/)")
+    p.add_argument("--minutes", type=float, default=14.0, help="training budget per model (default 14)")
+    p.add_argument("--models", nargs="+", default=list(MODELS), help=f"models to train (default: {' '.join(MODELS)})")
+    p.add_argument("--test-subject", type=int, metavar="K", help="leave subject K out (its frames are the test split)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared 2-core machine)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="re-import MARS even if OUT_DIR holds the dataset")
+
+
+def run(args) -> int:
+    from rfpose.benchmarking import print_table
+    from rfpose.errors import ConfigError
+
+    if not args.out:
+        raise ConfigError("rfpose bench mars needs --out OUT_DIR")
+    rows = run_bench(args.mars_dir, args.out, args.minutes, args.models, args.test_subject, args.threads, args.seed,
+                     args.force)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print_table([{"model": r["model"], "split": r["split"], "frames": r["frames"],
+                  **{f"mae_{a}_cm": round(r["mae_cm"][a], 2) for a in ("x", "y", "z", "mean")},
+                  "mpjpe_mm": round(r["mpjpe_mm"], 1), "pa_mpjpe_mm": round(r["pa_mpjpe_mm"], 1),
+                  "train_min": r["train_minutes"], "epochs": r["epochs"]} for r in rows])
+    return 0
