@@ -3,7 +3,8 @@ evaluated on every labelled split, one JSON per model and split.
 
   rfpose bench mars ../shared/data/mars --out bench/mars --minutes 14
 
-Writes ``OUT/mars.zarr`` (the import; reused when present), ``OUT/runs/<model>/`` (training runs) and
+Writes ``OUT/mars.zarr`` (the import) and ``OUT/runs/<model>/`` (training runs), both reused when present
+(``--force`` redoes them), and
 ``OUT/<model>-<split>.json`` with the model, split, frames, MARS's metric (``mae_cm``: per-axis mean
 absolute error in cm, radar frame x forward, y left, z up, and their mean), MPJPE, PA-MPJPE, the
 per-subject MAE, the train time and the machine with its load. The last checkpoint is evaluated, not the
@@ -14,9 +15,10 @@ file names get ``-loso<K>``).
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
-import time
+import shutil
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -50,17 +52,22 @@ def run_bench(mars_dir: str, out_dir: str, minutes: float | None = 14.0, models=
     rows = []
     for model in models:
         run_dir = out / "runs" / f"{model}{tag}"
-        t0 = time.monotonic()
-        result = train(TrainConfig(model=model, data=str(data), out=str(run_dir), max_minutes=minutes, seed=seed,
-                                   threads=threads))
-        train_min = (time.monotonic() - t0) / 60
+        if not force and (run_dir / "last.pt").exists() and (run_dir / "metrics.csv").exists():
+            epochs, train_min, stopped = _finished_run(run_dir)  # a finished run is evaluated, not retrained
+        else:
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            result = train(TrainConfig(model=model, data=str(data), out=str(run_dir), max_minutes=minutes,
+                                       seed=seed, threads=threads))
+            epochs, train_min, stopped = _finished_run(run_dir)
+            stopped = result["stopped_early"] or stopped
         for split in labelled:
             s = evaluate_run(run_dir, data, split, "last", batch_size=512, progress=False)
             doc = {"model": model, "split": split, "frames": s["frames"], "mae_cm": s["mae_cm"],
                    "mpjpe_mm": s["mpjpe_mm"], "pa_mpjpe_mm": s["pa_mpjpe_mm"], "abs_mpjpe_mm": s["abs_mpjpe_mm"],
                    "per_subject_mae_cm": s.get("per_subject_mae_cm", {}), "checkpoint": "last",
                    "test_subject": test_subject, "train_minutes": round(train_min, 2),
-                   "epochs": result["epochs_done"], "stopped_at_budget": result["stopped_early"],
+                   "epochs": epochs, "stopped_at_budget": stopped,
                    "command": f"rfpose bench mars MARS_DIR --out {out_dir}"
                               + (f" --minutes {minutes:g}" if minutes else "")
                               + (f" --test-subject {test_subject}" if test_subject is not None else ""),
@@ -71,6 +78,15 @@ def run_bench(mars_dir: str, out_dir: str, minutes: float | None = 14.0, models=
     return rows
 
 
+def _finished_run(run_dir: Path) -> tuple[int, float, bool]:
+    """(epochs, training minutes, stopped by the time budget) of a run, from its metrics.csv and config."""
+    with (run_dir / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    cfg = json.loads((run_dir / "config.json").read_text())["train"]
+    epochs = int(rows[-1]["epoch"]) if rows else 0
+    return epochs, round(float(rows[-1]["elapsed_s"]) / 60, 2) if rows else 0.0, epochs < int(cfg["epochs"] or 0)
+
+
 def add_arguments(p) -> None:
     """(``--out`` OUT_DIR and ``--json`` come from ``rfpose bench``.)"""
     p.add_argument("mars_dir", metavar="MARS_DIR", help="the MARS tree (synced_data/, feature/)")
@@ -79,7 +95,8 @@ def add_arguments(p) -> None:
     p.add_argument("--test-subject", type=int, metavar="K", help="leave subject K out (its frames are the test split)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared 2-core machine)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="re-import MARS even if OUT_DIR holds the dataset")
+    p.add_argument("--force", action="store_true",
+                   help="re-import MARS and retrain even if OUT_DIR holds the dataset and finished runs")
 
 
 def run(args) -> int:
