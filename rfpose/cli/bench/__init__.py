@@ -4,7 +4,11 @@
   rfpose bench capture  DCA1000 emulator to driver over loopback UDP
   rfpose bench model    every registered model: parameters, multiply-adds, latency, throughput
   rfpose bench sim      radar, LiDAR and camera synthesis speed
+  rfpose bench detector 2D pose detector against the simulator's projected joints
   rfpose bench mars     MARS (real TI point clouds): import, train mars-cnn and pointpose, evaluate
+
+Each benchmark is a module here (its arguments and output); the measurements are in
+:mod:`rfpose.app.benchmarking`.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import importlib
 
 #: benchmark name -> module providing ``add_arguments(parser)`` and ``run(args)``
 BENCHES = {
-    "dsp": "rfpose.preprocessing.bench",
-    "capture": "rfpose.drivers.bench",
-    "model": "rfpose.models.bench",
-    "sim": "rfpose.sim.bench",
-    "mars": "rfpose.app.mars_bench",
+    "dsp": "rfpose.cli.bench.dsp",
+    "capture": "rfpose.cli.bench.capture",
+    "model": "rfpose.cli.bench.model",
+    "sim": "rfpose.cli.bench.sim",
+    "detector": "rfpose.cli.bench.detector",
+    "mars": "rfpose.cli.bench.mars",
 }
 
 

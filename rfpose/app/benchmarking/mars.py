@@ -28,7 +28,7 @@ MODELS = ("mars-cnn", "pointpose")
 
 def run_bench(mars_dir: str, out_dir: str, minutes: float | None = 14.0, models=MODELS,
               test_subject: int | None = None, threads: int | None = 1, seed: int = 0, force: bool = False) -> list[dict]:
-    from rfpose.benchmarking import machine_info
+    from rfpose.app.benchmarking import machine_info
     from rfpose.models.data import open_dataset
     from rfpose.models.evaluate import evaluate_run
     from rfpose.models.train import TrainConfig, train
@@ -85,33 +85,3 @@ def _finished_run(run_dir: Path) -> tuple[int, float, bool]:
     cfg = json.loads((run_dir / "config.json").read_text())["train"]
     epochs = int(rows[-1]["epoch"]) if rows else 0
     return epochs, round(float(rows[-1]["elapsed_s"]) / 60, 2) if rows else 0.0, epochs < int(cfg["epochs"] or 0)
-
-
-def add_arguments(p) -> None:
-    """(``--out`` OUT_DIR and ``--json`` come from ``rfpose bench``.)"""
-    p.add_argument("mars_dir", metavar="MARS_DIR", help="the MARS tree (synced_data/, feature/)")
-    p.add_argument("--minutes", type=float, default=14.0, help="training budget per model (default 14)")
-    p.add_argument("--models", nargs="+", default=list(MODELS), help=f"models to train (default: {' '.join(MODELS)})")
-    p.add_argument("--test-subject", type=int, metavar="K", help="leave subject K out (its frames are the test split)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared 2-core machine)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true",
-                   help="re-import MARS and retrain even if OUT_DIR holds the dataset and finished runs")
-
-
-def run(args) -> int:
-    from rfpose.benchmarking import print_table
-    from rfpose.errors import ConfigError
-
-    if not args.out:
-        raise ConfigError("rfpose bench mars needs --out OUT_DIR")
-    rows = run_bench(args.mars_dir, args.out, args.minutes, args.models, args.test_subject, args.threads, args.seed,
-                     args.force)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print_table([{"model": r["model"], "split": r["split"], "frames": r["frames"],
-                  **{f"mae_{a}_cm": round(r["mae_cm"][a], 2) for a in ("x", "y", "z", "mean")},
-                  "mpjpe_mm": round(r["mpjpe_mm"], 1), "pa_mpjpe_mm": round(r["pa_mpjpe_mm"], 1),
-                  "train_min": r["train_minutes"], "epochs": r["epochs"]} for r in rows])
-    return 0
