@@ -6,6 +6,8 @@ same) → Dropout 0.3 → BatchNorm (momentum 0.95) → Flatten → Dense 512 (R
 Dropout 0.4 → Dense 57 (linear), Glorot-uniform weights, zero biases, Keras's BatchNorm epsilon 1e-3.
 Trained with MSE and Adam (lr 1e-3, β1 0.5), batch 128, 150 epochs, no augmentation (the "mars" recipe).
 
+A dataset with more than 64 points in a frame gives the network that frame's 64 strongest.
+
 Feature map: upstream does not publish how the points fill the 8×8 grid. Here they keep the radar's
 output order (the order of the rows in the recording), are zero-padded to 64 and fill the map row by
 row (point p at row p // 8, column p % 8), with the raw field values (metres, m/s, intensity), which is
@@ -18,7 +20,8 @@ import torch
 from torch import nn
 
 from rfpose.errors import ConfigError
-from rfpose.models.points_common import MARS_NORMALISATION, MARS_POINTS_FORMAT, JointRegressor, points_spec
+from rfpose.models.points_common import (MARS_NORMALISATION, MARS_POINTS_FORMAT, MARS_SHAPE, JointRegressor,
+                                         points_spec)
 from rfpose.models.registry import register_model
 from rfpose.skeletons import get_skeleton
 
@@ -27,13 +30,14 @@ class MarsCNN(JointRegressor):
     frames = 1
     max_points = 64
 
-    def __init__(self, num_fields: int = 5, skeleton: str = "kinect19", tensor_format: str = MARS_POINTS_FORMAT,
-                 normalisation: str = MARS_NORMALISATION, input_shape=(64, 5)):
+    def __init__(self, skeleton: str = "kinect19", tensor_format: str = MARS_POINTS_FORMAT,
+                 normalisation: str = MARS_NORMALISATION, input_shape=MARS_SHAPE):
         super().__init__()
-        if tuple(input_shape) != (64, num_fields):
-            raise ConfigError(f"mars-cnn takes ≤ 64 points of {num_fields} fields (an 8×8 map), got {tuple(input_shape)}")
+        num_fields = int(input_shape[1])
+        if num_fields != 5:
+            raise ConfigError(f"mars-cnn takes points of 5 fields (an 8×8×5 map), got {tuple(input_shape)}")
         self.num_joints = get_skeleton(skeleton).num_joints
-        self.spec = points_spec(tensor_format, 64, num_fields, normalisation, skeleton, 1)
+        self.spec = points_spec(tensor_format, input_shape, normalisation, skeleton, 1)
         self.features = nn.Sequential(
             nn.Conv2d(num_fields, 16, 3, padding=1), nn.ReLU(), nn.Dropout(0.3),
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Dropout(0.3),

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from rfpose.errors import ConfigError
-from rfpose.models.points_common import MARS_NORMALISATION, MARS_POINTS_FORMAT, JointRegressor, points_spec
+from rfpose.models.points_common import (MARS_NORMALISATION, MARS_POINTS_FORMAT, MARS_SHAPE, JointRegressor,
+                                         points_spec)
 from rfpose.models.registry import register_model
 from rfpose.skeletons import get_skeleton
 
@@ -57,21 +58,22 @@ def segment_mean(x: torch.Tensor, seg: torch.Tensor, n: int) -> torch.Tensor:
 class PointPose(JointRegressor):
     loss_name = "l1"
 
-    def __init__(self, frames: int = 12, frame_stride: int = 2, max_points: int = 64, num_fields: int = 5,
+    def __init__(self, frames: int = 12, frame_stride: int = 2, max_points: int | None = None,
                  widths=(32, 64), hidden: int = 512, dropout: float = 0.2, skeleton: str = "kinect19",
                  tensor_format: str = MARS_POINTS_FORMAT, normalisation: str = MARS_NORMALISATION,
-                 input_shape=None):
+                 input_shape=MARS_SHAPE):
         super().__init__()
         for name, v in (("frames", frames), ("frame_stride", frame_stride)):
             if not (isinstance(v, int) and v >= 1):
                 raise ConfigError(f"{name} must be an integer ≥ 1, got {v!r}")
-        if input_shape is not None:
-            max_points, num_fields = int(input_shape[0]), int(input_shape[1])
+        num_fields = int(input_shape[1])
+        if max_points is None:  # the dataset's bound, or 64 when it has none
+            max_points = int(input_shape[0]) if int(input_shape[0]) > 0 else 64
         if num_fields < 4:
             raise ConfigError(f"PointPose needs x, y, z and Doppler at least, got {num_fields} fields")
         self.frames, self.frame_stride, self.max_points = frames, frame_stride, max_points
         self.num_joints = get_skeleton(skeleton).num_joints
-        self.spec = points_spec(tensor_format, max_points, num_fields, normalisation, skeleton, frames)
+        self.spec = points_spec(tensor_format, input_shape, normalisation, skeleton, frames)
         self.spec.extra["frame_stride"] = frame_stride
         c1, c2 = widths
         self.points_mlp = _mlp(num_fields, c1, c2)
@@ -104,7 +106,7 @@ class PointPose(JointRegressor):
         return {"joints": self.head(desc.flatten(1)).reshape(-1, self.num_joints, 3)}
 
 
-@register_model("points", recipe="pointpose", tiny={"widths": (8, 8), "hidden": 16, "frames": 3})
+@register_model("points", tiny={"widths": (8, 8), "hidden": 16, "frames": 3})
 def pointpose(**kw):
     """rfpose's point-cloud pose network: per-frame PointNet, MLP over 12 causal frames 2 apart (2.2 s)."""
     return PointPose(**kw)

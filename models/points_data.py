@@ -1,14 +1,13 @@
-"""Point-cloud samples for the "points" model family: a DATASET.zarr's ragged points, padded, in RAM.
+"""Point-cloud samples of the "points" model family: a DATASET.zarr's ragged points, padded, in RAM.
 
 A points dataset stores every frame's detections ragged (``points_values`` (M, 5) float32, frame i being
 rows ``points_offsets[i]:points_offsets[i+1]``; fields in the input spec, e.g. x, y, z, Doppler,
 intensity or SNR; metres in the radar frame: x forward, y left, z up). A split is small (MARS: 1.5 M
-points, 30 MB), so it is read once and padded to ``(N, K, 5)``; frames with more than K points keep the K
+points, 30 MB), so it is read once and padded to ``(N, K, F)``; frames with more than K points keep the K
 strongest (largest fifth field), in their stored order.
 
-An item's ``inputs`` are ``points`` (T, K, 5) float32, zero-padded, and ``valid`` (T, K) float32 (1 for a
-real point): the T frames of a causal window ending at the sample, ``model.frame_stride`` (default 1)
-apart (t-(T-1)s … t, clamped at the start of its session), so a live pipeline never needs a future frame.
+A sample's inputs are ``points`` (T, K, F) float32, zero-padded, and ``valid`` (T, K) float32 (1 for a
+real point) of its window (``rfpose.models.families.points``: T frames ``frame_stride`` apart, causal).
 
 Augmentation (radar frame, points and joints together; Doppler is radial and unchanged by all three):
 lateral flip (y → -y, left/right joints swapped), yaw about the vertical axis through the radar (uniform
@@ -18,15 +17,13 @@ in ±``max_yaw_deg``), and one random point dropout rate per sample (up to 20 %)
 from __future__ import annotations
 
 import math
-from pathlib import Path
+import weakref
 
 import numpy as np
 import torch
 
-from rfpose.errors import FormatError, UnknownNameError
+from rfpose.errors import FormatError
 from rfpose.models.augment import AugmentConfig
-from rfpose.models.data import SPLITS, DataOptions, dataset_spec, open_dataset, session_windows
-from rfpose.skeletons import get_skeleton
 
 MAX_DROPOUT = 0.2
 
@@ -78,71 +75,33 @@ def augment_points(points: np.ndarray, valid: np.ndarray, joints: np.ndarray, fl
     return points * valid[..., None], valid, joints
 
 
-class PointsDataset(torch.utils.data.Dataset):
-    """One split of a points DATASET.zarr for a points-family model (``model.frames``, ``model.max_points``).
+_PADDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    Items: ``inputs`` (points (T, K, F), valid (T, K)), ``joints`` (P, J, 3) metres, ``joints_2d`` NaN,
-    ``index`` and ``session``.
-    """
 
-    def __init__(self, path: str | Path, model, options: DataOptions | None = None):
-        self.path = str(path)
-        self.options = options or DataOptions()
-        if self.options.split not in SPLITS:
-            raise UnknownNameError("split", self.options.split, list(SPLITS))
-        group = open_dataset(path)
-        self.spec = dataset_spec(group, path)
-        for name in ("points_values", "points_offsets", "joints", "split", "session_index", "frame_index"):
-            if name not in group:
-                raise FormatError(f"{path}: array {name!r} missing (not a points dataset?)")
-        split = np.asarray(group["split"][:])
-        n = len(split)
-        offsets = np.asarray(group["points_offsets"][:], dtype=np.int64)
-        if len(offsets) != n + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
-            raise FormatError(f"{path}: points_offsets must be {n + 1} non-decreasing offsets from 0")
-        values = np.asarray(group["points_values"][:], dtype=np.float32)
-        if values.ndim != 2 or len(values) != offsets[-1]:
-            raise FormatError(f"{path}: points_values has shape {values.shape}, offsets end at {offsets[-1]}")
-        self.session_index = np.asarray(group["session_index"][:]).astype(np.int64)
-        frame_index = np.asarray(group["frame_index"][:]).astype(np.int64)
-        self.subject = np.asarray(group["subject"][:]) if "subject" in group else np.full(n, -1)
-        self.indices = np.flatnonzero(split == SPLITS[self.options.split])
-        if self.options.limit is not None:
-            self.indices = self.indices[: self.options.limit]
-        self.frames = int(model.frames)
-        stride = int(getattr(model, "frame_stride", 1))
-        span = (self.frames - 1) * stride + 1
-        self.windows = session_windows(self.session_index, frame_index, span, target=span - 1)[:, ::stride]
-        rows = np.unique(self.windows[self.indices])  # frames this split reads (its windows' context included)
-        starts, ends = offsets[rows], offsets[rows + 1]
-        sub_offsets = np.r_[0, np.cumsum(ends - starts)]
-        sub_values = values[np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
-                            if len(rows) else np.zeros(0, np.int64)]
-        self.points, counts = pad_frames(sub_values, sub_offsets, int(model.max_points))
-        self.valid = (np.arange(self.points.shape[1])[None, :] < counts[:, None]).astype(np.float32)
-        self._row = np.full(n, -1, np.int64)
-        self._row[rows] = np.arange(len(rows))
-        self.joints = np.asarray(group["joints"][:], dtype=np.float32)
-        self.flip_perm = get_skeleton(self.spec.skeleton).flip_permutation()
-        self._epoch = 0
+def padded_points(reader, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame of a points dataset padded to ``k`` points: ``(N, k, F)`` float32 points and ``(N, k)``
+    float32 mask, read once per reader (MARS: 25k frames, 32 MB) and kept while the reader lives."""
+    per_reader = _PADDED.setdefault(reader, {})
+    if k not in per_reader:
+        root = reader.root
+        offsets = np.asarray(root["points_offsets"][:], dtype=np.int64)
+        values = np.asarray(root["points_values"][:], dtype=np.float32)
+        n = len(reader)
+        if len(offsets) != n + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0) or offsets[-1] != len(values):
+            raise FormatError(f"{reader.path}: points_offsets must be {n + 1} non-decreasing offsets from 0 to "
+                              f"the {len(values)} rows of points_values")
+        points, counts = pad_frames(values, offsets, k)
+        per_reader[k] = (points, (np.arange(k)[None, :] < counts[:, None]).astype(np.float32))
+    return per_reader[k]
 
-    has_2d = False
 
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int) -> dict:
-        idx = int(self.indices[i])
-        rows = self._row[self.windows[idx]]
-        points, valid, joints = self.points[rows], self.valid[rows], self.joints[idx]
-        aug = self.options.augment
-        if aug is not None:
-            rng = np.random.default_rng((self.options.seed, self._epoch, idx))
-            points, valid, joints = augment_points(points, valid, joints, self.flip_perm, aug, rng)
-        joints = torch.from_numpy(np.ascontiguousarray(joints))
-        return {"inputs": (torch.from_numpy(np.ascontiguousarray(points)), torch.from_numpy(valid)),
-                "joints": joints, "joints_2d": torch.full((*joints.shape[:2], 2), float("nan")),
-                "index": idx, "session": int(self.session_index[idx])}
+def sample_points(reader, window: np.ndarray, k: int, joints: torch.Tensor, augment: AugmentConfig | None,
+                  rng: np.random.Generator, flip_perm: np.ndarray):
+    """The (points (T, k, F), valid (T, k)) tensors of ``window`` (dataset rows) and the joints, augmented
+    together when ``augment`` is given."""
+    points, valid = padded_points(reader, k)
+    p, v, j = points[window], valid[window], joints.numpy()
+    if augment is not None:
+        p, v, j = augment_points(p, v, j, flip_perm, augment, rng)
+    return (torch.from_numpy(np.ascontiguousarray(p)), torch.from_numpy(np.ascontiguousarray(v))), \
+        torch.from_numpy(np.ascontiguousarray(j))

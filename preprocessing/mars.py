@@ -277,13 +277,11 @@ def load_mars(mars_dir: str | Path, variant: str = "woutlier") -> MarsData:
 # writing an rfpose points dataset
 # ------------------------------------------------------------------------------------------------
 
-#: the dataset's tensor format: x, y, z (metres, radar frame), Doppler (m/s, sign as recorded), intensity
-POINTS_FORMAT = "points-xyzvi"
 NORMALISATION = "none: metres (radar frame), m/s, TI demo intensity"
 
 
 def write_dataset(data: MarsData, out: str | Path, test_subject: int | None = None, overwrite: bool = False) -> dict:
-    """Write the labelled frames of ``data`` as an rfpose points DATASET.zarr (layout: ``dataset.py``).
+    """Write the labelled frames of ``data`` as an rfpose points DATASET.zarr (:mod:`rfpose.dataset.writer`).
 
     One session per (subject, movement, upstream split), so temporal windows never cross a split. Splits
     are upstream's (train → train, validate → val, test → test), or with ``test_subject`` K a
@@ -291,69 +289,46 @@ def write_dataset(data: MarsData, out: str | Path, test_subject: int | None = No
     Joints are stored as float64 (upstream's labels, exactly), points as float32; both in the radar frame.
     Returns a summary: frames per split and per subject, points, notes.
     """
-    import zarr
-
+    from rfpose.dataset import POINTS_INTENSITY_FORMAT, SPLIT_NAMES, DatasetWriter, SampleTable
     from rfpose.errors import ConfigError
-    from rfpose.preprocessing.dataset import COMPRESSORS, DATASET_FORMAT_VERSION, SPLIT_NAMES
 
     out = Path(out)
-    if out.exists():
-        if not overwrite:
-            raise ConfigError(f"{out} exists (pass --force to replace it)")
-        import shutil
-
-        shutil.rmtree(out)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} exists (pass --force to replace it)")
     blocks = [b for b in data.blocks if b.joints is not None]
+    if not blocks:
+        raise FormatError(f"{data.root}: no labelled frames")
     if test_subject is not None and not any(b.subject == test_subject for b in blocks):
         raise ConfigError(f"--test-subject {test_subject}: no labelled frames of that subject "
                           f"(subjects: {sorted({b.subject for b in blocks})})")
-    if not blocks:
-        raise FormatError(f"{data.root}: no labelled frames")
-    values, offsets, joints, ts, sess, fidx, subj, split, sessions = [], [0], [], [], [], [], [], [], []
-    for si, b in enumerate(blocks):
-        values.append(mars_to_radar(b.radar.points[:, :3]))
-        values[-1] = np.concatenate([values[-1], b.radar.points[:, 3:]], axis=1)
-        offsets.extend(offsets[-1] + b.radar.offsets[1:])
-        joints.append(mars_to_radar(b.joints))
-        ts.append(np.round(b.radar.time_s * 1e9).astype(np.int64))
-        sess.append(np.full(b.n, si))
-        fidx.append(b.first_frame + np.arange(b.n))
-        subj.append(np.full(b.n, b.subject))
-        name = "test" if test_subject == b.subject else SPLIT_TO_RFPOSE[b.split]
-        split.append(np.full(b.n, SPLIT_NAMES.index(name)))
-        sessions.append({"path": str(Path(b.radar.path)), "name": f"subject{b.subject}-movement{b.movement}-{b.split}",
-                         "subject": str(b.subject), "action": f"movement{b.movement}", "scene": None,
-                         "mars_split": b.split, "first_frame": int(b.first_frame)})
-    values = np.concatenate(values).astype(np.float32)
-    j = np.concatenate(joints)[:, None]  # (N, 1, 19, 3)
-    n = len(j)
-    root = zarr.open_group(str(out), mode="w", zarr_format=3)
-
-    def arr(name, a, chunks):
-        root.create_array(name, shape=a.shape, dtype=a.dtype, chunks=chunks, compressors=COMPRESSORS)[:] = a
-
-    small = min(n, 4096)
-    arr("points_values", values, (min(len(values), 1 << 16), 5))
-    arr("points_offsets", np.asarray(offsets, np.int64), (n + 1,))
-    arr("joints", j, (small, 1, 19, 3))
-    arr("confidence", np.ones((n, 1, 19), np.float32), (small, 1, 19))
-    for name, a, dtype in (("timestamp_ns", ts, np.int64), ("session_index", sess, np.int32),
-                           ("frame_index", fidx, np.int32), ("subject", subj, np.int32), ("split", split, np.uint8)):
-        arr(name, np.concatenate(a).astype(dtype), (small,))
-    counts = {s: int(np.sum(np.concatenate(split) == i)) for i, s in enumerate(SPLIT_NAMES)}
-    root.attrs.update({
-        "rfpose_dataset_format": DATASET_FORMAT_VERSION, "format": "points", "split_names": list(SPLIT_NAMES),
-        "input_spec": {"tensor_format": POINTS_FORMAT, "shape": [MAX_POINTS, 5], "dtype": "float32",
-                       "normalisation": NORMALISATION, "skeleton": "kinect19",
-                       "axes": {"fields": ["x", "y", "z", "v", "intensity"]}},
-        "config": {"source": "mars", "mars_dir": str(Path(data.root).resolve()), "variant": "woutlier",
-                   "split_rule": "per movement file, in frame order: ceil(0.6 n) train, ceil(0.2 n) validate, rest test",
-                   "test_subject": test_subject, "frame": "radar (x forward = MARS y, y left = -MARS x, z up)"},
-        "sessions": sessions, "notes": list(data.notes), "complete": True,
-    })
-    per_subject = {}
-    for s, sp in zip(np.concatenate(subj), np.concatenate(split)):
-        d = per_subject.setdefault(int(s), dict.fromkeys(SPLIT_NAMES, 0))
-        d[SPLIT_NAMES[sp]] += 1
-    return {"out": str(out), "frames": n, "points": int(len(values)), "splits": counts,
-            "per_subject": per_subject, "notes": list(data.notes)}
+    split_of = [SPLIT_NAMES.index("test" if test_subject == b.subject else SPLIT_TO_RFPOSE[b.split]) for b in blocks]
+    cat = np.concatenate
+    samples = SampleTable(
+        joints=cat([mars_to_radar(b.joints) for b in blocks])[:, None],  # (N, 1, 19, 3) float64
+        confidence=np.ones((sum(b.n for b in blocks), 1, 19), np.float32),
+        timestamp_ns=cat([np.round(b.radar.time_s * 1e9).astype(np.int64) for b in blocks]),
+        session_index=cat([np.full(b.n, i, np.int32) for i, b in enumerate(blocks)]),
+        frame_index=cat([(b.first_frame + np.arange(b.n)).astype(np.int32) for b in blocks]),
+        subject=cat([np.full(b.n, b.subject, np.int32) for b in blocks]),
+        split=cat([np.full(b.n, s, np.uint8) for b, s in zip(blocks, split_of)]))
+    sessions = [{"path": b.radar.path, "name": f"subject{b.subject}-movement{b.movement}-{b.split}",
+                 "subject": str(b.subject), "action": f"movement{b.movement}", "scene": None,
+                 "mars_split": b.split, "first_frame": int(b.first_frame)} for b in blocks]
+    spec = {"tensor_format": POINTS_INTENSITY_FORMAT, "shape": [MAX_POINTS, 5], "dtype": "float32",
+            "normalisation": NORMALISATION, "skeleton": "kinect19",
+            "axes": {"fields": ["x", "y", "z", "v", "intensity"]}}
+    config = {"source": "mars", "mars_dir": str(Path(data.root).resolve()), "variant": "woutlier",
+              "split_rule": "per movement file, in frame order: ceil(0.6 n) train, ceil(0.2 n) validate, rest test",
+              "test_subject": test_subject, "frame": "radar (x forward = MARS y, y left = -MARS x, z up)"}
+    writer = DatasetWriter.create(out, format="points", input_spec=spec, config=config, sessions=sessions,
+                                  samples=samples, tasks=len(blocks), attrs={"notes": list(data.notes)})
+    for task, b in enumerate(blocks):
+        pts = np.concatenate([mars_to_radar(b.radar.points[:, :3]), b.radar.points[:, 3:]], axis=1)
+        writer.write_points(task, np.split(pts.astype(np.float32), b.radar.offsets[1:-1]))
+        writer.mark_done(task)
+    writer.finish()
+    counts = {s: int(np.sum(samples.split == i)) for i, s in enumerate(SPLIT_NAMES)}
+    per_subject = {int(k): {s: int(np.sum((samples.subject == k) & (samples.split == i)))
+                            for i, s in enumerate(SPLIT_NAMES)} for k in np.unique(samples.subject)}
+    return {"out": str(out), "frames": int(len(samples.joints)), "points": int(sum(len(b.radar.points) for b in blocks)),
+            "splits": counts, "per_subject": per_subject, "notes": list(data.notes)}

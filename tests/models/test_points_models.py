@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from rfpose.models import create_model, list_models, model_entry
 from rfpose.models.augment import AugmentConfig
+from rfpose.models.families import get_family
 from rfpose.models.mars_cnn import MarsCNN
 from rfpose.models.points_data import augment_points, pad_frames
 from rfpose.skeletons import get_skeleton
@@ -35,7 +36,10 @@ def test_pad_frames_matches_a_loop(counts, k, seed):
 
 def test_registry_has_the_points_family():
     assert {"mars-cnn", "pointpose"} <= set(list_models())
-    assert model_entry("mars-cnn").family == "points" and model_entry("pointpose").recipe == "pointpose"
+    assert model_entry("mars-cnn").family == "points" == model_entry("pointpose").family
+    family = get_family("points")
+    assert family.recipe_for("mars-cnn").betas == (0.5, 0.999) and family.recipe_for("mars-cnn").epochs == 150
+    assert family.recipe_for("pointpose").optimizer == "adamw-onecycle"
 
 
 def test_mars_cnn_is_the_published_network():

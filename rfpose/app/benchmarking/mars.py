@@ -29,7 +29,7 @@ MODELS = ("mars-cnn", "pointpose")
 def run_bench(mars_dir: str, out_dir: str, minutes: float | None = 14.0, models=MODELS,
               test_subject: int | None = None, threads: int | None = 1, seed: int = 0, force: bool = False) -> list[dict]:
     from rfpose.app.benchmarking import machine_info
-    from rfpose.models.data import open_dataset
+    from rfpose.dataset import DatasetReader
     from rfpose.models.evaluate import evaluate_run
     from rfpose.models.train import TrainConfig, train
     from rfpose.preprocessing.mars import load_mars, write_dataset
@@ -46,9 +46,8 @@ def run_bench(mars_dir: str, out_dir: str, minutes: float | None = 14.0, models=
         summary = write_dataset(load_mars(mars_dir), data, test_subject, overwrite=True)
         for note in summary["notes"]:
             log.warning("MARS import: %s", note)
-    group = open_dataset(data)
-    split_codes = group["split"][:]
-    labelled = [s for i, s in enumerate(("train", "val", "test")) if s != "train" and (split_codes == i).any()]
+    reader = DatasetReader(data)
+    labelled = [s for s in ("val", "test") if len(reader.indices(s))]
     rows = []
     for model in models:
         run_dir = out / "runs" / f"{model}{tag}"
