@@ -50,6 +50,7 @@ def test_live_inputs_equal_the_dataset_tensors(deployed):
     stream, meta = _radar(session)
     pipe = RadarPosePipeline(run, meta["board"], meta["cfg_text"], threads=2)
     reader = DatasetReader(data)
+    assert reader.label_set == "gt"
     assert tuple(pipe.processor.output_shape) == tuple(reader.spec.shape)
     windows = reader.windows(2, target=1)  # the training reader's causal two-frame windows
     assert list(reader.frame_index) == [0, 1, 2, 3]

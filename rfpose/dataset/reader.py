@@ -132,6 +132,12 @@ class DatasetReader:
         return PreprocessConfig.from_dict(doc) if isinstance(doc, dict) else None
 
     @property
+    def label_set(self) -> str | None:
+        """Name of the session label set the samples' labels came from (``rfpose preprocess --labels``)."""
+        config = self.preprocess_config
+        return config.labels if config is not None else None
+
+    @property
     def radar(self) -> dict | None:
         """``{"board": name, "params": RadarParams.summary()}`` of the radar the tensors were computed for."""
         config = self.attrs.get("config") or {}
@@ -193,10 +199,10 @@ class DatasetReader:
         to each sample's axes. Served from :meth:`cache` when it holds them; otherwise one basic-indexing
         read per distinct row (zarr's orthogonal selection took 52 ms per full RT-Pose frame against 30 ms)."""
         rows = np.asarray(rows)
-        if name in self._cache:
-            cached_rows, block = self._cache[name]
-            pos = np.searchsorted(cached_rows, rows)
-            if np.all(pos < len(cached_rows)) and np.array_equal(cached_rows[np.minimum(pos, len(cached_rows) - 1)], rows):
+        cached_rows, block = self._cache.get(name, (np.zeros(0, np.int64), None))
+        if len(cached_rows):
+            pos = np.minimum(np.searchsorted(cached_rows, rows), len(cached_rows) - 1)
+            if np.array_equal(cached_rows[pos], rows):
                 return block[pos][(slice(None), *_as_tuple(index))]
         uniq, inverse = np.unique(rows, return_inverse=True)
         arr = self.root[name]

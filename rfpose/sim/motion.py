@@ -17,7 +17,6 @@ from rfpose.sim.body import BodyParams, Pose, Segments, body_segments, forward_k
 
 #: RT-Pose's six actions (rtpose.md §4): the simulator's benchmark presets and the demo use these
 RTPOSE_ACTIONS = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg")
-#: every action the simulator can perform
 ACTIONS = RTPOSE_ACTIONS + ("fall",)
 #: sim-falls-v1's falls (each ends on the floor) and the everyday motions a fall detector must not take for
 #: one (each ends on a seat, a bed, the knees or standing again). Each walks to a spot first.
