@@ -80,7 +80,8 @@ class PointPose(JointRegressor):
         d = 2 * c2 + 1
         self.frame_embedding = nn.Parameter(torch.zeros(frames, d))
         self.head = nn.Sequential(nn.Linear(frames * d, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(hidden, hidden // 2), nn.ReLU(), nn.Linear(hidden // 2, 3 * self.num_joints))
+                                  nn.Linear(hidden, hidden // 2), nn.ReLU(),
+                                  nn.Linear(hidden // 2, 3 * self.num_joints))
         self.register_buffer("template_set", torch.tensor(False))
 
     def loss(self, outputs: dict, batch: dict):

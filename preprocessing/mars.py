@@ -26,7 +26,6 @@ larger MARS x in every frame, so the subject's left, which faces the radar's rig
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -35,8 +34,6 @@ from pathlib import Path
 import numpy as np
 
 from rfpose.errors import FormatError
-
-log = logging.getLogger(__name__)
 
 MARS_SPLITS = ("train", "validate", "test")
 #: upstream split name -> rfpose split name
@@ -330,5 +327,5 @@ def write_dataset(data: MarsData, out: str | Path, test_subject: int | None = No
     counts = {s: int(np.sum(samples.split == i)) for i, s in enumerate(SPLIT_NAMES)}
     per_subject = {int(k): {s: int(np.sum((samples.subject == k) & (samples.split == i)))
                             for i, s in enumerate(SPLIT_NAMES)} for k in np.unique(samples.subject)}
-    return {"out": str(out), "frames": int(len(samples.joints)), "points": int(sum(len(b.radar.points) for b in blocks)),
-            "splits": counts, "per_subject": per_subject, "notes": list(data.notes)}
+    points = int(sum(len(b.radar.points) for b in blocks))
+    return {"out": str(out), "frames": int(len(samples.joints)), "points": points, "splits": counts, "per_subject": per_subject, "notes": list(data.notes)}

@@ -27,7 +27,8 @@ MODELS = ("mars-cnn", "pointpose")
 
 
 def run_bench(mars_dir: str, out_dir: str, minutes: float | None = 14.0, models=MODELS,
-              test_subject: int | None = None, threads: int | None = 1, seed: int = 0, force: bool = False) -> list[dict]:
+              test_subject: int | None = None, threads: int | None = 1, seed: int = 0,
+              force: bool = False) -> list[dict]:
     from rfpose.app.benchmarking import machine_info
     from rfpose.dataset import DatasetReader
     from rfpose.models.evaluate import evaluate_run

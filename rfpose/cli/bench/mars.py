@@ -11,12 +11,18 @@ import json
 
 
 def add_arguments(p) -> None:
-    """(``--out`` OUT_DIR and ``--json`` come from ``rfpose bench``.)"""
+    """(``--out`` and ``--json`` come from ``rfpose bench``; here ``--out`` is the output directory.)"""
+    for action in p._actions:
+        if "--out" in action.option_strings:
+            action.help, action.metavar = "output directory (dataset, runs, one JSON per model and split)", "OUT_DIR"
     p.add_argument("mars_dir", metavar="MARS_DIR", help="the MARS tree (synced_data/, feature/)")
     p.add_argument("--minutes", type=float, default=14.0, help="training budget per model (default 14)")
-    p.add_argument("--models", nargs="+", default=["mars-cnn", "pointpose"], help=f"models to train (default: mars-cnn pointpose)")
-    p.add_argument("--test-subject", type=int, metavar="K", help="leave subject K out (its frames are the test split)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest on a shared 2-core machine)")
+    p.add_argument("--models", nargs="+", default=["mars-cnn", "pointpose"],
+                   help="models to train (default: mars-cnn pointpose)")
+    p.add_argument("--test-subject", type=int, metavar="K",
+                   help="leave subject K out (its frames are the test split)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: fastest on a shared 2-core machine)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true",
                    help="re-import MARS and retrain even if OUT_DIR holds the dataset and finished runs")
