@@ -204,6 +204,17 @@ def _numbered(folder: Path, pattern: str) -> dict[int, Path]:
     return dict(sorted(out.items()))
 
 
+def _read_labels_npy(path: Path) -> np.ndarray:
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise FormatError(f"{path}: not a .npy array ({e})") from None
+    try:
+        return labels57_to_joints(labels)
+    except FormatError as e:
+        raise FormatError(f"{path}: {e}") from None
+
+
 def load_mars(mars_dir: str | Path, variant: str = "woutlier") -> MarsData:
     """Read a MARS tree: every movement file's frames split by upstream's rule, labelled where labels exist.
 
@@ -234,7 +245,7 @@ def load_mars(mars_dir: str | Path, variant: str = "woutlier") -> MarsData:
 
     for split in MARS_SPLITS:
         npy_path = root / "feature" / f"labels_{split}.npy"
-        npy = labels57_to_joints(np.load(npy_path)) if npy_path.exists() else None
+        npy = _read_labels_npy(npy_path) if npy_path.exists() else None
         npy_row = 0
         missing = []
         for k in subjects:

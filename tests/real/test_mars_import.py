@@ -183,3 +183,18 @@ def test_leave_one_subject_out_import(mars_dir, tmp_path, capsys):
 def test_missing_tree_is_a_clear_error(tmp_path, capsys):
     assert main(["import", "mars", str(tmp_path), "--out", str(tmp_path / "x.zarr")]) == 2
     assert "no subjectK folders" in capsys.readouterr().err
+
+
+def test_corrupt_files_are_named(tmp_path, capsys):
+    folder = tmp_path / "synced_data" / "woutlier" / "subject1"
+    folder.mkdir(parents=True)
+    (folder / "radar_data1.mat").write_bytes(b"MATLAB 5.0 MAT-file, not HDF5" + bytes(200))
+    assert main(["import", "mars", str(tmp_path), "--out", str(tmp_path / "x.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert "radar_data1.mat" in err and "HDF5" in err and "Traceback" not in err
+    with pytest.raises(FormatError, match="labels_validate.npy: not a .npy"):
+        (tmp_path / "feature").mkdir()
+        (tmp_path / "feature" / "labels_validate.npy").write_bytes(b"junk")
+        from rfpose.preprocessing.mars import _read_labels_npy
+
+        _read_labels_npy(tmp_path / "feature" / "labels_validate.npy")
