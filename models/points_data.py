@@ -2,9 +2,9 @@
 
 A points dataset stores every frame's detections ragged (``points_values`` (M, 5) float32, frame i being
 rows ``points_offsets[i]:points_offsets[i+1]``; fields in the input spec, e.g. x, y, z, Doppler,
-intensity or SNR; metres in the radar frame: x forward, y left, z up). A split is small (MARS: 1.5 M
-points, 30 MB), so it is read once and padded to ``(N, K, F)``; frames with more than K points keep the K
-strongest (largest fifth field), in their stored order.
+intensity or SNR; metres in the radar frame: x forward, y left, z up). That is small (MARS: 1 M labelled
+points, 20 MB), so a reader's frames are read once and padded to ``(N, K, F)`` (:func:`padded_points`);
+frames with more than K points keep the K strongest (largest last field), in their stored order.
 
 A sample's inputs are ``points`` (T, K, F) float32, zero-padded, and ``valid`` (T, K) float32 (1 for a
 real point) of its window (``rfpose.models.families.points``: T frames ``frame_stride`` apart, causal).
