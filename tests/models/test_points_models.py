@@ -123,3 +123,19 @@ def test_augmentation_moves_points_and_joints_together():
     # mirrored: the subject's left joints end up where the right ones were reflected
     assert not np.allclose(j2, joints)
     assert math.isclose(float(np.linalg.norm(j2[0, 0])), float(np.linalg.norm(joints[0, 0])), rel_tol=1e-5)
+
+
+def test_kinect19_maps_to_the_other_skeletons():
+    from rfpose.skeletons import convert
+
+    k = get_skeleton("kinect19")
+    joints = np.random.default_rng(0).normal(size=(2, 19, 3))
+    rt, valid = convert(joints, "kinect19", "rtpose15")
+    assert valid.all()  # every RT-Pose joint exists in Kinect's set
+    rts = get_skeleton("rtpose15")
+    assert np.array_equal(rt[:, rts.index("thorax")], joints[:, k.index("thorax")])  # SpineShoulder
+    assert np.array_equal(rt[:, rts.index("l_wrist")], joints[:, k.index("l_wrist")])
+    hu, valid = convert(joints, "kinect19", "hupr14")
+    assert valid.all() and np.array_equal(hu[:, get_skeleton("hupr14").index("neck")], joints[:, k.index("neck")])
+    back, valid = convert(rt, "rtpose15", "kinect19")
+    assert [k.joints[i] for i in np.flatnonzero(~valid)] == ["spine_mid", "l_foot", "r_foot"]
