@@ -8,6 +8,7 @@ See :mod:`rfpose.app.benchmarking.mars`.
 from __future__ import annotations
 
 import json
+import sys
 
 
 def add_arguments(p) -> None:
@@ -40,8 +41,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print_table([{"model": r["model"], "split": r["split"], "frames": r["frames"],
-                  **{f"mae_{a}_cm": round(r["mae_cm"][a], 2) for a in ("x", "y", "z", "mean")},
-                  "mpjpe_mm": round(r["mpjpe_mm"], 1), "pa_mpjpe_mm": round(r["pa_mpjpe_mm"], 1),
-                  "train_min": r["train_minutes"], "epochs": r["epochs"]} for r in rows])
+    table = [{"model": r["model"], "split": r["split"], "frames": r["frames"],
+              **{f"mae_{a}_cm": round(r["mae_cm"][a], 2) for a in ("x", "y", "z", "mean")},
+              "mpjpe_mm": round(r["mpjpe_mm"], 1), "pa_mpjpe_mm": round(r["pa_mpjpe_mm"], 1),
+              "train_min": r["train_minutes"], "epochs": r["epochs"]} for r in rows]
+    print_table(table, file=sys.stdout)  # print_table's default stream is the one at its import
     return 0
