@@ -63,6 +63,7 @@ def test_points_parts_are_gathered(tmp_path):
     r = DatasetReader(tmp_path / "p.zarr")
     for i, c in enumerate(clouds):
         np.testing.assert_array_equal(r[i]["points"], c)
+    assert [len(p) for p in r.points([4, 0, 1])] == [1, 2, 0]
     assert "_parts" not in r.root
 
 

@@ -174,8 +174,7 @@ class DatasetReader:
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         if self.format == "points":
-            a, b = int(self._offsets[i]), int(self._offsets[i + 1])
-            out["points"] = self.root["points_values"][a:b]
+            out["points"] = self.points([i])[0]
         else:
             for name in TENSOR_ARRAYS[self.format]:
                 out[name] = self.root[name][i]
@@ -208,6 +207,13 @@ class DatasetReader:
         arr = self.root[name]
         block = np.stack([np.asarray(arr[(int(i), *_as_tuple(index))]) for i in uniq])
         return block[inverse]
+
+    def points(self, rows) -> list[np.ndarray]:
+        """Point clouds of samples ``rows`` (points format): one (n_i, 5) float32 (x, y, z, v, snr) array each."""
+        if self._offsets is None:
+            raise FormatError(f"{self.path}: a {self.format} dataset has no point clouds")
+        values = self.root["points_values"]
+        return [values[int(self._offsets[i]):int(self._offsets[i + 1])] for i in np.asarray(rows).reshape(-1)]
 
     def hupr_window(self, i: int, length: int = 8, target_position: int = 4) -> tuple[np.ndarray, np.ndarray]:
         """Both HuPR views over the window of ``length`` around sample i: two (length, ...) arrays."""
