@@ -16,7 +16,7 @@ from rfpose.preprocessing.mars import (KINECT25, MARS_TO_RADAR, joints_to_labels
                                        mars_to_radar, parse_radar_rows, read_kinect_csv, split_sizes)
 from rfpose.skeletons import get_skeleton
 
-from .shared_data import shared_data
+from tests.shared_data import shared_data
 
 
 @pytest.fixture(scope="module")

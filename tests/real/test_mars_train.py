@@ -8,7 +8,7 @@ import torch
 
 from rfpose.cli import main
 
-from .shared_data import shared_data
+from tests.shared_data import shared_data
 
 
 @pytest.fixture(autouse=True)
