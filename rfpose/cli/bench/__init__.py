@@ -6,6 +6,7 @@
   rfpose bench sim      radar, LiDAR and camera synthesis speed
   rfpose bench detector 2D pose detector against the simulator's projected joints
   rfpose bench monitor  room monitor end to end (frame → MQTT / web), torch vs ONNX Runtime
+  rfpose bench mars     MARS (real TI point clouds): import, train mars-cnn and pointpose, evaluate
 
 Each benchmark is a module here (its arguments and output); the measurements are in
 :mod:`rfpose.app.benchmarking`.
@@ -23,6 +24,7 @@ BENCHES = {
     "sim": "rfpose.cli.bench.sim",
     "detector": "rfpose.cli.bench.detector",
     "monitor": "rfpose.cli.bench.monitor",
+    "mars": "rfpose.cli.bench.mars",
 }
 
 
