@@ -39,7 +39,7 @@ def web_monitor(tmp_path):
     th = threading.Thread(target=mon.run, kwargs={"duration_s": 120}, daemon=True)
     th.start()
     t0 = time.monotonic()
-    while not (mon.web.server.started and mon.processed > 5):
+    while not (mon.web.server.started and mon.processed > 5 and mon.tracker.confirmed):  # a person is tracked
         assert time.monotonic() - t0 < 20, "the monitor did not start"
         time.sleep(0.05)
     yield mon, f"127.0.0.1:{mon.web.port}"
