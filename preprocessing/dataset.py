@@ -67,6 +67,7 @@ class PreprocessConfig:
     hori_stream: str = "radar_hori"
     vert_stream: str = "radar_vert"
     labels: str = "gt"
+    include_flagged: bool = False  # keep label entries an annotation flagged (label attrs "flags" != 0)
     camera_stream: str | None = None  # None: the first camera stream, if any
     frames_per_task: int = 8
     val_subjects: tuple[str, ...] = ()
@@ -242,6 +243,13 @@ def plan_session(path: str, cfg: PreprocessConfig) -> _SessionPlan:
     else:
         li, gap = _nearest(np.asarray(labels.timestamp_ns, np.int64), ts)
         keep &= gap <= half
+        flags = labels.attrs.get("flags")
+        if flags is not None and not cfg.include_flagged:
+            flags = np.asarray(flags, np.int64)
+            if flags.shape != (len(labels),):
+                raise FormatError(f"{path}/labels/{cfg.labels}: attrs flags has {flags.shape[0]} values for "
+                                  f"{len(labels)} entries")
+            keep &= flags[li] == 0
     vert = None
     if cfg.format == "hupr":
         vs = r.stream(cfg.vert_stream)

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("record", "record a session from the sensors in a rig file"),
     "capture-adc": ("capture_adc", "capture raw ADC frames from a DCA1000 into adc_data.bin"),
     "adc2tensor": ("adc2tensor", "turn an adc_data.bin capture into radar tensors"),
+    "annotate": ("annotate", "label a session's radar frames with 3D skeletons from cameras and LiDAR"),
     "preprocess": ("preprocess", "turn sessions into a training dataset"),
     "train": ("train", "train a pose model on a dataset"),
     "evaluate": ("evaluate", "evaluate a training run on a dataset split"),
