@@ -6,7 +6,7 @@ divided by the joint's 2D uncertainty (``sigma_px / confidence``). A depth measu
 a relative-depth prior) gives one more row on the reference camera's depth, scaled by its σ. The problem is
 solved as iteratively reweighted least squares: each pass recomputes the rows' depth scaling from the
 current estimate (so the solution minimises reprojection error, not the algebraic DLT error) and applies
-Huber weights to each view's reprojection error (robust over views: a camera whose detection disagrees is
+Cauchy weights to each view's reprojection error (robust over views: a camera whose detection disagrees is
 down-weighted). Vectorised over all joints and frames: ``(M, R, 3)`` rows, ``(M, 3, 3)`` solves.
 
 With two or more cameras this is confidence-weighted triangulation refined by reprojection error; with one
@@ -21,7 +21,7 @@ import numpy as np
 
 #: 2D uncertainty of a joint detected with confidence 1 (px); MediaPipe's median error on the renders is ~4 px
 SIGMA_PX = 4.0
-HUBER_PX = 3.0  # in units of sigma: views with a larger normalised residual are down-weighted
+OUTLIER_SIGMAS = 3.0  # Cauchy scale in units of sigma: views with a larger normalised residual fade out
 
 
 @dataclass
@@ -35,7 +35,7 @@ class LiftResult:
 
 
 def lift(R: np.ndarray, t: np.ndarray, focal: np.ndarray, xn: np.ndarray, conf: np.ndarray,
-         depth: np.ndarray | None = None, depth_sigma: np.ndarray | None = None, iters: int = 4,
+         depth: np.ndarray | None = None, depth_sigma: np.ndarray | None = None, iters: int = 6,
          sigma_px: float = SIGMA_PX) -> LiftResult:
     """Solve radar-frame points from C cameras.
 
@@ -80,7 +80,7 @@ def lift(R: np.ndarray, t: np.ndarray, focal: np.ndarray, xn: np.ndarray, conf: 
         z = np.where(np.isfinite(pc[..., 2]) & (pc[..., 2] > 0.1), pc[..., 2], np.maximum(z, 0.1))
         err = _reproj_px(pc, x, focal, w)
         norm = err / sigma_px * np.maximum(w, 1e-6)
-        robust = np.where(norm > HUBER_PX, HUBER_PX / np.maximum(norm, 1e-9), 1.0)
+        robust = 1.0 / (1.0 + (norm / OUTLIER_SIGMAS) ** 2)  # Cauchy: a view far off gets ~no weight
     views = (w > 0).sum(0)
     sig = np.full(M, np.nan)
     if ok.any():
