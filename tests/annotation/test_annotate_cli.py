@@ -1,0 +1,78 @@
+"""`rfpose annotate` end to end on a small simulated session (groundtruth detector), its label set, and
+`rfpose preprocess` skipping the frames it flagged."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rfpose.cli import main
+from rfpose.session import open_session
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    from rfpose.sim.session_writer import simulate_session
+
+    path = tmp_path_factory.mktemp("annot") / "walk.zarr"
+    simulate_session(path, "walk", num_frames=12, seed=7, board="awr1843boost")
+    return path
+
+
+def test_annotate_writes_radar_frame_labels(session, capsys, tmp_path):
+    cache = tmp_path / "cache"
+    rc = main(["annotate", str(session), "--detector", "groundtruth", "--json", "--no-progress", "--cache", str(cache),
+               "--report", str(tmp_path / "qa.html")])
+    assert rc in (0, None)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    r = open_session(session)
+    lab = r.labels("auto")
+    gt = r.labels("gt")
+    assert lab.skeleton == "rtpose15" and lab.dims == 3 and lab.attrs["frame"] == "radar"
+    assert summary["entries_written"] == len(lab) and len(lab) >= 8
+    prov = lab.provenance
+    assert prov["detector"]["name"] == "groundtruth" and "parameters" in prov and "calibration" in prov
+    assert set(prov["cameras"]) == {"cam_left", "cam_right"} and prov["lidar"] == ["lidar"]
+    # frame_index is the radar stream position; labels agree with the simulator's truth at those frames
+    fi = lab.frame_index
+    assert np.all(fi >= 0) and np.all(fi < len(r.stream("radar")))
+    ok = np.asarray(lab.attrs["flags"]) == 0
+    err = np.linalg.norm(lab.joints[ok, 0] - gt.joints[fi[ok], 0], axis=-1)
+    assert ok.sum() >= 6 and np.nanmean(err) < 0.05
+    assert len(lab.attrs["quality"]) == len(lab)
+    # the cache makes a rerun cheap and the label set is never overwritten without --force
+    assert any(cache.rglob("chunk_*.npz"))
+    assert main(["annotate", str(session), "--detector", "groundtruth", "--cache", str(cache), "--no-progress"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    html = (tmp_path / "qa.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html and "MPJPE" in html
+
+
+def test_preprocess_skips_flagged_entries(session):
+    from rfpose.preprocessing.dataset import PreprocessConfig, plan_session
+    from rfpose.session.writer import add_label_set, remove_label_set
+
+    r = open_session(session)
+    gt = r.labels("gt")
+    n = len(gt)
+    flags = [0] * n
+    flags[3] = flags[5] = 1
+    if "flagged" in r.label_sets:
+        remove_label_set(session, "flagged")
+    add_label_set(session, "flagged", "rtpose15", gt.timestamp_ns, gt.joints, gt.confidence, gt.frame_index,
+                  provenance={"method": "test"}, attrs={"flags": flags, "frame": "radar"})
+    kept = plan_session(str(session), PreprocessConfig(labels="flagged")).frame_index
+    assert 3 not in kept and 5 not in kept and len(kept) == n - 2
+    everything = plan_session(str(session), PreprocessConfig(labels="flagged", include_flagged=True)).frame_index
+    assert len(everything) == n
+    remove_label_set(session, "flagged")
+    assert "flagged" not in open_session(session).label_sets
+
+
+def test_user_errors_are_one_line(session, tmp_path, capsys):
+    assert main(["annotate", str(tmp_path / "missing.zarr"), "--detector", "groundtruth"]) == 2
+    assert main(["annotate", str(session), "--detector", "nosuch", "--labels", "x", "--no-progress"]) == 2
+    assert main(["annotate", str(session), "--detector", "groundtruth", "--cameras", "cam_left", "--no-lidar",
+                 "--labels", "y", "--no-progress", "--cache", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "no such session" in err and "nosuch" in err and "LiDAR" in err
