@@ -38,7 +38,7 @@ class AnnotateParams:
     savgol_window: int = 9
     bone_lengths: bool = True
     swap_repair: bool = True
-    sigma0_m: float = 0.04  # joint confidence = 2D confidence / (1 + (σ / sigma0)²)
+    sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
     quality_threshold: float = 0.5  # frames with a lower mean joint confidence are flagged
     max_people: int = 2
     max_speed_mps: float = 4.0  # a track moving faster is a new identity (and, single-person, flagged)
@@ -243,7 +243,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
             near = np.min(np.abs(label_t[:, None] - jump_t[None]), axis=1) <= gap
         flags[near] |= FLAG_CROWD
     stats = {"camera_frames": int(T), "swaps_repaired": swaps, "identity_jumps": int(jumps.sum()),
-             "cameras": [c.name for c in cams], "lidar": cloud is not None,
+             "camera_order": [c.name for c in cams], "lidar_used": cloud is not None,
              "lidar_supported_joints": None if support is None else float((support > 0).mean())}
     return Annotation(np.arange(N), label_t, joints, conf, quality, flags, t_ref, refined, raw, jconf, ref.name,
                       stats)
