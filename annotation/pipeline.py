@@ -14,8 +14,8 @@ from rfpose.annotation.detect import CameraDetections
 from rfpose.annotation.detectors import convert_confidence
 from rfpose.annotation.lidar_depth import LidarCloud, LidarDepthParams, joint_depths
 from rfpose.annotation.lift import lift
-from rfpose.annotation.refine import (bone_lengths, enforce_bone_lengths, repair_swaps, resample, smooth_one_euro,
-                                      smooth_savgol)
+from rfpose.annotation.refine import (bone_lengths, enforce_bone_lengths, reject_outliers, repair_swaps, resample,
+                                      smooth_one_euro, smooth_savgol)
 from rfpose.annotation.rig import RigView
 from rfpose.errors import ConfigError, FormatError
 from rfpose.skeletons import convert
@@ -36,6 +36,7 @@ class AnnotateParams:
     max_gap_ms: float = 100.0  # labels are never interpolated between camera frames further apart
     smoothing: str = "savgol"
     savgol_window: int = 9
+    outlier_window: int = 7  # Hampel filter over camera frames before smoothing (0: off)
     bone_lengths: bool = True
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
@@ -209,7 +210,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     conf2d = np.nan_to_num(conf2d)
     refined = raw.copy()
     for p in range(P):
-        X = raw[:, p]
+        X = reject_outliers(raw[:, p], params.outlier_window) if params.outlier_window else raw[:, p]
         w_frame = np.nanmean(np.where(np.isfinite(sig[:, p]), 1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), np.nan),
                              axis=1)
         if params.bone_lengths and np.isfinite(X).any():

@@ -90,6 +90,32 @@ def _runs(valid: np.ndarray):
     return zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1))
 
 
+def reject_outliers(X: np.ndarray, window: int = 7, k: float = 3.0, floor_m: float = 0.05) -> np.ndarray:
+    """Hampel filter over time: a coordinate further than ``k`` robust σ (1.4826·MAD, at least ``floor_m``)
+    from the median of its ``window`` neighbours is replaced by that median (a LiDAR depth taken from the
+    wall behind the person, a detection on the wrong person for one frame)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    T = X.shape[0]
+    if T < window:
+        return X.copy()
+    h = window // 2
+    pad = np.concatenate([np.full((h, *X.shape[1:]), np.nan), X, np.full((h, *X.shape[1:]), np.nan)])
+    win = sliding_window_view(pad, window, axis=0)  # (T, J, D, window)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(win, axis=-1)
+            mad = np.nanmedian(np.abs(win - med[..., None]), axis=-1)
+    bad = np.abs(X - med) > np.maximum(k * 1.4826 * np.nan_to_num(mad), floor_m)
+    bad &= np.isfinite(med)
+    # a joint is an outlier as a whole: if any coordinate is, replace the point
+    bad = bad.any(-1, keepdims=True) & np.ones_like(bad)
+    return np.where(bad, med, X)
+
+
 def smooth_savgol(X: np.ndarray, window: int = 9, order: int = 2) -> np.ndarray:
     """Savitzky–Golay over time on each run of valid frames (per joint); runs shorter than the window are
     left as they are."""
