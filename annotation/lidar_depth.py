@@ -70,7 +70,7 @@ class LidarCloud:
         p = np.stack([pts["x"], pts["y"], pts["z"]], -1).astype(np.float64)
         T = lidar.T_radar_lidar
         xyz = p @ T[:3, :3].T + T[:3, 3]
-        order = np.argsort(t, kind="stable")
+        order = np.argsort(t)
         return LidarCloud(xyz[order], t[order])
 
     def window(self, t_ns: int, half_ns: int) -> np.ndarray:

@@ -40,7 +40,7 @@ class AnnotateParams:
     bone_lengths: bool = True
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
-    quality_threshold: float = 0.5  # frames with a lower mean joint confidence are flagged
+    quality_threshold: float = 0.3  # frames with a lower mean joint confidence are flagged
     max_people: int = 2
     max_speed_mps: float = 4.0  # a track moving faster is a new identity (and, single-person, flagged)
     lidar: LidarDepthParams = field(default_factory=LidarDepthParams)
