@@ -80,3 +80,19 @@ def test_user_errors_are_one_line(session, tmp_path, capsys):
                  "--labels", "y", "--no-progress", "--cache", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "no such session" in err and "nosuch" in err and "LiDAR" in err
+
+
+def test_annotate_with_the_real_mediapipe_detector(session, tmp_path, capsys):
+    pytest.importorskip("mediapipe")
+    rc = main(["annotate", str(session), "--labels", "mp", "--cameras", "cam_left", "--json", "--no-progress",
+               "--cache", str(tmp_path / "cache")])
+    assert rc in (0, None)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    r = open_session(session)
+    lab = r.labels("mp")
+    assert lab.provenance["detector"]["name"] == "mediapipe"
+    assert lab.provenance["detector"]["mediapipe_version"] == "0.10.21"
+    gt = r.labels("gt")
+    err = np.linalg.norm(lab.joints[:, 0] - gt.joints[lab.frame_index, 0], axis=-1)
+    # one camera + LiDAR with MediaPipe: ~56 mm on walking (docs/annotation.md); a generous bound for 8 frames
+    assert summary["entries_written"] >= 4 and np.nanmean(err) < 0.15
