@@ -31,7 +31,7 @@ FLAG_NAMES = {FLAG_LOW_QUALITY: "low_quality", FLAG_INCOMPLETE: "incomplete", FL
 class AnnotateParams:
     """Settings of the lifting and refinement, saved in every label set's provenance."""
 
-    min_confidence: float = 0.05  # 2D joints below this are not used (above, they are weighted by it)
+    min_confidence: float = 0.02  # weight floor of a joint the detector placed but rates (nearly) invisible
     pair_tolerance_ms: float = 20.0  # a second camera's frame is used with the reference frame within this
     max_gap_ms: float = 100.0  # labels are never interpolated between camera frames further apart
     smoothing: str = "savgol"
@@ -160,7 +160,9 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
         kp, conf, world = to_rtpose15(detections[c.name])
         p = min(P, kp.shape[1])
         kp, conf, world = kp[:, :p], conf[:, :p], world[:, :p]
-        conf = np.where((conf >= params.min_confidence) & np.isfinite(kp).all(-1), conf, 0.0)
+        # a detector's guess for a hidden joint (MediaPipe places all 33) still counts, with a small weight
+        placed = np.isfinite(kp).all(-1) & (conf > 0 if detections[c.name].skeleton == SKELETON else True)
+        conf = np.where(placed, np.maximum(conf, params.min_confidence), 0.0)
         t = detections[c.name].timestamps_ns.astype(np.int64) - c.offset_ns + rig.radar_offset_ns
         data[c.name] = (t, kp, conf, world)
     t_ref, kp0, conf0, world0 = data[ref.name]
