@@ -2,9 +2,10 @@
 
 Everything comes from the session reader's stream metadata (what a calibrated real rig gives), never from
 simulator truth: ``extrinsics`` (4x4 sensor -> rig), ``intrinsics`` (3x3), ``distortion`` (OpenCV k1 k2 p1
-p2 k3) and the stream's clock offset (``clock_offset_ns``, or ``clock.clock_offset_s``: host time minus
-the common clock, seconds). The label frame is the first radar stream's frame: a point ``p_s`` of sensor s
-is ``T_radar_s @ p_s`` with ``T_radar_s = inv(T_rig_radar) @ T_rig_s``.
+p2 k3) and the streams' timestamps, which the session reader puts on the common clock with the calibrated
+``clock_offset_ns`` (see :func:`clock_offset_ns` for sessions recorded before that existed). The label
+frame is the first radar stream's frame: a point ``p_s`` of sensor s is ``T_radar_s @ p_s`` with
+``T_radar_s = inv(T_rig_radar) @ T_rig_s``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,16 @@ from rfpose.radar_config import parse_cfg, validate_cfg
 
 
 def clock_offset_ns(meta: dict, where: str) -> int:
-    """A stream's calibrated clock offset (ns): its timestamps minus the common clock's."""
+    """What still has to be subtracted from a stream's reader timestamps to put them on the common clock.
+
+    A calibrated session's stream has ``clock_offset_ns`` (written by ``rfpose calibrate apply``) and the
+    session reader already adds it to ``timestamps_ns``: nothing is left (0). Sessions written before that
+    (simulator revisions that recorded ``clock.clock_offset_s``, host time minus true time, in the stream
+    attrs) are corrected with that value. Otherwise the host clocks are taken as synchronised (0)."""
     if "clock_offset_ns" in meta:
-        return int(meta["clock_offset_ns"])
+        return 0
     clock = meta.get("clock")
-    if isinstance(clock, dict) and "clock_offset_s" in clock:
+    if isinstance(clock, dict) and clock.get("clock_offset_s") is not None:
         return int(round(float(clock["clock_offset_s"]) * 1e9))
     return 0
 
