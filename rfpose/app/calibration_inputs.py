@@ -163,3 +163,139 @@ def radar_lidar_from_session(session, radar: str | None = None, lidar: str | Non
     return solve_radar_lidar(rt.timestamps_ns, rt.cfar_xyz if method == "cfar" else rt.xyz, lt.timestamps_ns,
                              lt.points, radar_name=radar, lidar_name=lidar, has_elevation=rt.has_elevation,
                              resolution=rt.resolution, edge_m=edge_m, inputs=[str(r.path)], where=str(r.path))
+
+
+# -- clock offsets -------------------------------------------------------------------------------------------------
+@dataclass
+class MotionSignal:
+    """A stream's view of a moving person: per frame ``timestamps_ns`` (F,), ``range_m`` and ``azimuth_rad``
+    (F,) of the person in the rig frame (nominal extrinsics), NaN where nobody moved."""
+
+    timestamps_ns: np.ndarray
+    range_m: np.ndarray
+    azimuth_rad: np.ndarray
+
+
+def _rig_polar(p_rig: np.ndarray) -> tuple[float, float]:
+    return float(np.linalg.norm(p_rig)), float(np.arctan2(p_rig[1], p_rig[0]))
+
+
+def radar_motion(session, stream: str, workers: int = 1) -> MotionSignal:
+    """Range and azimuth of the moving returns (CFAR points with |v| ≥ 0.15 m/s, static clutter removed),
+    power-weighted."""
+    from rfpose.preprocessing.decode import decode_radar_words
+    from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
+
+    r = _reader(session)
+    s = r.stream(stream)
+    params, board = _radar_params(s)
+    pc = PointCloudProcessor(params, board, PointCloudConfig(), workers=workers)
+    T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
+    F = len(s)
+    rng, az = np.full(F, np.nan), np.full(F, np.nan)
+    for i in range(F):
+        pts = pc(decode_radar_words(s.read(i, i + 1)[0], params, board))
+        m = np.abs(pts[:, 3]) >= 0.15
+        if m.sum() < 2:
+            continue
+        w = 10 ** (pts[m, 4] / 10)
+        c = (w[:, None] * pts[m, :3]).sum(0) / w.sum()
+        rng[i], az[i] = _rig_polar(T[:3, :3] @ c + T[:3, 3])
+    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), rng, az)
+
+
+def lidar_motion(session, stream: str) -> MotionSignal:
+    """Range and azimuth of the centroid of the foreground (non-background voxel) points of each sweep."""
+    from rfpose.calibration.reflector import VoxelBackground
+
+    r = _reader(session)
+    s = r.stream(stream)
+    allp = s.read_points(0, len(s))
+    off = s.point_offsets
+    xyz = np.stack([allp["x"], allp["y"], allp["z"]], 1).astype(np.float64)
+    sweeps = [xyz[off[i]:off[i + 1]] for i in range(len(s))]
+    bg = VoxelBackground(sweeps, voxel_m=0.1, min_fraction=0.3)
+    T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
+    F = len(s)
+    rng, az = np.full(F, np.nan), np.full(F, np.nan)
+    for i, p in enumerate(sweeps):
+        fg = p[bg.foreground(p, dilate=0)]
+        if len(fg) < 20:
+            continue
+        rng[i], az[i] = _rig_polar(T[:3, :3] @ fg.mean(0) + T[:3, 3])
+    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), rng, az)
+
+
+def camera_motion(session, stream: str, threshold: int = 25, min_pixels: int = 150) -> MotionSignal:
+    """Azimuth of the moving blob (pixels differing from the capture's median image) through the nominal
+    intrinsics and extrinsics; no range (NaN)."""
+    r = _reader(session)
+    s = r.stream(stream)
+    F = len(s)
+    step = max(1, F // 60)
+    bg = np.median(np.stack([s[i].image.mean(-1) for i in range(0, F, step)]), axis=0)
+    K = np.asarray(s.metadata["intrinsics"], float)
+    T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
+    az = np.full(F, np.nan)
+    for a in range(0, F, 32):
+        imgs = s.read(a, min(F, a + 32)).mean(-1)
+        for j, img in enumerate(imgs):
+            m = np.abs(img - bg) > threshold
+            if m.sum() < min_pixels:
+                continue
+            v, u = np.nonzero(m)
+            ray = np.linalg.solve(K, [u.mean(), v.mean(), 1.0])
+            d = T[:3, :3] @ ray
+            az[a + j] = np.arctan2(d[1], d[0])
+    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), np.full(F, np.nan), az)
+
+
+def motion_signal(session, stream: str, workers: int = 1) -> MotionSignal:
+    r = _reader(session)
+    kind = r.kind(stream)
+    if kind == "radar":
+        return radar_motion(r, stream, workers)
+    if kind == "lidar":
+        return lidar_motion(r, stream)
+    if kind == "camera":
+        return camera_motion(r, stream)
+    raise CorrespondenceError(f"{r.path}/streams/{stream}: no motion signal for a {kind!r} stream")
+
+
+def clock_offsets_from_session(session, reference: str | None = None, max_offset_s: float = 0.5, workers: int = 1):
+    """Every stream's clock offset against the radar ``reference`` from a capture with a walking person: a
+    partial :class:`rfpose.rig_calibration.Calibration` (rig frame = the reference) with ``clock_offset_ns``
+    per stream. Radars and LiDARs are aligned on the person's range, cameras on their azimuth — against the
+    first LiDAR if there is one (then chained to the radar: its azimuth is the smoother signal), else the
+    reference radar."""
+    from rfpose.calibration.clock import estimate_offset
+    from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
+
+    r = _reader(session)
+    reference = reference or next((s for s in r.streams if r.kind(s) == "radar"), None)
+    if reference is None:
+        raise CorrespondenceError(f"{r.path}: no radar stream to take the clock from")
+    sig = {reference: motion_signal(r, reference, workers)}
+    ref = sig[reference]
+    sensors = {reference: SensorCalibration(clock_offset_ns=0)}
+    lidars = [s for s in r.streams if r.kind(s) == "lidar"]
+    order = sorted((s for s in r.streams if s != reference), key=lambda s: r.kind(s) == "camera")
+    for name in order:
+        kind = r.kind(name)
+        if kind not in ("radar", "lidar", "camera"):
+            continue
+        sig[name] = m = motion_signal(r, name, workers)
+        where = f"{r.path}: clock offset of {name}"
+        if kind == "camera" and lidars and lidars[0] in sensors:
+            base = lidars[0]
+            e = estimate_offset(sig[base].timestamps_ns, sig[base].azimuth_rad, m.timestamps_ns, m.azimuth_rad,
+                                max_offset_s, where=where)
+            off = e.offset_ns + sensors[base].clock_offset_ns
+            via = base
+        else:
+            key = "azimuth_rad" if kind == "camera" else "range_m"
+            e = estimate_offset(ref.timestamps_ns, getattr(ref, key), m.timestamps_ns, getattr(m, key),
+                                max_offset_s, where=where)
+            off, via = e.offset_ns, reference
+        sensors[name] = SensorCalibration(clock_offset_ns=int(off), residual={"clock": {**e.to_dict(), "via": via}})
+    return Calibration(reference, sensors, provenance([str(r.path)], "motion cross-correlation clock offsets"))
