@@ -168,8 +168,10 @@ def radar_lidar_from_session(session, radar: str | None = None, lidar: str | Non
 # -- clock offsets -------------------------------------------------------------------------------------------------
 @dataclass
 class MotionSignal:
-    """A stream's view of a moving person: per frame ``timestamps_ns`` (F,), ``range_m`` and ``azimuth_rad``
-    (F,) of the person in the rig frame (nominal extrinsics), NaN where nobody moved."""
+    """A stream's view of a moving person: per frame ``timestamps_ns`` (F,) — on the stream's clock, when the
+    frame's data were taken (radar: the middle of the chirping; LiDAR: the mean time of the person's points in
+    the sweep; camera: the frame's timestamp) — and ``range_m``, ``azimuth_rad`` (F,) of the person in the
+    rig frame (nominal extrinsics), NaN where nobody moved."""
 
     timestamps_ns: np.ndarray
     range_m: np.ndarray
@@ -201,7 +203,8 @@ def radar_motion(session, stream: str, workers: int = 1) -> MotionSignal:
         w = 10 ** (pts[m, 4] / 10)
         c = (w[:, None] * pts[m, :3]).sum(0) / w.sum()
         rng[i], az[i] = _rig_polar(T[:3, :3] @ c + T[:3, 3])
-    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), rng, az)
+    mid = int(round(params.active_chirping_s / 2 * 1e9))
+    return MotionSignal(np.asarray(s.timestamps_ns, np.int64) + mid, rng, az)
 
 
 def lidar_motion(session, stream: str) -> MotionSignal:
@@ -213,17 +216,20 @@ def lidar_motion(session, stream: str) -> MotionSignal:
     allp = s.read_points(0, len(s))
     off = s.point_offsets
     xyz = np.stack([allp["x"], allp["y"], allp["z"]], 1).astype(np.float64)
+    dt = np.asarray(allp["time_offset_ns"], np.float64)
     sweeps = [xyz[off[i]:off[i + 1]] for i in range(len(s))]
     bg = VoxelBackground(sweeps, voxel_m=0.1, min_fraction=0.3)
     T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
     F = len(s)
+    ts = np.asarray(s.timestamps_ns, np.int64).copy()
     rng, az = np.full(F, np.nan), np.full(F, np.nan)
     for i, p in enumerate(sweeps):
-        fg = p[bg.foreground(p, dilate=0)]
-        if len(fg) < 20:
+        fg = bg.foreground(p, dilate=0)
+        if fg.sum() < 20:
             continue
-        rng[i], az[i] = _rig_polar(T[:3, :3] @ fg.mean(0) + T[:3, 3])
-    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), rng, az)
+        rng[i], az[i] = _rig_polar(T[:3, :3] @ p[fg].mean(0) + T[:3, 3])
+        ts[i] += int(round(dt[off[i]:off[i + 1]][fg].mean()))
+    return MotionSignal(ts, rng, az)
 
 
 def camera_motion(session, stream: str, threshold: int = 25, min_pixels: int = 150) -> MotionSignal:
