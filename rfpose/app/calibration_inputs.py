@@ -20,8 +20,8 @@ from rfpose.errors import CorrespondenceError, FormatError
 
 log = logging.getLogger(__name__)
 
-#: zero-padding of the calibration tensors: range ×4, azimuth ≥ 256 cells, elevation ≥ 64
-RANGE_PAD, AZIMUTH_FFT, ELEVATION_FFT = 4, 256, 64
+#: zero-padding of the calibration tensors: range ×2, azimuth 256 cells, elevation 64
+RANGE_PAD, AZIMUTH_FFT, ELEVATION_FFT = 2, 256, 64
 
 
 def _reader(session):
@@ -60,10 +60,10 @@ class RadarTrack:
 
 def radar_reflector_track(session, stream: str | None = None, min_range_m: float = 0.8,
                           max_range_m: float = 6.0, cfar: bool = False, workers: int = 1,
-                          window_bins: int = 8) -> RadarTrack:
+                          window_bins: int = 8, range_pad: int = RANGE_PAD) -> RadarTrack:
     """Locate the corner reflector in every frame of a radar stream.
 
-    Zero-Doppler range profiles of every virtual channel (range zero-padded ×4) minus their complex median
+    Zero-Doppler range profiles of every virtual channel (range zero-padded ×2) minus their complex median
     over the capture (the static room; the reflector spends most of the capture elsewhere), then per frame
     the angle transforms (zero-padded to 256 × 64) on ``±window_bins`` range bins around the strongest
     range, and :func:`rfpose.calibration.reflector.peak_in_polar`. ``cfar`` also runs the CFAR point
@@ -80,7 +80,7 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
     s = r.stream(name)
     params, board = _radar_params(s)
     L, T, R, N = params.frame_shape
-    nfft = RANGE_PAD * N
+    nfft = range_pad * N
     probe = PolarProcessor(params, board, PolarConfig(range_fft=nfft))
     dr = float(probe.axes.range_m[1] - probe.axes.range_m[0])
     crop = (max(1, int(min_range_m / dr) - window_bins), min(len(probe.axes.range_m), int(max_range_m / dr) + window_bins))
@@ -123,7 +123,7 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
             if p is not None:
                 cxyz[i] = p + centre
     g = probe.grid
-    res = (dr * RANGE_PAD, 2.0 / g.n_az, 2.0 / g.n_el if has_el else np.inf)
+    res = (dr * range_pad, 2.0 / g.n_az, 2.0 / g.n_el if has_el else np.inf)
     rng = np.array([_profile_peak(total[i], ax.range_m, gate) for i in range(F)])
     ts = np.asarray(s.timestamps_ns, np.int64)
     return RadarTrack(ts, xyz, cxyz, snr, res, has_el, rng, ts + int(round(params.active_chirping_s / 2 * 1e9)))
