@@ -328,9 +328,13 @@ def clock_offsets_from_session(session, reference: str | None = None, max_offset
     from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
 
     r = _reader(session)
-    reference = reference or next((s for s in r.streams if r.kind(s) == "radar"), None)
+    reference = reference or (known.rig_frame if known is not None else None) or \
+        next((s for s in r.streams if r.kind(s) == "radar"), None)
     if reference is None:
         raise CorrespondenceError(f"{r.path}: no radar stream to take the clock from")
+    if known is not None and known.rig_frame != reference:
+        raise CorrespondenceError(f"{r.path}: the known calibration's clocks are against {known.rig_frame!r}, "
+                                  f"not the reference {reference!r}")
     sig = {reference: motion_signal(r, reference, workers)}
     ref = sig[reference]
     sensors = {reference: SensorCalibration(clock_offset_ns=0)}
@@ -342,9 +346,7 @@ def clock_offsets_from_session(session, reference: str | None = None, max_offset
             continue
         if known is not None and name in known.sensors and known.sensors[name].clock_offset_ns is not None:
             sig[name] = motion_signal(r, name, workers)
-            sensors[name] = SensorCalibration(clock_offset_ns=known.clock_offset_ns(name) - known.clock_offset_ns(reference)
-                                              if reference in known.sensors or reference == known.rig_frame
-                                              else known.clock_offset_ns(name),
+            sensors[name] = SensorCalibration(clock_offset_ns=known.clock_offset_ns(name),
                                               residual={"clock": {"from": "known calibration"}})
             continue
         sig[name] = m = motion_signal(r, name, workers)
