@@ -16,6 +16,12 @@ def session(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("annot") / "walk.zarr"
     simulate_session(path, "walk", num_frames=8, seed=7, board="awr1843boost")
+    attrs = open_session(path).attrs
+    if "sim_truth" in attrs:  # calibrate the rig as `rfpose calibrate apply` would (tests may read the truth)
+        from rfpose.rig_calibration import Calibration
+        from rfpose.session.calibration import apply_calibration
+
+        apply_calibration(path, Calibration.from_dict(attrs["sim_truth"]), source="test: simulator truth")
     return path
 
 
