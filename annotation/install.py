@@ -24,15 +24,25 @@ def install_commands(python: str = sys.executable) -> list[list[str]]:
             [python, "-m", "pip", "install", "--no-deps", MEDIAPIPE]]
 
 
-def install_mediapipe(python: str = sys.executable) -> None:
-    """Run the pip commands, saying what they install; a failure is an :class:`RfposeError`."""
-    from rfpose.errors import RfposeError
-
+def _run(python: str) -> str | None:
+    """Run the pip commands, saying what they install; the failed command, or None."""
     for cmd in install_commands(python):
         print("rfpose: installing for the mediapipe detector:", " ".join(cmd[3:]), flush=True)
         if subprocess.call(cmd) != 0:
-            raise RfposeError(f"installing the mediapipe detector failed: {' '.join(cmd)}")
+            return " ".join(cmd)
+    return None
+
+
+def install_mediapipe(python: str = sys.executable) -> None:
+    """Install into ``python``'s environment; a failure is an ``RfposeError``."""
+    failed = _run(python)
+    if failed:
+        from rfpose.errors import RfposeError  # imported late: as a script this runs before rfpose is installed
+
+        raise RfposeError(f"installing the mediapipe detector failed: {failed}")
 
 
 if __name__ == "__main__":
-    install_mediapipe()
+    failed = _run(sys.executable)
+    if failed:
+        raise SystemExit(f"installing the mediapipe detector failed: {failed}")
