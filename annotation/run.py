@@ -85,9 +85,8 @@ def write_labels(session_path, name: str, ann: Annotation, force: bool = False) 
         remove_label_set(session_path, name)
     keep = np.isfinite(ann.joints).all(-1).any(-1).any(-1)  # any person with any joint
     idx = np.flatnonzero(keep)
-    joints = ann.joints[idx]
-    # a person keeps only complete skeletons: a joint NaN in a kept entry would look like a label of 0
-    add_label_set(session_path, name, SKELETON, ann.timestamps_ns[idx], joints, ann.confidence[idx].astype(np.float32),
+    add_label_set(session_path, name, SKELETON, ann.timestamps_ns[idx], ann.joints[idx],
+                  ann.confidence[idx].astype(np.float32),
                   frame_index=ann.frame_index[idx], provenance=ann.stats.get("provenance"),
                   attrs={"stream": (ann.stats.get("provenance") or {}).get("radar", "radar"), "frame": "radar",
                          "quality": np.round(ann.quality[idx], 4).tolist(), "flags": ann.flags[idx].tolist(),
