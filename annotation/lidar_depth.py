@@ -12,9 +12,12 @@ Method (for one camera frame at time t on the radar clock):
    at least ``min_points``, the front surface is their ``percentile``-th depth and the joint depth is that plus
    the joint's surface-to-centre offset (:data:`SURFACE_OFFSET_M`: joints are inside the body, about half a
    limb or trunk thickness behind the skin the LiDAR sees).
-4. Joints without LiDAR support (outside the LiDAR's field of view, occluded, thin): the detector's
-   root-relative 3D shape (MediaPipe's world landmarks), anchored in depth on the supported joints by a
-   median offset; without such a shape, the person's depth with a wide σ.
+4. With the detector's root-relative 3D shape (MediaPipe's world landmarks): the shape is turned onto the ray
+   to the pelvis, its tilt corrected by a per-session fit and anchored in depth on the LiDAR-supported torso
+   joints (:func:`shape_depths`); a joint's LiDAR depth is kept where it agrees with the shape within
+   ``occlusion_m`` (otherwise the LiDAR saw what hides the joint, e.g. the torso in front of the far arm)
+   and the shape's depth is used elsewhere. Without a shape: LiDAR depth where there is one, the person's
+   depth with a wide σ elsewhere.
 
 Returns camera-frame depths and σ for :func:`rfpose.annotation.lift.lift`.
 """
