@@ -114,7 +114,8 @@ def write_report(path, reader, ann: Annotation, summary: dict, frames: int = 4) 
                   f"{np.nanmean(err) * 1000:.1f} mm</p>",
                   f"<table><tr><th>joint</th><th>unflagged (mm)</th><th>all (mm)</th></tr>{rows}</table>"]
         fig, ax = plt.subplots(figsize=(9, 2.5))
-        ax.plot(ann.frame_index, np.nanmean(err, 1) * 1000)
+        frame_err = np.array([np.nanmean(e) if np.isfinite(e).any() else np.nan for e in err])
+        ax.plot(ann.frame_index, frame_err * 1000)
         ax.set_xlabel("radar frame")
         ax.set_ylabel("frame MPJPE (mm)")
         parts.append(_png(fig))
