@@ -139,6 +139,19 @@ def _match_other(ref_cam, cam, ref_kp, ref_conf, kp, conf) -> np.ndarray:
     return out
 
 
+def _bone_deviation(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``(T, 15)``: for each joint the largest difference (m) between one of its bones in this frame and the
+    subject's length of that bone (a depth placed wrongly stretches or shrinks the bones it ends)."""
+    from rfpose.skeletons import get_skeleton
+
+    out = np.zeros(X.shape[:2])
+    for e, (a, b) in enumerate(get_skeleton(SKELETON).edges):
+        d = np.nan_to_num(np.abs(np.linalg.norm(X[:, a] - X[:, b], axis=-1) - lengths[e]))
+        out[:, a] = np.maximum(out[:, a], d)
+        out[:, b] = np.maximum(out[:, b], d)
+    return out
+
+
 def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_ns: np.ndarray,
              cloud: LidarCloud | None = None, params: AnnotateParams = AnnotateParams(),
              single_person_detector: bool = False) -> Annotation:
@@ -211,12 +224,14 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     conf2d = np.nanmax(np.where(CF > 0, CF, np.nan), axis=0)
     conf2d = np.nan_to_num(conf2d)
     refined = raw.copy()
+    bone_dev = np.zeros((T, P, 15))  # how far a joint's bones are from the subject's lengths (m)
     for p in range(P):
         X = reject_outliers(raw[:, p], params.outlier_window) if params.outlier_window else raw[:, p]
         w_frame = np.nanmean(np.where(np.isfinite(sig[:, p]), 1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), np.nan),
                              axis=1)
         if params.bone_lengths and np.isfinite(X).any():
             L = bone_lengths(X, np.nan_to_num(w_frame) ** 2)
+            bone_dev[:, p] = _bone_deviation(X, L)
             X = enforce_bone_lengths(X, 1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), L)
         if params.smoothing == "savgol":
             X = smooth_savgol(X, params.savgol_window)
@@ -224,7 +239,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
             X = smooth_one_euro(X, t_ref)
         refined[:, p] = X
     dev2 = np.sum((refined - raw) ** 2, axis=-1)
-    total = np.sqrt(np.nan_to_num(sig, nan=np.inf) ** 2 + np.nan_to_num(dev2))
+    total = np.sqrt(np.nan_to_num(sig, nan=np.inf) ** 2 + np.nan_to_num(dev2) + bone_dev**2)
     jconf = np.where(np.isfinite(refined).all(-1), conf2d / (1 + (total / params.sigma0_m) ** 2), 0.0)
 
     # onto the radar frames
