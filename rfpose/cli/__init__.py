@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adc2tensor": ("adc2tensor", "turn an adc_data.bin capture into radar tensors"),
     "annotate": ("annotate", "label a session's radar frames with 3D skeletons from cameras and LiDAR"),
     "preprocess": ("preprocess", "turn sessions into a training dataset"),
+    "import": ("import_data", "import third-party recordings (MARS) as a dataset"),
     "train": ("train", "train a pose model on a dataset"),
     "evaluate": ("evaluate", "evaluate a training run on a dataset split"),
     "baseline": ("baseline", "score the non-learned 3-D baselines (mean pose at true root / radar peak)"),
