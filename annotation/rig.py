@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rfpose.boards import get_board
 from rfpose.errors import FormatError, UnknownNameError
 from rfpose.radar_config import parse_cfg, validate_cfg
 
@@ -143,7 +144,8 @@ def load_rig(reader, radar: str | None = None, cameras: list[str] | None = None,
     T_radar_rig = np.linalg.inv(T_rig_radar)
     shift = 0
     if rmeta.get("cfg_text"):
-        params = validate_cfg(parse_cfg(rmeta["cfg_text"], f"{rwhere} cfg_text"), rmeta.get("board"))
+        board = get_board(rmeta["board"]) if rmeta.get("board") else None
+        params = validate_cfg(parse_cfg(rmeta["cfg_text"], f"{rwhere} cfg_text"), board)
         shift = int(round(params.active_chirping_s / 2 * 1e9))
     cams = []
     for name in (by_kind.get("camera", []) if cameras is None else cameras):
