@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("record", "record a session from the sensors in a rig file"),
     "capture-adc": ("capture_adc", "capture raw ADC frames from a DCA1000 into adc_data.bin"),
     "adc2tensor": ("adc2tensor", "turn an adc_data.bin capture into radar tensors"),
+    "annotate": ("annotate", "label a session's radar frames with 3D skeletons from cameras and LiDAR"),
     "preprocess": ("preprocess", "turn sessions into a training dataset"),
     "import": ("import_data", "import third-party recordings (MARS) as a dataset"),
     "train": ("train", "train a pose model on a dataset"),
@@ -31,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "export a trained model to ONNX or TorchScript"),
     "monitor": ("monitor", "run the radar-only room monitor (MQTT / Home Assistant, web page)"),
     "bench": ("bench", "benchmarks: dsp, capture, model, sim"),
+    "calibrate": ("calibrate", "calibrate the rig from calibration captures; apply a calibration to sessions"),
     "import": ("import_data", "import third-party recordings (MARS datasets, TI UART recordings)"),
     "demo": ("demo", "run the whole pipeline on the simulated rig and write a report"),
 }

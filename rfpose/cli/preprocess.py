@@ -49,6 +49,8 @@ def add_arguments(p) -> None:
     p.add_argument("--format", choices=("rtpose", "hupr", "points"), default="rtpose")
     p.add_argument("--labels", default=DEFAULT_LABELS,
                    help=f"session label set to build from (default {DEFAULT_LABELS}); recorded in the dataset")
+    p.add_argument("--include-flagged", action="store_true",
+                   help="keep label entries that rfpose annotate flagged (default: skip them)")
     p.add_argument("--radar-stream", default="radar", help="radar stream for rtpose/points")
     p.add_argument("--hori-stream", default="radar_hori", help="hupr: horizontal radar stream")
     p.add_argument("--vert-stream", default="radar_vert", help="hupr: vertical radar stream")
@@ -83,7 +85,8 @@ def run(args) -> int:
     from rfpose.preprocessing.dataset import build_dataset
 
     cfg = PreprocessConfig(format=args.format, radar_stream=args.radar_stream, hori_stream=args.hori_stream,
-                           vert_stream=args.vert_stream, labels=args.labels, camera_stream=args.camera_stream,
+                           vert_stream=args.vert_stream, labels=args.labels, include_flagged=args.include_flagged,
+                           camera_stream=args.camera_stream,
                            frames_per_task=args.frames_per_task, val_subjects=_subjects(args.val_subjects),
                            test_subjects=_subjects(args.test_subjects), val_fraction=args.val_fraction,
                            test_fraction=args.test_fraction, cfar=args.cfar, doppler_window=args.doppler_window,

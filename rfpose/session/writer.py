@@ -637,3 +637,21 @@ def add_label_set(path: str | Path, name: str, skeleton: str, timestamps_ns, joi
     commit.labels[name] = writer.frames.committed
     commit.sequence += 1
     write_commit(path, commit)
+
+
+def remove_label_set(path: str | Path, name: str) -> None:
+    """Remove label set ``name`` from a closed session (to replace it: ``--force``). The commit marker stops
+    publishing it first, then its arrays are deleted, so a kill midway leaves a valid session."""
+    from rfpose.errors import FormatError
+    from rfpose.session.commit import read_commit
+
+    path = Path(path)
+    commit = read_commit(path)
+    if not commit.closed:
+        raise FormatError(f"{path}: the session is still being recorded (not closed)")
+    if name not in commit.labels:
+        raise UnknownNameError("label set", name, list(commit.labels))
+    del commit.labels[name]
+    commit.sequence += 1
+    write_commit(path, commit)
+    shutil.rmtree(path / L.LABELS_GROUP / name, ignore_errors=True)
