@@ -74,6 +74,7 @@ class EmulatedDevices:
                     continue
                 e = s.emulation
                 dca = DCA1000Emulator(emulated_adc(e.adc, e.seed), fpga_ip=s.fpga_ip, host_ip=s.host_ip,
+                                      source_port=s.fpga_port,
                                       lvds_lanes=get_board(s.board).lvds_lanes,
                                       impairments=Impairments(loss_rate=e.loss_rate, duplicate_rate=e.duplicate_rate,
                                                               reorder_rate=e.reorder_rate,
@@ -156,7 +157,7 @@ def open_sensor(s: SensorConfig, cli_port: str | None = None, data_port: str | N
     if s.kind == "radar" and s.driver == "dca1000" and not s.uri:
         from rfpose.drivers.dca1000_source import DCA1000Source
 
-        return DCA1000Source(s.board, s.cfg or None, host_ip=s.host_ip, fpga_ip=s.fpga_ip,
+        return DCA1000Source(s.board, s.cfg or None, host_ip=s.host_ip, fpga_ip=s.fpga_ip, fpga_port=s.fpga_port,
                              cli_port=cli_port or s.cli_port or None, packet_delay_us=s.packet_delay_us, name=s.name)
     if s.kind == "radar_points" and not s.uri:
         from rfpose.boards import get_board

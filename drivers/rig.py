@@ -14,6 +14,7 @@
     cfg = "awr1843boost.cfg"   # relative to the rig file, or a preset shipped in rfpose/configs
     host_ip = "192.168.33.30"
     fpga_ip = "192.168.33.180"
+    fpga_port = 1024           # the port the FPGA sends from; datagrams from elsewhere are counted and skipped
     cli_port = "auto"          # or /dev/ttyACM0; omit if something else starts the radar
     packet_delay_us = 25
     extrinsics = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]   # T_rig_sensor
@@ -74,6 +75,7 @@ class SensorConfig:
     cfg: str = ""
     host_ip: str = "192.168.33.30"
     fpga_ip: str = "192.168.33.180"
+    fpga_port: int = 1024
     cli_port: str = ""
     data_port: str = ""
     packet_delay_us: float = 25.0
