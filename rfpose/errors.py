@@ -52,3 +52,8 @@ class DeviceTimeout(DeviceError):
 
 class ShapeError(RfposeError, ValueError):
     """An array has the wrong shape or dtype for the stage it is given to."""
+
+
+class CorruptDataError(FormatError):
+    """Stored data fails its integrity check (a missing, truncated or altered chunk); raised where the
+    caller asked for a frame's data strictly, otherwise the frame is counted and read as lost."""

@@ -519,9 +519,11 @@ def test_missing_commit_marker_and_truncated_arrays(tmp_path):
 def test_corrupt_chunk_is_a_format_error_naming_the_frame(tmp_path):
     path = _small_session(tmp_path / "k.zarr")
     (path / "streams/radar/adc/c/0/0").write_bytes(b"garbage")
-    s = SessionReader(path).stream("radar")
-    with pytest.raises(FormatError, match=r"streams/radar/adc: cannot read 0"):
+    s = SessionReader(path, strict=True).stream("radar")
+    with pytest.raises(FormatError, match=r"streams/radar: frame 0 cannot be decoded.*adc: cannot read 0"):
         s[0]
+    f = SessionReader(path).stream("radar")[0]  # not strict: read as lost, never as good data
+    assert not f.complete and f.lost_bytes == 32 and not f.adc.any()
 
 
 def test_writer_rejects_bad_input_without_losing_frames(tmp_path, caplog):
