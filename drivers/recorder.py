@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 from rfpose.drivers.rig import RigConfig, SensorConfig
-from rfpose.errors import ConfigError, RfposeError
+from rfpose.errors import ConfigError, PartialRecording, RfposeError
 
 log = logging.getLogger(__name__)
 
@@ -254,9 +254,14 @@ class Recorder:
                     src.close()
             if emulators is not None:
                 emulators.close()
-        errors = [st.error for st in self.status.values() if st.error is not None]
-        if errors:
-            raise errors[0]
+        failed = [st for st in self.status.values() if st.error is not None]
+        if failed:
+            st = failed[0]
+            if not isinstance(st.error, RfposeError):
+                raise st.error
+            got = ", ".join(f"{s.name} {s.frames} frames" for s in self.status.values())
+            raise PartialRecording(f"{st.name}: {st.error}; the session {self.out} is intact but partial ({got} "
+                                   "recorded before)") from st.error
         return self.status
 
     def _record(self, writer, sources: dict) -> None:
@@ -273,7 +278,7 @@ class Recorder:
                         break  # a source without a device to stop just ends here
             except RfposeError as e:
                 st.error = e
-                log.error("%s: %s", name, e)
+                log.info("%s: %s", name, e)  # raised from run() once everything is committed
                 self.stop_event.set()
             except Exception as e:  # noqa: BLE001 - reported, the rest of the rig is still committed
                 st.error = e

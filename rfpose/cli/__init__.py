@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         code = args._run(args)
     except RfposeError as e:
         print(f"rfpose {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         print(f"rfpose {args.command}: interrupted", file=sys.stderr)
         return 130
