@@ -22,6 +22,8 @@ def _subjects(text: str | None) -> tuple[str, ...]:
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     p.add_argument("sessions", nargs="+", help="session directories (SESSION.zarr)")
     p.add_argument("--out", required=True, help="output DATASET.zarr")
     p.add_argument("--format", choices=("rtpose", "hupr", "points"), default="rtpose")
@@ -32,13 +34,13 @@ def add_arguments(p) -> None:
     p.add_argument("--camera-stream", default=None, help="camera for joints_2d (default: the first camera)")
     p.add_argument("--val-subjects", default=None, help="comma-separated subjects for the val split")
     p.add_argument("--test-subjects", default=None, help="comma-separated subjects for the test split")
-    p.add_argument("--val-fraction", type=float, default=0.0, help="fraction of subjects for val")
-    p.add_argument("--test-fraction", type=float, default=0.0, help="fraction of subjects for test")
+    p.add_argument("--val-fraction", type=a.probability, default=0.0, help="fraction of subjects for val")
+    p.add_argument("--test-fraction", type=a.probability, default=0.0, help="fraction of subjects for test")
     p.add_argument("--cfar", choices=("ca", "os"), default="ca", help="points: CFAR method")
     p.add_argument("--doppler-window", default="none", help="rtpose: window over the loops (none, hann, ...)")
     p.add_argument("--angle-window", default="none", help="rtpose: window over the virtual array (none, hann, ...)")
-    p.add_argument("--frames-per-task", type=int, default=8)
-    p.add_argument("--scheduler", default=None,
+    p.add_argument("--frames-per-task", type=a.positive_int, default=8)
+    p.add_argument("--scheduler", type=a.scheduler, default=None,
                    help="'synchronous' (in process) or a dask scheduler address; default a local 2-worker cluster")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output instead of resuming")
     p.add_argument("--no-progress", action="store_true")
@@ -55,7 +57,8 @@ def run(args) -> int:
                            test_subjects=_subjects(args.test_subjects), val_fraction=args.val_fraction,
                            test_fraction=args.test_fraction, cfar=args.cfar, doppler_window=args.doppler_window,
                            angle_window=args.angle_window)
-    summary = build_dataset(args.sessions, args.out, cfg, scheduler=args.scheduler, overwrite=args.overwrite,
+    scheduler = None if args.scheduler == "local" else args.scheduler
+    summary = build_dataset(args.sessions, args.out, cfg, scheduler=scheduler, overwrite=args.overwrite,
                             progress=not args.no_progress)
     print(json.dumps(summary))
     return 0

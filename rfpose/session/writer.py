@@ -381,7 +381,11 @@ class SessionWriter:
     def _prepare_path(self, overwrite: bool) -> None:
         p = self.path
         if not p.exists():
-            p.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:  # a parent is a file, or not writable
+                raise ConfigError(f"cannot create the session's directory: {e.strerror}"
+                                  + (f" ({e.filename})" if e.filename else ""), str(p)) from None
             return
         if not overwrite:
             raise ConfigError("output already exists (pass overwrite=True / --overwrite to replace it)", str(p))
