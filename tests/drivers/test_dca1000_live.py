@@ -47,7 +47,7 @@ def test_unanswered_command_times_out_naming_command_and_address(addrs):
         with pytest.raises(DeviceTimeout, match=rf"{fpga}:4096.*START_RECORD|START_RECORD.*{fpga}") as e:
             ctl.start_record()
         assert "3 tries" in str(e.value)
-        assert time.monotonic() - t < 2
+        assert time.monotonic() - t >= 3 * 0.1  # every try waited its timeout (load can only make it longer)
 
 
 def test_nobody_listening_times_out(addrs):
@@ -96,7 +96,7 @@ def test_async_status_when_radar_streams_without_record(addrs):
     host, fpga = addrs
     with DCA1000Emulator(SyntheticAdc(), fpga_ip=fpga, host_ip=host) as emu, DCA1000Control(host, fpga) as ctl:
         emu.radar_start(F, 0.1)  # the radar chirps but nobody started the record
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 20  # returns as soon as the packet is there
         while not ctl.status_counts and time.monotonic() < deadline:
             ctl.poll_status()
             time.sleep(0.01)
