@@ -105,8 +105,13 @@ class SessionStream(SourceBase):
         self._timestamps = _readonly(_read(self._arrays[L.TIMESTAMP], slice(0, n), f"{self.where}/{L.TIMESTAMP}"))
         self._frame_index = _read(self._arrays[L.FRAME_INDEX], slice(0, n), f"{self.where}/{L.FRAME_INDEX}")
         self._checksums = None  # sessions written before checksums existed are read unverified
-        if L.CHECKSUM in self._group.array_keys():
-            arr = _open(self._group, L.CHECKSUM, self.where)
+        try:
+            arr = self._group[L.CHECKSUM]
+        except KeyError:
+            arr = None
+        except Exception as e:  # present but unreadable metadata
+            raise FormatError(f"{self.where}/{L.CHECKSUM}: unreadable ({type(e).__name__}: {e})") from e
+        if arr is not None:
             _check_len(arr, n, f"{self.where}/{L.CHECKSUM}")
             self._checksums = _read(arr, slice(0, n), f"{self.where}/{L.CHECKSUM}")
 
