@@ -19,7 +19,6 @@ def addrs():
     return f"127.{a}.{b}.1", f"127.{a}.{b}.2"
 
 
-
 @pytest.fixture
 def real_one_frame():
     """The real DCA1000 capture of one 16,384-byte frame (../shared/data/real): ``[(src, sport, dport, payload)]``."""
