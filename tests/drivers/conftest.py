@@ -27,3 +27,29 @@ def real_one_frame():
 
     datagrams, _ = pcap.read_udp(shared_data("real", "test_one_frame.pcap"))
     return [(d.src[0], d.src[1], d.dst[1], d.payload) for d in datagrams]
+
+
+@pytest.fixture
+def emulated_rig(tmp_path):
+    """``make(host, fpga, extra="")``: a rig file with one emulated AWR1843 + DCA1000 (counter ADC, 5 us
+    packet delay); ``extra`` lines go into its ``[sensors.emulation]`` table."""
+    def make(host: str, fpga: str, extra: str = ""):
+        p = tmp_path / "rig.toml"
+        p.write_text(f"""
+[rig]
+name = "t"
+emulate = true
+[[sensors]]
+name = "radar"
+kind = "radar"
+board = "awr1843boost"
+cfg = "awr1843boost.cfg"
+host_ip = "{host}"
+fpga_ip = "{fpga}"
+packet_delay_us = 5
+[sensors.emulation]
+adc = "counter"
+{extra}
+""")
+        return p
+    return make

@@ -73,27 +73,11 @@ def _hostile_sender(host, fpga, stop, sent):
             s.close()
 
 
-def test_record_completes_byte_exact_under_forged_and_random_datagrams(tmp_path, addrs, capsys):
+def test_record_completes_byte_exact_under_forged_and_random_datagrams(tmp_path, addrs, capsys, emulated_rig):
     from rfpose.session import SessionReader
 
     host, fpga = addrs
-    rig = tmp_path / "rig.toml"
-    rig.write_text(f"""
-[rig]
-name = "t"
-emulate = true
-[[sensors]]
-name = "radar"
-kind = "radar"
-board = "awr1843boost"
-cfg = "awr1843boost.cfg"
-host_ip = "{host}"
-fpga_ip = "{fpga}"
-packet_delay_us = 5
-[sensors.emulation]
-adc = "counter"
-seed = 2
-""")
+    rig = emulated_rig(host, fpga, "seed = 2")
     stop, sent = threading.Event(), {4096: 0, 4098: 0}
     t = threading.Thread(target=_hostile_sender, args=(host, fpga, stop, sent), daemon=True)
     t.start()

@@ -128,6 +128,17 @@ def impaired_stream(draw):
     return data, out
 
 
+def _reassemble(pkts):
+    """Feed the packets, flush, check the invariants every output must meet; returns (frames, stats)."""
+    frames = []
+    r = FrameReassembler(F, frames.append, reorder_bytes=8 * proto.MAX_PAYLOAD_BYTES)
+    for p in pkts:
+        r.feed(p, len(p))
+    r.flush()
+    _check_frames(frames, r.stats)
+    return frames, r.stats
+
+
 def _check_frames(frames, stats):
     idx = [f.index for f in frames]
     assert idx == sorted(set(idx))
@@ -141,15 +152,10 @@ def _check_frames(frames, stats):
 @given(stream=impaired_stream())
 def test_fuzz_reassembly_genuine_stream_is_byte_exact(stream):
     data, pkts = stream
-    frames = []
-    r = FrameReassembler(F, frames.append, reorder_bytes=8 * proto.MAX_PAYLOAD_BYTES)
-    for p in pkts:
-        r.feed(p, len(p))
-    r.flush()
-    _check_frames(frames, r.stats)
+    frames, stats = _reassemble(pkts)
     # genuine packets are never malformed; only a tail too short to confirm (fewer than confirm_packets
     # packets after the start or a long gap) stays unconfirmed
-    assert set(r.stats.malformed_reasons) <= {"unconfirmed"} and r.stats.malformed <= 2 * (1 + r.stats.jumps)
+    assert set(stats.malformed_reasons) <= {"unconfirmed"} and stats.malformed <= 2 * (1 + stats.jumps)
     src = np.frombuffer(data, np.uint8)
     for f in frames:
         if f.complete:
@@ -167,12 +173,7 @@ def test_fuzz_reassembly_with_junk_never_raises(stream, extra):
     pkts = list(pkts)
     for at, j in extra:
         pkts.insert(min(at, len(pkts)), j)
-    frames = []
-    r = FrameReassembler(F, frames.append, reorder_bytes=8 * proto.MAX_PAYLOAD_BYTES)
-    for p in pkts:
-        r.feed(p, len(p))
-    r.flush()
-    _check_frames(frames, r.stats)
+    _reassemble(pkts)
 
 
 # -- TLV packets and streams ----------------------------------------------------------------------
