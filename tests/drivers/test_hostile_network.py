@@ -28,15 +28,15 @@ def test_emulator_answers_and_streams_from_the_hardware_port(addrs):
         ctl.bind((host, 4096))
         data = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         data.bind((host, 4098))
-        ctl.settimeout(2)
-        data.settimeout(2)
+        ctl.settimeout(20)  # returns as soon as the reply is there
+        data.settimeout(20)
         try:
             ctl.sendto(proto.pack_request(proto.Cmd.START_RECORD), (fpga, 4096))
             reply, addr = ctl.recvfrom(64)
             assert proto.parse_response(reply) == proto.Response(proto.Cmd.START_RECORD, 0) and addr == (fpga, 1024)
             pkt, addr = data.recvfrom(2048)
             assert addr == (fpga, 1024) and proto.unpack_data_header(pkt) == (1, 0)
-            emu.wait_streamed(2)
+            emu.wait_streamed(20)
         finally:
             ctl.close()
             data.close()
