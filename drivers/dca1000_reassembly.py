@@ -43,7 +43,7 @@ class StreamStats:
     late_filled: int = 0       # arrived out of order but in time: written into their place
     too_late: int = 0          # arrived after their frame was emitted: dropped (their bytes stay lost)
     malformed: int = 0         # wrong length, impossible header or an unconfirmed jump: skipped
-    foreign: int = 0           # datagrams from another address or port than the FPGA's: skipped
+    foreign: int = 0           # datagrams from another address or port than the FPGA's: skipped before reassembly (not in packets)
     jumps: int = 0             # confirmed jumps of the stream (loss bursts longer than the reorder window)
     frames_emitted: int = 0
     frames_incomplete: int = 0
@@ -54,7 +54,7 @@ class StreamStats:
 
     def lost_packets_estimate(self) -> int:
         """Packets missing by sequence number (received unique packets vs the highest seq)."""
-        unique = self.packets - self.duplicates - self.malformed - self.foreign
+        unique = self.packets - self.duplicates - self.malformed
         return max(0, self.highest_seq - unique)
 
     def as_dict(self) -> dict:
