@@ -43,7 +43,7 @@ class StreamStats:
     late_filled: int = 0       # arrived out of order but in time: written into their place
     too_late: int = 0          # arrived after their frame was emitted: dropped (their bytes stay lost)
     malformed: int = 0         # wrong length, impossible header or an unconfirmed jump: skipped
-    foreign: int = 0           # datagrams from another address or port than the FPGA's: skipped before reassembly (not in packets)
+    foreign: int = 0           # from another address or port than the FPGA's: skipped before feed(), not in packets
     jumps: int = 0             # confirmed jumps of the stream (loss bursts longer than the reorder window)
     frames_emitted: int = 0
     frames_incomplete: int = 0
