@@ -20,20 +20,12 @@ def addrs():
 
 
 @pytest.fixture
-def real_one_frame():
-    """The real DCA1000 capture of one 16,384-byte frame (../shared/data/real): ``[(src, sport, dport, payload)]``."""
-    from rfpose.drivers import pcap
-    from tests.shared_data import shared_data
+def emulated_rig(tmp_path, addrs):
+    """``emulated_rig(extra="") -> path``: a rig file with one emulated AWR1843 DCA1000 radar on this test's
+    addresses streaming the counter pattern; ``extra`` adds ``[sensors.emulation]`` lines."""
+    host, fpga = addrs
 
-    datagrams, _ = pcap.read_udp(shared_data("real", "test_one_frame.pcap"))
-    return [(d.src[0], d.src[1], d.dst[1], d.payload) for d in datagrams]
-
-
-@pytest.fixture
-def emulated_rig(tmp_path):
-    """``make(host, fpga, extra="")``: a rig file with one emulated AWR1843 + DCA1000 (counter ADC, 5 us
-    packet delay); ``extra`` lines go into its ``[sensors.emulation]`` table."""
-    def make(host: str, fpga: str, extra: str = ""):
+    def make(extra: str = ""):
         p = tmp_path / "rig.toml"
         p.write_text(f"""
 [rig]
@@ -52,4 +44,15 @@ adc = "counter"
 {extra}
 """)
         return p
+
     return make
+
+
+@pytest.fixture
+def real_one_frame():
+    """The real DCA1000 capture of one 16,384-byte frame (../shared/data/real): ``[(src, sport, dport, payload)]``."""
+    from rfpose.drivers import pcap
+    from tests.shared_data import shared_data
+
+    datagrams, _ = pcap.read_udp(shared_data("real", "test_one_frame.pcap"))
+    return [(d.src[0], d.src[1], d.dst[1], d.payload) for d in datagrams]

@@ -50,11 +50,10 @@ def test_capture_adc_without_radar_times_out_cleanly(tmp_path, addrs, capsys):
     assert json.loads(out.with_suffix(".json").read_text())["num_frames"] == 0
 
 
-def test_record_emulated_rig(tmp_path, addrs, capsys, emulated_rig):
+def test_record_emulated_rig(tmp_path, emulated_rig, capsys):
     from rfpose.session import SessionReader
 
-    host, fpga = addrs
-    rig = emulated_rig(host, fpga, "loss_rate = 0.002\nseed = 4")
+    rig = emulated_rig("loss_rate = 0.002\nseed = 4")
     out = tmp_path / "s.zarr"
     assert main(["record", "--rig", str(rig), "--out", str(out), "--duration", "1.2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -74,11 +73,10 @@ def test_record_emulated_rig(tmp_path, addrs, capsys, emulated_rig):
     assert lost == summary["radar"]["lost_bytes"] > 0
 
 
-def test_record_stops_cleanly_on_sigint(tmp_path, addrs, emulated_rig):
+def test_record_stops_cleanly_on_sigint(tmp_path, emulated_rig):
     from rfpose.session import SessionReader
 
-    host, fpga = addrs
-    rig = emulated_rig(host, fpga)
+    rig = emulated_rig()
     out = tmp_path / "s.zarr"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "rfpose", "-v", "record", "--rig", str(rig), "--out", str(out)],

@@ -77,7 +77,7 @@ def test_record_completes_byte_exact_under_forged_and_random_datagrams(tmp_path,
     from rfpose.session import SessionReader
 
     host, fpga = addrs
-    rig = emulated_rig(host, fpga, "seed = 2")
+    rig = emulated_rig("seed = 2")
     stop, sent = threading.Event(), {4096: 0, 4098: 0}
     t = threading.Thread(target=_hostile_sender, args=(host, fpga, stop, sent), daemon=True)
     t.start()
