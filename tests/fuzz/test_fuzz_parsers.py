@@ -58,11 +58,12 @@ def mutated_cfg(draw):
 
 @given(text=st.one_of(mutated_cfg(), st.text(max_size=300)), board=st.sampled_from([None, "awr1843boost", "iwr6843isk"]))
 def test_fuzz_cfg(text, board):
+    from rfpose.boards import get_board
     from rfpose.radar_config import parse_cfg, validate_cfg
 
     cfg = typed(parse_cfg, text, "fuzz.cfg")
     if cfg is not None:
-        typed(validate_cfg, cfg, board)
+        typed(validate_cfg, cfg, get_board(board) if board else None)
         typed(cfg.to_text)
 
 
