@@ -8,7 +8,9 @@ from __future__ import annotations
 
 
 class RfposeError(Exception):
-    """Root of every error rfpose raises on purpose."""
+    """Root of every error rfpose raises on purpose. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 2
 
 
 class ConfigError(RfposeError):
@@ -77,3 +79,15 @@ class DegenerateCalibrationError(CalibrationError):
 
 class CorrespondenceError(CalibrationError):
     """Detections cannot be matched across sensors or captures (ambiguous, mismatched sessions, missing stream)."""
+
+
+class CorruptDataError(FormatError):
+    """Stored data fails its integrity check (a missing, truncated or altered chunk); raised where the
+    caller asked for a frame's data strictly, otherwise the frame is counted and read as lost."""
+
+
+class PartialRecording(RfposeError):
+    """A recording ended early because a device failed or vanished; everything received before is
+    committed and readable. The CLI exits with 3 (not 2: the output exists and is valid, but short)."""
+
+    exit_code = 3

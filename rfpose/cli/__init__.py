@@ -49,10 +49,17 @@ def _available() -> dict[str, object]:
     return mods
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line (``rfpose CMD: error: …``) and exit code 2; ``--help`` shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rfpose import __version__
 
-    parser = argparse.ArgumentParser(prog="rfpose", description="Human pose estimation from mmWave radar.")
+    parser = _Parser(prog="rfpose", description="Human pose estimation from mmWave radar.")
     parser.add_argument("--version", action="version", version=f"rfpose {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -74,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         code = args._run(args)
     except RfposeError as e:
         print(f"rfpose {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         print(f"rfpose {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -41,6 +41,7 @@ def _numbers(kind, count: int):
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
     from rfpose.dataset import DEFAULT_LABELS, PreprocessConfig
 
     d = PreprocessConfig()
@@ -57,13 +58,13 @@ def add_arguments(p) -> None:
     p.add_argument("--camera-stream", default=None, help="camera for joints_2d (default: the first camera)")
     p.add_argument("--val-subjects", default=None, help="comma-separated subjects for the val split")
     p.add_argument("--test-subjects", default=None, help="comma-separated subjects for the test split")
-    p.add_argument("--val-fraction", type=float, default=0.0, help="fraction of subjects for val")
-    p.add_argument("--test-fraction", type=float, default=0.0, help="fraction of subjects for test")
+    p.add_argument("--val-fraction", type=a.probability, default=0.0, help="fraction of subjects for val")
+    p.add_argument("--test-fraction", type=a.probability, default=0.0, help="fraction of subjects for test")
     p.add_argument("--cfar", choices=("ca", "os"), default="ca", help="points: CFAR method")
     p.add_argument("--doppler-window", default="none", help="rtpose: window over the loops (none, hann, ...)")
     p.add_argument("--angle-window", default="none", help="rtpose: window over the virtual array (none, hann, ...)")
     p.add_argument("--clutter-removal", action="store_true", help="rtpose: subtract the mean over loops (static clutter)")
-    p.add_argument("--doppler-pool", type=int, default=d.doppler_pool,
+    p.add_argument("--doppler-pool", type=a.positive_int, default=d.doppler_pool,
                    help=f"rtpose: max-pool over this many adjacent Doppler bins (default {d.doppler_pool}; 1 = off)")
     p.add_argument("--grid-x-m", type=_numbers(float, 2), default=d.grid_x_m, metavar="MIN,MAX",
                    help="rtpose: first and last voxel centre along x (m, radar frame; default RT-Pose's ROI)")
@@ -71,8 +72,8 @@ def add_arguments(p) -> None:
     p.add_argument("--grid-z-m", type=_numbers(float, 2), default=d.grid_z_m, metavar="MIN,MAX")
     p.add_argument("--grid-n-zyx", type=_numbers(int, 3), default=d.grid_n_zyx, metavar="NZ,NY,NX",
                    help="rtpose: voxel counts (default 16,64,160)")
-    p.add_argument("--frames-per-task", type=int, default=8)
-    p.add_argument("--scheduler", default=None,
+    p.add_argument("--frames-per-task", type=a.positive_int, default=8)
+    p.add_argument("--scheduler", type=a.scheduler, default=None,
                    help="'synchronous' (in process) or a dask scheduler address; default a local 2-worker cluster")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output instead of resuming")
     p.add_argument("--no-progress", action="store_true")
@@ -93,7 +94,8 @@ def run(args) -> int:
                            angle_window=args.angle_window, clutter_removal=args.clutter_removal,
                            doppler_pool=args.doppler_pool, grid_x_m=args.grid_x_m, grid_y_m=args.grid_y_m,
                            grid_z_m=args.grid_z_m, grid_n_zyx=args.grid_n_zyx)
-    summary = build_dataset(args.sessions, args.out, cfg, scheduler=args.scheduler, overwrite=args.overwrite,
+    scheduler = None if args.scheduler == "local" else args.scheduler
+    summary = build_dataset(args.sessions, args.out, cfg, scheduler=scheduler, overwrite=args.overwrite,
                             progress=not args.no_progress)
     print(json.dumps(summary))
     return 0
