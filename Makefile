@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test install install-test mediapipe clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +27,22 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
 	$(BIN)/pip install -e ".[test]"
 	touch $@ $(VENV)/.installed
 
+# The 2D pose detector of `rfpose annotate` (MediaPipe 0.10.21 without its protobuf<5/jax pins; what it
+# installs: rfpose/annotation/install.py). The same step runs on first use via `rfpose annotate --install-detector`.
+$(VENV)/.mediapipe: annotation/install.py | $(VENV)/.torch
+	$(BIN)/python annotation/install.py
+	touch $@
+
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test $(VENV)/.mediapipe
+mediapipe: $(VENV)/.mediapipe
 
 demo: install
 	$(BIN)/rfpose demo --out demo-out
 
 test: install-test
 	@.ci/ensure-chromium
+	@.ci/ensure-mosquitto
 	$(BIN)/python .ci/lint_imports.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -37,7 +37,9 @@ class Detection2D:
     as OpenCV); NaN where a joint is not given. ``confidence``: ``(P, J)`` float64 in [0, 1], 0 where a
     joint is not given. ``skeleton``: name in :data:`rfpose.skeletons.SKELETONS`. ``person_scores``:
     ``(P,)`` detection score of each person. ``mask``: optional ``(H, W)`` int8 person index per pixel
-    (-1 background), e.g. MediaPipe's segmentation thresholded at 0.5.
+    (-1 background), e.g. MediaPipe's segmentation thresholded at 0.5. ``world_m``: optional ``(P, J, 3)``
+    metric root-relative 3D shape in camera-aligned axes (MediaPipe's ``pose_world_landmarks``: x right,
+    y down, z away from the camera, origin between the hips), NaN where not given.
     """
 
     keypoints_px: np.ndarray
@@ -45,6 +47,7 @@ class Detection2D:
     skeleton: str
     person_scores: np.ndarray | None = None
     mask: np.ndarray | None = None
+    world_m: np.ndarray | None = None
 
     def __post_init__(self):
         sk = get_skeleton(self.skeleton)
@@ -78,7 +81,8 @@ class Detection2D:
             return self
         kp, _valid = convert(self.keypoints_px, self.skeleton, skeleton)
         conf = convert_confidence(self.confidence, self.skeleton, skeleton)
-        return Detection2D(kp, conf, skeleton, self.person_scores.copy(), self.mask)
+        world = None if self.world_m is None else convert(self.world_m, self.skeleton, skeleton)[0]
+        return Detection2D(kp, conf, skeleton, self.person_scores.copy(), self.mask, world)
 
 
 def convert_confidence(confidence: np.ndarray, src: str, dst: str) -> np.ndarray:

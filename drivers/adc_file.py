@@ -61,6 +61,47 @@ class AdcFileWriter:
             self.close()
 
 
+def _sidecar_error(side: Path, what: str) -> FormatError:
+    return FormatError(f"{side}: {what}")
+
+
+def load_sidecar(side: Path, frames: int | None = None) -> dict:
+    """Read and validate an ``adc_data.json`` sidecar: a JSON object with a positive even ``frame_bytes``
+    and, when ``frames`` is given, per-frame lists of exactly that length (indices and timestamps
+    integers, ``lost_bytes`` within ``[0, frame_bytes]``, ``complete`` booleans). Every problem is a
+    :class:`FormatError` naming the file."""
+    try:
+        meta = json.loads(side.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise _sidecar_error(side, f"not valid JSON ({e})") from None
+    except OSError as e:
+        raise _sidecar_error(side, f"cannot be read ({e.strerror})") from None
+    if not isinstance(meta, dict):
+        raise _sidecar_error(side, "expected a JSON object")
+    fb = meta.get("frame_bytes")
+    if not _is_int(fb) or fb <= 0 or fb % 2:
+        raise _sidecar_error(side, f"frame_bytes {fb!r} is not a positive even number")
+    if frames is None:
+        return meta
+    fr = meta.get("frames")
+    if not isinstance(fr, dict):
+        raise _sidecar_error(side, "has no 'frames' object")
+    for key, ok in (("index", _is_int), ("timestamp_ns", _is_int), ("complete", lambda v: isinstance(v, bool)),
+                    ("lost_bytes", lambda v: _is_int(v) and 0 <= v <= fb)):
+        values = fr.get(key)
+        if not isinstance(values, list) or len(values) != frames:
+            raise _sidecar_error(side, f"frames.{key} must list {frames} values (one per frame in the .bin), got "
+                                       f"{len(values) if isinstance(values, list) else type(values).__name__}")
+        bad = next((i for i, v in enumerate(values) if not ok(v)), None)
+        if bad is not None:
+            raise _sidecar_error(side, f"frames.{key}[{bad}] = {values[bad]!r} is invalid")
+    return meta
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 class AdcFileSource(SourceBase):
     """Replay an ``adc_data.bin`` as radar frames (seekable). The frame size comes from ``frame_bytes``
     or the sidecar; per-frame loss flags and timestamps come from the sidecar when present."""
@@ -76,19 +117,26 @@ class AdcFileSource(SourceBase):
             raise FormatError(f"{self.path}: no such file")
         self.name = name
         side = sidecar_path(self.path)
-        self.sidecar = json.loads(side.read_text()) if side.is_file() else None
+        self.sidecar = load_sidecar(side) if side.is_file() else None
         if frame_bytes is None:
             if self.sidecar is None:
                 raise FormatError(f"{self.path}: frame size unknown (no {side.name}); give the cfg and board")
-            frame_bytes = int(self.sidecar["frame_bytes"])
+            frame_bytes = self.sidecar["frame_bytes"]
+        if not _is_int(frame_bytes) or frame_bytes <= 0 or frame_bytes % 2:
+            raise FormatError(f"{self.path}: frame size {frame_bytes!r} is not a positive even number of bytes")
         self.frame_bytes = frame_bytes
         size = self.path.stat().st_size
         if size % frame_bytes:
             raise FormatError(f"{self.path}: {size} bytes is not a whole number of {frame_bytes}-byte frames "
                               f"(truncated?)")
         self.n = size // frame_bytes
+        if self.sidecar is not None:
+            if self.sidecar["frame_bytes"] != frame_bytes:
+                raise FormatError(f"{side}: frame_bytes {self.sidecar['frame_bytes']} but {frame_bytes} was given")
+            self.sidecar = load_sidecar(side, self.n)
         self.period_ns = int(frame_period_s * 1e9)
-        self.data = np.memmap(self.path, dtype="<i2", mode="r")
+        # an empty capture (no frame arrived) is a valid, empty source; mmap refuses empty files
+        self.data = np.memmap(self.path, dtype="<i2", mode="r") if size else np.zeros(0, "<i2")
         self.metadata = {"path": str(self.path), "frame_bytes": frame_bytes}
         if self.sidecar:
             self.metadata.update(board=self.sidecar.get("board"), cfg_text=self.sidecar.get("cfg"))

@@ -1,6 +1,7 @@
 """DCA1000EVM control over UDP: a thin socket layer over :mod:`rfpose.drivers.dca1000_protocol`.
 
-The host binds ``host_ip:4096`` and talks to ``fpga_ip:4096``. Every command is retried until a valid
+The host binds ``host_ip:4096`` and sends to ``fpga_ip:4096``; the FPGA answers from its port 1024, and
+datagrams from any other address or port are counted (:attr:`DCA1000Control.foreign`) and ignored. Every command is retried until a valid
 response with the echoed command arrives; after ``retries`` tries it raises
 :class:`~rfpose.errors.DeviceTimeout` naming the command and the address. Asynchronous status packets
 (cmd 0x0A, e.g. LVDS_BUFFER_FULL) that arrive at any time are logged, counted and passed to ``on_status``.
@@ -33,16 +34,19 @@ class DCA1000Control:
     Args:
         host_ip: the host's address on the DCA1000 link (192.168.33.30 on real hardware).
         fpga_ip: the FPGA's address (192.168.33.180).
+        fpga_port: the port the FPGA answers from (1024 on real hardware).
         timeout_s: how long to wait for each response.
         retries: tries per command before :class:`DeviceTimeout`.
         on_status: called with ``(code, name)`` for each asynchronous status packet.
     """
 
     def __init__(self, host_ip: str = "192.168.33.30", fpga_ip: str = "192.168.33.180", *,
-                 config_port: int = proto.CONFIG_PORT, timeout_s: float = 0.5, retries: int = 3,
+                 config_port: int = proto.CONFIG_PORT, fpga_port: int = proto.FPGA_SOURCE_PORT, timeout_s: float = 0.5, retries: int = 3,
                  on_status: Callable[[int, str], None] | None = None):
         self.host_ip, self.fpga_ip = host_ip, fpga_ip
         self.address = (fpga_ip, config_port)
+        self.peer = (fpga_ip, fpga_port)
+        self.foreign = 0
         self.timeout_s, self.retries = timeout_s, retries
         self.on_status = on_status
         self.status_counts: Counter[str] = Counter()
@@ -89,6 +93,9 @@ class DCA1000Control:
                     break
                 except OSError:
                     break
+                if addr != self.peer:
+                    self.foreign += 1
+                    continue
                 try:
                     resp = proto.parse_response(data)
                 except ParseError:
@@ -126,6 +133,9 @@ class DCA1000Control:
                         continue
                     except ConnectionRefusedError:
                         continue  # ICMP port unreachable from an earlier send: nobody listening yet
+                    if addr != self.peer:
+                        self.foreign += 1
+                        continue
                     try:
                         resp = proto.parse_response(data)
                     except ParseError as e:

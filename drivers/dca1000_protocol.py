@@ -1,11 +1,14 @@
 """DCA1000EVM wire formats as pure functions over bytes (no sockets here).
 
-Control (UDP port 4096 both ways): a request is ``<H cmd H size {size}s H>`` with header ``0xA55A`` and
+Control (UDP): the host sends to the FPGA's port 4096 and the FPGA answers to the host's port 4096; a request is ``<H cmd H size {size}s H>`` with header ``0xA55A`` and
 footer ``0xEEAA``; the FPGA answers with an 8-byte ``<HHHH>`` response (header, echoed command, status,
 footer) and pushes asynchronous status packets with command ``0x0A`` on the same port.
 
-Data (UDP port 4098, FPGA to host): ``u32 seq | u48 byte_count | payload`` little-endian, where
+Data (UDP, FPGA to the host's port 4098): ``u32 seq | u48 byte_count | payload`` little-endian, where
 ``byte_count`` is the number of payload bytes sent *before* this packet and ``seq`` starts at 1.
+
+The FPGA sends everything (replies, status, data) from its port 1024 (:data:`FPGA_SOURCE_PORT`), as a
+real DCA1000's packet captures show (``../shared/data/real``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ HEADER = 0xA55A
 FOOTER = 0xEEAA
 CONFIG_PORT = 4096
 DATA_PORT = 4098
+FPGA_SOURCE_PORT = 1024
 MAX_DATA_BYTES = 504
 MAX_BYTES_PER_PACKET = 1470
 DATA_HEADER_BYTES = 10

@@ -1,6 +1,7 @@
 """The DCA1000 data path: a receiver thread on UDP port 4098 feeding a bounded queue of frames.
 
-The thread receives every datagram with ``socket.recv_into`` into one preallocated buffer and hands it
+The thread receives every datagram with ``socket.recvfrom_into`` into one preallocated buffer; a datagram
+from any other address or port than the FPGA's is counted (``stats.foreign``) and skipped, the others go
 to :class:`~rfpose.drivers.dca1000_reassembly.FrameReassembler`, which parses the header in place and
 copies the payload into its frame ring; no Python object is made per packet. Finished frames go into a
 bounded queue; when the consumer falls behind, frames are dropped and counted (the receiver never
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from rfpose.drivers.dca1000_protocol import DATA_PORT, MAX_DATAGRAM_BYTES
+from rfpose.drivers.dca1000_protocol import DATA_PORT, FPGA_SOURCE_PORT, MAX_DATAGRAM_BYTES
 from rfpose.drivers.dca1000_reassembly import FrameReassembler, StreamStats
 from rfpose.errors import DeviceError
 from rfpose.source import RadarFrame
@@ -32,6 +33,7 @@ class DCA1000Receiver:
 
     Args:
         host_ip: address to bind the data port on.
+        fpga_ip / fpga_port: the only sender whose datagrams are taken (the FPGA sends from port 1024).
         frame_bytes: bytes per radar frame.
         queue_frames: capacity of the frame queue.
         rcvbuf_bytes: requested ``SO_RCVBUF``; :attr:`rcvbuf_granted` is what the kernel gave.
@@ -41,13 +43,15 @@ class DCA1000Receiver:
             source uses it to poll the control port for status packets).
     """
 
-    def __init__(self, host_ip: str, frame_bytes: int, *, data_port: int = DATA_PORT, queue_frames: int = 64,
+    def __init__(self, host_ip: str, frame_bytes: int, *, fpga_ip: str, fpga_port: int = FPGA_SOURCE_PORT,
+                 data_port: int = DATA_PORT, queue_frames: int = 64,
                  rcvbuf_bytes: int = DEFAULT_RCVBUF_BYTES, reorder_bytes: int | None = None,
                  idle_flush_s: float = 0.05, on_idle: Callable[[], None] | None = None):
         self.frames: queue.Queue[RadarFrame] = queue.Queue(maxsize=queue_frames)
         self.dropped_frames = 0
         self.reassembler = FrameReassembler(frame_bytes, self._put, reorder_bytes=reorder_bytes)
         self.idle_flush_s = idle_flush_s
+        self.peer = (fpga_ip, fpga_port)
         self.on_idle = on_idle
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
@@ -95,17 +99,20 @@ class DCA1000Receiver:
     def _run(self) -> None:
         buf = bytearray(MAX_DATAGRAM_BYTES + 64)  # room to see oversize datagrams as such
         mv = memoryview(buf)
-        recv_into, feed, stop = self.sock.recv_into, self.reassembler.feed, self._stop.is_set
-        size = len(buf)
+        recv_into, feed, stop = self.sock.recvfrom_into, self.reassembler.feed, self._stop.is_set
+        size, peer, st = len(buf), self.peer, self.reassembler.stats
         cpu0 = time.thread_time()
         try:
             while not stop():
                 try:
-                    n = recv_into(mv, size)
+                    n, addr = recv_into(mv, size)
                 except TimeoutError:
                     self.reassembler.flush_complete()
                     if self.on_idle is not None:
                         self.on_idle()
+                    continue
+                if addr != peer:
+                    st.foreign += 1
                     continue
                 feed(mv, n)
         except OSError as e:
@@ -132,9 +139,12 @@ class DCA1000Receiver:
             buf = bytearray(MAX_DATAGRAM_BYTES + 64)
             while True:
                 try:
-                    n = self.sock.recv_into(buf)
+                    n, addr = self.sock.recvfrom_into(buf)
                 except (BlockingIOError, OSError):
                     break
+                if addr != self.peer:
+                    self.reassembler.stats.foreign += 1
+                    continue
                 self.reassembler.feed(buf, n)
             self.reassembler.flush(include_partial=include_partial)
 

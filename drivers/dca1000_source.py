@@ -46,6 +46,8 @@ class DCA1000Source(SourceBase):
         board: board name; its LVDS lane count configures the FPGA.
         cfg: the radar configuration (``RadarConfig``, path, or None for the board default).
         host_ip / fpga_ip: the link addresses.
+        fpga_port: the port the FPGA sends from (1024 on a real DCA1000); datagrams from any other
+            address or port are counted as foreign and skipped.
         cli_port: the radar's CLI serial port ("auto" to detect; None if someone else starts the radar).
         packet_delay_us: CONFIG_RECORD delay (5-500 us).
         frame_timeout_s: no frame for this long while running raises :class:`DeviceTimeout`.
@@ -57,7 +59,8 @@ class DCA1000Source(SourceBase):
 
     def __init__(self, board: str | Board, cfg=None, *, host_ip: str = "192.168.33.30",
                  fpga_ip: str = "192.168.33.180", cli_port: str | None = None, packet_delay_us: float = 25.0,
-                 name: str = "radar", config_port: int = 4096, data_port: int = 4098, timeout_s: float = 0.5,
+                 name: str = "radar", config_port: int = 4096, data_port: int = 4098, fpga_port: int = 1024,
+                 timeout_s: float = 0.5,
                  retries: int = 3, queue_frames: int = 64, reorder_bytes: int | None = None,
                  frame_timeout_s: float | None = None, cli_timeout_s: float = 2.0):
         super().__init__()
@@ -77,9 +80,11 @@ class DCA1000Source(SourceBase):
         }
         self.cli = None
         self._recording = False
-        self.control = DCA1000Control(host_ip, fpga_ip, config_port=config_port, timeout_s=timeout_s, retries=retries)
+        self.control = DCA1000Control(host_ip, fpga_ip, config_port=config_port, fpga_port=fpga_port,
+                                      timeout_s=timeout_s, retries=retries)
         try:
-            self.receiver = DCA1000Receiver(host_ip, self.params.frame_bytes, data_port=data_port,
+            self.receiver = DCA1000Receiver(host_ip, self.params.frame_bytes, fpga_ip=fpga_ip, fpga_port=fpga_port,
+                                            data_port=data_port,
                                             queue_frames=queue_frames, reorder_bytes=reorder_bytes,
                                             on_idle=self.control.poll_status)
         except BaseException:
@@ -163,6 +168,7 @@ class DCA1000Source(SourceBase):
         st = self.receiver.stats
         return {"frames": st.frames_emitted, "incomplete_frames": st.frames_incomplete, "lost_bytes": st.lost_bytes,
                 "malformed_packets": st.malformed, "duplicate_packets": st.duplicates, "late_packets": st.too_late,
+                "foreign_packets": st.foreign + self.control.foreign, "skipped_frames": st.frames_skipped,
                 "dropped_frames": self.receiver.dropped_frames, "status": dict(self.control.status_counts)}
 
     def _read(self, timeout_s: float):

@@ -15,13 +15,15 @@ from rfpose.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def start_dca1000(board: str, host_ip: str, fpga_ip: str, e: EmulationConfig) -> tuple[list, str]:
-    """Start a DCA1000 emulator and its board's CLI emulator; returns (devices, CLI pty path)."""
+def start_dca1000(board: str, host_ip: str, fpga_ip: str, e: EmulationConfig,
+                  fpga_port: int = 1024) -> tuple[list, str]:
+    """Start a DCA1000 emulator (sending from ``fpga_ip:fpga_port``) and its board's CLI emulator; returns
+    (devices, CLI pty path)."""
     from rfpose.boards import get_board
     from rfpose.drivers.emulators.board import BoardEmulator
     from rfpose.drivers.emulators.dca1000 import DCA1000Emulator, Impairments
 
-    dca = DCA1000Emulator(emulated_adc(e.adc, e.seed), fpga_ip=fpga_ip, host_ip=host_ip,
+    dca = DCA1000Emulator(emulated_adc(e.adc, e.seed), fpga_ip=fpga_ip, host_ip=host_ip, source_port=fpga_port,
                           lvds_lanes=get_board(board).lvds_lanes,
                           impairments=Impairments(loss_rate=e.loss_rate, duplicate_rate=e.duplicate_rate,
                                                   reorder_rate=e.reorder_rate, corrupt_rate=e.corrupt_rate,
@@ -70,7 +72,8 @@ class EmulatedDevices:
                     log.info("emulating %s: board CLI on %s, demo-firmware data UART on %s", s.name,
                              self.cli_ports[s.name], self.data_ports[s.name])
                 elif s.kind == "radar" and s.driver == "dca1000":
-                    devices, self.cli_ports[s.name] = start_dca1000(s.board, s.host_ip, s.fpga_ip, s.emulation)
+                    devices, self.cli_ports[s.name] = start_dca1000(s.board, s.host_ip, s.fpga_ip, s.emulation,
+                                                                    s.fpga_port)
                     self.devices += devices
                     log.info("emulating %s: board CLI on %s, DCA1000 on %s", s.name, self.cli_ports[s.name],
                              s.fpga_ip)

@@ -108,11 +108,20 @@ class MmwaveCli:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _io(self, fn, *args):
+        """One serial call; the port vanishing (unplug, a closed pty) is a :class:`DeviceError`."""
+        import serial
+
+        try:
+            return fn(*args)
+        except (OSError, serial.SerialException, TypeError) as e:  # pyserial raises TypeError on a closed fd
+            raise DeviceError(f"radar CLI port {self.port} failed ({e}); was the board unplugged?") from None
+
     def _read_to_prompt(self, command: str, timeout_s: float) -> str:
         buf = bytearray()
         deadline = time.monotonic() + timeout_s
         while True:
-            chunk = self.serial.read(max(1, self.serial.in_waiting))
+            chunk = self._io(lambda: self.serial.read(max(1, self.serial.in_waiting)))
             if chunk:
                 buf += chunk
                 idx = buf.find(PROMPT)
@@ -126,8 +135,8 @@ class MmwaveCli:
     def send(self, command: str, timeout_s: float | None = None) -> CliReply:
         """Send one command and return its classified reply (no exception for a rejected command)."""
         command = command.strip()
-        self.serial.write(command.encode("ascii") + b"\n")
-        self.serial.flush()
+        self._io(self.serial.write, command.encode("ascii") + b"\n")
+        self._io(self.serial.flush)
         raw = self._read_to_prompt(command, self.timeout_s if timeout_s is None else timeout_s)
         reply = classify_reply(command, raw)
         if reply.status == "ignored":

@@ -13,6 +13,9 @@ import numpy as np
 from rfpose.errors import FormatError
 from rfpose.source import LIDAR_POINT_DTYPE, LidarFrame, SourceBase
 
+#: more columns than this per point is not a point cloud but a lying header
+MAX_PCD_COLUMNS = 4096
+
 _PCD_TYPES = {("F", 4): "<f4", ("F", 8): "<f8", ("I", 1): "i1", ("I", 2): "<i2", ("I", 4): "<i4", ("I", 8): "<i8",
               ("U", 1): "u1", ("U", 2): "<u2", ("U", 4): "<u4", ("U", 8): "<u8"}
 
@@ -59,34 +62,93 @@ def read_pcd(path: str | Path) -> np.ndarray:
         raise FormatError(f"{p}: malformed PCD header ({e})") from None
     if not len(names) == len(sizes) == len(types) == len(counts):
         raise FormatError(f"{p}: PCD header FIELDS/SIZE/TYPE/COUNT lengths differ")
+    if len(set(names)) != len(names):
+        raise FormatError(f"{p}: PCD header names a field twice ({' '.join(names)})")
+    if n < 0 or min(counts, default=1) < 1 or sum(counts) > MAX_PCD_COLUMNS:
+        raise FormatError(f"{p}: PCD header has implausible sizes (POINTS {n}, COUNT {' '.join(map(str, counts))})")
     try:
         dtype = np.dtype([(nm if c == 1 else f"{nm}_{i}", _PCD_TYPES[(t, s)])
                           for nm, s, t, c in zip(names, sizes, types, counts) for i in range(c)])
     except KeyError as e:
         raise FormatError(f"{p}: unsupported PCD field type {e}") from None
+    except ValueError as e:  # e.g. a field name numpy refuses, or one that collides with an expanded COUNT name
+        raise FormatError(f"{p}: PCD fields cannot form a record ({e})") from None
     if mode == "binary":
         need = n * dtype.itemsize
         if len(raw) - pos < need:
             raise FormatError(f"{p}: truncated: {len(raw) - pos} data bytes for {n} points of {dtype.itemsize} bytes")
         arr = np.frombuffer(raw, dtype, count=n, offset=pos)
     elif mode == "ascii":
+        if n * len(dtype.names) * 2 > len(raw) - pos + 1:  # each value takes at least a digit and a separator
+            raise FormatError(f"{p}: truncated: {len(raw) - pos} data bytes cannot hold {n} points of "
+                              f"{len(dtype.names)} values")
         text = raw[pos:].decode("ascii", "replace").split()
         if len(text) < n * len(dtype.names):
             raise FormatError(f"{p}: truncated: {len(text)} values for {n} points of {len(dtype.names)} fields")
-        vals = np.asarray(text[:n * len(dtype.names)], dtype=np.float64).reshape(n, len(dtype.names))
+        try:
+            vals = np.asarray(text[:n * len(dtype.names)], dtype=np.float64).reshape(n, len(dtype.names))
+        except ValueError as e:
+            raise FormatError(f"{p}: non-numeric PCD data ({e})") from None
         arr = np.zeros(n, dtype)
         for i, nm in enumerate(dtype.names):
             arr[nm] = vals[:, i]
     elif mode == "binary_compressed":
+        sizes_ok = len(raw) - pos >= 8
+        if sizes_ok:
+            csize, usize = (int(v) for v in np.frombuffer(raw, "<u4", 2, pos))
+            sizes_ok = usize == n * dtype.itemsize and csize <= len(raw) - pos - 8
+        if not sizes_ok:
+            raise FormatError(f"{p}: compressed PCD data does not match its header ({n} points of "
+                              f"{dtype.itemsize} bytes, {len(raw) - pos} bytes after DATA)")
         return _read_open3d(p)
     else:
         raise FormatError(f"{p}: unknown PCD DATA mode {mode!r}")
     return _to_lidar_points({nm: arr[nm] for nm in arr.dtype.names}, n)
 
 
+_PLY_SIZES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2, "int16": 2, "uint16": 2,
+              "int": 4, "uint": 4, "int32": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
+
+
+def check_ply_header(p: Path, raw: bytes) -> None:
+    """Refuse a PLY whose header claims more elements than the file's real length can hold (before open3d
+    allocates them) or is malformed. Rows of list properties count as at least their count byte."""
+    end = raw.find(b"end_header")
+    if not raw.startswith(b"ply") or end < 0:
+        raise FormatError(f"{p}: not a PLY file (no 'ply' ... 'end_header' header)")
+    body = len(raw) - raw.find(b"\n", end) - 1
+    fmt, total = "", 0
+    elements: list[list[int]] = []  # [count, row bytes]
+    for line in raw[:end].decode("ascii", "replace").splitlines()[1:]:
+        words = line.split()
+        if not words or words[0] in ("comment", "obj_info"):
+            continue
+        try:
+            if words[0] == "format":
+                fmt = words[1]
+            elif words[0] == "element":
+                elements.append([int(words[2]), 0])
+            elif words[0] == "property":
+                size = 1 if words[1] == "list" else _PLY_SIZES[words[1]]
+                elements[-1][1] += size
+        except (IndexError, ValueError, KeyError) as e:
+            raise FormatError(f"{p}: malformed PLY header line {line!r} ({type(e).__name__}: {e})") from None
+    if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
+        raise FormatError(f"{p}: unknown PLY format {fmt!r}")
+    for count, row in elements:
+        if count < 0:
+            raise FormatError(f"{p}: PLY element count {count} is negative")
+        total += count * (max(row, 1) if fmt != "ascii" else 2)  # ascii: at least a digit and a newline
+    if total > body:
+        raise FormatError(f"{p}: truncated or lying PLY header: its elements need at least {total} bytes, the "
+                          f"file has {body} after the header")
+
+
 def _read_open3d(p: Path) -> np.ndarray:
     import open3d as o3d
 
+    if p.suffix.lower() == ".ply":
+        check_ply_header(p, p.read_bytes())
     pcd = o3d.t.io.read_point_cloud(str(p))
     if "positions" not in pcd.point:
         raise FormatError(f"{p}: open3d found no points")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rfpose.drivers.emulated import EmulatedDevices, emulated_adc, emulated_points  # noqa: F401 - re-exported
 from rfpose.drivers.rig import RigConfig, SensorConfig
-from rfpose.errors import ConfigError
+from rfpose.errors import ConfigError, PartialRecording, RfposeError
 from rfpose.fanout import FanOut
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def open_sensor(s: SensorConfig, cli_port: str | None = None, data_port: str | N
     if s.kind == "radar" and s.driver == "dca1000" and not s.uri:
         from rfpose.drivers.dca1000_source import DCA1000Source
 
-        return DCA1000Source(s.board, s.cfg or None, host_ip=s.host_ip, fpga_ip=s.fpga_ip,
+        return DCA1000Source(s.board, s.cfg or None, host_ip=s.host_ip, fpga_ip=s.fpga_ip, fpga_port=s.fpga_port,
                              cli_port=cli_port or s.cli_port or None, packet_delay_us=s.packet_delay_us, name=s.name)
     if s.kind == "radar_points" and not s.uri:
         from rfpose.boards import get_board
@@ -166,9 +166,14 @@ class Recorder:
                     src.close()
             if emulators is not None:
                 emulators.close()
-        errors = [st.error for st in self.status.values() if st.error is not None]
-        if errors:
-            raise errors[0]
+        failed = [st for st in self.status.values() if st.error is not None]
+        if failed:
+            st = failed[0]
+            if not isinstance(st.error, RfposeError):
+                raise st.error
+            got = ", ".join(f"{s.name} {s.frames} frames" for s in self.status.values())
+            raise PartialRecording(f"{st.name}: {st.error}; the session {self.out} is intact but partial ({got} "
+                                   "recorded before)") from st.error
         return self.status
 
     def _record(self, writer, fan: FanOut, recorded) -> None:

@@ -14,6 +14,7 @@
     cfg = "awr1843boost.cfg"   # relative to the rig file, or a preset shipped in rfpose/configs
     host_ip = "192.168.33.30"
     fpga_ip = "192.168.33.180"
+    fpga_port = 1024           # the port the FPGA sends from; datagrams from elsewhere are counted and skipped
     cli_port = "auto"          # or /dev/ttyACM0; omit if something else starts the radar
     packet_delay_us = 25
     extrinsics = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]   # T_rig_sensor
@@ -74,6 +75,7 @@ class SensorConfig:
     cfg: str = ""
     host_ip: str = "192.168.33.30"
     fpga_ip: str = "192.168.33.180"
+    fpga_port: int = 1024
     cli_port: str = ""
     data_port: str = ""
     packet_delay_us: float = 25.0
@@ -94,11 +96,42 @@ class RigConfig:
         return asdict(self)
 
 
-def _check_keys(table: dict, cls, where: str, path: str) -> None:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(table) - known)
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "list | None": (list, type(None))}
+_TYPE_NAMES = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
+               "list | None": "a list"}
+
+
+def _check_keys(table, cls, where: str, path: str) -> None:
+    """Unknown keys and values of the wrong type are errors naming the key (TOML gives typed values)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(table).__name__} {table!r:.40}", path)
+    types = {f.name: f.type for f in fields(cls)}
+    unknown = sorted(set(table) - set(types))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}", path)
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(types))}", path)
+    for key, value in table.items():
+        ok = _TYPES.get(types[key])
+        if ok is None:
+            continue
+        if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
+            raise ConfigError(f"{where}: {key} = {value!r:.40} must be {_TYPE_NAMES[types[key]]}", path)
+
+
+def _check_link(sc: SensorConfig, where: str, path: str) -> None:
+    import ipaddress
+
+    from rfpose.drivers.dca1000_protocol import MAX_PACKET_DELAY_US, MIN_PACKET_DELAY_US
+
+    for key in ("host_ip", "fpga_ip"):
+        try:
+            ipaddress.IPv4Address(getattr(sc, key))
+        except ValueError:
+            raise ConfigError(f"{where}: {key} {getattr(sc, key)!r} is not an IPv4 address", path) from None
+    if not 1 <= sc.fpga_port <= 65535:
+        raise ConfigError(f"{where}: fpga_port {sc.fpga_port} is not a UDP port (1-65535)", path)
+    if not MIN_PACKET_DELAY_US <= sc.packet_delay_us <= MAX_PACKET_DELAY_US:
+        raise ConfigError(f"{where}: packet_delay_us {sc.packet_delay_us:g} is outside the DCA1000's "
+                          f"[{MIN_PACKET_DELAY_US:g}, {MAX_PACKET_DELAY_US:g}] us", path)
 
 
 def parse_rig(text: str, path: str = "<rig>", base_dir: Path | None = None) -> RigConfig:
@@ -107,6 +140,10 @@ def parse_rig(text: str, path: str = "<rig>", base_dir: Path | None = None) -> R
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"not valid TOML: {e}", path) from None
     rig = doc.get("rig", {})
+    if not isinstance(rig, dict):
+        raise ConfigError("[rig] must be a table", path)
+    if not isinstance(rig.get("name", ""), str) or not isinstance(rig.get("emulate", False), bool):
+        raise ConfigError("[rig]: name must be a string and emulate true or false", path)
     unknown_top = sorted(set(doc) - {"rig", "sensors"})
     if unknown_top:
         raise ConfigError(f"unknown table(s) {', '.join(unknown_top)}; a rig file has [rig] and [[sensors]]", path)
@@ -119,6 +156,8 @@ def parse_rig(text: str, path: str = "<rig>", base_dir: Path | None = None) -> R
     sensors, names = [], set()
     for i, s in enumerate(sensors_raw):
         where = f"sensors[{i}]"
+        if not isinstance(s, dict):
+            raise ConfigError(f"{where}: expected a [[sensors]] table, got {s!r:.40}", path)
         s = dict(s)
         emu = s.pop("emulation", {})
         _check_keys(s, SensorConfig, where, path)
@@ -155,6 +194,7 @@ def parse_rig(text: str, path: str = "<rig>", base_dir: Path | None = None) -> R
                 raise ConfigError(f"{where} ({sc.name}): radar driver {sc.driver!r} is unknown; valid: dca1000", path)
             if not sc.board:
                 raise ConfigError(f"{where} ({sc.name}): a dca1000 radar needs 'board'", path)
+            _check_link(sc, f"{where} ({sc.name})", path)
         elif sc.kind == "radar_points" and not sc.uri:
             sc.driver = sc.driver or "uart"
             if sc.driver != "uart":

@@ -227,6 +227,11 @@ def parse_packet(data, *, sdk: int | None = None, doppler: DopplerScale | None =
             side = np.frombuffer(payload, _TI_SIDE)
         else:
             skipped.append(ttype)
+    if end - off >= SEGMENT_BYTES:
+        # more than padding after the last TLV: a corrupted (larger) totalPacketLen would swallow the
+        # packets that follow in a stream
+        raise ParseError(f"TLV frame {h.frame_number}: totalPacketLen {end} leaves {end - off} bytes after the "
+                         f"last TLV (at most {SEGMENT_BYTES - 1} of padding)")
     if points is None and h.num_detected_obj:
         raise ParseError(f"TLV frame {h.frame_number}: {h.num_detected_obj} objects but no point TLV")
     n = 0 if points is None else len(points[0])
@@ -274,6 +279,10 @@ class TlvStreamParser:
             version, total = struct.unpack_from("<II", buf, 8)
             if not header_bytes(version) <= total <= MAX_PACKET_BYTES:
                 self._bad(f"totalPacketLen {total} is implausible")
+                continue
+            nxt = buf.find(MAGIC, len(MAGIC), min(len(buf), total))
+            if nxt >= 0:  # the next packet starts inside this one: its totalPacketLen is corrupt
+                self._bad(f"totalPacketLen {total}, but the next packet starts at byte {nxt}")
                 continue
             if len(buf) < total:
                 break

@@ -152,6 +152,12 @@ def print_report(summary: dict, file=None) -> None:
     width = max(len(k) for k in scalar) if scalar else 0
     for k, v in scalar.items():
         print(f"{k.ljust(width)}  {v:.4g}" if isinstance(v, float) else f"{k.ljust(width)}  {v}", file=file)
+    if "mae_cm" in summary:
+        m = summary["mae_cm"]
+        print(f"\nmae_cm (MARS's metric: per-axis mean absolute error, cm; radar frame x forward, y left, z up)"
+              f"\n  x {m['x']:.2f}  y {m['y']:.2f}  z {m['z']:.2f}  mean {m['mean']:.2f}", file=file)
+        for k, m in summary.get("per_subject_mae_cm", {}).items():
+            print(f"  subject {k}: x {m['x']:.2f}  y {m['y']:.2f}  z {m['z']:.2f}  mean {m['mean']:.2f}", file=file)
     for key in ("session_mean",):
         if key in summary:
             print(f"\n{key} (RT-Pose aggregation: per session, then unweighted over sessions)", file=file)

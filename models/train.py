@@ -11,6 +11,7 @@ validates, logs and writes checkpoints.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -60,7 +61,8 @@ class TrainConfig:
     limit_val: int | None = None
     cache: bool = False
     """hold the training split in RAM (zarr read and decode once, not every epoch; workers must be 0)"""
-    val_batch_size: int = 4
+    val_batch_size: int | None = None
+    """default from the recipe"""
     resume: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model_overrides: dict = field(default_factory=dict)
@@ -71,7 +73,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Fill unset fields from the model family's recipe."""
-        r = get_family(model_entry(self.model).family).recipe
+        r = get_family(model_entry(self.model).family).recipe_for(self.model)
         c = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(self)})
         c.epochs = c.epochs or r.epochs
         c.batch_size = c.batch_size or r.batch_size
@@ -79,6 +81,9 @@ class TrainConfig:
         c.weight_decay = c.weight_decay if c.weight_decay is not None else r.weight_decay
         c.grad_clip = c.grad_clip if c.grad_clip is not None else r.grad_clip
         c.optimizer = c.optimizer or r.optimizer
+        c.val_batch_size = c.val_batch_size or r.val_batch_size
+        if not r.augment:
+            c.augment = dataclasses.replace(c.augment, enabled=False)
         if c.cache and c.workers:
             raise ConfigError("the in-RAM cache (--cache) needs --workers 0: each worker would hold a copy")
         if c.optimizer not in ("adamw-onecycle", "adam"):
@@ -235,7 +240,7 @@ def train(cfg: TrainConfig) -> dict:
     train_set, val_set = _datasets(cfg, model, family)
     sampler, loader = _loader(cfg, train_set, rank, world)
     steps_per_epoch = max(len(loader), 1)
-    optimizer, scheduler = _make_optimizer(model, cfg, family.recipe, steps_per_epoch)
+    optimizer, scheduler = _make_optimizer(model, cfg, family.recipe_for(cfg.model), steps_per_epoch)
     run = _RunState(model, torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model,
                     optimizer, scheduler, overrides)
     if cfg.resume:
@@ -392,7 +397,8 @@ def _fit_schedule_to_budget(run: _RunState, cfg: TrainConfig, family, epoch: int
         log.warning("%g min budget: %d epochs fit at %.0f s/epoch; OneCycle shortened from %d epochs",
                     cfg.max_minutes, fit, elapsed / (epoch + 1 - run.start_epoch), cfg.epochs)
         cfg.epochs = fit
-        run.scheduler = _one_cycle(run.optimizer, cfg, family.recipe, fit * steps_per_epoch, run.global_step)
+        run.scheduler = _one_cycle(run.optimizer, cfg, family.recipe_for(cfg.model), fit * steps_per_epoch,
+                                   run.global_step)
 
 
 def _validate_and_save(run: _RunState, cfg: TrainConfig, family, val_set, skeleton: str, epoch: int, row: dict,

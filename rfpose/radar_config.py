@@ -610,6 +610,10 @@ def load_cfg(path: str | Path, board: Board | None = None) -> RadarConfig:
         raise ConfigError("no such file", str(p)) from None
     except UnicodeDecodeError:
         raise ConfigError("not a text file", str(p)) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, expected a .cfg file", str(p)) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", str(p)) from None
     cfg = parse_cfg(text, str(p))
     validate_cfg(cfg, board)
     return cfg
@@ -633,6 +637,11 @@ _RANGES = {
     "dfeDataOutputMode": {"mode": (1, 3)},
     "lvdsStreamCfg": {"enable_header": (0, 1), "data_fmt": (0, 4), "enable_sw": (0, 1)},
 }
+
+
+#: The finest freqSlopeConst step of TI's chirp generators: 2.7e3 * 900 / 2**26 kHz/us on 60 GHz devices
+#: (48.3 kHz/us on 77 GHz ones); a smaller nonzero slope is not a chirp the device can make.
+MIN_SLOPE_MHZ_PER_US = 0.0362
 
 
 def validate_cfg(cfg: RadarConfig, board: Board | None = None) -> RadarParams:
@@ -666,6 +675,9 @@ def validate_cfg(cfg: RadarConfig, board: Board | None = None) -> RadarParams:
         seen_profiles[p.profile_id] = p.line
         if p.freq_slope_mhz_per_us == 0:
             raise ConfigError("profileCfg freqSlopeConst is 0: no chirp", path, p.line)
+        if abs(p.freq_slope_mhz_per_us) < MIN_SLOPE_MHZ_PER_US:
+            raise ConfigError(f"profileCfg freqSlopeConst {_format(p.freq_slope_mhz_per_us)} MHz/us is below one step "
+                              f"of the chirp generator ({MIN_SLOPE_MHZ_PER_US} MHz/us)", path, p.line)
         adc_end = p.adc_start_time_us + p.num_adc_samples / (p.dig_out_sample_rate_ksps * 1e-3)
         if adc_end > p.ramp_end_time_us + 1e-9:
             raise ConfigError(f"profileCfg samples until {adc_end:.2f} us, after the ramp ends at "

@@ -337,13 +337,20 @@ def test_reader_sees_only_committed_frames_of_a_live_writer(tmp_path):
     assert [int(f.image[0, 0, 0]) for f in s] == list(range(8))
 
 
-def test_commit_interval_commits_on_time(tmp_path):
+def test_commit_interval_commits_on_time(tmp_path, monkeypatch):
+    import types
+
+    import rfpose.session.writer as writer_module
+
+    now = [100.0]  # the writer's clock, advanced by the test: a loaded machine cannot change the outcome
+    monkeypatch.setattr(writer_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     path = tmp_path / "t.zarr"
     w = SessionWriter(path, commit_every=1000, commit_interval_s=0.05)
     w.add_lidar_stream("lidar")
+    now[0] += 0.01
     w.append("lidar", LidarFrame(0, 0, _points(3, 0)))
     assert len(SessionReader(path).stream("lidar")) == 0
-    time.sleep(0.06)
+    now[0] += 0.05
     w.append("lidar", LidarFrame(1, 1, _points(4, 1)))
     assert len(SessionReader(path).stream("lidar")) == 2
     w.close()
@@ -519,9 +526,11 @@ def test_missing_commit_marker_and_truncated_arrays(tmp_path):
 def test_corrupt_chunk_is_a_format_error_naming_the_frame(tmp_path):
     path = _small_session(tmp_path / "k.zarr")
     (path / "streams/radar/adc/c/0/0").write_bytes(b"garbage")
-    s = SessionReader(path).stream("radar")
-    with pytest.raises(FormatError, match=r"streams/radar/adc: cannot read 0"):
+    s = SessionReader(path, strict=True).stream("radar")
+    with pytest.raises(FormatError, match=r"streams/radar: frame 0 cannot be decoded.*adc: cannot read 0"):
         s[0]
+    f = SessionReader(path).stream("radar")[0]  # not strict: read as lost, never as good data
+    assert not f.complete and f.lost_bytes == 32 and not f.adc.any()
 
 
 def test_writer_rejects_bad_input_without_losing_frames(tmp_path, caplog):

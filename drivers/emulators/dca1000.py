@@ -1,6 +1,7 @@
-"""A DCA1000EVM on loopback UDP: the control protocol on ``fpga_ip:4096`` and the data stream from
-``fpga_ip:4098`` to ``host_ip:4098``, as the real FPGA does (all of 127.0.0.0/8 is local on Linux, so
-the host side binds 127.0.0.1 and the emulator 127.0.0.2 with the same standard ports).
+"""A DCA1000EVM on loopback UDP: commands to ``fpga_ip:4096``, replies and status to ``host_ip:4096`` and
+the data stream to ``host_ip:4098``, all sent from ``fpga_ip:1024`` as the real FPGA does (all of
+127.0.0.0/8 is local on Linux, so the host side binds 127.0.0.1 and the emulator 127.0.0.2 with the same
+standard ports).
 
 Streaming starts when the record is started and the radar is chirping: :meth:`radar_start` is called by
 the board emulator on ``sensorStart`` (or the record start alone starts it when ``standalone``). Packets
@@ -72,7 +73,8 @@ class DCA1000Emulator:
     """
 
     def __init__(self, adc, *, fpga_ip: str = "127.0.0.2", host_ip: str = "127.0.0.1",
-                 config_port: int = proto.CONFIG_PORT, data_port: int = proto.DATA_PORT, lvds_lanes: int = 2,
+                 config_port: int = proto.CONFIG_PORT, data_port: int = proto.DATA_PORT,
+                 source_port: int = proto.FPGA_SOURCE_PORT, lvds_lanes: int = 2,
                  frame_bytes: int | None = None, frame_period_s: float = 0.1, num_frames: int | None = None,
                  standalone: bool = False, impairments: Impairments | None = None, version: tuple[int, int] = (2, 8),
                  unpaced: bool = False):
@@ -104,7 +106,7 @@ class DCA1000Emulator:
         self._ctrl.settimeout(0.1)
         self._data = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._data.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        self._data.bind((fpga_ip, data_port))
+        self._data.bind((fpga_ip, source_port))  # replies, status and data all leave from here
         self._stop = threading.Event()
         self._stream_stop = threading.Event()
         self._streamer: threading.Thread | None = None
@@ -131,7 +133,7 @@ class DCA1000Emulator:
             self.commands.append(req.cmd)
             status = self._handle(req)
             try:
-                self._ctrl.sendto(proto.pack_response(req.cmd, status), addr)
+                self._data.sendto(proto.pack_response(req.cmd, status), addr)
             except OSError:
                 pass
 
@@ -186,7 +188,7 @@ class DCA1000Emulator:
 
     def send_status(self, code: AsyncStatus | int) -> None:
         """Push an asynchronous status packet to the host's config port."""
-        self._ctrl.sendto(proto.pack_response(Cmd.ASYNC_STATUS, int(code)), (self.host_ip, self.config_port))
+        self._data.sendto(proto.pack_response(Cmd.ASYNC_STATUS, int(code)), (self.host_ip, self.config_port))
 
     # -- the radar side -----------------------------------------------------------------------------
     def radar_start(self, frame_bytes: int, frame_period_s: float, num_frames: int | None = None) -> None:

@@ -45,6 +45,9 @@ class Recipe:
     pct_start: float = 0.4
     lr_decay_every: int | None = None
     lr_decay: float = 1.0
+    val_batch_size: int = 4
+    augment: bool = True
+    """False: the recipe never augments (a paper that trains without augmentation)"""
 
 
 class ModelFamily:
@@ -55,7 +58,7 @@ class ModelFamily:
         tensor_format: the dataset tensor format its models read (``input_spec.tensor_format``).
         input_arrays: dataset arrays of one sample, in ``model(*inputs)`` order; also the exported
             model's input names.
-        recipe: optimiser defaults (:class:`Recipe`).
+        recipe: optimiser defaults (:class:`Recipe`); ``model_recipes`` those of models that differ.
         selection: (metric name, higher is better) that picks the best checkpoint.
         needs_2d_labels: training needs ``joints_2d`` in the dataset.
         causal: windows end at the target frame (frames t-T+1 … t), so a live pipeline needs no future
@@ -71,6 +74,13 @@ class ModelFamily:
     needs_2d_labels: ClassVar[bool] = False
     causal: ClassVar[bool] = False
     memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
+
+    #: recipes of particular models that differ from the family's (model name → Recipe)
+    model_recipes: ClassVar[dict[str, Recipe]] = {}
+
+    def recipe_for(self, model_name: str) -> Recipe:
+        """The training recipe of a registered model: its own if the family lists one, else the family's."""
+        return self.model_recipes.get(model_name, self.recipe)
 
     def overrides_for_data(self, spec: InputSpec) -> dict:
         """Constructor overrides (JSON-serialisable) that make a model of this family accept a dataset's

@@ -4,6 +4,8 @@
 - :mod:`~rfpose.app.live` — the radar-only live pose pipeline (a trained run on incoming radar frames).
 - :mod:`~rfpose.app.report`, :mod:`~rfpose.app.figures` — the HTML report and its figures.
 - :mod:`~rfpose.app.benchmarking` — ``rfpose bench …``: the measurement suites and their table/JSON output.
+- :mod:`~rfpose.app.monitor` — ``rfpose monitor``: the radar-only room monitor (tracking, zones, falls, MQTT
+  with Home Assistant discovery, an authenticated web page).
 
 Only this package and :mod:`rfpose.cli` may import every stage (docs/architecture.md).
 """

@@ -23,12 +23,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("record", "record a session from the sensors in a rig file"),
     "capture-adc": ("capture_adc", "capture raw ADC frames from a DCA1000 into adc_data.bin"),
     "adc2tensor": ("adc2tensor", "turn an adc_data.bin capture into radar tensors"),
+    "annotate": ("annotate", "label a session's radar frames with 3D skeletons from cameras and LiDAR"),
     "preprocess": ("preprocess", "turn sessions into a training dataset"),
+    "import": ("import_data", "import third-party recordings (MARS) as a dataset"),
     "train": ("train", "train a pose model on a dataset"),
     "evaluate": ("evaluate", "evaluate a training run on a dataset split"),
     "baseline": ("baseline", "score the non-learned 3-D baselines (mean pose at true root / radar peak)"),
     "export": ("export", "export a trained model to ONNX or TorchScript"),
+    "monitor": ("monitor", "run the radar-only room monitor (MQTT / Home Assistant, web page)"),
     "bench": ("bench", "benchmarks: dsp, capture, model, sim"),
+    "calibrate": ("calibrate", "calibrate the rig from calibration captures; apply a calibration to sessions"),
     "import": ("import_data", "import third-party recordings (MARS datasets, TI UART recordings)"),
     "demo": ("demo", "run the whole pipeline on the simulated rig and write a report"),
 }
@@ -45,10 +49,17 @@ def _available() -> dict[str, object]:
     return mods
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line (``rfpose CMD: error: …``) and exit code 2; ``--help`` shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rfpose import __version__
 
-    parser = argparse.ArgumentParser(prog="rfpose", description="Human pose estimation from mmWave radar.")
+    parser = _Parser(prog="rfpose", description="Human pose estimation from mmWave radar.")
     parser.add_argument("--version", action="version", version=f"rfpose {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -70,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         code = args._run(args)
     except RfposeError as e:
         print(f"rfpose {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         print(f"rfpose {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -39,27 +39,32 @@ def _frames(text: str | None) -> slice | None:
         return slice(parts[0], parts[0] + 1)
     if len(parts) > 3:
         raise ConfigError(f"--frames {text!r} must look like A:B or A:B:STEP")
+    if len(parts) == 3 and parts[2] is not None and parts[2] < 1:
+        raise ConfigError(f"--frames {text!r}: STEP must be at least 1")
     return slice(*parts)
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     p.add_argument("adc", help="adc_data.bin (or, for the cascade, a directory / glob of the per-chip files)")
     p.add_argument("--cfg", required=True, help="the radar .cfg used for the capture")
     p.add_argument("--board", required=True, help="board preset (see 'rfpose cfg boards')")
     p.add_argument("--out", required=True, help="output .npy (.npz for points)")
     p.add_argument("--format", choices=FORMATS, default="polar")
     p.add_argument("--frames", help="frame selection A:B (Python slice)")
-    p.add_argument("--batch", type=int, default=8, help="frames processed per batch")
+    p.add_argument("--batch", type=a.positive_int, default=8, help="frames processed per batch")
     p.add_argument("--magnitude", action="store_true", help="polar: write |X| as float32")
     p.add_argument("--window", default="hann", help="range window: none, hann, hamming, blackman (polar)")
     p.add_argument("--doppler-window", default="none", help="polar, cartesian: window over the loops")
     p.add_argument("--angle-window", default="none", help="polar, cartesian: window over the virtual array")
     p.add_argument("--clutter-removal", action="store_true", help="polar, cartesian: remove static clutter (mean over loops)")
-    p.add_argument("--azimuth-fft", type=int, default=None)
-    p.add_argument("--elevation-fft", type=int, default=None)
+    p.add_argument("--azimuth-fft", type=a.positive_int, default=None)
+    p.add_argument("--elevation-fft", type=a.positive_int, default=None)
     p.add_argument("--cfar", choices=("ca", "os"), default="ca", help="points: CFAR method")
     p.add_argument("--allow-partial", action="store_true",
                    help="decode the whole frames of a truncated capture (warning) instead of failing")
+    a.add_force(p)
 
 
 def build_processor(fmt: str, params, board, args=None):
@@ -116,8 +121,14 @@ def run(args) -> int:
     from rfpose.radar_config import load_cfg
 
     log = logging.getLogger("rfpose.adc2tensor")
+    from rfpose.cli.args import input_file, output_file
+
+    out = Path(args.out)
+    if args.format == "points" and out.suffix != ".npz":
+        out = out.with_suffix(".npz")
+    output_file(out, args.force, also=[out.with_suffix(".json")])
     board = get_board(args.board)
-    cfg = load_cfg(args.cfg, board)
+    cfg = load_cfg(input_file(args.cfg, "--cfg"), board)
     params = cfg.derive(board)
     sel = _frames(args.frames)
     # validates the file and reports a truncated tail before any work
@@ -128,7 +139,6 @@ def run(args) -> int:
     if not frames:
         raise FormatError(f"{args.adc}: frame selection {args.frames} is empty ({n_total} frames)")
     proc, config, axes = build_processor(args.format, params, board, args)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results = []
     groups = [frames[i:i + args.batch] for i in range(0, len(frames), args.batch)]
@@ -143,8 +153,6 @@ def run(args) -> int:
         offsets = np.zeros(len(results) + 1, np.int64)
         offsets[1:] = np.cumsum([len(r) for r in results])
         values = np.concatenate(results) if results else np.zeros((0, 5), np.float32)
-        if out.suffix != ".npz":
-            out = out.with_suffix(".npz")
         np.savez(out, values=values, offsets=offsets)
         shapes = {"values": list(values.shape), "offsets": list(offsets.shape)}
         dtype = "float32"

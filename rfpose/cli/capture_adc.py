@@ -14,16 +14,19 @@ import sys
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     p.add_argument("--cfg", help="radar .cfg (default: the board's shipped preset)")
     p.add_argument("--board", required=True)
-    p.add_argument("--host-ip")
-    p.add_argument("--fpga-ip")
+    p.add_argument("--host-ip", type=a.ipv4)
+    p.add_argument("--fpga-ip", type=a.ipv4)
     p.add_argument("--cli-port", help="radar CLI serial port, or 'auto' to detect an XDS110/CP2105 board")
-    p.add_argument("--frames", type=int, required=True)
+    p.add_argument("--frames", type=a.positive_int, required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--packet-delay-us", type=float, default=25.0)
-    p.add_argument("--timeout", type=float, help="seconds without data before giving up (default 5 frame periods, >= 2 s)")
+    p.add_argument("--packet-delay-us", type=a.packet_delay_us, default=25.0)
+    p.add_argument("--timeout", type=a.positive_float, help="seconds without data before giving up (default 5 frame periods, >= 2 s)")
     p.add_argument("--emulate", action="store_true", help="capture from in-process emulators (no hardware)")
+    a.add_force(p)
 
 
 def run(args) -> int:
@@ -34,10 +37,11 @@ def run(args) -> int:
     from rfpose.boards import get_board
     from rfpose.drivers.adc_file import AdcFileWriter
     from rfpose.drivers.dca1000_source import DCA1000Source, resolve_cfg
-    from rfpose.errors import ConfigError, RfposeError
+    from rfpose.cli.args import output_file
+    from rfpose.drivers.adc_file import sidecar_path
+    from rfpose.errors import RfposeError
 
-    if args.frames < 1:
-        raise ConfigError("--frames must be at least 1")
+    output_file(args.out, args.force, also=[sidecar_path(args.out)])
     board = get_board(args.board)
     cfg = resolve_cfg(args.cfg, board)
     host_ip = args.host_ip or ("127.0.0.1" if args.emulate else "192.168.33.30")

@@ -38,7 +38,7 @@ def run(args) -> int:
     params = validate_cfg(cfg, board)
     summary = params.summary()
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(_finite(summary), indent=2, allow_nan=False))
         return 0
     print(f"{args.file}" + (f"  (board {board.name})" if board else ""))
     for key, value in summary.items():
@@ -46,3 +46,16 @@ def run(args) -> int:
             value = f"{value:.6g}"
         print(f"  {key:26s} {value}")
     return 0
+
+
+def _finite(value):
+    """JSON has no Infinity or NaN: non-finite numbers become null."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

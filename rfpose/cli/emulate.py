@@ -19,6 +19,8 @@ import threading
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     sub = p.add_subparsers(dest="device", metavar="DEVICE")
     sub.required = True
     b = sub.add_parser("board", help="a mmWave board's CLI on a pty (optionally with a DCA1000)")
@@ -30,24 +32,26 @@ def add_arguments(p) -> None:
     d.add_argument("--cfg", help="radar .cfg giving the frame size and rate (default: the board's)")
     _dca_args(d)
     u = sub.add_parser("uart", help="demo-firmware point clouds on a pty")
-    u.add_argument("--period-s", type=float, default=0.1)
-    u.add_argument("--targets", type=int, default=3)
-    u.add_argument("--garbage-rate", type=float, default=0.0)
-    u.add_argument("--corrupt-rate", type=float, default=0.0)
+    u.add_argument("--period-s", type=a.positive_float, default=0.1)
+    u.add_argument("--targets", type=a.positive_int, default=3)
+    u.add_argument("--garbage-rate", type=a.probability, default=0.0)
+    u.add_argument("--corrupt-rate", type=a.probability, default=0.0)
     u.add_argument("--seed", type=int, default=0)
     for q in (b, d, u):
-        q.add_argument("--duration", type=float, help="exit after this many seconds (default: until Ctrl-C)")
+        q.add_argument("--duration", type=a.positive_float, help="exit after this many seconds (default: until Ctrl-C)")
 
 
 def _dca_args(p) -> None:
-    p.add_argument("--fpga-ip", default="127.0.0.2")
-    p.add_argument("--host-ip", default="127.0.0.1")
+    from rfpose.cli import args as a
+
+    p.add_argument("--fpga-ip", type=a.ipv4, default="127.0.0.2")
+    p.add_argument("--host-ip", type=a.ipv4, default="127.0.0.1")
     p.add_argument("--adc", default="counter", help="counter, random, an adc_data.bin path or a source URI")
-    p.add_argument("--loss-rate", type=float, default=0.0)
+    p.add_argument("--loss-rate", type=a.probability, default=0.0)
     p.add_argument("--drop-seqs", default="", help="comma-separated data packet seqs to drop, e.g. 540,541")
-    p.add_argument("--duplicate-rate", type=float, default=0.0)
-    p.add_argument("--reorder-rate", type=float, default=0.0)
-    p.add_argument("--corrupt-rate", type=float, default=0.0)
+    p.add_argument("--duplicate-rate", type=a.probability, default=0.0)
+    p.add_argument("--reorder-rate", type=a.probability, default=0.0)
+    p.add_argument("--corrupt-rate", type=a.probability, default=0.0)
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -15,6 +15,9 @@ def add_arguments(p) -> None:
     p.add_argument("--out", help="output file (default RUN/model.onnx or RUN/model.pt)")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--no-check", action="store_true", help="skip the parity check")
+    from rfpose.cli.args import add_force
+
+    add_force(p)
 
 
 def run(args) -> int:
@@ -24,8 +27,11 @@ def run(args) -> int:
     from rfpose.models.export import export_model, parity
     from rfpose.models.train import load_run
 
-    model, doc = load_run(args.run_dir, args.checkpoint)
+    from rfpose.cli.args import output_file
+
     out = args.out or str(Path(args.run_dir) / ("model.onnx" if args.format == "onnx" else "model.ts"))
+    output_file(out, args.force, also=[f"{out}.json"])
+    model, doc = load_run(args.run_dir, args.checkpoint)
     path = export_model(model, args.format, out, doc)
     msg = f"wrote {path} (+ {path}.json)"
     if not args.no_check:

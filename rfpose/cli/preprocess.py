@@ -41,6 +41,7 @@ def _numbers(kind, count: int):
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
     from rfpose.dataset import DEFAULT_LABELS, PreprocessConfig
 
     d = PreprocessConfig()
@@ -49,19 +50,21 @@ def add_arguments(p) -> None:
     p.add_argument("--format", choices=("rtpose", "hupr", "points"), default="rtpose")
     p.add_argument("--labels", default=DEFAULT_LABELS,
                    help=f"session label set to build from (default {DEFAULT_LABELS}); recorded in the dataset")
+    p.add_argument("--include-flagged", action="store_true",
+                   help="keep label entries that rfpose annotate flagged (default: skip them)")
     p.add_argument("--radar-stream", default="radar", help="radar stream for rtpose/points")
     p.add_argument("--hori-stream", default="radar_hori", help="hupr: horizontal radar stream")
     p.add_argument("--vert-stream", default="radar_vert", help="hupr: vertical radar stream")
     p.add_argument("--camera-stream", default=None, help="camera for joints_2d (default: the first camera)")
     p.add_argument("--val-subjects", default=None, help="comma-separated subjects for the val split")
     p.add_argument("--test-subjects", default=None, help="comma-separated subjects for the test split")
-    p.add_argument("--val-fraction", type=float, default=0.0, help="fraction of subjects for val")
-    p.add_argument("--test-fraction", type=float, default=0.0, help="fraction of subjects for test")
+    p.add_argument("--val-fraction", type=a.probability, default=0.0, help="fraction of subjects for val")
+    p.add_argument("--test-fraction", type=a.probability, default=0.0, help="fraction of subjects for test")
     p.add_argument("--cfar", choices=("ca", "os"), default="ca", help="points: CFAR method")
     p.add_argument("--doppler-window", default="none", help="rtpose: window over the loops (none, hann, ...)")
     p.add_argument("--angle-window", default="none", help="rtpose: window over the virtual array (none, hann, ...)")
     p.add_argument("--clutter-removal", action="store_true", help="rtpose: subtract the mean over loops (static clutter)")
-    p.add_argument("--doppler-pool", type=int, default=d.doppler_pool,
+    p.add_argument("--doppler-pool", type=a.positive_int, default=d.doppler_pool,
                    help=f"rtpose: max-pool over this many adjacent Doppler bins (default {d.doppler_pool}; 1 = off)")
     p.add_argument("--grid-x-m", type=_numbers(float, 2), default=d.grid_x_m, metavar="MIN,MAX",
                    help="rtpose: first and last voxel centre along x (m, radar frame; default RT-Pose's ROI)")
@@ -69,8 +72,8 @@ def add_arguments(p) -> None:
     p.add_argument("--grid-z-m", type=_numbers(float, 2), default=d.grid_z_m, metavar="MIN,MAX")
     p.add_argument("--grid-n-zyx", type=_numbers(int, 3), default=d.grid_n_zyx, metavar="NZ,NY,NX",
                    help="rtpose: voxel counts (default 16,64,160)")
-    p.add_argument("--frames-per-task", type=int, default=8)
-    p.add_argument("--scheduler", default=None,
+    p.add_argument("--frames-per-task", type=a.positive_int, default=8)
+    p.add_argument("--scheduler", type=a.scheduler, default=None,
                    help="'synchronous' (in process) or a dask scheduler address; default a local 2-worker cluster")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output instead of resuming")
     p.add_argument("--no-progress", action="store_true")
@@ -83,14 +86,16 @@ def run(args) -> int:
     from rfpose.preprocessing.dataset import build_dataset
 
     cfg = PreprocessConfig(format=args.format, radar_stream=args.radar_stream, hori_stream=args.hori_stream,
-                           vert_stream=args.vert_stream, labels=args.labels, camera_stream=args.camera_stream,
+                           vert_stream=args.vert_stream, labels=args.labels, include_flagged=args.include_flagged,
+                           camera_stream=args.camera_stream,
                            frames_per_task=args.frames_per_task, val_subjects=_subjects(args.val_subjects),
                            test_subjects=_subjects(args.test_subjects), val_fraction=args.val_fraction,
                            test_fraction=args.test_fraction, cfar=args.cfar, doppler_window=args.doppler_window,
                            angle_window=args.angle_window, clutter_removal=args.clutter_removal,
                            doppler_pool=args.doppler_pool, grid_x_m=args.grid_x_m, grid_y_m=args.grid_y_m,
                            grid_z_m=args.grid_z_m, grid_n_zyx=args.grid_n_zyx)
-    summary = build_dataset(args.sessions, args.out, cfg, scheduler=args.scheduler, overwrite=args.overwrite,
+    scheduler = None if args.scheduler == "local" else args.scheduler
+    summary = build_dataset(args.sessions, args.out, cfg, scheduler=scheduler, overwrite=args.overwrite,
                             progress=not args.no_progress)
     print(json.dumps(summary))
     return 0

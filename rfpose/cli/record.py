@@ -14,9 +14,11 @@ import json
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     p.add_argument("--rig", required=True, help="rig file (TOML), or the name of a shipped one (emulated_rig.toml)")
     p.add_argument("--out", required=True, help="session to write (.zarr)")
-    p.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
+    p.add_argument("--duration", type=a.positive_float, help="seconds to record (default: until Ctrl-C)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing session")
     p.add_argument("--emulate", action="store_true", help="start the device emulators in-process (as emulate = true)")
     p.add_argument("--json", action="store_true", help="print the per-sensor summary as JSON")

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("--scenario", default="walk", help="scenario name (see --list)")
-    p.add_argument("--frames", type=int, default=10,
-                   help="radar frames to simulate (other sensors cover the same time)")
+    p.add_argument("--frames", type=a.positive_int,
+                   help="radar frames to simulate (other sensors cover the same time); default 10, or all of a "
+                        "calibration scenario's target poses")
     p.add_argument("--out", help="session directory to write (SESSION.zarr)")
     p.add_argument("--board", help="radar board preset (default: mmwcas; hupr-rig: awr1843boost)")
     p.add_argument("--cfg", help="radar .cfg file instead of the board's default")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--people", type=int, help="number of people (actions of the scenario cycle)")
+    p.add_argument("--people", type=a.positive_int, help="number of people (actions of the scenario cycle)")
     p.add_argument("--no-camera", action="store_true", help="no camera streams")
     p.add_argument("--no-lidar", action="store_true", help="no LiDAR stream")
     p.add_argument("--lidar-pattern", default="livox", choices=("livox", "spinning32", "spinning64"))

@@ -279,14 +279,16 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     p.add_argument("--list", action="store_true", help="list the presets and exit")
     p.add_argument("--preset", default="sim-bench-v1")
     p.add_argument("--out", help="output directory (sessions/, dataset.zarr, preset.json)")
-    p.add_argument("--subjects", type=int, help="use only the first N subject seeds (smoke runs; changes the preset)")
-    p.add_argument("--frames-per-session", type=int, help="override frames per session (smoke runs)")
+    p.add_argument("--subjects", type=a.positive_int, help="use only the first N subject seeds (smoke runs; changes the preset)")
+    p.add_argument("--frames-per-session", type=a.positive_int, help="override frames per session (smoke runs)")
     p.add_argument("--scenarios", help="comma-separated scenario subset (smoke runs; changes the preset)")
-    p.add_argument("--workers", type=int, default=1, help="sessions simulated at once (one process and core each)")
-    p.add_argument("--scheduler", default="synchronous",
+    p.add_argument("--workers", type=a.positive_int, default=1, help="sessions simulated at once (one process and core each)")
+    p.add_argument("--scheduler", type=a.scheduler, default="synchronous",
                    help="dataset build: 'synchronous' (default), 'local' (dask LocalCluster) or a scheduler address")
 
 

@@ -15,30 +15,34 @@ import json
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     p.add_argument("--model", required=True, help="registered model name (see `rfpose bench model`)")
     p.add_argument("--data", required=True, help="DATASET.zarr written by `rfpose preprocess`")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="learning rate (OneCycle: the maximum)")
-    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--epochs", type=a.positive_int)
+    p.add_argument("--batch-size", type=a.positive_int)
+    p.add_argument("--lr", type=a.positive_float, help="learning rate (OneCycle: the maximum)")
+    p.add_argument("--weight-decay", type=a.nonnegative_float)
     p.add_argument("--optimizer", choices=["adamw-onecycle", "adam"])
-    p.add_argument("--max-minutes", type=float, help="stop after this wall time (checkpoint saved; --resume continues)")
+    p.add_argument("--max-minutes", type=a.positive_float, help="stop after this wall time (checkpoint saved; --resume continues)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (spawned)")
-    p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--device", type=a.torch_device, default="cpu")
+    p.add_argument("--workers", type=a.nonnegative_int, default=0, help="DataLoader worker processes (spawned)")
+    p.add_argument("--threads", type=a.positive_int, help="torch intra-op threads")
     p.add_argument("--cache", action="store_true",
                    help="hold the training split's tensors in RAM (read and decoded once; needs --workers 0)")
-    p.add_argument("--limit-train", type=int, help="use only the first N training samples")
-    p.add_argument("--limit-val", type=int, help="use only the first N validation samples")
+    p.add_argument("--limit-train", type=a.positive_int, help="use only the first N training samples")
+    p.add_argument("--limit-val", type=a.positive_int, help="use only the first N validation samples")
+    a.add_force(p)
     p.add_argument("--no-augment", action="store_true", help="disable flip / rotation / intensity jitter")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
                    help="constructor override, e.g. --model-arg max_people=3 (repeatable)")
 
 
 def run(args) -> int:
+    from rfpose.cli.args import output_dir
     from rfpose.errors import ConfigError
     from rfpose.models.augment import AugmentConfig
     from rfpose.models.train import TrainConfig, train
@@ -52,6 +56,7 @@ def run(args) -> int:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
+    output_dir(args.out, args.force, allow_existing=args.resume)
     cfg = TrainConfig(model=args.model, data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, weight_decay=args.weight_decay, optimizer=args.optimizer,
                       max_minutes=args.max_minutes, seed=args.seed, device=args.device, workers=args.workers,

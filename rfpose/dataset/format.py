@@ -25,6 +25,8 @@ FLOAT16_MAX = 65504.0
 RTPOSE_FORMAT = "rtpose-dzyx-magnitude"
 HUPR_FORMAT = "hupr-ra-re-complex"
 POINTS_FORMAT = "points-xyzvs"
+#: points whose fifth field is the TI demo's intensity instead of SNR in dB (MARS)
+POINTS_INTENSITY_FORMAT = "points-xyzvi"
 TENSOR_FORMAT = {"rtpose": RTPOSE_FORMAT, "hupr": HUPR_FORMAT, "points": POINTS_FORMAT}
 #: per-sample input arrays of each dataset format
 TENSOR_ARRAYS = {"rtpose": ("x",), "hupr": ("x_hori", "x_vert"), "points": ("points_values", "points_offsets")}

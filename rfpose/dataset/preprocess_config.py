@@ -61,6 +61,7 @@ class PreprocessConfig:
     vert_stream: str = "radar_vert"
     labels: str = DEFAULT_LABELS
     """the session label set the dataset was built from"""
+    include_flagged: bool = False  # keep label entries an annotation flagged (label attrs "flags" != 0)
     camera_stream: str | None = None  # None: the first camera stream, if any
     frames_per_task: int = 8
     val_subjects: tuple[str, ...] = ()

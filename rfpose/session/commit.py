@@ -126,5 +126,6 @@ def read_commit(session: str | Path) -> Commit:
             raise FormatError(f"{path}: corrupt commit marker: label set {name!r} is not an object")
         labels[name] = _count(s.get("entries"), f"{name}.entries", str(path))
     return Commit(sequence=_count(d.get("sequence", 0), "sequence", str(path)), closed=bool(d.get("closed", False)),
-                  streams=streams, labels=labels, committed_unix_ns=int(d.get("committed_unix_ns", 0) or 0),
+                  streams=streams, labels=labels,
+                  committed_unix_ns=_count(d.get("committed_unix_ns", 0), "committed_unix_ns", str(path)),
                   rfpose_format=version)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ RAGGED_KINDS = ("lidar", "points")
 #: Per-frame arrays (int64 unless noted) every stream has.
 TIMESTAMP = "timestamp_ns"
 FRAME_INDEX = "frame_index"  # the source's own frame counter (RadarFrame.index …)
+#: uint32 CRC-32 per frame over its timestamp and its bulk data (see :func:`frame_checksum`); sessions
+#: written before it existed have no such array and are read unverified.
+CHECKSUM = "checksum"
 # radar
 ADC = "adc"
 LOST_BYTES = "lost_bytes"
@@ -66,9 +71,23 @@ SMALL_COMPRESSORS = None  # tiny arrays rewritten at every commit: no codec cost
 
 #: Keys the writer sets on a stream or label group; user ``attrs`` may not override them.
 RESERVED_STREAM_ATTRS = frozenset({"kind", "board", "cfg_text", "frame_shape", "extrinsics", "intrinsics",
-                                   "distortion", "height", "width", "point_fields"})
+                                   "distortion", "height", "width", "point_fields", "clock_offset_ns",
+                                   "calibration", "calibration_history"})
 RESERVED_LABEL_ATTRS = frozenset({"kind", "skeleton", "dims", "max_people", "num_joints", "provenance"})
 RESERVED_ROOT_ATTRS = frozenset({"rfpose_format", "created", "rfpose_version"})
+
+
+_TS = struct.Struct("<q")
+
+
+def frame_checksum(timestamp_ns: int, *parts: np.ndarray) -> int:
+    """CRC-32 (zlib) of a frame as stored: its int64 timestamp, then each bulk array's bytes in order (ADC
+    words; an image; a point cloud's fields in the stream dtype's order). A missing chunk (read back as
+    zeros), a flipped bit or a truncated chunk that still decodes changes it."""
+    crc = zlib.crc32(_TS.pack(int(timestamp_ns)))
+    for p in parts:
+        crc = zlib.crc32(np.ascontiguousarray(p), crc)
+    return crc
 
 
 def parse_version(value: Any, where: str) -> tuple[int, int]:
@@ -76,7 +95,7 @@ def parse_version(value: Any, where: str) -> tuple[int, int]:
     if not isinstance(value, str):
         raise FormatError(f"{where}: rfpose_format is {value!r}, expected a 'MAJOR.MINOR' string")
     parts = value.split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
         raise FormatError(f"{where}: rfpose_format {value!r} is not 'MAJOR.MINOR'")
     return int(parts[0]), int(parts[1])
 
@@ -112,9 +131,16 @@ def jsonable(value: Any, where: str = "attrs") -> Any:
                       "(use dicts, lists, numbers, strings, numpy arrays or dataclasses)")
 
 
+def _float_array(value: Any, where: str, what: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ShapeError(f"{where}: {what} must be numbers, got {str(value)[:60]!r} ({e})") from None
+
+
 def as_extrinsics(value: Any, where: str) -> np.ndarray:
     """A 4x4 rigid transform (identity when ``None``); rejects wrong shapes and non-finite values."""
-    m = np.eye(4) if value is None else np.asarray(value, dtype=np.float64)
+    m = np.eye(4) if value is None else _float_array(value, where, "extrinsics")
     if m.shape != (4, 4) or not np.all(np.isfinite(m)):
         raise ShapeError(f"{where}: extrinsics must be a finite 4x4 matrix, got shape {m.shape}")
     if not np.allclose(m[3], [0, 0, 0, 1]):
@@ -124,7 +150,7 @@ def as_extrinsics(value: Any, where: str) -> np.ndarray:
 
 def as_intrinsics(value: Any, where: str) -> np.ndarray:
     """A 3x3 camera matrix K (fx, fy, cx, cy in pixels)."""
-    k = np.asarray(value, dtype=np.float64)
+    k = _float_array(value, where, "intrinsics")
     if k.shape != (3, 3) or not np.all(np.isfinite(k)):
         raise ShapeError(f"{where}: intrinsics must be a finite 3x3 matrix, got shape {k.shape}")
     return k
@@ -132,7 +158,7 @@ def as_intrinsics(value: Any, where: str) -> np.ndarray:
 
 def as_distortion(value: Any, where: str) -> np.ndarray:
     """OpenCV distortion coefficients (k1, k2, p1, p2[, k3[, k4, k5, k6[, s1..s4[, tx, ty]]]])."""
-    d = np.zeros(5) if value is None else np.asarray(value, dtype=np.float64).ravel()
+    d = np.zeros(5) if value is None else _float_array(value, where, "distortion").ravel()
     if d.size not in (4, 5, 8, 12, 14) or not np.all(np.isfinite(d)):
         raise ShapeError(f"{where}: distortion needs 4, 5, 8, 12 or 14 finite coefficients, got {d.size}")
     return d

@@ -4,6 +4,12 @@ Only frames counted by the commit marker are visible (a live writer's arrays are
 a seekable :class:`rfpose.source.SourceBase` — the "session replay" source — so everything downstream
 treats a recording exactly like a live device. Every malformed-file problem is a
 :class:`~rfpose.errors.FormatError` naming the path.
+
+Integrity: each frame's stored CRC-32 (:func:`rfpose.session.layout.frame_checksum`) is checked when its
+data is read. A frame whose chunk is missing (zarr would return zeros), altered or undecodable is counted in
+``stream.corrupt_frames`` and read as lost (radar: zero words, ``lost_bytes`` = the frame's size,
+``complete`` False; camera: a zero image; point clouds: no points, or NaN points inside a block read) —
+or raises :class:`~rfpose.errors.CorruptDataError` when the stream is ``strict``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 import zarr
 from zarr.storage import LocalStore
 
-from rfpose.errors import FormatError, UnknownNameError
+from rfpose.errors import CorruptDataError, FormatError, UnknownNameError
 from rfpose.session import layout as L
 from rfpose.session.commit import Commit, StreamCommit, read_commit
 from rfpose.session.timeindex import indices_between, nearest_index
@@ -29,14 +35,20 @@ log = logging.getLogger(__name__)
 _MATRIX_ATTRS = ("extrinsics", "intrinsics", "distortion")
 
 
-def _metadata(attrs: dict) -> dict[str, Any]:
+def _metadata(attrs: dict, where: str) -> dict[str, Any]:
     """Stream attrs with matrices as float64 arrays (``extrinsics`` 4x4, ``intrinsics`` 3x3, ``distortion``)."""
     meta = dict(attrs)
     for key in _MATRIX_ATTRS:
         if key in meta and meta[key] is not None:
-            meta[key] = np.asarray(meta[key], dtype=np.float64)
+            try:
+                meta[key] = np.asarray(meta[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise FormatError(f"{where}: attrs {key} is not numeric: {str(meta[key])[:60]!r}") from None
     if "frame_shape" in meta:
-        meta["frame_shape"] = tuple(meta["frame_shape"])
+        fs = meta["frame_shape"]
+        if not isinstance(fs, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in fs):
+            raise FormatError(f"{where}: attrs frame_shape {fs!r} is not a list of positive integers")
+        meta["frame_shape"] = tuple(fs)
     return meta
 
 
@@ -71,12 +83,16 @@ class SessionStream(SourceBase):
     is_live = False
     is_seekable = True
 
-    def __init__(self, session_path: Path, group: zarr.Group, name: str, entry: StreamCommit):
+    def __init__(self, session_path: Path, group: zarr.Group, name: str, entry: StreamCommit, strict: bool = False):
         super().__init__()
         self.name = name
         self.where = f"{session_path}/streams/{name}"
         self._group = group
-        self.metadata = _metadata(dict(group.attrs))
+        self.metadata = _metadata(dict(group.attrs), self.where)
+        #: raise :class:`CorruptDataError` for a frame that fails its integrity check (else: read it as lost)
+        self.strict = strict
+        #: indices of frames found corrupt so far (read as lost)
+        self.corrupt_frames: set[int] = set()
         self._load(entry)
 
     def _load(self, entry: StreamCommit) -> None:
@@ -86,11 +102,75 @@ class SessionStream(SourceBase):
             arr = _open(self._group, key, self.where)
             _check_len(arr, n + (1 if key == L.POINT_OFFSETS else 0), f"{self.where}/{key}")
             self._arrays[key] = arr
-        self._timestamps = _readonly(_read(self._arrays[L.TIMESTAMP], slice(0, n), f"{self.where}/{L.TIMESTAMP}"))
+        self._raw_timestamps = _readonly(_read(self._arrays[L.TIMESTAMP], slice(0, n), f"{self.where}/{L.TIMESTAMP}"))
+        offset = int(self.metadata.get("clock_offset_ns") or 0)  # written by `rfpose calibrate apply`
+        self._timestamps = self._raw_timestamps if offset == 0 else _readonly(self._raw_timestamps + offset)
         self._frame_index = _read(self._arrays[L.FRAME_INDEX], slice(0, n), f"{self.where}/{L.FRAME_INDEX}")
+        self._checksums = None  # sessions written before checksums existed are read unverified
+        try:
+            arr = self._group[L.CHECKSUM]
+        except KeyError:
+            arr = None
+        except Exception as e:  # present but unreadable metadata
+            raise FormatError(f"{self.where}/{L.CHECKSUM}: unreadable ({type(e).__name__}: {e})") from e
+        if arr is not None:
+            _check_len(arr, n, f"{self.where}/{L.CHECKSUM}")
+            self._checksums = _read(arr, slice(0, n), f"{self.where}/{L.CHECKSUM}")
 
     def _array_names(self) -> tuple[str, ...]:
         return (L.TIMESTAMP, L.FRAME_INDEX)
+
+    @property
+    def verified(self) -> bool:
+        """Whether frames are checked against stored checksums (False for sessions written without them)."""
+        return self._checksums is not None
+
+    def _intact(self, i: int, *parts: np.ndarray) -> bool:
+        return self._checksums is None or L.frame_checksum(self._timestamps[i], *parts) == self._checksums[i]
+
+    def _corrupt(self, i: int, why: str) -> None:
+        """Frame ``i`` failed its integrity check: raise when strict, else count it and mark it lost."""
+        msg = f"{self.where}: frame {i} {why}"
+        if self.strict:
+            raise CorruptDataError(msg)
+        if i not in self.corrupt_frames:
+            self.corrupt_frames.add(i)
+            log.warning("%s; read as lost", msg)
+        self._mark_lost(i)
+
+    def _mark_lost(self, i: int) -> None:
+        pass
+
+    def _read_frames(self, key: str, start: int, stop: int) -> np.ndarray:
+        """Frames ``start..stop`` of a one-chunk-per-frame array, each checked; corrupt ones are zeros."""
+        arr, where = self._arrays[key], f"{self.where}/{key}"
+        try:
+            block = _read(arr, slice(start, stop), where)
+        except FormatError:
+            block = None
+        if block is None:  # some chunk does not decode: frame by frame to find it
+            block = np.zeros((stop - start, *arr.shape[1:]), arr.dtype)
+            for i in range(start, stop):
+                try:
+                    block[i - start] = _read(arr, i, where)
+                except FormatError as e:
+                    self._corrupt(i, f"cannot be decoded ({e})")
+                    continue
+                if not self._intact(i, block[i - start]):
+                    block[i - start] = 0
+                    self._corrupt(i, "fails its checksum (a missing, truncated or altered chunk)")
+            return block
+        for i in range(start, stop):
+            if not self._intact(i, block[i - start]):
+                block[i - start] = 0
+                self._corrupt(i, "fails its checksum (a missing, truncated or altered chunk)")
+        return block
+
+    def verify(self) -> list[int]:
+        """Check every committed frame; returns the indices of corrupt ones (raises when ``strict``)."""
+        for i in range(len(self)):
+            self._get(i)
+        return sorted(self.corrupt_frames)
 
     def refresh(self, entry: StreamCommit) -> None:
         """Reopen arrays and adopt a newer commit (see :meth:`SessionReader.refresh`)."""
@@ -99,8 +179,14 @@ class SessionStream(SourceBase):
     # -- time ---------------------------------------------------------------------------------
     @property
     def timestamps_ns(self) -> np.ndarray:
-        """Host timestamps (int64 ns) of the committed frames, read-only."""
+        """Timestamps (int64 ns) of the committed frames on the rig clock, read-only: the recorded host
+        timestamps plus the stream's calibrated ``clock_offset_ns`` attr (0 before calibration)."""
         return self._timestamps
+
+    @property
+    def raw_timestamps_ns(self) -> np.ndarray:
+        """The host timestamps as recorded (no clock offset), read-only."""
+        return self._raw_timestamps
 
     @property
     def source_indices(self) -> np.ndarray:
@@ -147,12 +233,17 @@ class RadarStream(SessionStream):
         return self._complete
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """ADC words of frames ``start..stop`` as one ``(frames, *frame_shape)`` int16 block."""
+        """ADC words of frames ``start..stop`` as one ``(frames, *frame_shape)`` int16 block (a corrupt frame
+        is zeros and marked in :attr:`lost_bytes` / :attr:`complete`)."""
         start, stop, _ = slice(start, stop).indices(self._n)
-        return _read(self._arrays[L.ADC], slice(start, max(start, stop)), f"{self.where}/{L.ADC}")
+        return self._read_frames(L.ADC, start, max(start, stop))
+
+    def _mark_lost(self, i: int) -> None:
+        self._lost[i] = 2 * int(np.prod(self.metadata["frame_shape"]))
+        self._complete[i] = False
 
     def _get(self, i: int) -> RadarFrame:
-        adc = _read(self._arrays[L.ADC], i, f"{self.where}/{L.ADC}")
+        adc = self._read_frames(L.ADC, i, i + 1)[0]
         return RadarFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]), adc=adc,
                           lost_bytes=int(self._lost[i]), complete=bool(self._complete[i]))
 
@@ -166,10 +257,10 @@ class CameraStream(SessionStream):
     def read(self, start: int, stop: int) -> np.ndarray:
         """Images of frames ``start..stop`` as one ``(frames, H, W, 3)`` uint8 block."""
         start, stop, _ = slice(start, stop).indices(self._n)
-        return _read(self._arrays[L.IMAGE], slice(start, max(start, stop)), f"{self.where}/{L.IMAGE}")
+        return self._read_frames(L.IMAGE, start, max(start, stop))
 
     def _get(self, i: int) -> CameraFrame:
-        img = _read(self._arrays[L.IMAGE], i, f"{self.where}/{L.IMAGE}")
+        img = self._read_frames(L.IMAGE, i, i + 1)[0]
         return CameraFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]), image=img)
 
 
@@ -204,12 +295,34 @@ class _RaggedStream(SessionStream):
     def read_points(self, start: int, stop: int) -> np.ndarray:
         """The points of frames ``start..stop`` as one structured array (split it with :attr:`point_offsets`)."""
         start, stop, _ = slice(start, stop).indices(self._n)
-        a, b = int(self._offsets[start]), int(self._offsets[max(start, stop)])
-        pts = np.empty(b - a, dtype=self.dtype)
+        stop = max(start, stop)
+        a, b = int(self._offsets[start]), int(self._offsets[stop])
+        pts = np.zeros(b - a, dtype=self.dtype)
         if b > a:
-            for f, arr in self._fields.items():
-                pts[f] = _read(arr, slice(a, b), f"{self.where}/{L.POINTS_GROUP}/{f}")
+            try:
+                for f, arr in self._fields.items():
+                    pts[f] = _read(arr, slice(a, b), f"{self.where}/{L.POINTS_GROUP}/{f}")
+            except FormatError as e:
+                for i in range(start, stop):
+                    if self._offsets[i + 1] > self._offsets[i]:
+                        self._corrupt(i, f"cannot be decoded ({e})")
+                return self._nan_points(pts)
+        for i in range(start, stop):
+            lo, hi = int(self._offsets[i]) - a, int(self._offsets[i + 1]) - a
+            if not self._intact(i, *(pts[f][lo:hi] for f in self.dtype.names)):
+                self._corrupt(i, "fails its checksum (a missing, truncated or altered chunk)")
+                self._nan_points(pts[lo:hi])
         return pts
+
+    @staticmethod
+    def _nan_points(pts: np.ndarray) -> np.ndarray:
+        for f in pts.dtype.names:
+            pts[f] = np.nan if pts.dtype[f].kind == "f" else 0
+        return pts
+
+    def _frame_points(self, i: int) -> np.ndarray:
+        pts = self.read_points(i, i + 1)
+        return pts[:0] if i in self.corrupt_frames else pts
 
 
 class LidarStream(_RaggedStream):
@@ -218,7 +331,7 @@ class LidarStream(_RaggedStream):
 
     def _get(self, i: int) -> LidarFrame:
         return LidarFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]),
-                          points=self.read_points(i, i + 1))
+                          points=self._frame_points(i))
 
 
 class PointsStream(_RaggedStream):
@@ -242,7 +355,7 @@ class PointsStream(_RaggedStream):
 
     def _get(self, i: int) -> PointCloudFrame:
         return PointCloudFrame(index=int(self._frame_index[i]), timestamp_ns=int(self._timestamps[i]),
-                               points=self.read_points(i, i + 1), frame_number=int(self._frame_number[i]))
+                               points=self._frame_points(i), frame_number=int(self._frame_number[i]))
 
 
 _STREAM_CLASSES = {"radar": RadarStream, "lidar": LidarStream, "camera": CameraStream, "points": PointsStream}
@@ -280,8 +393,9 @@ class LabelSet:
 class SessionReader:
     """Open a session for reading. ``streams``/``label_sets`` list what the commit marker publishes."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, strict: bool = False):
         self.path = Path(path)
+        self.strict = strict
         p = self.path
         if not p.exists():
             raise FormatError(f"{p}: no such session")
@@ -334,7 +448,7 @@ class SessionReader:
             if dict(group.attrs).get("kind") != entry.kind:
                 raise FormatError(f"{where}: attrs kind {group.attrs.get('kind')!r} but the commit marker says "
                                   f"{entry.kind!r}")
-            self._streams[name] = _STREAM_CLASSES[entry.kind](self.path, group, name, entry)
+            self._streams[name] = _STREAM_CLASSES[entry.kind](self.path, group, name, entry, strict=self.strict)
         return self._streams[name]
 
     def labels(self, name: str) -> LabelSet:
@@ -394,6 +508,6 @@ class SessionReader:
         self.close()
 
 
-def open_session(path: str | Path) -> SessionReader:
-    """Open a session for reading (same as ``SessionReader(path)``)."""
-    return SessionReader(path)
+def open_session(path: str | Path, strict: bool = False) -> SessionReader:
+    """Open a session for reading (same as ``SessionReader(path, strict)``)."""
+    return SessionReader(path, strict)

@@ -139,6 +139,7 @@ class _StreamWriter:
         self.frames = _Frames(group, f"streams/{name}")
         self.frames.add_array(L.TIMESTAMP, (), "int64", L.SMALL_CHUNK, L.SMALL_COMPRESSORS, scalar=True)
         self.frames.add_array(L.FRAME_INDEX, (), "int64", L.SMALL_CHUNK, L.SMALL_COMPRESSORS, scalar=True)
+        self.frames.add_array(L.CHECKSUM, (), "uint32", L.SMALL_CHUNK, L.SMALL_COMPRESSORS, scalar=True)
 
     def check(self, frame) -> None:
         if getattr(frame, "kind", None) != self.kind:
@@ -177,7 +178,8 @@ class _RadarWriter(_StreamWriter):
                              f"of shape {self.frame_shape}, got {adc.dtype} {adc.shape}")
         self.frames.reserve(i + 1)
         self.adc[i] = adc
-        self.frames.push(timestamp_ns=int(frame.timestamp_ns), frame_index=int(frame.index),
+        ts = int(frame.timestamp_ns)
+        self.frames.push(timestamp_ns=ts, frame_index=int(frame.index), checksum=L.frame_checksum(ts, adc),
                          lost_bytes=int(frame.lost_bytes), complete=bool(frame.complete))
         self.frames.written = i + 1
 
@@ -200,7 +202,8 @@ class _CameraWriter(_StreamWriter):
                              f"of shape {self.image_shape}, got {img.dtype} {img.shape}")
         self.frames.reserve(i + 1)
         self.image[i] = img
-        self.frames.push(timestamp_ns=int(frame.timestamp_ns), frame_index=int(frame.index))
+        ts = int(frame.timestamp_ns)
+        self.frames.push(timestamp_ns=ts, frame_index=int(frame.index), checksum=L.frame_checksum(ts, img))
         self.frames.written = i + 1
 
 
@@ -244,12 +247,14 @@ class _RaggedWriter(_StreamWriter):
             self.point_capacity = _grow(self.point_capacity, stop, self.min_point_capacity)
             for arr in self.point_arrays.values():
                 arr.resize((self.point_capacity,))
+        columns = [pts[f].astype(self.dtype[f], copy=False) for f in self.dtype.names]
         if k:
-            for f, arr in self.point_arrays.items():
-                arr[start:stop] = pts[f].astype(self.dtype[f], copy=False)
+            for arr, col in zip(self.point_arrays.values(), columns):
+                arr[start:stop] = col
         self.frames.reserve(i + 1)
-        self.frames.push(timestamp_ns=int(frame.timestamp_ns), frame_index=int(frame.index), point_offsets=stop,
-                         **extra)
+        ts = int(frame.timestamp_ns)
+        self.frames.push(timestamp_ns=ts, frame_index=int(frame.index), point_offsets=stop,
+                         checksum=L.frame_checksum(ts, *columns), **extra)
         self.points_written = stop
         self.frames.written = i + 1
 
@@ -376,7 +381,11 @@ class SessionWriter:
     def _prepare_path(self, overwrite: bool) -> None:
         p = self.path
         if not p.exists():
-            p.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:  # a parent is a file, or not writable
+                raise ConfigError(f"cannot create the session's directory: {e.strerror}"
+                                  + (f" ({e.filename})" if e.filename else ""), str(p)) from None
             return
         if not overwrite:
             raise ConfigError("output already exists (pass overwrite=True / --overwrite to replace it)", str(p))
@@ -637,3 +646,21 @@ def add_label_set(path: str | Path, name: str, skeleton: str, timestamps_ns, joi
     commit.labels[name] = writer.frames.committed
     commit.sequence += 1
     write_commit(path, commit)
+
+
+def remove_label_set(path: str | Path, name: str) -> None:
+    """Remove label set ``name`` from a closed session (to replace it: ``--force``). The commit marker stops
+    publishing it first, then its arrays are deleted, so a kill midway leaves a valid session."""
+    from rfpose.errors import FormatError
+    from rfpose.session.commit import read_commit
+
+    path = Path(path)
+    commit = read_commit(path)
+    if not commit.closed:
+        raise FormatError(f"{path}: the session is still being recorded (not closed)")
+    if name not in commit.labels:
+        raise UnknownNameError("label set", name, list(commit.labels))
+    del commit.labels[name]
+    commit.sequence += 1
+    write_commit(path, commit)
+    shutil.rmtree(path / L.LABELS_GROUP / name, ignore_errors=True)

@@ -33,7 +33,7 @@ def test_mediapipe_missing_gives_an_install_hint(monkeypatch):
     with pytest.raises(RfposeError) as e:
         create_detector("mediapipe")
     msg = str(e.value)
-    assert "rfpose[mediapipe]" in msg and "0.10.21" in msg and "docs/annotation.md" in msg
+    assert "rfpose annotate --install-detector" in msg and "0.10.21" in msg and "docs/annotation.md" in msg
 
 
 def test_blazepose_to_coco17_golden_map():

@@ -46,3 +46,13 @@ adc = "counter"
         return p
 
     return make
+
+
+@pytest.fixture
+def real_one_frame():
+    """The real DCA1000 capture of one 16,384-byte frame (../shared/data/real): ``[(src, sport, dport, payload)]``."""
+    from rfpose.drivers import pcap
+    from tests.shared_data import shared_data
+
+    datagrams, _ = pcap.read_udp(shared_data("real", "test_one_frame.pcap"))
+    return [(d.src[0], d.src[1], d.dst[1], d.payload) for d in datagrams]

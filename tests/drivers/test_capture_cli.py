@@ -112,6 +112,18 @@ def test_shipped_emulated_rig_parses():
     ("[[sensors]]\nname='c'\nkind='lidar'\nuri='pcd:///x'\nfoo=1\n", "unknown key.*foo"),
     ("[rig]\nname='x'\n", "no \\[\\[sensors\\]\\]"),
     ("[rig\n", "not valid TOML"),
+    # issue 20: values of the wrong type are ConfigErrors naming the key, never a TypeError
+    ("[[sensors]]\nname=['a','b']\nkind='radar'\nboard='awr1843boost'\n", "name = .* must be a string"),
+    ("[[sensors]]\nname='r'\nkind='radar'\nboard='awr1843boost'\nemulation=5\n", "emulation: expected a table"),
+    ("[[sensors]]\nname='r'\nkind='radar'\nboard='awr1843boost'\npacket_delay_us='fast'\n", "must be a number"),
+    ("[[sensors]]\nname='r'\nkind='radar'\nboard='awr1843boost'\n[sensors.emulation]\nseed='x'\n",
+     "seed = 'x' must be a whole number"),
+    ("[[sensors]]\nname='r'\nkind='radar'\nboard='awr1843boost'\nfpga_ip='192.168.33'\n", "not an IPv4"),
+    ("[[sensors]]\nname='r'\nkind='radar'\nboard='awr1843boost'\npacket_delay_us=1\n", "outside the DCA1000"),
+    ("[[sensors]]\nname='r'\nkind='radar'\nboard='awr1843boost'\nfpga_port=70000\n", "not a UDP port"),
+    ("sensors=[1, 2]\n", "expected a \\[\\[sensors\\]\\] table"),
+    ("rig=3\n[[sensors]]\nname='r'\nkind='radar'\nboard='awr1843boost'\n", "must be a table"),
+    ("[rig]\nemulate='yes'\n[[sensors]]\nname='r'\nkind='radar'\nboard='awr1843boost'\n", "emulate true or false"),
 ])
 def test_bad_rig_files(text, match):
     with pytest.raises(ConfigError, match=match):

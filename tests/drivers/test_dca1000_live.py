@@ -47,7 +47,7 @@ def test_unanswered_command_times_out_naming_command_and_address(addrs):
         with pytest.raises(DeviceTimeout, match=rf"{fpga}:4096.*START_RECORD|START_RECORD.*{fpga}") as e:
             ctl.start_record()
         assert "3 tries" in str(e.value)
-        assert time.monotonic() - t < 2
+        assert time.monotonic() - t >= 3 * 0.1  # every try waited its timeout (load can only make it longer)
 
 
 def test_nobody_listening_times_out(addrs):
@@ -58,36 +58,45 @@ def test_nobody_listening_times_out(addrs):
 
 
 def test_malformed_and_stray_responses_are_skipped(addrs):
-    """A fake FPGA (a plain UDP socket) answers garbage, a wrong command, an async status, then the real
-    answer: the driver skips the first two, surfaces the status, and returns the answer."""
+    """A fake FPGA (plain UDP sockets) answers garbage, a wrong command, an async status, then the real
+    answer, all from port 1024 as the hardware does; a forged failure answer from another port of the
+    FPGA's address and one from another address come first. The driver skips the forged ones (counted
+    as foreign) and the first two, surfaces the status, and returns the answer."""
     host, fpga = addrs
     fake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     fake.bind((fpga, 4096))
+    src = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    src.bind((fpga, 1024))
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind((fpga[:-1] + "3", 1024))
     seen = []
 
     def serve():
         data, addr = fake.recvfrom(2048)
         req = proto.parse_request(data)
+        fake.sendto(proto.pack_response(req.cmd, 1), addr)   # from port 4096: not the FPGA's source port
+        other.sendto(proto.pack_response(req.cmd, 1), addr)  # from another address
         for reply in (b"\x00garbage", proto.pack_response(0x06, 0),
                       proto.pack_response(proto.Cmd.ASYNC_STATUS, proto.AsyncStatus.DDR_FULL),
                       proto.pack_response(req.cmd, 0)):
-            fake.sendto(reply, addr)
+            src.sendto(reply, addr)
 
     t = threading.Thread(target=serve)
     t.start()
     with DCA1000Control(host, fpga, timeout_s=1.0, on_status=lambda c, n: seen.append(n)) as ctl:
         ctl.start_record()
-        assert ctl.bad_responses == 2
+        assert ctl.bad_responses == 2 and ctl.foreign == 2
         assert seen == ["DDR_FULL"] and ctl.status_counts["DDR_FULL"] == 1
     t.join()
-    fake.close()
+    for s in (fake, src, other):
+        s.close()
 
 
 def test_async_status_when_radar_streams_without_record(addrs):
     host, fpga = addrs
     with DCA1000Emulator(SyntheticAdc(), fpga_ip=fpga, host_ip=host) as emu, DCA1000Control(host, fpga) as ctl:
         emu.radar_start(F, 0.1)  # the radar chirps but nobody started the record
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 20  # returns as soon as the packet is there
         while not ctl.status_counts and time.monotonic() < deadline:
             ctl.poll_status()
             time.sleep(0.01)
@@ -117,7 +126,7 @@ def test_impaired_stream_over_udp_is_byte_exact_outside_lost_packets(addrs):
     adc = SyntheticAdc("random", seed=11, num_frames=n_frames)
     with DCA1000Emulator(adc, fpga_ip=fpga, host_ip=host, frame_bytes=F, frame_period_s=0.03, standalone=True,
                          impairments=imp) as emu, DCA1000Control(host, fpga) as ctl:
-        rx = DCA1000Receiver(host, F, on_idle=ctl.poll_status)
+        rx = DCA1000Receiver(host, F, fpga_ip=fpga, on_idle=ctl.poll_status)
         ctl.setup(2, 5)
         rx.start()
         ctl.start_record()

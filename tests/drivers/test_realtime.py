@@ -1,4 +1,7 @@
-"""Real-time replay of a seekable source: pacing, host timestamps, loop and stop."""
+"""Real-time replay of a seekable source: pacing, host timestamps, loop and stop.
+
+No wall-clock upper bounds: a loaded machine only makes things later, so the checks are order, counts and
+lower bounds of pacing (which lateness cannot break)."""
 
 import threading
 import time
@@ -34,16 +37,20 @@ def test_paced_and_restamped():
         frames.append(f)
         arrivals.append(time.monotonic() - t0)
     assert [f.index for f in frames] == list(range(6))
-    assert arrivals[-1] == pytest.approx(0.25, abs=0.08)  # 5 periods after the first
+    assert arrivals[-1] - arrivals[0] >= 0.25 * 0.98  # paced: never sooner than 5 periods after the first
     host = np.array([f.timestamp_ns for f in frames])
-    assert abs(host[0] - time.time_ns()) < 5e9 and (np.diff(host) > 0.03e9).all()
+    assert (np.diff(host) > 0).all() and host[-1] - host[0] >= 0.25e9 * 0.98  # restamped on the host clock
+    assert abs(host[-1] - time.time_ns()) < 60e9
 
 
 def test_loop_and_stop():
-    src = RealtimeSource(_Recorded(3, 0.01), loop=True, speed=2.0)
-    threading.Timer(0.2, src.stop).start()
-    indices = [f.index for f in src]
-    assert len(indices) > 6 and indices[:6] == [0, 1, 2, 0, 1, 2]
+    src = RealtimeSource(_Recorded(3, 0.01), loop=True, speed=2.0, drop_late=False)  # load never drops one
+    indices = []
+    for f in src:
+        indices.append(f.index)
+        if len(indices) == 7:
+            threading.Thread(target=src.stop).start()  # stopped from another thread, as a recorder does
+    assert 7 <= len(indices) <= 9 and indices[:7] == [0, 1, 2, 0, 1, 2, 0]
 
 
 def test_open_source_realtime_query(tmp_path):
@@ -79,7 +86,8 @@ def test_overdue_frames_are_dropped_not_burst():
 def test_max_rate_caps_emission():
     src = RealtimeSource(_Recorded(20, 0.01), max_rate_hz=25)
     frames = list(src)
-    assert 4 <= len(frames) <= 6 and src.dropped == 0
+    gaps = np.diff([f.timestamp_ns for f in frames])
+    assert 1 <= len(frames) <= 6 and (gaps >= 0.04e9 * 0.98).all()  # never faster than the cap
 
 
 class _SlowKnown(_Slow):

@@ -185,3 +185,96 @@ def test_frames_are_emitted_once_the_stream_passed_the_reorder_window():
 def test_bad_frame_size():
     with pytest.raises(ValueError):
         FrameReassembler(1001, lambda f: None)
+
+
+# -- hostile and inconsistent packets (issue 20: no single packet can move the stream) ---------------
+
+def feed_all(r, pkts):
+    for seq, bc, payload in pkts:
+        d = pack_data_packet(seq, bc, payload)
+        r.feed(d, len(d))
+
+
+@pytest.mark.parametrize("at", [0, 5, 20])
+@pytest.mark.parametrize("jump", [F, 64 << 20, (1 << 48) - 2 * F])
+def test_one_forged_packet_cannot_move_the_stream(at, jump):
+    """seq 0xFFFFFFFF and a byte count far ahead: held as suspect, never confirmed, counted."""
+    data = stream(8)
+    pk = packets(data)
+    out = []
+    r = FrameReassembler(F, out.append, reorder_bytes=4 * MAX_PAYLOAD_BYTES)
+    forged = (0xFFFFFFFF, min(pk[at][1] + jump, (1 << 48) - 100), b"\x7f" * 64)
+    feed_all(r, pk[:at] + [forged] + pk[at:])
+    r.flush()
+    check(out, data, [], 8)
+    assert r.stats.malformed == 1 and r.stats.jumps == 0  # unconfirmed, or beyond what its seq allows
+
+
+def test_a_forged_packet_within_the_window_but_with_a_wild_seq_is_suspect():
+    data = stream(4)
+    pk = packets(data)
+    out = []
+    r = FrameReassembler(F, out.append)
+    feed_all(r, pk[:10] + [(pk[10][0] + 10**6, pk[10][1], b"\x55" * MAX_PAYLOAD_BYTES)] + pk[10:])
+    r.flush()
+    check(out, data, [], 4)
+    assert r.stats.malformed_reasons == {"unconfirmed": 1} and r.stats.highest_seq == pk[-1][0]
+
+
+def test_a_real_jump_is_followed_once_later_packets_confirm_it():
+    """A loss burst longer than the reorder window: the stream moves after confirm_packets more agree."""
+    data = stream(40)
+    pk = packets(data)
+    dropped = [p for p in pk if 3 * F <= p[1] < 30 * F]
+    out = []
+    r = FrameReassembler(F, out.append, reorder_bytes=4 * MAX_PAYLOAD_BYTES)
+    feed_all(r, [p for p in pk if p not in dropped])
+    r.flush()
+    st = r.stats
+    assert st.jumps == 1 and st.malformed == 0
+    lost = expected_loss(dropped)
+    got = {f.index: f for f in out}
+    assert st.frames_skipped + len(out) == 40 and st.frames_skipped > 0
+    assert st.lost_bytes == sum(lost.values())
+    src = np.frombuffer(data, np.uint8)
+    for k in range(40):
+        if k in got:
+            f = got[k]
+            assert f.lost_bytes == lost.get(k, 0)
+            if not f.lost_bytes:
+                assert np.array_equal(f.adc.view(np.uint8), src[k * F:(k + 1) * F])
+        else:
+            assert lost.get(k) == F  # only frames that lost everything are skipped
+    assert [f.index for f in out] == sorted(got)
+
+
+def test_bytes_repeated_under_another_seq_never_make_lost_bytes_negative():
+    data = stream(3)
+    pk = packets(data)
+    seq, bc, payload = pk[3]
+    again = [(seq + 1, bc, payload), (seq, bc + 2, payload[2:])]  # same bytes, another seq or offset
+    dropped = [pk[12]]
+    out = []
+    r = FrameReassembler(F, out.append)
+    feed_all(r, [p for p in pk[:5] if p not in dropped] + again + [p for p in pk[5:] if p not in dropped])
+    r.flush()
+    check(out, data, dropped, 3)
+    assert all(f.lost_bytes >= 0 for f in out) and r.stats.lost_bytes == len(pk[12][2])
+
+
+def test_the_real_capture_survives_a_forged_first_packet(real_one_frame):
+    """The real DCA1000's 12 packets (../shared/data/real), a forged packet sent before them."""
+    pkts = [p for _, _, dport, p in real_one_frame if dport == 4098]
+    assert len(pkts) == 12
+    out = []
+    r = FrameReassembler(16_384, out.append)
+    forged = pack_data_packet(0xFFFFFFFF, 40 << 20, bytes(100))
+    r.feed(forged, len(forged))
+    for d in pkts:
+        r.feed(d, len(d))
+    r.flush()
+    import hashlib
+
+    assert len(out) == 1 and out[0].complete
+    assert hashlib.sha256(out[0].adc.tobytes()).hexdigest() == \
+        "1be5daf4f0a43056e04b5ba2ffe70017a3319213e23558f589f556ab1b6c1936"

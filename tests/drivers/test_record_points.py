@@ -149,15 +149,16 @@ def test_record_from_board_and_uart_on_ptys_is_exact(tmp_path):
 
 
 def test_device_that_stops_sending_keeps_the_frames(tmp_path, capsys):
-    """The board's stream dies after 6 packets: record reports a DeviceTimeout (exit 2) and the session
-    still holds every frame that arrived."""
+    """The board's stream dies after 6 packets: record reports the DeviceTimeout as a partial recording
+    (exit 3) and the session still holds every frame that arrived."""
     with UartEmulator(walking_targets(2, 1), num_frames=6, seed=1, autostart=False) as uart, \
             BoardEmulator("awr1843boost", dca=uart) as board:
         rig = _points_rig(tmp_path, board.path, uart.path)
         code = main(["record", "--rig", rig, "--out", str(tmp_path / "d.zarr")])
         sent = list(uart.sent)
-    assert code == 2
-    assert "no point-cloud packet on" in capsys.readouterr().err
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "no point-cloud packet on" in err and "intact but partial (points 6 frames" in err
     r = SessionReader(tmp_path / "d.zarr")
     assert r.closed and r.stream("points").frame_numbers.tolist() == sent == list(range(6))
 

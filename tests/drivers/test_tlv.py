@@ -99,3 +99,18 @@ def test_point_source_over_pty_with_garbage_and_corruption():
         f0 = got[0].points
         assert np.allclose(np.c_[f0["x"], f0["y"], f0["z"], f0["v"]], want, atol=1e-6)  # RADAR_POINT_DTYPE
         assert np.allclose(f0["noise_db"], 50.0)
+
+
+@pytest.mark.parametrize("grow", [32, 64, 4096])
+def test_a_larger_corrupted_total_len_does_not_swallow_the_next_packets(grow):
+    """Issue 20: a totalPacketLen corrupted to a larger value that still parses must not eat the packets
+    after it; the stream resyncs on the next magic word and counts the bad one."""
+    packets = [tlv.pack_packet(i, np.full((2, 4), i, np.float32)) for i in range(40)]
+    bad = bytearray(packets[3])
+    bad[12:16] = struct.pack("<I", len(bad) + grow)
+    with pytest.raises(ParseError, match="after the last TLV"):
+        tlv.parse_packet(bytes(bad) + bytes(grow))
+    parser = tlv.TlvStreamParser()
+    frames = parser.feed(b"".join(packets[:3]) + bytes(bad) + b"".join(packets[4:]))
+    assert [f.header.frame_number for f in frames] == [i for i in range(40) if i != 3]
+    assert parser.bad_packets == 1 and "totalPacketLen" in parser.last_error

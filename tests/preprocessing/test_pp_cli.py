@@ -1,11 +1,8 @@
 """The adc2tensor, preprocess and bench dsp commands end to end (real files, real sessions, subprocesses)."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -156,33 +153,53 @@ def test_preprocess_points_and_fraction_split(sessions, tmp_path):
     assert np.linalg.norm(p[:, :3] - (2.5, 0.5, 0.3), axis=1).min() < 0.3
 
 
+@pytest.mark.parametrize("model,args", [("pointpose", ["--model-arg", "frames=3", "--model-arg", "hidden=16"]),
+                                        ("mars-cnn", [])])
+def test_points_models_train_on_cfar_points(sessions, tmp_path, model, args):
+    """The points family on rfpose's own CFAR points (unbounded points per frame, SNR, rtpose15 labels)."""
+    data = tmp_path / "dp.zarr"
+    assert main(["preprocess", *sessions, "--out", str(data), "--format", "points", "--scheduler", "synchronous",
+                 "--test-fraction", "0.34", "--no-progress"]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--model", model, "--data", str(data), "--out", str(run), "--epochs", "1",
+                 "--threads", "1", *args]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["input_spec"]["tensor_format"] == "points-xyzvs" and cfg["input_spec"]["skeleton"] == "rtpose15"
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(run), "--data", str(data), "--split", "test", "--out", str(out)]) == 0
+    s = json.loads(out.read_text())
+    assert s["frames"] == 3 and s["mae_cm"]["mean"] > 0
+
+
 def test_preprocess_resumes_after_interruption(sessions, tmp_path):
     from rfpose.preprocessing.dataset import DatasetReader
 
     out = tmp_path / "resume.zarr"
     args = ["preprocess", sessions[0], "--out", str(out), "--format", "rtpose", "--scheduler", "synchronous",
             "--frames-per-task", "1", "--no-progress"]
-    proc = subprocess.Popen(RFPOSE + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done_dir = out / "_done" / "c"
-    t0 = time.time()
-    while time.time() - t0 < 120:
-        if done_dir.exists() and len(list(done_dir.iterdir())) >= 2:
-            break
-        if proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    interrupted = proc.poll() is None
-    if interrupted:
-        os.kill(proc.pid, signal.SIGKILL)  # a crash: no clean-up at all
-    proc.wait()
-    if not interrupted:
-        pytest.skip("the build finished before it could be interrupted")
+    # Crash deterministically right after the second task is written: os._exit skips every clean-up, as a
+    # SIGKILL would, whatever the machine's speed.
+    crash = ("import os, sys\n"
+             "import rfpose.preprocessing.dataset as d\n"
+             "real, done = d.run_task, []\n"
+             "def task(*a, **k):\n"
+             "    r = real(*a, **k)\n"
+             "    done.append(1)\n"
+             "    if len(done) == 2:\n"
+             "        os._exit(137)\n"
+             "    return r\n"
+             "d.run_task = task\n"
+             "from rfpose.cli import main\n"
+             "sys.exit(main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", crash, *args], capture_output=True, text=True)
+    assert proc.returncode == 137, proc.stderr
+    assert len(list((out / "_done" / "c").iterdir())) >= 1
     with pytest.raises(Exception, match="incomplete"):
         DatasetReader(out)
     res = subprocess.run(RFPOSE + args, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout.strip().splitlines()[-1])
-    assert 2 <= summary["skipped_tasks"] < summary["tasks"] == 6
+    assert summary["skipped_tasks"] == 2 and summary["tasks"] == 6
     fresh = tmp_path / "fresh.zarr"
     assert main(["preprocess", sessions[0], "--out", str(fresh), "--format", "rtpose", "--scheduler", "synchronous",
                  "--no-progress"]) == 0

@@ -58,7 +58,7 @@ def measure(delay_us: float | None, seconds: float, frame_bytes: int, host_ip: s
         if not ready.wait(60):
             raise RuntimeError("the emulator process did not start")
         with DCA1000Control(host_ip, fpga_ip, timeout_s=1.0) as ctl:
-            rx = DCA1000Receiver(host_ip, frame_bytes, queue_frames=8)
+            rx = DCA1000Receiver(host_ip, frame_bytes, fpga_ip=fpga_ip, queue_frames=8)
             done = threading.Event()
 
             def consume() -> None:  # a consumer that keeps up: frames are taken and released

@@ -5,6 +5,8 @@
   rfpose bench model    every registered model: parameters, multiply-adds, latency, throughput
   rfpose bench sim      radar, LiDAR and camera synthesis speed
   rfpose bench detector 2D pose detector against the simulator's projected joints
+  rfpose bench monitor  room monitor end to end (frame → MQTT / web), torch vs ONNX Runtime
+  rfpose bench mars     MARS (real TI point clouds): import, train mars-cnn and pointpose, evaluate
 
 Each benchmark is a module here (its arguments and output); the measurements are in
 :mod:`rfpose.app.benchmarking`.
@@ -21,6 +23,8 @@ BENCHES = {
     "model": "rfpose.cli.bench.model",
     "sim": "rfpose.cli.bench.sim",
     "detector": "rfpose.cli.bench.detector",
+    "monitor": "rfpose.cli.bench.monitor",
+    "mars": "rfpose.cli.bench.mars",
 }
 
 

@@ -1,0 +1,206 @@
+"""Depth of each 2D joint from the LiDAR, for lifting with one camera (or fusing with several).
+
+Method (for one camera frame at time t on the radar clock):
+
+1. LiDAR points whose own capture time (sweep timestamp + the point's ``time_offset_ns``, moved to the radar
+   clock) lies within ``window_ns`` of t, so a moving person is not smeared (1.5 m/s × 15 ms = 2 cm);
+   transformed into the camera and projected with its intrinsics and distortion.
+2. The person: points projecting inside the person's 2D box (keypoints ± 15 %), then depth clustering: the
+   torso depth is the median depth of the points near the torso joints, and only points within
+   ``cluster_m`` of it are kept (drops the wall behind and objects in front).
+3. Per joint: person points within ``radius_m`` (converted to pixels at the torso depth) of the 2D joint; with
+   at least ``min_points``, the front surface is their ``percentile``-th depth and the joint depth is that plus
+   the joint's surface-to-centre offset (:data:`SURFACE_OFFSET_M`: joints are inside the body, about half a
+   limb or trunk thickness behind the skin the LiDAR sees).
+4. With the detector's root-relative 3D shape (MediaPipe's world landmarks): the shape is turned onto the ray
+   to the pelvis, its tilt corrected by a per-session fit and anchored in depth on the LiDAR-supported torso
+   joints (:func:`shape_depths`); a joint's LiDAR depth is kept where it agrees with the shape within
+   ``occlusion_m`` (otherwise the LiDAR saw what hides the joint, e.g. the torso in front of the far arm)
+   and the shape's depth is used elsewhere. Without a shape: LiDAR depth where there is one, the person's
+   depth with a wide σ elsewhere.
+
+Returns camera-frame depths and σ for :func:`rfpose.annotation.lift.lift`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rfpose.annotation.rig import CameraCalib
+from rfpose.skeletons import get_skeleton
+
+SK = get_skeleton("rtpose15")
+#: centre of the joint behind the visible surface (m): half the trunk/limb depth of an adult, then corrected by
+#: the median depth error of the LiDAR-supported, unoccluded (near-side) joints measured on the training session
+#: walk seed 3 with exact 2D (docs/annotation.md), never on the evaluation seeds
+SURFACE_OFFSET_M = dict(pelvis=0.145, r_hip=0.10, l_hip=0.10, r_knee=0.09, l_knee=0.09, r_ankle=0.065,
+                        l_ankle=0.065, thorax=0.13, head=0.085, r_shoulder=0.06, l_shoulder=0.06, r_elbow=0.055,
+                        l_elbow=0.055, r_wrist=0.04, l_wrist=0.04)
+OFFSETS = np.array([SURFACE_OFFSET_M[j] for j in SK.joints])
+TORSO = np.array([SK.joints.index(j) for j in ("pelvis", "r_hip", "l_hip", "thorax", "r_shoulder", "l_shoulder")])
+
+
+@dataclass(frozen=True)
+class LidarDepthParams:
+    window_ns: int = 15_000_000
+    cluster_m: float = 0.5
+    radius_m: float = 0.05
+    min_points: int = 3
+    percentile: float = 25.0
+    sigma_lidar_m: float = 0.03
+    sigma_shape_m: float = 0.08
+    sigma_person_m: float = 0.30
+    occlusion_m: float = 0.15
+
+
+@dataclass
+class LidarCloud:
+    """All LiDAR points of a session in the radar frame, sorted by capture time on the radar clock."""
+
+    xyz: np.ndarray  # (M, 3) m
+    t_ns: np.ndarray  # (M,) int64
+
+    @staticmethod
+    def from_session(reader, lidar) -> "LidarCloud":
+        """Points of the LiDAR stream ``lidar`` (a :class:`~rfpose.annotation.rig.LidarCalib`)."""
+        s = reader.stream(lidar.name)
+        pts = s.read_points(0, len(s))
+        off = s.point_offsets
+        frame_t = np.repeat(np.asarray(s.timestamps_ns, np.int64), np.diff(off))
+        t = frame_t + pts["time_offset_ns"].astype(np.int64) - lidar.offset_ns
+        p = np.stack([pts["x"], pts["y"], pts["z"]], -1).astype(np.float64)
+        T = lidar.T_radar_lidar
+        xyz = p @ T[:3, :3].T + T[:3, 3]
+        order = np.argsort(t)
+        return LidarCloud(xyz[order], t[order])
+
+    def window(self, t_ns: int, half_ns: int) -> np.ndarray:
+        a, b = np.searchsorted(self.t_ns, [t_ns - half_ns, t_ns + half_ns + 1])
+        return self.xyz[a:b]
+
+
+def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: np.ndarray, conf: np.ndarray,
+                 world: np.ndarray | None = None, params: LidarDepthParams = LidarDepthParams()):
+    """Camera depths of rtpose15 joints from the LiDAR.
+
+    ``times_ns (T,)`` on the radar clock; ``kp (T, 15, 2)`` px and ``conf (T, 15)`` of one person in ``cam``;
+    ``world (T, 15, 3)`` optional root-relative shape. Returns ``depth (T, 15)`` m, ``sigma (T, 15)`` m and
+    ``support (T, 15)`` (LiDAR points used per joint; 0 where the depth came from the shape or the person).
+    """
+    T, J = conf.shape
+    ok = (conf > 0) & np.isfinite(kp).all(-1)
+    lid = np.full((T, J), np.nan)
+    person_z = np.full(T, np.nan)
+    support = np.zeros((T, J), np.int32)
+    f = float(cam.K[0, 0])
+    for i in range(T):
+        if ok[i].sum() < 3:
+            continue
+        pts = cloud.window(int(times_ns[i]), params.window_ns)
+        if len(pts) == 0:
+            continue
+        uv, z = cam.project(pts)
+        lo, hi = kp[i, ok[i]].min(0), kp[i, ok[i]].max(0)
+        pad = 0.15 * (hi - lo) + 5
+        inb = (z > 0.2) & np.all((uv >= lo - pad) & (uv <= hi + pad), axis=-1)
+        uv, z = uv[inb], z[inb]
+        if len(z) < params.min_points:
+            continue
+        d2 = ((uv[None] - kp[i][:, None]) ** 2).sum(-1)  # (J, n)
+        torso = [j for j in TORSO if ok[i, j]]
+        near_torso = (d2[torso] < (0.08 * f / np.median(z)) ** 2).any(0) if torso else np.zeros(len(z), bool)
+        if near_torso.sum() < params.min_points:
+            continue
+        z0 = np.median(z[near_torso])
+        person_z[i] = z0 + OFFSETS[0]
+        person = np.abs(z - z0) < params.cluster_m
+        r_px = max(3.0, params.radius_m * f / z0)
+        for j in np.flatnonzero(ok[i]):
+            sel = person & (d2[j] < r_px * r_px)
+            n = int(sel.sum())
+            if n >= params.min_points:
+                lid[i, j] = np.percentile(z[sel], params.percentile) + OFFSETS[j]
+                support[i, j] = n
+    has = np.isfinite(lid) & ok
+    depth = np.full((T, J), np.nan)
+    sigma = np.full((T, J), np.inf)
+    shape = None
+    if world is not None:
+        shape = shape_depths(cam, kp, world, lid, has, person_z)
+    if shape is None:
+        depth[has], sigma[has] = lid[has], params.sigma_lidar_m
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                fill = np.where(has.any(1), np.nanmedian(np.where(has, lid, np.nan), axis=1), person_z)
+        rest = ok & ~has & np.isfinite(fill)[:, None]
+        depth[rest] = np.broadcast_to(fill[:, None], (T, J))[rest]
+        sigma[rest] = params.sigma_person_m
+        return depth, sigma, support
+    # LiDAR depth where it agrees with the anchored shape (else it saw what hides the joint), shape elsewhere
+    agree = has & (np.abs(lid - shape) < params.occlusion_m)
+    use_shape = ok & ~agree & np.isfinite(shape)
+    depth[agree], sigma[agree] = lid[agree], params.sigma_lidar_m
+    depth[use_shape], sigma[use_shape] = shape[use_shape], params.sigma_shape_m
+    support[~agree] = 0
+    return depth, sigma, support
+
+
+def _rotate_z_to(rays: np.ndarray) -> np.ndarray:
+    """``(T, 3, 3)`` rotations taking the camera's optical axis onto each unit ray (Rodrigues)."""
+    z = np.array([0.0, 0.0, 1.0])
+    a = np.cross(z, rays)
+    s = np.linalg.norm(a, axis=-1)
+    c = rays[:, 2]
+    a = a / np.maximum(s, 1e-12)[:, None]
+    K = np.zeros((len(rays), 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 0] = -a[:, 2], a[:, 1], a[:, 2]
+    K[:, 1, 2], K[:, 2, 0], K[:, 2, 1] = -a[:, 0], -a[:, 1], a[:, 0]
+    return np.eye(3) + s[:, None, None] * K + (1 - c)[:, None, None] * (K @ K)
+
+
+def shape_depths(cam: CameraCalib, kp, world, lid, has, person_z, iters: int = 4) -> np.ndarray | None:
+    """Camera depth of every joint from the detector's root-relative shape, anchored on the LiDAR.
+
+    The shape (MediaPipe's world landmarks: axes of a camera looking straight at the person) is turned so
+    its depth axis lies along the ray to the pelvis; its remaining tilt (measured: BlazePose leans the body
+    top towards the camera by ~5° on these renders) is a per-session linear correction
+    ``Δz = a·y + b·x`` fitted, together with each frame's anchor depth, to the LiDAR-supported torso joints
+    by iteratively reweighted least squares (Cauchy, 5 cm). Returns ``(T, J)`` depths or None without a
+    usable shape."""
+    T, J = lid.shape
+    good = np.isfinite(world).all(-1).all(-1) & np.isfinite(kp[:, 0]).all(-1)
+    if not good.any():
+        return None
+    ray = np.concatenate([cam.normalise(kp[:, 0]), np.ones((T, 1))], -1)
+    ray = ray / np.linalg.norm(ray, axis=-1, keepdims=True)
+    rel = np.einsum("tij,tkj->tki", _rotate_z_to(np.nan_to_num(ray, nan=0.0) + [0, 0, 1e-12]), world - world[:, :1])
+    base = has & good[:, None]
+    torso = np.zeros(J, bool)
+    torso[TORSO] = True
+    base_t = base & torso
+    base = np.where((base_t.sum(1) >= 2)[:, None], base_t, base)
+    ab = np.zeros(2)
+    w = np.ones((T, J))
+    anchor = np.where(good, person_z, np.nan)
+    for _ in range(iters):
+        corr = rel[..., 2] + ab[0] * rel[..., 1] + ab[1] * rel[..., 0]
+        r = lid - corr
+        with np.errstate(all="ignore"):
+            num = np.nansum(np.where(base, w * r, 0), 1)
+            den = np.sum(np.where(base, w, 0), 1)
+            anchor = np.where(den > 0, num / np.where(den > 0, den, 1), np.where(good, person_z, np.nan))
+        res = lid - anchor[:, None] - rel[..., 2]
+        m = base & np.isfinite(res) & np.isfinite(anchor)[:, None]
+        if m.sum() >= 10:
+            A = np.stack([rel[..., 1][m], rel[..., 0][m]], -1)
+            ww = w[m]
+            ab = np.linalg.lstsq(A * ww[:, None], res[m] * ww, rcond=None)[0]
+            ab = np.clip(ab, -0.3, 0.3)
+        resid = lid - anchor[:, None] - (rel[..., 2] + ab[0] * rel[..., 1] + ab[1] * rel[..., 0])
+        w = 1.0 / (1.0 + (np.nan_to_num(resid, nan=1.0) / 0.05) ** 2)
+    return anchor[:, None] + rel[..., 2] + ab[0] * rel[..., 1] + ab[1] * rel[..., 0]

@@ -1,0 +1,267 @@
+"""From 2D detections to 3D labels at the radar frames: association, swap repair, lifting, refinement,
+confidence, resampling onto the radar's clock. :func:`annotate` is the whole stage on in-memory inputs;
+:mod:`rfpose.annotation.run` wraps it with the session reading, detection cache and label writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from rfpose.annotation.detect import CameraDetections
+from rfpose.annotation.detectors import convert_confidence
+from rfpose.annotation.lidar_depth import LidarCloud, LidarDepthParams, joint_depths
+from rfpose.annotation.lift import lift
+from rfpose.annotation.refine import (bone_lengths, enforce_bone_lengths, reject_outliers, repair_swaps, resample,
+                                      smooth_one_euro, smooth_savgol)
+from rfpose.annotation.rig import RigView
+from rfpose.errors import ConfigError, FormatError
+from rfpose.skeletons import convert
+
+SKELETON = "rtpose15"
+SMOOTHERS = ("savgol", "one-euro", "none")
+#: per-frame flags (bits of ``Annotation.flags``)
+FLAG_LOW_QUALITY, FLAG_INCOMPLETE, FLAG_CROWD = 1, 2, 4
+FLAG_NAMES = {FLAG_LOW_QUALITY: "low_quality", FLAG_INCOMPLETE: "incomplete", FLAG_CROWD: "more_people_than_detector"}
+
+
+@dataclass(frozen=True)
+class AnnotateParams:
+    """Settings of the lifting and refinement, saved in every label set's provenance."""
+
+    min_confidence: float = 0.02  # weight floor of a joint the detector placed but rates (nearly) invisible
+    pair_tolerance_ms: float = 20.0  # a second camera's frame is used with the reference frame within this
+    max_gap_ms: float = 100.0  # labels are never interpolated between camera frames further apart
+    smoothing: str = "savgol"
+    savgol_window: int = 9
+    outlier_window: int = 7  # Hampel filter over camera frames before smoothing (0: off)
+    bone_lengths: bool = True
+    swap_repair: bool = True
+    sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
+    quality_threshold: float = 0.3  # frames with a lower mean joint confidence are flagged
+    max_people: int = 2
+    max_speed_mps: float = 4.0  # a track moving faster is a new identity (and, single-person, flagged)
+    lidar: LidarDepthParams = field(default_factory=LidarDepthParams)
+
+    def __post_init__(self):
+        if self.smoothing not in SMOOTHERS:
+            raise ConfigError(f"smoothing must be one of {', '.join(SMOOTHERS)}, got {self.smoothing!r}")
+        if self.savgol_window < 3 or self.savgol_window % 2 == 0:
+            raise ConfigError(f"savgol_window must be odd and >= 3, got {self.savgol_window}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Annotation:
+    """Labels at the radar frames plus the camera-rate tracks they came from (for the QA report)."""
+
+    frame_index: np.ndarray  # (N,) radar stream positions
+    timestamps_ns: np.ndarray  # (N,) label times, radar clock
+    joints: np.ndarray  # (N, P, 15, 3) radar frame, m
+    confidence: np.ndarray  # (N, P, 15)
+    quality: np.ndarray  # (N,) mean joint confidence of the frame's people (0 where unlabelled)
+    flags: np.ndarray  # (N,) bits FLAG_*
+    track_times_ns: np.ndarray  # (T,) reference camera frames, radar clock
+    track_joints: np.ndarray  # (T, P, 15, 3) refined
+    track_raw: np.ndarray  # (T, P, 15, 3) before refinement
+    track_confidence: np.ndarray  # (T, P, 15)
+    reference_camera: str
+    stats: dict
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """(N,) frames with a complete label of at least one person and no flag."""
+        return (self.flags == 0) & np.isfinite(self.joints).all(axis=(2, 3)).any(1)
+
+
+def to_rtpose15(d: CameraDetections):
+    """(N, P, 15, 2), (N, P, 15), (N, P, 15, 3) of a camera's detections."""
+    if d.skeleton == SKELETON:
+        return d.keypoints, d.confidence, d.world
+    kp = convert(d.keypoints, d.skeleton, SKELETON)[0]
+    conf = convert_confidence(d.confidence, d.skeleton, SKELETON)
+    world = convert(d.world, d.skeleton, SKELETON)[0]
+    return kp, conf, world
+
+
+def _track_identities(kp: np.ndarray, conf: np.ndarray, max_jump_px: float):
+    """Reorder the person axis of ``kp (T, P, J, 2)`` so a slot follows one person (Hungarian matching of
+    2D centroids frame to frame). Returns the permuted arrays' index ``(T, P)`` and ``(T,)`` frames where a
+    slot's person jumped further than ``max_jump_px`` (a new identity)."""
+    T, P = conf.shape[:2]
+    order = np.tile(np.arange(P), (T, 1))
+    jumps = np.zeros(T, bool)
+    cen = np.nanmean(np.where(conf[..., None] > 0, kp, np.nan), axis=2)  # (T, P, 2)
+    last = np.full((P, 2), np.nan)
+    for i in range(T):
+        present = np.isfinite(cen[i]).all(-1)
+        if P > 1 and present.any():
+            cost = np.linalg.norm(last[:, None] - cen[i][None], axis=-1)
+            cost = np.where(np.isfinite(cost), cost, 1e4)
+            cost[:, ~present] = 1e6
+            r, c = linear_sum_assignment(cost)
+            order[i, r] = c
+        cur = cen[i, order[i]]
+        d = np.linalg.norm(cur - last, axis=-1)
+        jumps[i] = bool(np.any(np.isfinite(d) & (d > max_jump_px)))
+        last = np.where(np.isfinite(cur), cur, last)
+    return order, jumps
+
+
+def _match_other(ref_cam, cam, ref_kp, ref_conf, kp, conf) -> np.ndarray:
+    """For each reference person the index of the same person in another camera's frame, by epipolar
+    distance of their joints (``(P,)``, -1 for none)."""
+    P = ref_conf.shape[0]
+    out = np.full(P, -1)
+    if P == 1 and conf.shape[0] >= 1:
+        out[0] = 0
+        return out
+    T_rel = cam.T_cam_radar @ ref_cam.T_radar_cam  # ref camera -> other camera
+    R, t = T_rel[:3, :3], T_rel[:3, 3]
+    E = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]]) @ R
+    x1 = np.concatenate([ref_cam.normalise(ref_kp), np.ones(ref_kp.shape[:2] + (1,))], -1)  # (P, J, 3)
+    x2 = np.concatenate([cam.normalise(kp), np.ones(kp.shape[:2] + (1,))], -1)  # (Q, J, 3)
+    l2 = np.einsum("ij,pkj->pki", E, x1)  # epipolar lines in camera 2
+    num = np.abs(np.einsum("qki,pki->pqk", x2, l2))
+    den = np.linalg.norm(l2[..., :2], axis=-1)[:, None]
+    dist = num / np.maximum(den, 1e-12) * cam.K[0, 0]
+    ok = (ref_conf[:, None] > 0) & (conf[None] > 0)
+    cost = np.nanmedian(np.where(ok, dist, np.nan), axis=-1)
+    cost = np.where(np.isfinite(cost), cost, 1e6)
+    r, c = linear_sum_assignment(cost)
+    for a, b in zip(r, c):
+        if cost[a, b] < 30.0:
+            out[a] = b
+    return out
+
+
+def _bone_deviation(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``(T, 15)``: for each joint the largest difference (m) between one of its bones in this frame and the
+    subject's length of that bone (a depth placed wrongly stretches or shrinks the bones it ends)."""
+    from rfpose.skeletons import get_skeleton
+
+    out = np.zeros(X.shape[:2])
+    for e, (a, b) in enumerate(get_skeleton(SKELETON).edges):
+        d = np.nan_to_num(np.abs(np.linalg.norm(X[:, a] - X[:, b], axis=-1) - lengths[e]))
+        out[:, a] = np.maximum(out[:, a], d)
+        out[:, b] = np.maximum(out[:, b], d)
+    return out
+
+
+def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_ns: np.ndarray,
+             cloud: LidarCloud | None = None, params: AnnotateParams = AnnotateParams(),
+             single_person_detector: bool = False) -> Annotation:
+    """Lift ``detections`` (per camera of ``rig``) to rtpose15 labels at the radar frames.
+
+    ``radar_times_ns (N,)``: the radar stream's timestamps (its own clock); labels are placed at these plus
+    the rig's label shift. ``cloud``: the LiDAR points (None: cameras only)."""
+    cams = [c for c in rig.cameras if c.name in detections]
+    if not cams:
+        raise FormatError("annotate: no camera detections to lift")
+    if len(cams) < 2 and cloud is None:
+        raise FormatError("annotate: one camera needs a LiDAR stream for depth (or give two calibrated cameras)")
+    ref = max(cams, key=lambda c: len(detections[c.name].timestamps_ns))
+    cams = [ref] + [c for c in cams if c is not ref]
+    seen = max(int(detections[c.name].num_people.max(initial=0)) for c in cams)
+    P = max(1, min(params.max_people, seen))
+    data = {}
+    for c in cams:
+        kp, conf, world = to_rtpose15(detections[c.name])
+        p = min(P, kp.shape[1])
+        kp, conf, world = kp[:, :p], conf[:, :p], world[:, :p]
+        # a detector's guess for a hidden joint (MediaPipe places all 33) still counts, with a small weight
+        placed = np.isfinite(kp).all(-1) & (conf > 0 if detections[c.name].skeleton == SKELETON else True)
+        conf = np.where(placed, np.maximum(conf, params.min_confidence), 0.0)
+        t = detections[c.name].timestamps_ns.astype(np.int64) - c.offset_ns + rig.radar_offset_ns
+        data[c.name] = (t, kp, conf, world)
+    t_ref, kp0, conf0, world0 = data[ref.name]
+    T, P = conf0.shape[:2]
+    period = np.median(np.diff(t_ref)) if T > 1 else 1e8
+    max_jump = params.max_speed_mps * 1e-9 * period * ref.K[0, 0] / 1.5  # px per frame at 1.5 m
+    order, jumps = _track_identities(kp0, conf0, max(max_jump, 20.0))
+    take = lambda a: np.take_along_axis(a, order.reshape(T, P, *([1] * (a.ndim - 2))), axis=1)  # noqa: E731
+    kp0, conf0, world0 = take(kp0), take(conf0), take(world0)
+    C = len(cams)
+    KP = np.full((C, T, P, 15, 2), np.nan)
+    CF = np.zeros((C, T, P, 15))
+    KP[0], CF[0] = kp0, conf0
+    swaps = 0
+    tol = int(params.pair_tolerance_ms * 1e6)
+    for ci, c in enumerate(cams[1:], 1):
+        t, kp, conf, _ = data[c.name]
+        j = np.clip(np.searchsorted(t, t_ref), 1, max(len(t) - 1, 1))
+        nearest = np.where(np.abs(t[j - 1] - t_ref) <= np.abs(t[np.minimum(j, len(t) - 1)] - t_ref), j - 1,
+                           np.minimum(j, len(t) - 1))
+        for i in range(T):
+            k = nearest[i]
+            if abs(int(t[k]) - int(t_ref[i])) > tol:
+                continue
+            m = _match_other(ref, c, kp0[i], conf0[i], kp[k], conf[k])
+            for p in range(P):
+                if m[p] >= 0:
+                    KP[ci, i, p], CF[ci, i, p] = kp[k, m[p]], conf[k, m[p]]
+    if params.swap_repair:
+        for ci in range(C):
+            for p in range(P):
+                KP[ci, :, p], CF[ci, :, p], sw = repair_swaps(KP[ci, :, p], CF[ci, :, p])
+                swaps += int(sw.sum())
+    # lifting: all frames and people at once, person axis folded into time
+    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
+    tt = np.stack([c.T_cam_radar[:3, 3] for c in cams])
+    focal = np.array([c.K[0, 0] for c in cams])
+    xn = np.stack([cams[ci].normalise(KP[ci]) for ci in range(C)]).reshape(C, T * P, 15, 2)
+    depth = sigma = support = None
+    if cloud is not None:
+        depth, sigma, support = joint_depths(ref, cloud, np.repeat(t_ref, P), KP[0].reshape(T * P, 15, 2),
+                                             CF[0].reshape(T * P, 15), world0.reshape(T * P, 15, 3), params.lidar)
+    res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
+    raw = res.joints.reshape(T, P, 15, 3)
+    sig = res.sigma_m.reshape(T, P, 15)
+    conf2d = np.nanmax(np.where(CF > 0, CF, np.nan), axis=0)
+    conf2d = np.nan_to_num(conf2d)
+    refined = raw.copy()
+    bone_dev = np.zeros((T, P, 15))  # how far a joint's bones are from the subject's lengths (m)
+    for p in range(P):
+        X = reject_outliers(raw[:, p], params.outlier_window) if params.outlier_window else raw[:, p]
+        w_frame = np.nanmean(np.where(np.isfinite(sig[:, p]), 1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), np.nan),
+                             axis=1)
+        if params.bone_lengths and np.isfinite(X).any():
+            L = bone_lengths(X, np.nan_to_num(w_frame) ** 2)
+            bone_dev[:, p] = _bone_deviation(X, L)
+            X = enforce_bone_lengths(X, 1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), L)
+        if params.smoothing == "savgol":
+            X = smooth_savgol(X, params.savgol_window)
+        elif params.smoothing == "one-euro":
+            X = smooth_one_euro(X, t_ref)
+        refined[:, p] = X
+    dev2 = np.sum((refined - raw) ** 2, axis=-1)
+    total = np.sqrt(np.nan_to_num(sig, nan=np.inf) ** 2 + np.nan_to_num(dev2) + bone_dev**2)
+    jconf = np.where(np.isfinite(refined).all(-1), conf2d / (1 + (total / params.sigma0_m) ** 2), 0.0)
+
+    # onto the radar frames
+    label_t = np.asarray(radar_times_ns, np.int64) + rig.label_shift_ns
+    gap = int(params.max_gap_ms * 1e6)
+    N = len(label_t)
+    joints = resample(t_ref, refined.reshape(T, -1), label_t, gap).reshape(N, P, 15, 3)
+    conf = np.nan_to_num(resample(t_ref, jconf.reshape(T, -1), label_t, gap).reshape(N, P, 15))
+    present = np.isfinite(joints).all(-1).any(-1)  # (N, P) person has any joint
+    complete = np.isfinite(joints).all(axis=(2, 3))
+    quality = np.array([conf[i][present[i]].mean() if present[i].any() else 0.0 for i in range(N)])
+    flags = np.zeros(N, np.int32)
+    flags[(quality < params.quality_threshold) & present.any(1)] |= FLAG_LOW_QUALITY
+    flags[present.any(1) & ~(complete | ~present).all(1)] |= FLAG_INCOMPLETE
+    if single_person_detector:
+        jump_t = t_ref[jumps]
+        near = np.zeros(N, bool)
+        if len(jump_t):
+            near = np.min(np.abs(label_t[:, None] - jump_t[None]), axis=1) <= gap
+        flags[near] |= FLAG_CROWD
+    stats = {"camera_frames": int(T), "swaps_repaired": swaps, "identity_jumps": int(jumps.sum()),
+             "camera_order": [c.name for c in cams], "lidar_used": cloud is not None,
+             "lidar_supported_joints": None if support is None else float((support > 0).mean())}
+    return Annotation(np.arange(N), label_t, joints, conf, quality, flags, t_ref, refined, raw, jconf, ref.name,
+                      stats)

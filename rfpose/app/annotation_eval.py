@@ -1,0 +1,136 @@
+"""Evaluate ``rfpose annotate`` against the simulator's truth (evaluation only: the stage never reads it).
+
+  python -m rfpose.app.annotation_eval SESSION.zarr... [--detector mediapipe] [--modes mono,stereo,fused]
+         [--json] [--out RESULT.json]
+
+For every session and mode (``mono``: first camera + LiDAR; ``stereo``: all cameras, no LiDAR; ``fused``:
+all cameras + LiDAR) the stage runs as ``rfpose annotate`` does (cached detections) and is scored at the
+radar frames against label set ``gt``:
+
+- ``coverage``: labelled (unflagged, complete) frames among the radar frames whose true joints all project
+  inside every used camera's image ("fully in view");
+- ``mpjpe_mm`` / ``pelvis_mm``: over the labelled frames; ``mpjpe_all_mm`` over every frame with a label;
+- ``auroc_80mm``: how well the frame quality separates frames with > 80 mm error from the rest;
+- ``accel_*``: acceleration error (mm/frame², radar frames) of the labels with the configured smoothing and
+  with none, and their MPJPE;
+- ``labelling_fps``: radar frames per second of everything after detection; the detector's own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from dataclasses import replace
+
+import numpy as np
+
+from rfpose.annotation.pipeline import AnnotateParams
+from rfpose.annotation.rig import load_rig
+from rfpose.annotation.run import annotate_session
+from rfpose.app.annotation_report import truth_errors
+
+MODES = {"mono": (1, True), "stereo": (None, False), "fused": (None, True)}
+
+
+def auroc(scores_pos: np.ndarray, scores_neg: np.ndarray) -> float | None:
+    """P(a random negative scores higher than a random positive): quality should be low on bad frames."""
+    if len(scores_pos) == 0 or len(scores_neg) == 0:
+        return None
+    gt = (scores_neg[:, None] > scores_pos[None]).mean()
+    eq = (scores_neg[:, None] == scores_pos[None]).mean()
+    return float(gt + 0.5 * eq)
+
+
+def _in_view(reader, ann, cams) -> np.ndarray:
+    gt = reader.labels("gt")
+    row = {int(f): i for i, f in enumerate(gt.frame_index)}
+    rig = load_rig(reader, cameras=cams)
+    out = np.zeros(len(ann.frame_index), bool)
+    for n, f in enumerate(ann.frame_index):
+        i = row.get(int(f))
+        if i is None:
+            continue
+        j = gt.joints[i][: int(gt.num_people[i])].reshape(-1, 3)
+        good = len(j) > 0
+        for c in rig.cameras:
+            uv, z = c.project(j)
+            good &= bool(np.all((z > 0.1) & (uv[:, 0] >= 0) & (uv[:, 0] <= c.width - 1) & (uv[:, 1] >= 0)
+                                & (uv[:, 1] <= c.height - 1)))
+        out[n] = good
+    return out
+
+
+def _accel(joints: np.ndarray, truth: np.ndarray) -> float:
+    a = np.diff(joints, 2, axis=0) - np.diff(truth, 2, axis=0)
+    return float(np.nanmean(np.linalg.norm(a, axis=-1)) * 1000)
+
+
+def evaluate_session(path: str, detector: str = "mediapipe", modes=("mono", "stereo", "fused"),
+                     params: AnnotateParams = AnnotateParams()) -> dict:
+    from rfpose.session import open_session
+
+    reader = open_session(path)
+    cams_all = [s for s in reader.streams if reader.kind(s) == "camera"]
+    out = {}
+    for mode in modes:
+        n_cam, lidar = MODES[mode]
+        cams = cams_all[:n_cam] if n_cam else cams_all
+        if (mode != "mono" and len(cams) < 2) or (lidar and not any(reader.kind(s) == "lidar" for s in reader.streams)):
+            continue
+        ann, summary = annotate_session(reader, detector, cams, lidar, params, progress=False)
+        raw, _ = annotate_session(reader, detector, cams, lidar, replace(params, smoothing="none"), progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            err = truth_errors(reader, ann)
+            err_raw = truth_errors(reader, raw)
+            visible = _in_view(reader, ann, cams)
+            lab = ann.labelled
+            frame_err = np.nanmean(err, 1)
+            has = np.isfinite(frame_err)
+            gt = reader.labels("gt")
+            row = {int(f): i for i, f in enumerate(gt.frame_index)}
+            idx = np.array([row.get(int(f), -1) for f in ann.frame_index])
+            truth = np.where((idx >= 0)[:, None, None], gt.joints[np.maximum(idx, 0), 0], np.nan)
+            res = {
+                "frames": int(len(lab)), "fully_in_view": int(visible.sum()),
+                "coverage": float(lab[visible].mean()) if visible.any() else None,
+                "labelled": int(lab.sum()),
+                "mpjpe_mm": float(np.nanmean(err[lab])) * 1000 if lab.any() else None,
+                "pelvis_mm": float(np.nanmean(err[lab, 0])) * 1000 if lab.any() else None,
+                "mpjpe_all_mm": float(np.nanmean(err)) * 1000, "median_all_mm": float(np.nanmedian(err)) * 1000,
+                "pelvis_all_mm": float(np.nanmean(err[:, 0])) * 1000,
+                "auroc_80mm": auroc(ann.quality[has & (frame_err > 0.08)], ann.quality[has & (frame_err <= 0.08)]),
+                "frames_over_80mm": int((frame_err[has] > 0.08).sum()),
+                "accel_smoothed_mm": _accel(ann.joints[:, 0], truth), "accel_raw_mm": _accel(raw.joints[:, 0], truth),
+                "mpjpe_all_raw_mm": float(np.nanmean(err_raw)) * 1000,
+                "labelling_fps": summary["labelling_fps"], "detector_seconds": summary["detector_seconds"],
+                "flagged": summary["flagged"],
+            }
+        out[mode] = res
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rfpose.app.annotation_eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sessions", nargs="+")
+    p.add_argument("--detector", default="mediapipe")
+    p.add_argument("--modes", default="mono,stereo,fused")
+    p.add_argument("--smoothing", default="savgol", choices=("savgol", "one-euro", "none"))
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", default=None)
+    a = p.parse_args(argv)
+    params = AnnotateParams(smoothing=a.smoothing)
+    result = {s: evaluate_session(s, a.detector, [m for m in a.modes.split(",") if m], params) for s in a.sessions}
+    text = json.dumps(result, indent=1)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
+    if a.json or not a.out:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

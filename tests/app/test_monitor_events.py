@@ -1,0 +1,139 @@
+"""Events from tracked simulated people: a fall fires (once, with time and confidence) and clears; sitting
+down, walking and lying down slowly do not; posture; presence per zone with its off delay; inactivity;
+the SQLite log survives a restart."""
+
+import numpy as np
+import pytest
+from monitor_sim import SIM_MOUNT, detections, sim_skeletons
+
+from rfpose.app.monitor.config import EventsConfig, TrackingConfig, ZoneConfig
+from rfpose.app.monitor.events import EventEngine, posture_of
+from rfpose.app.monitor.room import T_room_radar, apply
+from rfpose.app.monitor.store import EventStore
+from rfpose.app.monitor.tracking import Tracker
+from rfpose.sim.scenarios import build_rig
+
+RADAR_XYZ = np.array([0.0, 0.0, SIM_MOUNT.height_m])
+
+
+def run(joints, t, cfg=EventsConfig(), zones=(), noise=0.03, extra_s=0.0):
+    tracker, engine = Tracker(TrackingConfig(), RADAR_XYZ), EventEngine(cfg, list(zones))
+    rng = np.random.default_rng(0)
+    events = []
+    dt = t[1] - t[0]
+    n_extra = int(extra_s / dt)
+    for k in range(len(t) + n_extra):
+        tk = t[0] + k * dt
+        dets = detections(joints[k], rng, noise) if k < len(t) else []
+        events += engine.update(tk, 1000.0 + tk, tracker.update(tk, dets))
+    return events, engine
+
+
+def test_simulated_fall_alarms_within_the_confirmation_time_of_reaching_the_floor():
+    t, joints = sim_skeletons("fall", 12.0)
+    events, engine = run(joints, t)
+    falls = [e for e in events if e.kind == "fall"]
+    assert len(falls) == 1 and falls[0].value is True and 0.5 <= falls[0].confidence <= 1.0
+    head = joints[:, 0, 8, 2]
+    t_floor = t[np.argmax(head < EventsConfig().floor_height_m)]
+    assert 0 < falls[0].time - 1000.0 - t_floor <= EventsConfig().fall_confirm_s + 0.5
+    assert engine.state()["fall"] and engine.state()["people"][0]["posture"] == "lying"
+
+
+def test_the_alarm_clears_once_the_person_has_stood_up_for_recover_s():
+    t, joints = sim_skeletons("fall", 12.0)
+    up = joints[0, 0] - joints[0, 0, 0] + joints[-1, 0, 0] * [1, 1, 0] + [0, 0, joints[0, 0, 0, 2]]
+    more = np.concatenate([joints, np.repeat(up[None, None], 60, axis=0)])  # stands for 6 s
+    events, engine = run(more, np.arange(len(more)) * 0.1)
+    kinds = [e.kind for e in events if e.kind.startswith("fall")]
+    assert kinds == ["fall", "fall_cleared"] and not engine.state()["fall"]
+    cleared = [e for e in events if e.kind == "fall_cleared"][0]
+    assert cleared.time - 1000.0 >= 12.0 + EventsConfig().recover_s - 0.1
+
+
+def test_sitting_down_and_walking_are_not_falls():
+    for scenario, seed in (("walk-sit", 1), ("walk-sit", 2), ("walk", 3), ("random-poses", 4)):
+        t, joints = sim_skeletons(scenario, 20.0, seed=seed)
+        events, engine = run(joints, t)
+        assert not [e for e in events if e.kind == "fall"], scenario
+        if scenario == "walk-sit":
+            assert engine.state()["people"][0]["posture"] == "sitting"
+            postures = [e.value for e in events if e.kind == "posture"]
+            assert postures[0] == "standing" and postures[-1] == "sitting"
+
+
+@pytest.mark.parametrize("scenario", ["fall-forward", "fall-backward", "fall-sideways", "slump"])
+def test_every_kind_of_simulated_fall_alarms_within_5_s_of_reaching_the_floor(scenario):
+    for seed in (1, 2, 3):
+        rig = build_rig(scenario, seed=seed, num_frames=250, board="awr1843boost", camera=False, lidar=False)
+        t = np.arange(0, 25, 0.1)
+        joints = apply(T_room_radar(SIM_MOUNT), rig.ground_truth(t))
+        truth = rig.world.people[0].describe()["event"]
+        events, _ = run(joints, t)
+        falls = [e for e in events if e.kind == "fall"]
+        assert len(falls) == 1, (scenario, seed)
+        assert 0 < falls[0].time - 1000.0 - truth["t_floor_s"] <= 5.0
+        assert falls[0].detail["slow"] == (scenario == "slump")
+
+
+@pytest.mark.parametrize("scenario", ["sit-fast", "lie-down", "bend-pick", "kneel"])
+def test_confounders_are_not_falls(scenario):
+    for seed in (1, 2, 3):
+        rig = build_rig(scenario, seed=seed, num_frames=250, board="awr1843boost", camera=False, lidar=False)
+        t = np.arange(0, 25, 0.1)
+        events, engine = run(apply(T_room_radar(SIM_MOUNT), rig.ground_truth(t)), t)
+        assert not [e for e in events if e.kind == "fall"], (scenario, seed)
+    if scenario == "lie-down":
+        assert engine.state()["people"][0]["posture"] == "lying"  # on the bed
+
+
+def test_presence_per_zone_with_off_delay_and_exclusion():
+    t, joints = sim_skeletons("walk", 20.0, seed=3)
+    near = ZoneConfig("near", [[0.0, -5.0], [3.0, -5.0], [3.0, 5.0], [0.0, 5.0]])
+    far = ZoneConfig("far", [[3.0, -5.0], [9.0, -5.0], [9.0, 5.0], [3.0, 5.0]])
+    excl = ZoneConfig("fan", [[20, 20], [21, 20], [21, 21]], exclusion=True)
+    cfg = EventsConfig(presence_off_s=3.0)
+    events, engine = run(joints, t, cfg, [near, far, excl], extra_s=8.0)
+    room = [(e.time - 1000.0, e.value) for e in events if e.kind == "presence" and e.zone is None]
+    assert room[0][1] is True and room[0][0] <= 1.0  # occupied within 1 s of the person appearing
+    assert room[-1][1] is False and 20.0 + 3.0 - 0.2 <= room[-1][0] <= 20.0 + 2.0 + 3.0 + 0.2  # death_s + off delay
+    in_near = (joints[:, 0, 0, 0] < 3.0)
+    zones = {e.zone for e in events if e.kind == "presence" and e.zone}
+    assert zones == ({"near"} if in_near.all() else {"far"} if not in_near.any() else {"near", "far"})
+    assert "fan" not in engine.state()["zones"]
+
+
+def test_inactivity_after_the_configured_time():
+    t, joints = sim_skeletons("walk-sit", 40.0, seed=1)
+    events, _ = run(joints, t, EventsConfig(inactivity_s=10.0))
+    inact = [e for e in events if e.kind == "inactivity"]
+    sat = t[np.argmax(joints[:, 0, 0, 2] < 0.6)]
+    assert len(inact) == 1 and inact[0].time - 1000.0 >= sat + 10.0 - 1.0
+
+
+def test_posture_rule_on_simple_skeletons():
+    stand = np.zeros((15, 3))
+    stand[:, 2] = np.linspace(0.1, 1.7, 15)
+    stand[0, 2], stand[8, 2] = 1.0, 1.75
+    assert posture_of(stand, 1.75)[0] == "standing"
+    sit = stand.copy()
+    sit[0, 2], sit[8, 2] = 0.5, 1.25
+    assert posture_of(sit, 1.25)[0] == "sitting"
+    lie = stand.copy()
+    lie[8] = [0.8, 0, 0.3]
+    lie[0] = [0, 0, 0.25]
+    assert posture_of(lie, 0.3)[0] == "lying"
+    assert posture_of(None, 1.7)[0] == "standing" and posture_of(None, 0.4)[0] == "lying"
+
+
+def test_event_log_persists_across_restarts(tmp_path):
+    t, joints = sim_skeletons("fall", 12.0)
+    events, _ = run(joints, t)
+    store = EventStore(tmp_path / "events.sqlite")
+    store.add(events)
+    store.close()
+    again = EventStore(tmp_path / "events.sqlite")
+    got = again.recent(1000)
+    assert len(got) == len(events) and got[0]["kind"] == events[-1].kind
+    assert [g["kind"] for g in again.recent(5, kinds=("fall",))] == ["fall"]
+    assert again.recent(1, kinds=("fall",))[0]["confidence"] == [e for e in events if e.kind == "fall"][0].confidence

@@ -1,0 +1,73 @@
+"""Inference in the monitor: the run's preprocessing rebuilt from the session's board and .cfg, torch and
+ONNX Runtime giving the same skeletons, radar point clouds clustered into detections."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from rfpose.app.monitor.config import ModelConfig, RadarMount
+from rfpose.app.monitor.detect import ClusterEstimator, SkeletonEstimator, dbscan
+from rfpose.app.monitor.room import T_room_radar
+from rfpose.source import RADAR_POINT_DTYPE, PointCloudFrame
+
+
+def test_onnx_runtime_gives_the_torch_skeletons(monitor_run, tmp_path):
+    from rfpose.drivers.open_source import open_source
+
+    session, run = monitor_run
+    run = shutil.copytree(run, tmp_path / "run")
+    src = open_source(f"session://{session}#radar")
+    T = T_room_radar(RadarMount(height_m=1.0))
+    est = {rt: SkeletonEstimator(ModelConfig(run=str(run), runtime=rt, min_score=0.0), src.metadata, T)
+           for rt in ("torch", "onnx")}
+    assert est["onnx"].runtime == "onnx" and (run / "model.onnx").exists()
+    for i in range(2):
+        a, _ = est["torch"](src[i])
+        b, ms = est["onnx"](src[i])
+        assert len(a) == len(b) >= 1 and ms["model"] > 0
+        for da, db in zip(a, b):
+            np.testing.assert_allclose(da.joints, db.joints, atol=1e-3)
+            assert da.joints.shape == (15, 3) and abs(da.score - db.score) < 1e-4
+
+
+def test_dbscan_and_clusters_from_a_point_cloud():
+    rng = np.random.default_rng(0)
+    person = rng.normal([3.0, 0.5, 0.0], [0.15, 0.15, 0.4], (40, 3))
+    chair = rng.normal([2.0, -1.5, -0.6], [0.1, 0.1, 0.1], (10, 3))
+    noise = rng.uniform([1, -3, -1], [6, 3, 1], (5, 3))
+    origin = np.zeros((6, 3))  # a reset target reported at the sensor
+    xyz = np.concatenate([person, chair, noise, origin])
+    labels = dbscan(xyz, 0.5, 4)
+    assert len(set(labels[:40])) == 1 and labels[0] >= 0 and len(set(labels[40:50])) == 1
+    pts = np.zeros(len(xyz), RADAR_POINT_DTYPE)
+    pts["x"], pts["y"], pts["z"] = xyz.T
+    pts["v"][:40] = 0.6
+    dets, _ = ClusterEstimator(T_room_radar(RadarMount(height_m=1.0)))(PointCloudFrame(0, 0, pts))
+    assert len(dets) == 2  # the person and the chair; not the origin
+    p = min(dets, key=lambda d: abs(d.position[0] - 3.0))
+    assert p.moving and abs(p.position[2] - 1.0) < 0.15 and p.top_z > 1.4
+    assert not max(dets, key=lambda d: abs(d.position[0] - 3.0)).moving
+
+
+@pytest.mark.slow
+def test_bench_monitor_runs(monitor_run, capsys):
+    from rfpose.cli import main
+
+    assert main(["bench", "monitor", "--run", str(monitor_run[1]), "--session", str(monitor_run[0]),
+                 "--seconds", "5", "--warmup", "10", "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["runtime"] for r in doc["rows"]] == ["torch", "onnx"] and all(r["frames"] > 0 for r in doc["rows"])
+
+
+def test_runtime_auto_picks_one_of_the_two(monitor_run, tmp_path):
+    from rfpose.drivers.open_source import open_source
+
+    session, run = monitor_run
+    run = shutil.copytree(run, tmp_path / "run")
+    src = open_source(f"session://{session}#radar")
+    est = SkeletonEstimator(ModelConfig(run=str(run), runtime="auto"), src.metadata,
+                            T_room_radar(RadarMount(height_m=1.0)))
+    assert est.runtime in ("torch", "onnx")

@@ -1,0 +1,114 @@
+"""Tracking on simulated people: stable ids, births and deaths with hysteresis, no ghosts from static clutter,
+no phantom at the sensor, room boundary and exclusion zones."""
+
+import numpy as np
+from monitor_sim import SIM_MOUNT, detections, sim_skeletons
+
+from rfpose.app.monitor.config import TrackingConfig
+from rfpose.app.monitor.detect import Detection
+from rfpose.app.monitor.tracking import Tracker
+
+RADAR = np.array([0.0, 0.0, SIM_MOUNT.height_m])
+
+
+def _static(xy, z=1.0, moving=False):
+    p = np.array([xy[0], xy[1], z])
+    return Detection(p, z + 0.3, 0.8, None, moving, radar_xyz=p - RADAR)
+
+
+def test_a_walking_person_gets_one_stable_id_within_a_second():
+    t, joints = sim_skeletons("walk", 20.0, seed=3)
+    rng = np.random.default_rng(0)
+    tr = Tracker(TrackingConfig(), RADAR)
+    ids, first = set(), None
+    for k, tk in enumerate(t):
+        out = tr.update(tk, detections(joints[k], rng, noise_m=0.08) if rng.random() > 0.1 else [])  # 10 % misses
+        ids |= {x.id for x in out}
+        if out and first is None:
+            first = tk
+        if out:
+            assert np.linalg.norm(out[0].position[:2] - joints[k, 0, 0, :2]) < 0.35
+    assert ids == {1} and first <= 1.0
+
+
+def test_static_clutter_never_becomes_a_person_but_a_person_who_sits_still_stays():
+    cfg = TrackingConfig()
+    tr = Tracker(cfg, RADAR)
+    rng = np.random.default_rng(1)
+    t, joints = sim_skeletons("walk-sit", 30.0, seed=2)
+    fan = np.array([2.0, 1.5])
+    for k, tk in enumerate(t):
+        dets = detections(joints[k], rng, 0.05) + [_static(fan + rng.normal(0, 0.05, 2))]
+        out = tr.update(tk, dets)
+    assert len(out) == 1 and out[0].id == 1  # the sitting person, still tracked; the fan never confirmed
+    assert np.linalg.norm(out[0].position[:2] - joints[-1, 0, 0, :2]) < 0.3
+    assert tr.rejected["clutter"] > 0
+
+
+def test_lost_target_coasts_then_dies_and_is_never_reset_to_the_sensor():
+    tr = Tracker(TrackingConfig(death_s=2.0), RADAR)
+    t, joints = sim_skeletons("walk", 4.0, seed=4)
+    for k, tk in enumerate(t):
+        tr.update(tk, detections(joints[k]))
+    last = tr.confirmed[0].position.copy()
+    seen = []
+    for k in range(1, 40):  # detections vanish; a sensor resetting its target reports (0, 0)
+        out = tr.update(t[-1] + 0.1 * k, [_static((0.0, 0.0), z=1.0, moving=True)])
+        seen += [x.position for x in out]
+    assert tr.rejected["origin"] >= 39
+    assert all(np.linalg.norm(p[:2]) > 1.0 and np.linalg.norm(p[:2] - last[:2]) < 1.0 for p in seen)
+    assert len(seen) <= 21 and tr.confirmed == [] and tr.tracks == []  # dead after death_s, nothing born at 0
+
+
+def test_boundary_and_exclusion_zone_drop_ghosts():
+    boundary = np.array([[0, -3], [6, -3], [6, 3], [0, 3]], float)
+    fan_zone = np.array([[3, -1], [4, -1], [4, 1], [3, 1]], float)
+    tr = Tracker(TrackingConfig(), RADAR, boundary, [fan_zone])
+    rng = np.random.default_rng(2)
+    for k in range(100):
+        ghost = _static((7.5 + 0.3 * np.sin(k / 5), 0.5 * np.cos(k / 7)), moving=True)  # multipath behind the wall
+        fan = _static((3.5 + rng.normal(0, 0.2), rng.normal(0, 0.2)), moving=True)
+        assert tr.update(0.1 * k, [ghost, fan]) == []
+    assert tr.rejected["outside"] == 100 and tr.rejected["excluded"] == 100
+
+
+def test_two_people_keep_their_ids_and_a_duplicate_detection_is_not_a_third():
+    t, joints = sim_skeletons("two-people", 15.0, seed=5)
+    tr = Tracker(TrackingConfig(), RADAR)
+    rng = np.random.default_rng(3)
+    for k, tk in enumerate(t):
+        dets = detections(joints[k], rng, 0.05)
+        dets.append(Detection(dets[0].position + [0.15, 0.1, 0], 1.7, 0.5, None, radar_xyz=dets[0].radar_xyz))
+        out = tr.update(tk, dets)
+    assert sorted(x.id for x in out) == [1, 2]
+    for x in out:
+        d = min(np.linalg.norm(x.position[:2] - joints[-1, p, 0, :2]) for p in range(2))
+        assert d < 0.35
+
+
+def test_an_hour_of_an_empty_cluttered_room_gives_no_phantom_then_a_person_is_found_within_a_second():
+    """36 000 frames: a plant (static), a swaying curtain and a ceiling fan (with Doppler), and stray
+    detections anywhere in 30 % of frames; then a person walks in."""
+    rng = np.random.default_rng(0)
+    tr = Tracker(TrackingConfig(), RADAR)
+
+    def clutter(t):
+        dets = [_static((2.0 + rng.normal(0, .05), 1.5 + rng.normal(0, .05)), z=0.8),
+                _static((3.0 + rng.normal(0, .04), -2.0 + 0.05 * np.sin(t)), z=1.2, moving=True),
+                _static((2.5 + rng.normal(0, .05), rng.normal(0, .05)), z=2.4, moving=True)]
+        if rng.random() < 0.3:
+            stray = _static((rng.uniform(0.5, 6), rng.uniform(-3, 3)), z=rng.uniform(0.2, 1.5), moving=rng.random() < .5)
+            stray.score = 0.4
+            dets.append(stray)
+        return dets
+
+    hour = 36_000
+    for k in range(hour):
+        assert tr.update(k * 0.1, clutter(k * 0.1)) == [], f"phantom at {k * 0.1:.1f} s"
+    t, joints = sim_skeletons("walk", 10.0, seed=8)
+    found = None
+    for k, tk in enumerate(t):
+        out = tr.update((hour + k) * 0.1, clutter(tk) + detections(joints[k], rng, 0.05))
+        if out and found is None:
+            found = tk
+    assert found is not None and found <= 1.0 and [x.id for x in out] == [1]
