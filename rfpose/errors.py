@@ -52,3 +52,28 @@ class DeviceTimeout(DeviceError):
 
 class ShapeError(RfposeError, ValueError):
     """An array has the wrong shape or dtype for the stage it is given to."""
+
+
+class CalibrationError(RfposeError):
+    """A calibration cannot be computed, read or applied; the message names the capture, frame or field."""
+
+
+class CalibrationFileError(CalibrationError, FormatError):
+    """A calibration JSON file (``rfpose_calibration``) is malformed: ``field`` is the dotted path of the bad entry."""
+
+    def __init__(self, message: str, path: str | None = None, field: str | None = None):
+        self.path, self.field, self.reason = path, field, message
+        where = ": ".join(x for x in (path, field) if x)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class TargetNotFoundError(CalibrationError):
+    """A calibration target (ChArUco board, corner reflector, moving person) was not found in a capture/frame."""
+
+
+class DegenerateCalibrationError(CalibrationError):
+    """The captures leave a degree of freedom undetermined; the message says what to add to the captures."""
+
+
+class CorrespondenceError(CalibrationError):
+    """Detections cannot be matched across sensors or captures (ambiguous, mismatched sessions, missing stream)."""
