@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rfpose.calibration.charuco import CharucoTarget, CharucoView, _cv2, detect
-from rfpose.errors import CalibrationError
+from rfpose.errors import CalibrationError, DegenerateCalibrationError, TargetNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +113,14 @@ def check_coverage(views: list[CharucoView], image_size: tuple[int, int], K_gues
     principal point are then unobservable), or corners never near an image edge (distortion is then
     extrapolated). Raises :class:`CalibrationError` saying what to record."""
     if len(views) < cfg.min_views:
-        raise CalibrationError(f"{where}: {len(views)} distinct board views with >= {cfg.min_corners} corners; "
+        raise DegenerateCalibrationError(f"{where}: {len(views)} distinct board views with >= {cfg.min_corners} corners; "
                                f"need >= {cfg.min_views}: record more board poses (distances, tilts, image corners)")
     n = board_tilts(views, K_guess, np.zeros(5))
     sin_min = np.sin(np.radians(cfg.min_tilt_deg))
     missing = [axis for axis, comp in (("a vertical axis (turned left/right)", n[:, 0]),
                                        ("a horizontal axis (tipped up/down)", n[:, 1])) if np.abs(comp).max() < sin_min]
     if missing:
-        raise CalibrationError(f"{where}: the board is never tilted >= {cfg.min_tilt_deg:g} deg about "
+        raise DegenerateCalibrationError(f"{where}: the board is never tilted >= {cfg.min_tilt_deg:g} deg about "
                                f"{' or about '.join(missing)} in {len(views)} views; focal length cannot be "
                                "separated from distance: add views with the board tilted 20-45 deg")
     w, h = image_size
@@ -130,7 +130,7 @@ def check_coverage(views: list[CharucoView], image_size: tuple[int, int], K_gues
              "top": px[:, 1].min() > b * h, "bottom": px[:, 1].max() < (1 - b) * h}
     lacking = [s for s, bad in sides.items() if bad]
     if lacking:
-        raise CalibrationError(f"{where}: board corners never come within {b:.0%} of the image's "
+        raise DegenerateCalibrationError(f"{where}: board corners never come within {b:.0%} of the image's "
                                f"{', '.join(lacking)} edge{'s' if len(lacking) > 1 else ''}; lens distortion "
                                "is not determined: add views with the board near those edges and corners")
 
@@ -153,7 +153,7 @@ def calibrate_intrinsics(views: list[CharucoView], image_size: tuple[int, int], 
     counts = {"frames": len(views), "frames_without_board": len(views) - len(seen),
               "rejected_few_corners": len(seen) - len(usable)}
     if not seen:
-        raise CalibrationError(f"{where}: no ChArUco board found in any of {len(views)} frames; check the target "
+        raise TargetNotFoundError(f"{where}: no ChArUco board found in any of {len(views)} frames; check the target "
                                "(--target) and that the board is in view")
     distinct = distinct_views(usable, cfg.duplicate_px, cfg.max_views)
     counts["rejected_duplicates"] = len(usable) - len(distinct)
@@ -185,7 +185,7 @@ def calibrate_intrinsics(views: list[CharucoView], image_size: tuple[int, int], 
         raise CalibrationError(f"{where}: reprojection RMS {rms:.2f} px over {len(distinct)} views exceeds "
                                f"{cfg.max_rms_px:g} px; the target definition (--target) or the detections are wrong")
     if max(std_d["fx"] / K[0, 0], std_d["fy"] / K[1, 1]) > cfg.max_focal_std:
-        raise CalibrationError(f"{where}: focal length poorly determined (std {std_d['fx']:.1f} px over "
+        raise DegenerateCalibrationError(f"{where}: focal length poorly determined (std {std_d['fx']:.1f} px over "
                                f"{len(distinct)} views); add views with more tilt and at several distances")
     poses = {}
     for v, rv, tv in zip(distinct, rvecs, tvecs):
