@@ -16,12 +16,11 @@ Definitions (docs/annotation.md):
 * *left/right swap*: detected, and mirroring the detection's left and right makes the median error at
   least 2× smaller (a sideways walker seen in profile).
 
-Run it: ``python -m rfpose.annotation.simeval --detector mediapipe --frames 40 [--json] [--out F.json]``.
+Run it: ``rfpose bench detector --detector mediapipe --frames 40 [--json] [--out F.json]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -261,41 +260,5 @@ def result_rows(results: list[CaseResult]) -> list[dict]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    from rfpose.benchmarking import emit
-
-    ap = argparse.ArgumentParser(prog="python -m rfpose.annotation.simeval", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--detector", default="mediapipe", help=f"one of {', '.join(detector_names())}")
-    ap.add_argument("--frames", type=int, default=40)
-    ap.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tracking", action="store_true", help="mediapipe: video mode instead of per image")
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--out", help="also write the JSON here")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    cfg = EvalConfig(args.detector, args.frames, tuple(s for s in args.scenarios.split(",") if s), args.seed,
-                     detector_options={"tracking": True} if args.tracking else {})
-    try:
-        results, summary = evaluate_detector(cfg, progress=not args.json)
-    except RfposeError as e:
-        print(f"simeval: error: {e}", file=sys.stderr)
-        return 2
-    cfgd = asdict(cfg)
-    cfgd["scenarios"] = list(cfg.scenarios)
-    emit(result_rows(results), args.json, args.out, title=f"{args.detector} on simulated renders",
-         extra={"config": cfgd, "summary": summary})
-    if not args.json:
-        s = summary
-        print(f"\ndetected {s['detected']}/{s['frames']}, correct {s['correct']}/{s['frames']} "
-              f"(median error < {cfg.pck_fraction:g} x person height), left/right swaps {s['lr_swaps']}; "
-              f"median joint error {s['median_error_px']:.1f} px (person height {s['median_person_height_px']:.0f} px)")
-        print("per joint median px: " + ", ".join(f"{j} {v:.1f}" for j, v in s["per_joint_median_px"].items()))
-        for g, d in s["by"].items():
-            print(f"by {g}: " + "; ".join(f"{k}: {v['correct']}/{v['frames']} correct, {v['median_error_px']:.1f} px"
-                                          for k, v in d.items()))
-    return 0
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit("python -m rfpose.annotation.simeval moved to: rfpose bench detector (same options)")

@@ -7,5 +7,5 @@ Thin I/O layers: :mod:`.dca1000_control` (UDP 4096), :mod:`.dca1000_receiver` (U
 Sources (:class:`rfpose.source.SourceBase`): :mod:`.dca1000_source`, :mod:`.demo_points`, :mod:`.pcd`,
 :mod:`.camera`, :mod:`.ouster`, :mod:`.adc_file`; :func:`.open_source.open_source` picks one from a URI.
 Recording: :mod:`.rig` (rig files), :mod:`.recorder`; emulators in :mod:`rfpose.drivers.emulators`;
-``rfpose bench capture`` in :mod:`.bench`. See docs/capture.md.
+``rfpose bench capture`` in :mod:`rfpose.app.benchmarking.capture`. See docs/capture.md.
 """

@@ -9,5 +9,5 @@ Modules (import what you need; nothing heavy is imported here):
 - :mod:`~rfpose.preprocessing.points` — CA/OS-CFAR point clouds ``(x, y, z, v, snr)``.
 - :mod:`~rfpose.preprocessing.torch_chain` — the decode → polar → Cartesian chain in torch.
 - :mod:`~rfpose.preprocessing.dataset` — sessions → ``DATASET.zarr`` (``build_dataset``, ``DatasetReader``).
-- :mod:`~rfpose.preprocessing.bench` — ``rfpose bench dsp``.
+- ``rfpose bench dsp`` measures this package (:mod:`rfpose.app.benchmarking.dsp`).
 """

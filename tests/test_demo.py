@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rfpose.report import _fmt
+from rfpose.app.report import _fmt
 
 REQUIRED_FIGURES = {"range_doppler", "range_azimuth", "lidar", "camera", "training", "per_joint", "skeletons",
                     "latency"}

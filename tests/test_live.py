@@ -4,7 +4,7 @@ dataset writer stores them, and the same temporal windows."""
 import numpy as np
 import torch
 
-from rfpose.live import RecentFrames, round_like_dataset
+from rfpose.app.live import RecentFrames, round_like_dataset
 from rfpose.models.data import session_windows
 from rfpose.preprocessing.dataset import FLOAT16_MAX
 
@@ -37,7 +37,7 @@ def test_pipeline_feeds_a_two_frame_model_the_previous_frame(tmp_path):
     import json
 
     from rfpose.boards import get_board
-    from rfpose.live import RadarPosePipeline
+    from rfpose.app.live import RadarPosePipeline
     from rfpose.models import create_model
     from rfpose.preprocessing.cartesian import CartesianProcessor
     from rfpose.preprocessing.decode import decode_radar_words

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from rfpose.report import Figure, _fmt, figure_html, table_from_dict, table_from_rows, write_report
+from rfpose.app.report import Figure, _fmt, figure_html, table_from_dict, table_from_rows, write_report
 
 
 def test_tables_tag_values_with_their_json_path():

@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from rfpose.demo import DemoConfig, run_demo
+    from rfpose.app.demo import DemoConfig, run_demo
 
     overrides = {"out": args.out, "seed": args.seed, "scheduler": args.scheduler}
     if args.train_minutes is not None:

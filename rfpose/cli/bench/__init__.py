@@ -4,6 +4,10 @@
   rfpose bench capture  DCA1000 emulator to driver over loopback UDP
   rfpose bench model    every registered model: parameters, multiply-adds, latency, throughput
   rfpose bench sim      radar, LiDAR and camera synthesis speed
+  rfpose bench detector 2D pose detector against the simulator's projected joints
+
+Each benchmark is a module here (its arguments and output); the measurements are in
+:mod:`rfpose.app.benchmarking`.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import importlib
 
 #: benchmark name -> module providing ``add_arguments(parser)`` and ``run(args)``
 BENCHES = {
-    "dsp": "rfpose.preprocessing.bench",
-    "capture": "rfpose.drivers.bench",
-    "model": "rfpose.models.bench",
-    "sim": "rfpose.sim.bench",
+    "dsp": "rfpose.cli.bench.dsp",
+    "capture": "rfpose.cli.bench.capture",
+    "model": "rfpose.cli.bench.model",
+    "sim": "rfpose.cli.bench.sim",
+    "detector": "rfpose.cli.bench.detector",
 }
 
 

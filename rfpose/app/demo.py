@@ -9,7 +9,7 @@
 4. **preprocess** — sessions → Cartesian-voxel datasets (split by subject), with Dask.
 5. **train** — ``hrradarpose-lite`` within a time budget; **evaluate** on held-out subjects.
 6. **replay** — the captured session, radar only, frame by frame at its recorded pace through
-   :class:`~rfpose.live.RadarPosePipeline`, with per-frame latency.
+   :class:`~rfpose.app.live.RadarPosePipeline`, with per-frame latency.
 7. **report** — ``report.html`` (self-contained), ``report.json`` and the PNGs.
 
 Every number in the report is measured in the run. A stage that fails is reported as failed with its
@@ -325,7 +325,7 @@ def stage_evaluate(state: _State) -> None:
 
 def stage_replay(state: _State) -> None:
     from rfpose.drivers.realtime import RealtimeSource
-    from rfpose.live import RadarPosePipeline
+    from rfpose.app.live import RadarPosePipeline
     from rfpose.metrics import pose3d_summary
     from rfpose.session import SessionReader
 
@@ -381,14 +381,14 @@ def _jsonable(x):
 
 
 def _add_figure(state: _State, fig_id: str, path: Path, caption: str, data: dict | None = None) -> None:
-    from rfpose.report import Figure
+    from rfpose.app.report import Figure
 
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     state.figures.append(Figure(fig_id, Path(path), caption, {"sha256": digest, **(data or {})}))
 
 
 def make_figures(state: _State) -> None:
-    from rfpose import figures as F
+    from rfpose.app import figures as F
 
     out = state.out / "figures"
     cfg = state.cfg
@@ -487,8 +487,8 @@ def make_figures(state: _State) -> None:
 
 
 def write_demo_report(state: _State) -> Path:
-    from rfpose.benchmarking import machine_info
-    from rfpose.report import figure_html, table_from_dict, table_from_rows, write_report
+    from rfpose.app.benchmarking import machine_info
+    from rfpose.app.report import figure_html, table_from_dict, table_from_rows, write_report
 
     doc = state.doc
     doc["stages"] = [s.row() for s in state.stages]

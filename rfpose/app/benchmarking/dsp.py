@@ -23,14 +23,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--frames", type=int, default=8, help="frames per batch for the batched implementations")
-    p.add_argument("--quick", action="store_true", help="short timings, reduced slow re-creations (for tests)")
-    p.add_argument("--tasks", default="rd,hupr,rtpose", help="comma-separated subset of rd, hupr, rtpose")
-
 
 def _timeit(fn, quick: bool) -> float:
-    from rfpose.benchmarking import best_time_s
+    from rfpose.app.benchmarking import best_time_s
 
     return best_time_s(fn, repeat=1 if quick else 5, min_time_s=0.02 if quick else 0.3)
 
@@ -311,16 +306,14 @@ def bench_rtpose(F: int, quick: bool) -> list[dict]:
 TASKS = {"rd": bench_rd, "hupr": bench_hupr, "rtpose": bench_rtpose}
 
 
-def run(args) -> int:
-    from rfpose.benchmarking import emit
+def run(tasks: list[str], frames: int = 8, quick: bool = False) -> list[dict]:
+    """The rows of the named tasks (keys of :data:`TASKS`), ``frames`` per batch; ``quick`` shortens timings."""
     from rfpose.errors import ConfigError
 
-    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    for n in names:
+    for n in tasks:
         if n not in TASKS:
             raise ConfigError(f"unknown bench task {n!r}; valid: {', '.join(TASKS)}")
     rows = []
-    for n in names:
-        rows.extend(TASKS[n](max(1, args.frames), args.quick))
-    emit(rows, args.json, args.out, title="rfpose bench dsp", extra={"frames": args.frames, "quick": args.quick})
-    return 0
+    for n in tasks:
+        rows.extend(TASKS[n](max(1, frames), quick))
+    return rows

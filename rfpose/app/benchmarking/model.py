@@ -12,16 +12,6 @@ import statistics
 import time
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--models", default="*", help="comma-separated names or glob (default: every registered model)")
-    p.add_argument("--quick", action="store_true", help="2 runs, no throughput batch, for a smoke check")
-    p.add_argument("--runs", type=int, default=10, help="timed runs per model (default 10)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
-    p.add_argument("--batch-size", type=int, default=4, help="batch for the throughput figure (default 4)")
-    p.add_argument("--heavy-gmacs", type=float, default=20.0,
-                   help="models above this many GMACs/frame get 1 warm-up + 1 run (default 20)")
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
-
 
 def _time(fn, runs: int, warmup: int) -> list[float]:
     for _ in range(warmup):
@@ -65,23 +55,22 @@ def bench_model(name: str, runs: int, warmup: int, batch_size: int, heavy_gmacs:
     return row
 
 
-def run(args) -> int:
+def run(patterns: list[str], runs: int = 10, warmup: int = 2, batch_size: int = 4, heavy_gmacs: float = 20.0,
+        quick: bool = False, threads: int | None = None) -> list[dict]:
+    """One row per registered model matching any of ``patterns`` (names or globs)."""
     import fnmatch
 
     import torch
 
-    from rfpose.benchmarking import emit
     from rfpose.errors import UnknownNameError
     from rfpose.models import list_models
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if threads:
+        torch.set_num_threads(threads)
     names = []
-    for pat in args.models.split(","):
+    for pat in patterns:
         hits = [n for n in list_models() if fnmatch.fnmatch(n, pat.strip())]
         if not hits:
             raise UnknownNameError("model", pat, list_models())
         names += [h for h in hits if h not in names]
-    rows = [bench_model(n, args.runs, args.warmup, args.batch_size, args.heavy_gmacs, args.quick) for n in names]
-    emit(rows, args.json, args.out, title="rfpose bench model (CPU, float32, inference mode)")
-    return 0
+    return [bench_model(n, runs, warmup, batch_size, heavy_gmacs, quick) for n in names]

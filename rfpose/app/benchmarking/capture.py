@@ -16,14 +16,6 @@ import time
 from rfpose.drivers import dca1000_protocol as proto
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--seconds", type=float, default=30.0, help="streaming time per row (default 30)")
-    p.add_argument("--delays-us", default="25,10,5", help="packet delays to test, comma separated (5-500 us)")
-    p.add_argument("--no-unpaced", action="store_true", help="skip the row with the sender unpaced")
-    p.add_argument("--frame-bytes", type=int, default=786432, help="bytes per radar frame (AWR1843 default cfg)")
-    p.add_argument("--host-ip", default="127.0.9.1")
-    p.add_argument("--fpga-ip", default="127.0.9.2")
-
 
 def _sender(fpga_ip: str, host_ip: str, frame_bytes: int, unpaced: bool, ready, stop, results) -> None:
     from rfpose.drivers.emulators.adc_frames import SyntheticAdc
@@ -119,26 +111,19 @@ def measure(delay_us: float | None, seconds: float, frame_bytes: int, host_ip: s
     }
 
 
-def run(args) -> int:
-    from rfpose.benchmarking import emit
+def run(delays_us: list[float], seconds: float, frame_bytes: int, host_ip: str, fpga_ip: str,
+        unpaced: bool = True) -> tuple[list[dict], dict]:
+    """One row per packet delay (and one unpaced row), plus the summary (highest zero-loss rate)."""
     from rfpose.errors import ConfigError
 
-    try:
-        delays = [float(d) for d in args.delays_us.split(",") if d.strip()]
-    except ValueError:
-        raise ConfigError(f"--delays-us {args.delays_us!r} must be comma-separated numbers") from None
-    for d in delays:
+    for d in delays_us:
         if not proto.MIN_PACKET_DELAY_US <= d <= proto.MAX_PACKET_DELAY_US:
             raise ConfigError(f"packet delay {d:g} us is outside the DCA1000's 5-500 us")
-    rows = [measure(d, args.seconds, args.frame_bytes, args.host_ip, args.fpga_ip) for d in delays]
-    if not args.no_unpaced:
-        rows.append(measure(None, args.seconds, args.frame_bytes, args.host_ip, args.fpga_ip))
+    rows = [measure(d, seconds, frame_bytes, host_ip, fpga_ip) for d in delays_us]
+    if unpaced:
+        rows.append(measure(None, seconds, frame_bytes, host_ip, fpga_ip))
     clean = [r["received_mbps"] for r in rows if r["lost_packets"] == 0]
     extra = {"max_zero_loss_mbps": max(clean) if clean else 0.0,
              "note": "offered_mbps is the DCA1000 link model (delay + gigabit wire time) for paced rows and the "
                      "sender's achieved rate for the unpaced row"}
-    emit(rows, args.json, args.out, title=f"capture: emulated DCA1000 -> receiver over loopback, {args.seconds:g} s per row",
-         extra=extra)
-    if not args.json:
-        print(f"highest zero-loss rate: {extra['max_zero_loss_mbps']} Mb/s")
-    return 0
+    return rows, extra
