@@ -14,8 +14,9 @@ from __future__ import annotations
 def add_arguments(p) -> None:
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("--scenario", default="walk", help="scenario name (see --list)")
-    p.add_argument("--frames", type=int, default=10,
-                   help="radar frames to simulate (other sensors cover the same time)")
+    p.add_argument("--frames", type=int,
+                   help="radar frames to simulate (other sensors cover the same time); default 10, or all of a "
+                        "calibration scenario's target poses")
     p.add_argument("--out", help="session directory to write (SESSION.zarr)")
     p.add_argument("--board", help="radar board preset (default: mmwcas; hupr-rig: awr1843boost)")
     p.add_argument("--cfg", help="radar .cfg file instead of the board's default")

@@ -6,6 +6,7 @@ Main entry points: :func:`rfpose.sim.scenarios.build_rig` (a named, seeded scena
 in :mod:`rfpose.sim.adc_layout`. See docs/simulator.md.
 """
 
-#: Bumped whenever a change alters what the simulator writes for the same seed (2: diffuse RCS term).
+#: Bumped whenever a change alters what the simulator writes for the same seed (2: diffuse RCS term;
+#: 3: a seeded rig per (seed, board) with nominal geometry in the streams and the truth in ``sim_truth``).
 #: Sessions record it; ``rfpose simulate-dataset`` re-simulates sessions of another revision on resume.
-SIM_REVISION = 2
+SIM_REVISION = 3

@@ -237,7 +237,10 @@ def _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, 
     rays: list = [None] * len(room_prims)
     for p in body_prims:  # test a body segment only for the pixels inside its bounding cone
         cen = p.center if p.a is None else 0.5 * (p.a + p.b)
-        rad = float(np.max(p.radii)) if p.a is None else 0.5 * np.linalg.norm(p.b - p.a) + p.radius
+        if p.a is not None:
+            rad = 0.5 * np.linalg.norm(p.b - p.a) + p.radius
+        else:  # an ellipsoid's largest radius; a box's or rectangle's corner
+            rad = float(np.max(p.radii)) if p.kind == ELLIPSOID else float(np.linalg.norm(p.radii))
         v = cen - o
         dist = np.linalg.norm(v)
         if dist <= rad:

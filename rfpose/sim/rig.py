@@ -8,6 +8,13 @@ Time: "true" time t (s) runs from the scenario start. Sensor k's frame i is capt
 ``t = start_s[k] + i/rate[k]`` (radar: the frame's first chirp; LiDAR: the sweep start; camera: the
 exposure). Its ``timestamp_ns`` is the host clock: ``epoch_ns + (t + clock_offset_s[k] + jitter)·1e9``
 with Gaussian jitter. Ground truth keeps true times (``timestamp_ns = epoch_ns + t·1e9``, no offset).
+
+What a user knows and what is true: each sensor has its true pose ``T_rig_sensor`` (and a camera its true
+``model``, with distortion), which the simulator renders with, and a ``nominal_T`` (``nominal_model``):
+what a user has before calibrating (a tape-measured pose, the data sheet's focal length, no distortion).
+Sources report only the nominal values and no clock offsets; :meth:`SimulatedRig.truth` returns the truth
+as an :class:`rfpose.rig_calibration.Calibration`, which simulated sessions store in ``attrs["sim_truth"]``
+for evaluation and tests alone.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ class RadarSensor:
     clock: SensorClock = field(default_factory=SensorClock)
     receiver: ReceiverModel = field(default_factory=ReceiverModel)
     loops_per_group: int = 8
+    nominal_T: np.ndarray | None = None  # what a user measured; None: the truth
 
     def __post_init__(self):
         cfg = parse_cfg(self.cfg_text, f"<{self.name} cfg>")
@@ -81,6 +89,7 @@ class LidarSensor:
     model: LidarModel = field(default_factory=LidarModel)
     T_rig_sensor: np.ndarray = field(default_factory=lambda: transform(t=(0.0, 0.0, 0.2)))
     clock: SensorClock = field(default_factory=SensorClock)
+    nominal_T: np.ndarray | None = None
 
     @property
     def rate_hz(self) -> float:
@@ -93,10 +102,17 @@ class CameraSensor:
     model: CameraModel = field(default_factory=CameraModel)
     T_rig_sensor: np.ndarray = field(default_factory=lambda: transform(R_RIG_CAM_FORWARD, (0.0, 0.0, 0.1)))
     clock: SensorClock = field(default_factory=SensorClock)
+    nominal_T: np.ndarray | None = None
+    nominal_model: CameraModel | None = None  # the data sheet's pinhole model; None: the truth
 
     @property
     def rate_hz(self) -> float:
         return self.model.rate_hz
+
+
+def nominal_pose(sensor) -> np.ndarray:
+    """The pose a user has before calibrating (``nominal_T``, or the truth if the rig has none)."""
+    return sensor.T_rig_sensor if sensor.nominal_T is None else sensor.nominal_T
 
 
 def stream_rng(seed: int, stream: str, index: int) -> np.random.Generator:
@@ -107,8 +123,10 @@ class World:
     """Room + people. ``clutter`` and body occluders are fixed at construction from ``seed``."""
 
     def __init__(self, room: Room, people: list[Person], seed: int, multipath: bool = False,
-                 wavelength_m: float = 3.9e-3):
+                 wavelength_m: float = 3.9e-3, targets: list | None = None):
         self.room, self.people, self.seed, self.multipath = room, people, seed, multipath
+        self.targets = list(targets or [])  # moving calibration targets (rfpose.sim.targets)
+        self.wavelength_m = wavelength_m
         rng = np.random.default_rng([seed, 0xC1])
         self.clutter_pos, self.clutter_rcs, self.clutter_phase = room.clutter(rng, wavelength_m)
 
@@ -128,11 +146,30 @@ class World:
         return concat_segments([p.segments(t, person=i) for i, p in enumerate(self.people)])
 
     def body_primitives(self, t) -> list[list]:
+        """Per time in ``t``: the moving primitives (people, then calibration targets)."""
         seg = self.segments(t)
-        n = len(np.atleast_1d(t))
-        if seg is None:
-            return [[] for _ in range(n)]
-        return [segments_to_primitives(seg, i) for i in range(n)]
+        ts = np.atleast_1d(np.asarray(t, float))
+        out = [[] for _ in ts] if seg is None else [segments_to_primitives(seg, i) for i in range(len(ts))]
+        for i, ti in enumerate(ts):
+            for tg in self.targets:
+                out[i].extend(tg.primitives(float(ti)))
+        return out
+
+    def target_scatterers(self, t_knots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scattering centres of the calibration targets: positions ``(M, K, 3)`` (rig frame) at the knot
+        times and RCS ``(K,)`` m² (a trihedral's 4πa⁴/(3λ²); a board's +5 dBsm)."""
+        from rfpose.sim.scene import trihedral_rcs_m2
+        from rfpose.sim.targets import CornerReflector
+
+        pos, rcs = [], []
+        for tg in self.targets:
+            pos.append(np.stack([tg.radar_points(float(t)) for t in t_knots]))
+            k = pos[-1].shape[1]
+            sigma = trihedral_rcs_m2(tg.edge_m, self.wavelength_m) if isinstance(tg, CornerReflector) else 10 ** 0.5
+            rcs.append(np.full(k, sigma))
+        if not pos:
+            return np.zeros((len(t_knots), 0, 3)), np.zeros(0)
+        return np.concatenate(pos, 1), np.concatenate(rcs)
 
     # -- radar ------------------------------------------------------------------------------------
     def radar_scatterers(self, sensor: RadarSensor, t0: float, rng: np.random.Generator,
@@ -161,6 +198,9 @@ class World:
                 for out_p, back_p, k in ((bp, img, g), (img, bp, g), (img, img, g * g)):
                     parts.append(Scatterers(times, to_radar(out_p), rcs[keep], to_radar(back_p), phase * k))
             occluders = segments_to_primitives(seg, mid)
+        if self.targets:
+            tp, trcs = self.target_scatterers(t0 + times)
+            parts.append(Scatterers(times, to_radar(tp), trcs, None, np.ones(len(trcs), complex)))
         cp = self.clutter_pos
         hidden = occluded_by(occluders, o, cp)
         c = ~hidden
@@ -212,9 +252,8 @@ class SimRadarSource(_SimSource):
         else:
             shape = (p.frame_bytes // 2,)
         self.metadata = {"board": sensor.board.name, "cfg_text": sensor.cfg_text, "frame_shape": shape,
-                         "extrinsics": sensor.T_rig_sensor.tolist(), "rate_hz": sensor.rate_hz,
-                         "clock": sensor.clock.to_dict(), "receiver": dataclasses.asdict(sensor.receiver),
-                         "simulated": True}
+                         "extrinsics": nominal_pose(sensor).tolist(), "rate_hz": sensor.rate_hz,
+                         "receiver": dataclasses.asdict(sensor.receiver), "simulated": True}
 
     def iq(self, index: int) -> np.ndarray:
         """The frame's complex IF samples ``(loop, tx, rx, sample)`` before quantisation."""
@@ -235,8 +274,8 @@ class SimLidarSource(_SimSource):
 
     def __init__(self, rig, sensor: LidarSensor, num_frames: int):
         super().__init__(rig, sensor, num_frames)
-        self.metadata = {"extrinsics": sensor.T_rig_sensor.tolist(), "model": sensor.model.to_dict(),
-                         "rate_hz": sensor.rate_hz, "clock": sensor.clock.to_dict(), "simulated": True}
+        self.metadata = {"extrinsics": nominal_pose(sensor).tolist(), "model": sensor.model.to_dict(),
+                         "rate_hz": sensor.rate_hz, "simulated": True}
 
     def _get(self, index: int) -> LidarFrame:
         rng = stream_rng(self.rig.seed, self.name, index)
@@ -252,10 +291,10 @@ class SimCameraSource(_SimSource):
 
     def __init__(self, rig, sensor: CameraSensor, num_frames: int):
         super().__init__(rig, sensor, num_frames)
-        m = sensor.model
+        m = sensor.nominal_model or sensor.model
         self.metadata = {"height": m.height, "width": m.width, "intrinsics": m.K.tolist(),
-                         "distortion": list(m.distortion), "extrinsics": sensor.T_rig_sensor.tolist(),
-                         "rate_hz": sensor.rate_hz, "clock": sensor.clock.to_dict(), "simulated": True}
+                         "distortion": list(m.distortion), "extrinsics": nominal_pose(sensor).tolist(),
+                         "rate_hz": sensor.rate_hz, "simulated": True}
 
     def render(self, index: int) -> Rendered:
         t = self.true_time_s(index)
@@ -286,6 +325,9 @@ class SimulatedRig:
             c = world.room.charuco
             self._textures["charuco"] = charuco_texture(c.get("squares", (7, 5)), c.get("square_m", 0.08),
                                                         c.get("marker_m", 0.06))[0]
+        for tg in world.targets:
+            if getattr(tg, "squares", None) is not None:
+                self._textures["charuco"] = charuco_texture(tg.squares, tg.square_m, tg.marker_m)[0]
         self.sources: dict[str, _SimSource] = {}
         for r in radars:
             self.sources[r.name] = SimRadarSource(self, r, num_frames)
@@ -318,12 +360,39 @@ class SimulatedRig:
                       MATERIAL_RGB, palettes, self._textures)
 
     def describe(self) -> dict:
+        """What a user of the rig knows: sensors with their nominal geometry, the room kind, the people's
+        actions. The truth (poses, clocks, intrinsics, target positions) is in :meth:`truth`."""
         return {**self.description,
-                "radars": [{"name": r.name, "board": r.board.name, "extrinsics": r.T_rig_sensor.tolist(),
-                            "clock": r.clock.to_dict()} for r in self.radars],
-                "lidars": [{"name": s.name, "model": s.model.to_dict(), "extrinsics": s.T_rig_sensor.tolist(),
-                            "clock": s.clock.to_dict()} for s in self.lidars],
-                "cameras": [{"name": s.name, **s.model.to_dict(), "extrinsics": s.T_rig_sensor.tolist(),
-                             "clock": s.clock.to_dict()} for s in self.cameras],
-                "room": self.world.room.describe(),
+                "radars": [{"name": r.name, "board": r.board.name, "extrinsics": nominal_pose(r).tolist()}
+                           for r in self.radars],
+                "lidars": [{"name": s.name, "model": s.model.to_dict(), "extrinsics": nominal_pose(s).tolist()}
+                           for s in self.lidars],
+                "cameras": [{"name": s.name, **(s.nominal_model or s.model).to_dict(),
+                             "extrinsics": nominal_pose(s).tolist()} for s in self.cameras],
+                "room": {"kind": self.world.room.kind},
                 "people": [p.describe() for p in self.world.people]}
+
+    def truth(self):
+        """The true calibration (:class:`rfpose.rig_calibration.Calibration`, rig frame = the first radar):
+        poses, clock offsets (``clock_offset_ns`` = first radar's offset − the sensor's, jitter aside) and
+        the cameras' true intrinsics; provenance holds the scene (room, target paths) and the nominal
+        errors. For evaluation and tests only."""
+        from rfpose.rig_calibration import Calibration, SensorCalibration, invert, pose_error
+
+        r0 = self.radars[0]
+        T0 = invert(r0.T_rig_sensor)
+        sensors, nominal = {}, {}
+        for s in [*self.radars, *self.lidars, *self.cameras]:
+            off = int(round((r0.clock.clock_offset_s - s.clock.clock_offset_s) * 1e9))
+            e = SensorCalibration(T0 @ s.T_rig_sensor, off)
+            if isinstance(s, CameraSensor):
+                m = s.model
+                e.K, e.dist, e.image_size = m.K, np.asarray(m.distortion, float), (m.width, m.height)
+            sensors[s.name] = e
+            dt, dr = pose_error(T0 @ nominal_pose(s), T0 @ s.T_rig_sensor)
+            nominal[s.name] = {"trans_mm": dt * 1e3, "rot_deg": dr}
+        prov = {"source": "simulator", "scenario": self.description.get("scenario"),
+                "seed": self.seed, "board": r0.board.name, "nominal_error": nominal,
+                "clock_jitter_s": {s.name: s.clock.jitter_s for s in [*self.radars, *self.lidars, *self.cameras]},
+                "scene": {"room": self.world.room.describe(), "targets": [t.describe() for t in self.world.targets]}}
+        return Calibration(r0.name, sensors, prov)

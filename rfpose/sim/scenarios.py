@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+import zlib
+
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from rfpose.boards import get_board
 from rfpose.errors import ConfigError, UnknownNameError
@@ -21,6 +24,7 @@ from rfpose.sim.motion import Area, Person
 from rfpose.sim.rig import (CameraSensor, LidarSensor, RadarSensor, SensorClock, SimulatedRig, World, rot_x,
                             transform)
 from rfpose.sim.scene import Room
+from rfpose.sim.targets import CharucoBoard, CornerReflector, StopAndGo, facing
 
 
 SCENES = ("clean", "cluttered")
@@ -54,10 +58,10 @@ SCENARIOS: dict[str, ScenarioSpec] = {s.name: s for s in (
     ScenarioSpec("empty", "an empty furnished room (background / static clutter)", (), scene="cluttered", chair=True),
     ScenarioSpec("cluttered-walk", "one person walks in a furnished room", ("walk",), scene="cluttered", chair=True),
     ScenarioSpec("two-people", "two people: one walks, one waves", ("walk", "wave"), scene="cluttered"),
-    ScenarioSpec("calibration-reflector", "a trihedral corner reflector (10 cm) on a foam stand, empty room", (),
-                 reflector=True),
-    ScenarioSpec("calibration-charuco", "a ChArUco board (7x5, 8 cm squares) facing the rig, empty room", (),
-                 charuco=True),
+    ScenarioSpec("calibration-reflector", "a trihedral corner reflector (10 cm) on a foam stand carried through "
+                 "10 positions (range, azimuth, height), 1.3 s pauses, empty room", (), reflector=True),
+    ScenarioSpec("calibration-charuco", "a ChArUco board (7x5, 8 cm squares) held in 16 poses (tilts, distances, "
+                 "image corners), 0.8 s pauses, empty room", (), charuco=True),
     ScenarioSpec("hupr-rig", "HuPR-like rig: horizontal + vertical radar (radar_hori, radar_vert), one camera; "
                  "one person walks", ("walk",), hupr=True),
 )}
@@ -99,17 +103,13 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     chair_xy = None
     if spec.chair:
         chair_xy = (float(rng.uniform(3.0, 4.0)), float(rng.uniform(-0.8, 0.8)))
-    reflector = None
+    rig_rng = rig_rngs(seed, b.name)
+    targets = []
     if spec.reflector:
-        x = float(rng.uniform(2.0, 4.5))
-        reflector = (x, float(rng.uniform(-0.4, 0.4) * x), float(rng.uniform(-0.5, 0.4)))
-    charuco = None
+        targets.append(CornerReflector(reflector_path(np.random.default_rng([seed, 0x4EF])), floor_z=area.floor_z))
     if spec.charuco:
-        centre = [float(rng.uniform(1.3, 1.8)), float(rng.uniform(-0.25, 0.25)), float(rng.uniform(-0.1, 0.15))]
-        charuco = {"center": centre,
-                   "yaw": float(rng.uniform(-0.3, 0.3)), "squares": [7, 5], "square_m": 0.08, "marker_m": 0.06,
-                   "dictionary": "DICT_5X5_100"}
-    room = Room(floor_z=area.floor_z, kind=spec.scene, chair_xy=chair_xy, reflector=reflector, charuco=charuco)
+        targets.append(CharucoBoard(charuco_path(np.random.default_rng([seed, 0xC4A]))))
+    room = Room(floor_z=area.floor_z, kind=spec.scene, chair_xy=chair_xy)
     n_people = len(spec.actions) if people is None else int(people)
     if n_people and not spec.actions:
         raise ConfigError(f"scenario {name!r} has no people; --people does not apply")
@@ -122,29 +122,146 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
         mrng = prng if motion_seed is None else np.random.default_rng([seed, 0xB0D, i, 0x7A4E, int(motion_seed)])
         persons.append(Person(body, spec.actions[i % len(spec.actions)], mrng, area,
                                chair_xy=None if chair_xy is None else np.array(chair_xy), horizon_s=horizon_s))
-    world = World(room, persons, seed, multipath, wavelength_m=b_params.wavelength_m)
+    world = World(room, persons, seed, multipath, wavelength_m=b_params.wavelength_m, targets=targets)
 
-    jitter = np.random.default_rng([seed, 0xC10])
-    if spec.hupr:
-        radars = [RadarSensor("radar_hori", b, cfg, transform(), SensorClock(0.0, 0.0, 2e-4)),
-                  RadarSensor("radar_vert", b, cfg, transform(rot_x(np.pi / 2), (0.0, 0.0, -0.12)),
-                              SensorClock(float(jitter.uniform(0, 0.02)), float(jitter.uniform(-5e-3, 5e-3)), 2e-4))]
-    else:
-        radars = [RadarSensor("radar", b, cfg, transform(), SensorClock(0.0, 0.0, 2e-4))]
-    lidars = []
-    if lidar:
-        lidars.append(LidarSensor("lidar", LidarModel(lidar_pattern), transform(t=(0.0, 0.0, 0.2)),
-                                  SensorClock(float(jitter.uniform(0, 0.1)), float(jitter.uniform(-0.02, 0.02)), 1e-3)))
-    cameras = []
-    if camera:
-        cm = camera_model or CameraModel()
-        cam_clock = SensorClock(float(jitter.uniform(0, 1 / 30)), float(jitter.uniform(-0.03, 0.03)), 2e-3)
-        if spec.hupr:
-            cameras.append(CameraSensor("camera", cm, transform(R_RIG_CAM_FORWARD, (0.0, 0.0, 0.12)), cam_clock))
-        else:
-            for nm, y in (("cam_left", 0.06), ("cam_right", -0.06)):
-                clock = SensorClock(cam_clock.start_s, cam_clock.clock_offset_s, cam_clock.jitter_s)  # one trigger
-                cameras.append(CameraSensor(nm, cm, transform(R_RIG_CAM_FORWARD, (0.0, y, 0.1)), clock))
+    radars, lidars, cameras = make_sensors(b, cfg, rig_rng, hupr=spec.hupr, lidar=lidar, camera=camera,
+                                           lidar_pattern=lidar_pattern, camera_model=camera_model)
     desc = {"scenario": name, "seed": seed, "spec": spec.to_dict(), "board": b.name, "multipath": multipath,
             "rig": "hupr" if spec.hupr else "rtpose", "motion_seed": motion_seed}
     return SimulatedRig(world, radars, lidars, cameras, num_frames, seed, desc)
+
+
+# -- the physical rig: one per (seed, board), whatever the scenario ------------------------------------------------
+#: Nominal-geometry errors (what a tape measure and a data sheet give), documented in docs/simulator.md.
+MOUNT_TRANS_M, MOUNT_ROT_DEG = 0.01, 1.0  # true pose = design pose ∘ a mounting deviation of up to these
+TAPE_TRANS_M, TAPE_ROT_DEG = 0.05, 3.0  # nominal = true pose ∘ a tape-measure error of up to these
+FOCAL_ERROR = (0.015, 0.04)  # nominal focal length off the true one by this fraction (either sign)
+CLOCK_OFFSET_S = (0.02, 0.2)  # |true clock offset| of each LiDAR / camera trigger against the radar
+
+
+def rig_rngs(seed: int, board: str):
+    """``name -> Generator`` for the rig's draws: one stream per (seed, board, name), independent of the
+    scenario and of the other sensors, so every scenario of a seed and board sees the same rig."""
+    return lambda name: np.random.default_rng([int(seed), zlib.crc32(board.encode()), zlib.crc32(name.encode())])
+
+
+def perturb(T: np.ndarray, rng: np.random.Generator, max_trans_m: float, max_rot_deg: float) -> np.ndarray:
+    """``T`` composed (in the sensor frame) with a rotation about a random axis by an angle uniform in
+    [max/3, max] and a translation of random direction and length uniform in [max/3, max]."""
+    axis = rng.normal(size=3)
+    ang = np.radians(rng.uniform(max_rot_deg / 3, max_rot_deg))
+    d = rng.normal(size=3)
+    D = transform(Rotation.from_rotvec(axis / np.linalg.norm(axis) * ang).as_matrix(),
+                  d / np.linalg.norm(d) * rng.uniform(max_trans_m / 3, max_trans_m))
+    return T @ D
+
+
+def _offset(rng: np.random.Generator) -> float:
+    return float(rng.choice([-1.0, 1.0]) * rng.uniform(*CLOCK_OFFSET_S))
+
+
+def true_camera_model(rng: np.random.Generator, design: CameraModel) -> CameraModel:
+    """A camera of the ``design`` type as built: focal ±2 %, aspect ±0.3 %, principal point ±2 % of the
+    image, radial/tangential distortion around the design's."""
+    f = design.fx * (1 + rng.uniform(-0.02, 0.02))
+    k1, k2, p1, p2, k3 = design.distortion
+    return replace(design, fx=f, fy=f * (1 + rng.uniform(-0.003, 0.003)),
+                   cx=design.cx + rng.uniform(-0.02, 0.02) * design.width,
+                   cy=design.cy + rng.uniform(-0.02, 0.02) * design.height,
+                   distortion=(k1 + rng.uniform(-0.03, 0.03), k2 + rng.uniform(-0.01, 0.01),
+                               p1 + rng.uniform(-5e-4, 5e-4), p2 + rng.uniform(-5e-4, 5e-4), k3))
+
+
+def nominal_camera_model(rng: np.random.Generator, true: CameraModel) -> CameraModel:
+    """The data sheet's model: one focal length off the true one by ``FOCAL_ERROR``, the image centre,
+    no distortion."""
+    e = rng.choice([-1.0, 1.0]) * rng.uniform(*FOCAL_ERROR)
+    f = 0.5 * (true.fx + true.fy) * (1 + e)
+    return replace(true, fx=f, fy=f, cx=(true.width - 1) / 2, cy=(true.height - 1) / 2, distortion=(0.0,) * 5)
+
+
+def make_sensors(board, cfg: str, rig_rng, hupr: bool = False, lidar: bool = True, camera: bool = True,
+                 lidar_pattern: str = "livox", camera_model: CameraModel | None = None):
+    """The radars, LiDAR and cameras of the rig: design poses, true poses (mounting deviation), nominal
+    poses (tape error), clocks and camera models, each drawn from its own ``rig_rng(name)`` stream."""
+    def placed(name: str, design: np.ndarray, origin: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        if origin:  # the rig frame's own sensor: exact by definition
+            return design, design
+        g = rig_rng(name + "/pose")
+        true = perturb(design, g, MOUNT_TRANS_M, MOUNT_ROT_DEG)
+        return true, perturb(true, g, TAPE_TRANS_M, TAPE_ROT_DEG)
+
+    if hupr:
+        T2, N2 = placed("radar_vert", transform(rot_x(np.pi / 2), (0.0, 0.0, -0.12)))
+        g = rig_rng("radar_vert/clock")
+        radars = [RadarSensor("radar_hori", board, cfg, transform(), SensorClock(0.0, 0.0, 2e-4)),
+                  RadarSensor("radar_vert", board, cfg, T2, SensorClock(float(g.uniform(0, 0.02)),
+                                                                         float(g.uniform(-5e-3, 5e-3)), 2e-4),
+                              nominal_T=N2)]
+    else:
+        radars = [RadarSensor("radar", board, cfg, transform(), SensorClock(0.0, 0.0, 2e-4))]
+    lidars = []
+    if lidar:
+        T, N = placed("lidar", transform(t=(0.0, 0.0, 0.2)))
+        g = rig_rng("lidar/clock")
+        lidars.append(LidarSensor("lidar", LidarModel(lidar_pattern), T,
+                                  SensorClock(float(g.uniform(0, 0.1)), _offset(g), 1e-3), nominal_T=N))
+    cameras = []
+    if camera:
+        design = camera_model or CameraModel()
+        g = rig_rng("cameras/clock")  # the cameras share one trigger
+        cam_clock = SensorClock(float(g.uniform(0, 1 / 30)), _offset(g), 2e-3)
+        placements = ((("camera", 0.0, 0.12),) if hupr else (("cam_left", 0.06, 0.1), ("cam_right", -0.06, 0.1)))
+        for nm, y, z in placements:
+            T, N = placed(nm, transform(R_RIG_CAM_FORWARD, (0.0, y, z)))
+            true = true_camera_model(rig_rng(nm + "/intrinsics"), design)
+            clock = SensorClock(cam_clock.start_s, cam_clock.clock_offset_s, cam_clock.jitter_s)
+            cameras.append(CameraSensor(nm, true, T, clock, nominal_T=N,
+                                        nominal_model=nominal_camera_model(rig_rng(nm + "/datasheet"), true)))
+    return radars, lidars, cameras
+
+
+# -- calibration target motion -------------------------------------------------------------------------------------
+def reflector_path(rng: np.random.Generator, stops: int = 10) -> StopAndGo:
+    """``stops`` apex positions spread in range (1.8–4.5 m), azimuth (±30°) and height (stratified over
+    −0.35…+0.45 m, kept inside the LiDAR's ±13° band), each held 1.3 s, 0.6 s moves: 18.7 s."""
+    def strata(lo, hi):
+        return rng.permutation(lo + (np.arange(stops) + rng.uniform(0.15, 0.85, stops)) * (hi - lo) / stops)
+
+    r, az, z = strata(1.8, 4.5), np.radians(strata(-30.0, 30.0)), strata(-0.35, 0.45)
+    z = np.clip(z, 0.2 - 0.2 * r + 0.08, 0.2 + 0.2 * r - 0.08)  # LiDAR at z 0.2 m, ±13° minus the reflector
+    pos = np.stack([r * np.cos(az), r * np.sin(az), z], 1)
+    rot = np.stack([facing(p) for p in pos])
+    return StopAndGo(pos, rot, dwell_s=1.3, move_s=0.6, start_s=0.3)
+
+
+def charuco_path(rng: np.random.Generator) -> StopAndGo:
+    """16 board poses for intrinsics and LiDAR–camera calibration: nine across the image (corners, edges,
+    centre) and seven near the centre, at 0.9–2.0 m, tilted ±10–35° about the vertical and horizontal
+    axes with ±15° roll; each held 0.8 s, 0.4 s moves: 19.1 s."""
+    cam = np.array([0.0, 0.0, 0.1])  # the cameras' design position; image coords as normalised rays
+    grid = [(-0.28, -0.2), (0.0, -0.22), (0.28, -0.2), (-0.3, 0.0), (0.0, 0.0), (0.3, 0.0), (-0.28, 0.2),
+            (0.0, 0.22), (0.28, 0.2)] + [(rng.uniform(-0.12, 0.12), rng.uniform(-0.1, 0.1)) for _ in range(7)]
+    pos, rot = [], []
+    for i, (u, v) in enumerate(grid):
+        d = rng.uniform(1.1, 2.0) if i < 9 else rng.uniform(0.9, 1.6)
+        ray = np.array([1.0, -u, -v])  # camera looks along +x: image right = -y, image down = -z
+        pos.append(cam + d * ray / np.linalg.norm(ray))
+        sign = rng.choice([-1.0, 1.0], 2)
+        yaw, pitch = sign * np.radians(rng.uniform(10, 35, 2))
+        roll = np.radians(rng.uniform(-15, 15))
+        local = Rotation.from_euler("yxz", [yaw, pitch, roll]).as_matrix()  # about v (yaw), u (pitch), w (roll)
+        rot.append(facing(pos[-1], cam) @ local)
+    return StopAndGo(np.array(pos), np.array(rot), dwell_s=0.8, move_s=0.4, start_s=0.3)
+
+
+def default_frames(name: str, board: str | None = None, cfg_text: str | None = None) -> int:
+    """Radar frames a scenario needs by default: a calibration scenario's whole target path plus 0.2 s;
+    10 for the others."""
+    spec = get_scenario(name)
+    if not (spec.reflector or spec.charuco):
+        return 10
+    b = get_board(board or default_board(spec))
+    period = validate_cfg(parse_cfg(cfg_text or b.default_cfg_text(), "<cfg_text>"), b).frame_period_s
+    path = reflector_path(np.random.default_rng(0)) if spec.reflector else charuco_path(np.random.default_rng(0))
+    return int(np.ceil((path.duration_s + 0.2) / period))

@@ -29,20 +29,26 @@ def session_attrs(rig: SimulatedRig) -> dict:
                                  "scene": d["room"]["kind"], "motion_seed": d.get("motion_seed"),
                                  "revision": SIM_REVISION}},
         "epoch_ns": EPOCH_NS,
+        # the truth, for evaluation and tests only (no calibration, label or training stage reads it)
+        "sim_truth": rig.truth().to_dict(),
     }
 
 
-def simulate_session(out, scenario: str, num_frames: int, seed: int = 0, board: str | None = None,
+def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, board: str | None = None,
                      people: int | None = None, camera: bool = True, lidar: bool = True,
                      lidar_pattern: str = "livox", multipath: bool = False, cfg_text: str | None = None,
                      overwrite: bool = False, progress: bool = False, labels_2d: bool = True,
                      scene: str | None = None, motion_seed: int | None = None) -> dict:
-    """Simulate ``num_frames`` radar frames of ``scenario`` and write them to the session ``out``.
+    """Simulate ``num_frames`` radar frames of ``scenario`` (None: the scenario's default, which covers a
+    calibration scenario's whole target path) and write them to the session ``out``.
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; ``motion_seed`` gives the same subjects
     (bodies of ``seed``) a different take of the motion (see :func:`rfpose.sim.scenarios.build_rig`)."""
     from rfpose.session import SessionWriter
+    from rfpose.sim.scenarios import default_frames
 
+    if num_frames is None:
+        num_frames = default_frames(scenario, board, cfg_text)
     rig = build_rig(scenario, seed=seed, num_frames=num_frames, board=board, people=people, camera=camera,
                     lidar=lidar, lidar_pattern=lidar_pattern, multipath=multipath, cfg_text=cfg_text,
                     scene=scene, motion_seed=motion_seed)

@@ -97,7 +97,7 @@ def test_corner_reflector_dominates_at_its_range():
     rig = build_rig("calibration-reflector", seed=3, num_frames=1, board="awr1843boost", camera=False, lidar=False)
     src = rig.radar
     prof, rb = _range_profile(src.iq(0), src.sensor.params)
-    want = np.linalg.norm(rig.world.room.reflector)
+    want = np.linalg.norm(rig.world.targets[0].path.pose(src.true_time_s(0))[0])
     assert abs(int(np.argmax(prof)) - want / rb) <= 2
 
 
@@ -123,7 +123,8 @@ def test_hupr_vertical_radar_sees_height_as_azimuth():
     T = vert.T_rig_sensor
     p_rig = np.array([3.0, 0.0, 0.5])
     p_vert = (p_rig - T[:3, 3]) @ T[:3, :3]
-    assert np.allclose(p_vert, [3.0, 0.62, 0.0])  # height above the vertical radar -> its +y (azimuth) axis
+    # height above the vertical radar -> its +y (azimuth) axis (within the ≤ 1 cm, ≤ 1° mounting deviation)
+    assert np.allclose(p_vert, [3.0, 0.62, 0.0], atol=0.07)
 
 
 @pytest.mark.parametrize("seed", [0, 2])
