@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("baseline", "score the non-learned 3-D baselines (mean pose at true root / radar peak)"),
     "export": ("export", "export a trained model to ONNX or TorchScript"),
     "bench": ("bench", "benchmarks: dsp, capture, model, sim"),
+    "calibrate": ("calibrate", "calibrate the rig from calibration captures; apply a calibration to sessions"),
     "demo": ("demo", "run the whole pipeline on the simulated rig and write a report"),
 }
 

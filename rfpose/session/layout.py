@@ -66,7 +66,8 @@ SMALL_COMPRESSORS = None  # tiny arrays rewritten at every commit: no codec cost
 
 #: Keys the writer sets on a stream or label group; user ``attrs`` may not override them.
 RESERVED_STREAM_ATTRS = frozenset({"kind", "board", "cfg_text", "frame_shape", "extrinsics", "intrinsics",
-                                   "distortion", "height", "width", "point_fields"})
+                                   "distortion", "height", "width", "point_fields", "clock_offset_ns",
+                                   "calibration", "calibration_history"})
 RESERVED_LABEL_ATTRS = frozenset({"kind", "skeleton", "dims", "max_people", "num_joints", "provenance"})
 RESERVED_ROOT_ATTRS = frozenset({"rfpose_format", "created", "rfpose_version"})
 

@@ -86,7 +86,9 @@ class SessionStream(SourceBase):
             arr = _open(self._group, key, self.where)
             _check_len(arr, n + (1 if key == L.POINT_OFFSETS else 0), f"{self.where}/{key}")
             self._arrays[key] = arr
-        self._timestamps = _readonly(_read(self._arrays[L.TIMESTAMP], slice(0, n), f"{self.where}/{L.TIMESTAMP}"))
+        self._raw_timestamps = _readonly(_read(self._arrays[L.TIMESTAMP], slice(0, n), f"{self.where}/{L.TIMESTAMP}"))
+        offset = int(self.metadata.get("clock_offset_ns") or 0)  # written by `rfpose calibrate apply`
+        self._timestamps = self._raw_timestamps if offset == 0 else _readonly(self._raw_timestamps + offset)
         self._frame_index = _read(self._arrays[L.FRAME_INDEX], slice(0, n), f"{self.where}/{L.FRAME_INDEX}")
 
     def _array_names(self) -> tuple[str, ...]:
@@ -99,8 +101,14 @@ class SessionStream(SourceBase):
     # -- time ---------------------------------------------------------------------------------
     @property
     def timestamps_ns(self) -> np.ndarray:
-        """Host timestamps (int64 ns) of the committed frames, read-only."""
+        """Timestamps (int64 ns) of the committed frames on the rig clock, read-only: the recorded host
+        timestamps plus the stream's calibrated ``clock_offset_ns`` attr (0 before calibration)."""
         return self._timestamps
+
+    @property
+    def raw_timestamps_ns(self) -> np.ndarray:
+        """The host timestamps as recorded (no clock offset), read-only."""
+        return self._raw_timestamps
 
     @property
     def source_indices(self) -> np.ndarray:

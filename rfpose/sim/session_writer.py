@@ -38,12 +38,13 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                      people: int | None = None, camera: bool = True, lidar: bool = True,
                      lidar_pattern: str = "livox", multipath: bool = False, cfg_text: str | None = None,
                      overwrite: bool = False, progress: bool = False, labels_2d: bool = True,
-                     scene: str | None = None, motion_seed: int | None = None) -> dict:
+                     scene: str | None = None, motion_seed: int | None = None, camera_model=None) -> dict:
     """Simulate ``num_frames`` radar frames of ``scenario`` (None: the scenario's default, which covers a
     calibration scenario's whole target path) and write them to the session ``out``.
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; ``motion_seed`` gives the same subjects
-    (bodies of ``seed``) a different take of the motion (see :func:`rfpose.sim.scenarios.build_rig`)."""
+    (bodies of ``seed``) a different take of the motion (see :func:`rfpose.sim.scenarios.build_rig`);
+    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests)."""
     from rfpose.session import SessionWriter
     from rfpose.sim.scenarios import default_frames
 
@@ -51,7 +52,7 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
         num_frames = default_frames(scenario, board, cfg_text)
     rig = build_rig(scenario, seed=seed, num_frames=num_frames, board=board, people=people, camera=camera,
                     lidar=lidar, lidar_pattern=lidar_pattern, multipath=multipath, cfg_text=cfg_text,
-                    scene=scene, motion_seed=motion_seed)
+                    scene=scene, motion_seed=motion_seed, camera_model=camera_model)
     n_people = len(rig.world.people)
     with SessionWriter(out, attrs=session_attrs(rig), overwrite=overwrite, commit_every=16) as w:
         for name, src in rig.sources.items():

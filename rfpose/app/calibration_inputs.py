@@ -1,0 +1,301 @@
+"""Glue between recorded sessions, the preprocessing stage and the calibration solvers.
+
+The calibration stage takes arrays (it imports no other stage); this module reads sessions, runs the radar
+through :mod:`rfpose.preprocessing` (zero-Doppler polar tensors, CFAR points, range–Doppler energy) and
+hands the results to :mod:`rfpose.calibration`. ``rfpose calibrate`` calls:
+
+- :func:`radar_lidar_from_session` — radar → LiDAR extrinsics from a ``calibration-reflector`` capture;
+- :func:`clock_offsets_from_session` — every stream's clock offset against the radar from a capture with a
+  moving person (``walk``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from rfpose.errors import CorrespondenceError, FormatError
+
+log = logging.getLogger(__name__)
+
+#: zero-padding of the calibration tensors: range ×4, azimuth ≥ 256 cells, elevation ≥ 64
+RANGE_PAD, AZIMUTH_FFT, ELEVATION_FFT = 4, 256, 64
+
+
+def _reader(session):
+    from rfpose.session import SessionReader
+
+    return session if hasattr(session, "stream") else SessionReader(session)
+
+
+def _radar_params(stream):
+    from rfpose.boards import get_board
+    from rfpose.radar_config import parse_cfg, validate_cfg
+
+    meta = stream.metadata
+    if not meta.get("board") or not meta.get("cfg_text"):
+        raise FormatError(f"{stream.where}: the radar stream has no board/cfg_text attrs")
+    board = get_board(meta["board"])
+    return validate_cfg(parse_cfg(meta["cfg_text"], f"{stream.where}/cfg_text"), board), board
+
+
+@dataclass
+class RadarTrack:
+    """Per radar frame: ``timestamps_ns`` (F,), reflector ``xyz`` (F, 3) from the polar peak and ``cfar_xyz``
+    (F, 3) from the strongest CFAR point (NaN where none or not computed), ``snr_db`` (F,); the radar's
+    ``resolution`` (range m, sin azimuth, sin elevation; elevation inf if it has none) and whether it resolves
+    elevation (``has_elevation``). Positions are in the radar frame (phase-centre corrected)."""
+
+    timestamps_ns: np.ndarray
+    xyz: np.ndarray
+    cfar_xyz: np.ndarray
+    snr_db: np.ndarray
+    resolution: tuple[float, float, float]
+    has_elevation: bool
+
+
+def radar_reflector_track(session, stream: str | None = None, min_range_m: float = 0.8,
+                          max_range_m: float = 6.0, cfar: bool = False, workers: int = 1,
+                          window_bins: int = 8) -> RadarTrack:
+    """Locate the corner reflector in every frame of a radar stream.
+
+    Zero-Doppler range profiles of every virtual channel (range zero-padded ×4) minus their complex median
+    over the capture (the static room; the reflector spends most of the capture elsewhere), then per frame
+    the angle transforms (zero-padded to 256 × 64) on ``±window_bins`` range bins around the strongest
+    range, and :func:`rfpose.calibration.reflector.peak_in_polar`. ``cfar`` also runs the CFAR point
+    detector (static clutter kept) for comparison."""
+    from rfpose.calibration.reflector import peak_in_polar, phase_centre_m, strongest_point
+    from rfpose.preprocessing.decode import decode_radar_words
+    from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
+    from rfpose.preprocessing.polar import PolarConfig, PolarProcessor
+
+    r = _reader(session)
+    name = stream or next((s for s in r.streams if r.kind(s) == "radar"), None)
+    if name is None:
+        raise CorrespondenceError(f"{r.path}: no radar stream")
+    s = r.stream(name)
+    params, board = _radar_params(s)
+    L, T, R, N = params.frame_shape
+    nfft = RANGE_PAD * N
+    probe = PolarProcessor(params, board, PolarConfig(range_fft=nfft))
+    dr = float(probe.axes.range_m[1] - probe.axes.range_m[0])
+    crop = (max(1, int(min_range_m / dr) - window_bins), min(len(probe.axes.range_m), int(max_range_m / dr) + window_bins))
+    has_el = probe.grid.n_el > 1
+    proc = PolarProcessor(params, board, PolarConfig(
+        range_fft=nfft, range_crop=crop, doppler_crop=(L // 2, L // 2 + 1), azimuth_fft=AZIMUTH_FFT,
+        elevation_fft=ELEVATION_FFT if has_el else 1, clutter_removal=False, workers=workers))
+    ax = proc.axes
+    F = len(s)
+    rd = np.concatenate([proc.range_doppler_words(s.read(i, min(F, i + 16))) for i in range(0, F, 16)])
+    rd = rd[:, 0]  # (F, T, R, Nr) zero Doppler
+    bg = np.median(rd.real, axis=0) + 1j * np.median(rd.imag, axis=0)
+    rd -= bg.astype(rd.dtype)
+    prof = (rd.real ** 2 + rd.imag ** 2).sum(axis=(1, 2))  # (F, Nr)
+    centre = phase_centre_m(params, board)
+    xyz, snr = np.full((F, 3), np.nan), np.full(F, np.nan)
+    gate = (ax.range_m >= min_range_m) & (ax.range_m <= max_range_m)
+    for i in range(F):
+        k = int(np.argmax(np.where(gate, prof[i], -np.inf)))
+        a, b = max(0, k - window_bins), min(len(ax.range_m), k + window_bins + 1)
+        cube = proc.angle(rd[i:i + 1, None, :, :, a:b])[0, 0]  # (range, az, el)
+        pk = peak_in_polar(np.abs(cube) ** 2, ax.range_m[a:b], ax.sin_az, ax.sin_el, min_range_m, max_range_m)
+        xyz[i], snr[i] = pk.xyz + centre, pk.snr_db
+    cxyz = np.full((F, 3), np.nan)
+    if cfar:
+        pc = PointCloudProcessor(params, board, PointCloudConfig(clutter_removal=False, threshold_db=15.0),
+                                 workers=workers)
+        for i in range(F):
+            pts = pc(decode_radar_words(s.read(i, i + 1)[0], params, board))
+            still = np.abs(pts[:, 3]) < 0.05
+            p = strongest_point(pts[still, :3], pts[still, 4], min_range_m, max_range_m)
+            if p is not None:
+                cxyz[i] = p + centre
+    g = probe.grid
+    res = (dr * RANGE_PAD, 2.0 / g.n_az, 2.0 / g.n_el if has_el else np.inf)
+    return RadarTrack(np.asarray(s.timestamps_ns, np.int64), xyz, cxyz, snr, res, has_el)
+
+
+@dataclass
+class LidarTrack:
+    """Per LiDAR sweep: ``timestamps_ns`` (F,), the reflector's points (sensor frame) and their mean ``xyz``
+    (F, 3), NaN where it was not found."""
+
+    timestamps_ns: np.ndarray
+    points: list
+    xyz: np.ndarray
+
+
+def lidar_reflector_track(session, stream: str | None = None, edge_m: float = 0.10) -> LidarTrack:
+    """Locate the reflector in every sweep of a LiDAR stream (background = voxels occupied in most sweeps)."""
+    from rfpose.calibration.reflector import VoxelBackground, reflector_points
+
+    r = _reader(session)
+    name = stream or next((s for s in r.streams if r.kind(s) == "lidar"), None)
+    if name is None:
+        raise CorrespondenceError(f"{r.path}: no LiDAR stream")
+    s = r.stream(name)
+    allp = s.read_points(0, len(s))
+    off = s.point_offsets
+    xyz_all = np.stack([allp["x"], allp["y"], allp["z"]], 1).astype(np.float64)
+    sweeps = [xyz_all[off[i]:off[i + 1]] for i in range(len(s))]
+    bg = VoxelBackground(sweeps)
+    pts = [reflector_points(p, bg, edge_m) for p in sweeps]
+    xyz = np.array([p.mean(axis=0) if len(p) >= 3 else np.full(3, np.nan) for p in pts])
+    return LidarTrack(np.asarray(s.timestamps_ns, np.int64), pts, xyz)
+
+
+def radar_lidar_from_session(session, radar: str | None = None, lidar: str | None = None, method: str = "polar",
+                             edge_m: float = 0.10, workers: int = 1):
+    """Radar → LiDAR extrinsics from one ``calibration-reflector`` capture: a partial
+    :class:`rfpose.rig_calibration.Calibration` (rig frame = the radar) with the LiDAR's pose, residuals,
+    covariance and per-axis uncertainty. ``method``: ``"polar"`` (interpolated tensor peak) or ``"cfar"``."""
+    from rfpose.calibration.radar_extrinsics import solve_radar_lidar
+
+    r = _reader(session)
+    radar = radar or next(s for s in r.streams if r.kind(s) == "radar")
+    lidar = lidar or next((s for s in r.streams if r.kind(s) == "lidar"), None)
+    if lidar is None:
+        raise CorrespondenceError(f"{r.path}: no LiDAR stream for the radar–LiDAR calibration")
+    rt = radar_reflector_track(r, radar, cfar=method == "cfar", workers=workers)
+    lt = lidar_reflector_track(r, lidar, edge_m)
+    return solve_radar_lidar(rt.timestamps_ns, rt.cfar_xyz if method == "cfar" else rt.xyz, lt.timestamps_ns,
+                             lt.points, radar_name=radar, lidar_name=lidar, has_elevation=rt.has_elevation,
+                             resolution=rt.resolution, edge_m=edge_m, inputs=[str(r.path)], where=str(r.path))
+
+
+# -- clock offsets -------------------------------------------------------------------------------------------------
+@dataclass
+class MotionSignal:
+    """A stream's view of a moving person: per frame ``timestamps_ns`` (F,), ``range_m`` and ``azimuth_rad``
+    (F,) of the person in the rig frame (nominal extrinsics), NaN where nobody moved."""
+
+    timestamps_ns: np.ndarray
+    range_m: np.ndarray
+    azimuth_rad: np.ndarray
+
+
+def _rig_polar(p_rig: np.ndarray) -> tuple[float, float]:
+    return float(np.linalg.norm(p_rig)), float(np.arctan2(p_rig[1], p_rig[0]))
+
+
+def radar_motion(session, stream: str, workers: int = 1) -> MotionSignal:
+    """Range and azimuth of the moving returns (CFAR points with |v| ≥ 0.15 m/s, static clutter removed),
+    power-weighted."""
+    from rfpose.preprocessing.decode import decode_radar_words
+    from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
+
+    r = _reader(session)
+    s = r.stream(stream)
+    params, board = _radar_params(s)
+    pc = PointCloudProcessor(params, board, PointCloudConfig(), workers=workers)
+    T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
+    F = len(s)
+    rng, az = np.full(F, np.nan), np.full(F, np.nan)
+    for i in range(F):
+        pts = pc(decode_radar_words(s.read(i, i + 1)[0], params, board))
+        m = np.abs(pts[:, 3]) >= 0.15
+        if m.sum() < 2:
+            continue
+        w = 10 ** (pts[m, 4] / 10)
+        c = (w[:, None] * pts[m, :3]).sum(0) / w.sum()
+        rng[i], az[i] = _rig_polar(T[:3, :3] @ c + T[:3, 3])
+    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), rng, az)
+
+
+def lidar_motion(session, stream: str) -> MotionSignal:
+    """Range and azimuth of the centroid of the foreground (non-background voxel) points of each sweep."""
+    from rfpose.calibration.reflector import VoxelBackground
+
+    r = _reader(session)
+    s = r.stream(stream)
+    allp = s.read_points(0, len(s))
+    off = s.point_offsets
+    xyz = np.stack([allp["x"], allp["y"], allp["z"]], 1).astype(np.float64)
+    sweeps = [xyz[off[i]:off[i + 1]] for i in range(len(s))]
+    bg = VoxelBackground(sweeps, voxel_m=0.1, min_fraction=0.3)
+    T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
+    F = len(s)
+    rng, az = np.full(F, np.nan), np.full(F, np.nan)
+    for i, p in enumerate(sweeps):
+        fg = p[bg.foreground(p, dilate=0)]
+        if len(fg) < 20:
+            continue
+        rng[i], az[i] = _rig_polar(T[:3, :3] @ fg.mean(0) + T[:3, 3])
+    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), rng, az)
+
+
+def camera_motion(session, stream: str, threshold: int = 25, min_pixels: int = 150) -> MotionSignal:
+    """Azimuth of the moving blob (pixels differing from the capture's median image) through the nominal
+    intrinsics and extrinsics; no range (NaN)."""
+    r = _reader(session)
+    s = r.stream(stream)
+    F = len(s)
+    step = max(1, F // 60)
+    bg = np.median(np.stack([s[i].image.mean(-1) for i in range(0, F, step)]), axis=0)
+    K = np.asarray(s.metadata["intrinsics"], float)
+    T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
+    az = np.full(F, np.nan)
+    for a in range(0, F, 32):
+        imgs = s.read(a, min(F, a + 32)).mean(-1)
+        for j, img in enumerate(imgs):
+            m = np.abs(img - bg) > threshold
+            if m.sum() < min_pixels:
+                continue
+            v, u = np.nonzero(m)
+            ray = np.linalg.solve(K, [u.mean(), v.mean(), 1.0])
+            d = T[:3, :3] @ ray
+            az[a + j] = np.arctan2(d[1], d[0])
+    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), np.full(F, np.nan), az)
+
+
+def motion_signal(session, stream: str, workers: int = 1) -> MotionSignal:
+    r = _reader(session)
+    kind = r.kind(stream)
+    if kind == "radar":
+        return radar_motion(r, stream, workers)
+    if kind == "lidar":
+        return lidar_motion(r, stream)
+    if kind == "camera":
+        return camera_motion(r, stream)
+    raise CorrespondenceError(f"{r.path}/streams/{stream}: no motion signal for a {kind!r} stream")
+
+
+def clock_offsets_from_session(session, reference: str | None = None, max_offset_s: float = 0.5, workers: int = 1):
+    """Every stream's clock offset against the radar ``reference`` from a capture with a walking person: a
+    partial :class:`rfpose.rig_calibration.Calibration` (rig frame = the reference) with ``clock_offset_ns``
+    per stream. Radars and LiDARs are aligned on the person's range, cameras on their azimuth — against the
+    first LiDAR if there is one (then chained to the radar: its azimuth is the smoother signal), else the
+    reference radar."""
+    from rfpose.calibration.clock import estimate_offset
+    from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
+
+    r = _reader(session)
+    reference = reference or next((s for s in r.streams if r.kind(s) == "radar"), None)
+    if reference is None:
+        raise CorrespondenceError(f"{r.path}: no radar stream to take the clock from")
+    sig = {reference: motion_signal(r, reference, workers)}
+    ref = sig[reference]
+    sensors = {reference: SensorCalibration(clock_offset_ns=0)}
+    lidars = [s for s in r.streams if r.kind(s) == "lidar"]
+    order = sorted((s for s in r.streams if s != reference), key=lambda s: r.kind(s) == "camera")
+    for name in order:
+        kind = r.kind(name)
+        if kind not in ("radar", "lidar", "camera"):
+            continue
+        sig[name] = m = motion_signal(r, name, workers)
+        where = f"{r.path}: clock offset of {name}"
+        if kind == "camera" and lidars and lidars[0] in sensors:
+            base = lidars[0]
+            e = estimate_offset(sig[base].timestamps_ns, sig[base].azimuth_rad, m.timestamps_ns, m.azimuth_rad,
+                                max_offset_s, where=where)
+            off = e.offset_ns + sensors[base].clock_offset_ns
+            via = base
+        else:
+            key = "azimuth_rad" if kind == "camera" else "range_m"
+            e = estimate_offset(ref.timestamps_ns, getattr(ref, key), m.timestamps_ns, getattr(m, key),
+                                max_offset_s, where=where)
+            off, via = e.offset_ns, reference
+        sensors[name] = SensorCalibration(clock_offset_ns=int(off), residual={"clock": {**e.to_dict(), "via": via}})
+    return Calibration(reference, sensors, provenance([str(r.path)], "motion cross-correlation clock offsets"))
