@@ -102,13 +102,15 @@ def _detector(target: CharucoTarget):
 @dataclass
 class CharucoView:
     """The board's corners in one image: ``ids`` ``(N,)``, ``image_px`` ``(N, 2)``, ``object_m`` ``(N, 3)``
-    (board frame); ``frame`` is the camera stream's frame index, ``timestamp_ns`` its host time."""
+    (board frame); ``frame`` is the camera stream's frame index, ``timestamp_ns`` its host time, ``capture``
+    the session it came from."""
 
     frame: int
     timestamp_ns: int
     ids: np.ndarray
     image_px: np.ndarray
     object_m: np.ndarray
+    capture: str = ""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -121,11 +123,12 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return (image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
 
 
-def detect(image: np.ndarray, target: CharucoTarget, frame: int = -1, timestamp_ns: int = 0) -> CharucoView:
+def detect(image: np.ndarray, target: CharucoTarget, frame: int = -1, timestamp_ns: int = 0,
+           capture: str = "") -> CharucoView:
     """The ChArUco corners OpenCV finds in ``image`` (possibly none: ``len(view) == 0``)."""
     corners, ids, _, _ = _detector(target).detectBoard(to_gray(image))
     if ids is None or len(ids) == 0:
-        return CharucoView(frame, timestamp_ns, np.zeros(0, int), np.zeros((0, 2)), np.zeros((0, 3)))
+        return CharucoView(frame, timestamp_ns, np.zeros(0, int), np.zeros((0, 2)), np.zeros((0, 3)), capture)
     ids = np.asarray(ids, int).reshape(-1)
     px = np.asarray(corners, float).reshape(-1, 2)
-    return CharucoView(frame, timestamp_ns, ids, px, target.corners_m()[ids])
+    return CharucoView(frame, timestamp_ns, ids, px, target.corners_m()[ids], capture)

@@ -45,7 +45,7 @@ class IntrinsicsResult:
     """K ``(3, 3)``, ``dist`` ``[k1, k2, p1, p2, k3]``, ``image_size`` (w, h), RMS reprojection (px), per
     used view its frame and RMS (px), the standard deviations of (fx, fy, cx, cy, k1, k2, p1, p2, k3), and
     the counts of frames without a board, views rejected for too few corners, duplicates and outliers.
-    ``board_poses`` maps a used view's frame to ``T_cam_board`` (4×4)."""
+    ``board_poses`` maps a used view's ``(capture, frame)`` to ``T_cam_board`` (4×4)."""
 
     camera: str
     K: np.ndarray
@@ -63,16 +63,34 @@ class IntrinsicsResult:
                 "std": self.std, **self.counts}
 
 
-def detect_views(images, target: CharucoTarget, frames=None, timestamps_ns=None, progress=None) -> list[CharucoView]:
+def detect_views(images, target: CharucoTarget, frames=None, timestamps_ns=None, capture: str = "",
+                 progress=None) -> list[CharucoView]:
     """One :class:`CharucoView` per image (empty where no board is seen). ``images`` iterates over
     ``(H, W, 3)`` uint8 arrays; ``progress`` is an optional tqdm-like bar updated per image."""
     out = []
     for i, img in enumerate(images):
         frame = i if frames is None else int(frames[i])
         ts = 0 if timestamps_ns is None else int(timestamps_ns[i])
-        out.append(detect(img, target, frame, ts))
+        out.append(detect(img, target, frame, ts, capture))
         if progress is not None:
             progress.update(1)
+    return out
+
+
+def stream_views(stream, target: CharucoTarget, capture: str = "", step: int = 1, progress=None,
+                 chunk: int = 32) -> list[CharucoView]:
+    """:func:`detect_views` over every ``step``-th frame of a camera source (a recorded stream is read in
+    chunks; any other source frame by frame)."""
+    frames = np.arange(0, len(stream), step)
+    ts = np.asarray(stream.timestamps_ns)
+    out = []
+    for a in range(0, len(frames), chunk):
+        sel = frames[a:a + chunk]
+        if hasattr(stream, "read"):
+            block = stream.read(int(sel[0]), int(sel[-1]) + 1)[sel - sel[0]]
+        else:
+            block = (stream[int(i)].image for i in sel)
+        out += detect_views(block, target, sel, ts[sel], capture, progress)
     return out
 
 
@@ -80,7 +98,7 @@ def distinct_views(views: list[CharucoView], duplicate_px: float, max_views: int
     """Views whose corners differ from every kept view's by more than ``duplicate_px`` on average (most
     corners first), at most ``max_views`` spread over the capture; returned in frame order."""
     kept: list[CharucoView] = []
-    for v in sorted(views, key=lambda v: (-len(v), v.frame)):
+    for v in sorted(views, key=lambda v: (-len(v), v.capture, v.frame)):
         dup = False
         for k in kept:
             common, iv, ik = np.intersect1d(v.ids, k.ids, return_indices=True)
@@ -89,7 +107,7 @@ def distinct_views(views: list[CharucoView], duplicate_px: float, max_views: int
                 break
         if not dup:
             kept.append(v)
-    kept.sort(key=lambda v: v.frame)
+    kept.sort(key=lambda v: (v.capture, v.frame))
     if len(kept) > max_views:
         kept = [kept[i] for i in np.linspace(0, len(kept) - 1, max_views).round().astype(int)]
     return kept
@@ -192,7 +210,7 @@ def calibrate_intrinsics(views: list[CharucoView], image_size: tuple[int, int], 
         T = np.eye(4)
         T[:3, :3] = cv2.Rodrigues(np.asarray(rv, float))[0]
         T[:3, 3] = np.asarray(tv, float).reshape(3)
-        poses[v.frame] = T
+        poses[(v.capture, v.frame)] = T
     return IntrinsicsResult(camera, np.asarray(K, float), np.asarray(dist, float).reshape(-1)[:5], (int(w), int(h)),
-                            float(rms), [{"frame": v.frame, "rms_px": float(r), "corners": len(v)}
+                            float(rms), [{"capture": v.capture, "frame": v.frame, "rms_px": float(r), "corners": len(v)}
                                          for v, r in zip(distinct, per_view)], std_d, counts, poses)

@@ -159,7 +159,7 @@ def average_view(views: list[CharucoView]) -> CharucoView:
 
     mid = views[len(views) // 2]
     px = np.mean([pick(v, v.image_px) for v in views], axis=0)
-    return CharucoView(mid.frame, mid.timestamp_ns, ids, px, pick(mid, mid.object_m))
+    return CharucoView(mid.frame, mid.timestamp_ns, ids, px, pick(mid, mid.object_m), mid.capture)
 
 
 def still_poses(views: list[CharucoView], rate_hz: float, min_corners: int, cfg: LidarCameraConfig
@@ -412,7 +412,7 @@ def solve_lidar_camera(poses: list[BoardPose], K: np.ndarray, dist: np.ndarray, 
         row += sizes[k]
         p.T_cam_board = np.eye(4)
         p.T_cam_board[:3, :3], p.T_cam_board[:3, 3] = R_cb[k], t_cb[k]
-        per_pose.append({"camera_frame": p.view.frame, "lidar_frames": p.lidar_frames, "corners": len(p.view),
+        per_pose.append({"capture": p.view.capture, "camera_frame": p.view.frame, "lidar_frames": p.lidar_frames, "corners": len(p.view),
                          "lidar_points": int(len(p.lidar.points)), "rms_px": float(np.sqrt((c ** 2).mean())),
                          "plane_rms_mm": float(np.sqrt((pl ** 2).mean())), "edge_rms_mm": float(np.sqrt((ed ** 2).mean())),
                          "distance_m": float(np.linalg.norm(p.T_cam_board[:3, 3]))})
