@@ -1,5 +1,5 @@
 """The calibration board in a LiDAR sweep: crop around where the board is expected, RANSAC plane (Open3D
-``segment_plane``), keep the largest connected cluster of plane inliers (``cluster_dbscan``), and check
+``segment_plane``), refit, keep the largest connected cluster of plane inliers, and check
 that what is left is board-sized.
 
 The expected pose comes from the camera (PnP) and the nominal LiDAR→camera extrinsics a user measured
@@ -80,11 +80,7 @@ def find_board(xyz: np.ndarray, T_lidar_board: np.ndarray, size_m: tuple[float, 
         sel = np.nonzero(np.abs(dist) < max(3 * sigma, 1e-3))[0]
     if len(sel) < cfg.min_points:
         return None
-    plane = pcd.select_by_index(sel.tolist())
-    labels = np.asarray(plane.cluster_dbscan(cfg.cluster_eps_m, 8))
-    if labels.max() < 0:
-        return None
-    pts = np.asarray(plane.points)[labels == np.bincount(labels[labels >= 0]).argmax()]
+    pts = largest_cluster(crop[sel], cfg.cluster_eps_m)
     if len(pts) < cfg.min_points:
         return None
     centre = pts.mean(0)
@@ -97,6 +93,20 @@ def find_board(xyz: np.ndarray, T_lidar_board: np.ndarray, size_m: tuple[float, 
     if not (min(size_m) / cfg.area_tolerance <= extent.min() and extent.max() <= diag * cfg.area_tolerance):
         return None
     return LidarBoard(pts, n, float(-n @ centre))
+
+
+def largest_cluster(xyz: np.ndarray, eps_m: float) -> np.ndarray:
+    """The largest set of points connected by neighbours closer than ``eps_m`` (single-linkage, as DBSCAN
+    with a minimum of one neighbour; Open3D's ``cluster_dbscan`` spins its threads on a busy machine)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(xyz).query_pairs(eps_m, output_type="ndarray")
+    n = len(xyz)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return xyz[labels == np.bincount(labels).argmax()]
 
 
 def plane_angle_deg(n1: np.ndarray, n2: np.ndarray) -> float:

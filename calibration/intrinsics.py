@@ -33,7 +33,7 @@ class IntrinsicsConfig:
     min_corners: int = 8
     min_views: int = 8
     min_tilt_deg: float = 15.0
-    border_frac: float = 0.12
+    border_frac: float = 0.2
     duplicate_px: float = 8.0
     max_views: int = 40
     max_rms_px: float = 1.0

@@ -13,10 +13,13 @@
    board pose at once, with three kinds of residual, each divided by its noise:
 
    - ChArUco corner reprojection (px) of every board pose (pins the board poses to the images);
-   - point-to-plane distance (m) of every LiDAR board point to its board's plane;
-   - board edges: the in-plane distance (m) by which a LiDAR board point lies *outside* the board's
-     outline (zero inside), which fixes the in-plane translation that planes alone determine only through
-     the spread of board orientations.
+   - the range error (m) of every LiDAR board point: how far along its own ray it lies off its board's
+     plane. A LiDAR's noise is along the ray; the orthogonal point-to-plane distance (and a plane fitted
+     by SVD) leans every oblique board by ~0.7° at 2 cm range noise, which this residual does not;
+   - board edges: the in-plane distance (m) by which the point where a LiDAR ray meets the board lies
+     *outside* the board's outline (zero inside; only for points near the outline). It fixes the in-plane
+     translation that planes alone determine only through the spread of board orientations, and, taken
+     where the ray meets the plane, is free of the range noise.
 
    The covariance of the LiDAR→camera pose comes from the Jacobian at the solution, scaled by the
    residuals' variance; it is expressed as ``[rotation vector (rad, LiDAR frame), translation (m)]`` of
@@ -54,8 +57,8 @@ class LidarCameraConfig:
     still_px: float = 0.5
     min_still_s: float = 0.35
     max_clock_offset_s: float = 0.3
-    agree_deg: float = 1.5
-    agree_m: float = 0.015
+    agree_deg: float = 0.6
+    agree_m: float = 0.006
     min_poses: int = 5
     min_normal_spread_deg: float = 8.0
     points_per_pose: int = 3000
@@ -181,25 +184,29 @@ def still_poses(views: list[CharucoView], rate_hz: float, min_corners: int, cfg:
 
 # -- 2. the same poses in the LiDAR -----------------------------------------------------------------
 def attach_lidar(poses: list[BoardPose], sweeps, sweep_times_ns: np.ndarray, T_lidar_cam0: np.ndarray,
-                 target: CharucoTarget, cfg: LidarCameraConfig) -> dict:
+                 target: CharucoTarget, cfg: LidarCameraConfig, found_cache: dict | None = None) -> dict:
     """Find each pose's board in the LiDAR sweeps near its time span; ``sweeps(i) -> (N, 3)`` xyz of sweep
-    ``i``. Sets ``pose.lidar``; returns counts (poses without a LiDAR board, sweeps searched)."""
+    ``i``. Sets ``pose.lidar``; returns counts (poses without a LiDAR board, sweeps searched).
+
+    ``found_cache`` (sweep index -> board or None) lets a second camera of the same capture reuse the
+    boards found for the first (the same board at the same times); a cached board is still checked
+    against this camera's prediction."""
     margin = int(cfg.max_clock_offset_s * 1e9)
     counts = {"poses_without_lidar_board": 0, "sweeps_searched": 0}
-    cache: dict[int, np.ndarray] = {}
+    found_cache = {} if found_cache is None else found_cache
     for pose in poses:
         T_pred = T_lidar_cam0 @ pose.T_cam_board
         idx = np.nonzero((sweep_times_ns >= pose.span_ns[0] - margin) & (sweep_times_ns <= pose.span_ns[1] + margin))[0]
         found: list[tuple[int, LidarBoard]] = []
         n_pred, d_pred = board_plane(T_pred)
-        for i in idx:
-            if i not in cache:
-                cache[int(i)] = sweeps(int(i))
-            counts["sweeps_searched"] += 1
-            b = find_board(cache[int(i)], T_pred, target.size_m, cfg.lidar, seed=int(i))
+        for i in map(int, idx):
+            if i not in found_cache:
+                counts["sweeps_searched"] += 1
+                found_cache[i] = find_board(sweeps(i), T_pred, target.size_m, cfg.lidar, seed=i)
+            b = found_cache[i]
             if b is not None and plane_angle_deg(b.normal, n_pred) < cfg.max_from_nominal[1] and \
                     abs(b.offset - d_pred) < cfg.max_from_nominal[0]:
-                found.append((int(i), b))
+                found.append((i, b))
         # the largest group of sweeps whose planes agree: the board at rest (in motion it moves between sweeps)
         best: list[tuple[int, LidarBoard]] = []
         for _, ref in found:
@@ -207,6 +214,8 @@ def attach_lidar(poses: list[BoardPose], sweeps, sweep_times_ns: np.ndarray, T_l
                      and abs(b.offset - ref.offset) < cfg.agree_m]
             if len(group) > len(best):
                 best = group
+        if len(best) >= 4:  # the first and last sweep of a rest may catch the start or end of a move
+            best = sorted(best, key=lambda ib: ib[0])[1:-1]
         if not best:
             counts["poses_without_lidar_board"] += 1
             continue
@@ -253,10 +262,12 @@ class _JointProblem:
 
     Parameters: ``[a, t]`` of ``T_lidar_cam`` (``R = exp(a)·R_lc0``), then ``[b_k, s_k]`` of each
     ``T_cam_board`` (``R = exp(b_k)·R_cb0_k``). Per pose the residuals are the corners (2 per corner, /σ_px),
-    then per LiDAR point its plane distance (/σ_m), then its x and y edge excess (/σ_edge)."""
+    then per LiDAR point its range error against the board plane (/σ_m), then, for the points near the
+    outline, the x and y excess of the point where its ray meets the board (/σ_edge)."""
 
     def __init__(self, poses, lidar_pts, K, dist, size_m, cfg):
         self.poses, self.pts, self.K, self.dist, self.size, self.cfg = poses, lidar_pts, K, np.asarray(dist, float), size_m, cfg
+        self.rays = [q / np.linalg.norm(q, axis=1, keepdims=True) for q in lidar_pts]  # LiDAR frame, unit
         self.n = 6 + 6 * len(poses)
 
     def centre(self, R_lc0, t_lc, R_cb0, t_cb):
@@ -279,22 +290,27 @@ class _JointProblem:
         return R_lc, x[3:6], R_cb, t_cb
 
     def _pose_terms(self, R_lc, t_lc, R_cb, t_cb, k):
+        """Pose ``k``'s view, its LiDAR points in the camera frame ``w`` and the board frame ``q``, each
+        point's range error ``r`` along its ray and the board-frame point where its ray meets the board."""
         p = self.poses[k]
         w = (self.pts[k] - t_lc) @ R_lc  # camera frame
         q = (w - t_cb) @ R_cb  # board frame
-        return p, w, q
+        u_b = self.rays[k] @ (R_lc @ R_cb)  # ray directions in the board frame
+        r = q[:, 2] / u_b[:, 2]
+        on = q - r[:, None] * u_b
+        return p, w, q, u_b, r, on
 
     def residuals(self, x):
         R_lc, t_lc, R_cb, t_cb = self.unpack(x)
         c, (W, H) = self.cfg, self.size
         out = []
         for k in range(len(self.poses)):
-            p, _, q = self._pose_terms(R_lc, t_lc, R_cb[k], t_cb[k], k)
-            q_e = q[self.edge[k]]
+            p, _, _, _, r, on = self._pose_terms(R_lc, t_lc, R_cb[k], t_cb[k], k)
+            q_e = on[self.edge[k]]
             uv = project(self.K, self.dist, p.view.object_m @ R_cb[k].T + t_cb[k])
             ex = np.minimum(q_e[:, 0], 0) + np.maximum(q_e[:, 0] - W, 0)
             ey = np.minimum(q_e[:, 1], 0) + np.maximum(q_e[:, 1] - H, 0)
-            out += [((uv - p.view.image_px) / c.sigma_px).ravel(), q[:, 2] / c.sigma_m,
+            out += [((uv - p.view.image_px) / c.sigma_px).ravel(), r / c.sigma_m,
                     np.concatenate([ex, ey]) / c.sigma_edge_m]
         return np.concatenate(out)
 
@@ -314,7 +330,7 @@ class _JointProblem:
 
         eps = 1e-6
         for k in range(len(self.poses)):
-            p, w, q = self._pose_terms(R_lc, t_lc, R_cb[k], t_cb[k], k)
+            p, w, q, u_b, _, on = self._pose_terms(R_lc, t_lc, R_cb[k], t_cb[k], k)
             nc = 2 * len(p.view)
             # corners: numeric in the pose's own 6 parameters (cheap: a few dozen points)
             base = project(self.K, self.dist, p.view.object_m @ R_cb[k].T + t_cb[k]).ravel()
@@ -333,12 +349,23 @@ class _JointProblem:
             dq_ds = np.broadcast_to(-R_cb[k].T, dq_da.shape)
             shared = np.concatenate([dq_da, dq_dt], 2)  # (N, 3, 6)
             own = np.concatenate([dq_db, dq_ds], 2)
+            # range error r = q_z / u_z and ray-plane point q - r u, with the rays' directions u (board frame)
+            # turning with the rotations: du/da = A [u_lidar]x, du/db = R_cb^T [u_cam]x
+            z3 = np.zeros_like(dq_da)
+            du_shared = np.concatenate([np.einsum("ij,njk->nik", A, _skew(self.rays[k])), z3], 2)
+            du_own = np.concatenate([np.einsum("ij,njk->nik", R_cb[k].T, _skew(self.rays[k] @ R_lc)), z3], 2)
+            r = q[:, 2] / u_b[:, 2]
+            inv_uz = (1.0 / u_b[:, 2])[:, None]
+            dr_shared = (shared[:, 2] - r[:, None] * du_shared[:, 2]) * inv_uz
+            dr_own = (own[:, 2] - r[:, None] * du_own[:, 2]) * inv_uz
+            shared = shared - u_b[:, :, None] * dr_shared[:, None, :] - r[:, None, None] * du_shared
+            own = own - u_b[:, :, None] * dr_own[:, None, :] - r[:, None, None] * du_own
             npt = len(q)
             r_plane = row + nc
-            put(r_plane, shared[:, 2] / c.sigma_m, 0)
-            put(r_plane, own[:, 2] / c.sigma_m, 6 + 6 * k)
+            put(r_plane, dr_shared / c.sigma_m, 0)
+            put(r_plane, dr_own / c.sigma_m, 6 + 6 * k)
             e = self.edge[k]
-            q, shared, own = q[e], shared[e], own[e]
+            q, shared, own = on[e], shared[e], own[e]
             out_x = ((q[:, 0] < 0) | (q[:, 0] > W)).astype(float)[:, None]
             out_y = ((q[:, 1] < 0) | (q[:, 1] > H)).astype(float)[:, None]
             r_edge = r_plane + npt

@@ -170,6 +170,7 @@ def _nominal_K(stream) -> np.ndarray | None:
 def calibrate_cameras(readers: list, opts: CalibrateOptions, run: CalibrationRun) -> list[Calibration]:
     """Intrinsics of every camera and LiDAR → camera for each, from the board captures."""
     parts = []
+    found: dict[str, dict] = {str(r.path): {} for r in readers}  # LiDAR boards per capture, shared by the cameras
     cameras = sorted({c for r in readers for c in _streams_of(r, "camera")})
     for cam in cameras:
         views, where = {}, []
@@ -198,13 +199,13 @@ def calibrate_cameras(readers: list, opts: CalibrateOptions, run: CalibrationRun
         else:
             K, dist = K0, np.asarray(streams[0].metadata.get("distortion", np.zeros(5)), float)
         if "lidar-camera" in opts.solvers:
-            part = _lidar_camera(readers, cam, views, K, dist, opts, run)
+            part = _lidar_camera(readers, cam, views, K, dist, opts, run, found)
             if part is not None:
                 parts.append(part)
     return parts
 
 
-def _lidar_camera(readers, cam, views, K, dist, opts, run) -> Calibration | None:
+def _lidar_camera(readers, cam, views, K, dist, opts, run, found) -> Calibration | None:
     t0 = time.perf_counter()
     cfg = opts.lidar_camera
     poses: list[BoardPose] = []
@@ -223,7 +224,8 @@ def _lidar_camera(readers, cam, views, K, dist, opts, run) -> Calibration | None
             raise TargetNotFoundError(f"{r.path}: {cam}: the board is never held still for >= {cfg.min_still_s:g} s; "
                                       "LiDAR–camera calibration needs pauses between board poses")
         with _bar(opts, len(pp), f"{lidar_name}: board planes {Path(r.path).name}") as bar:
-            counts = attach_lidar(pp, _lidar_sweeps(ls), np.asarray(ls.timestamps_ns), T_lidar_cam0, opts.target, cfg)
+            counts = attach_lidar(pp, _lidar_sweeps(ls), np.asarray(ls.timestamps_ns), T_lidar_cam0, opts.target, cfg,
+                                  found[str(r.path)])
             if bar is not None:
                 bar.update(len(pp))
         if counts["poses_without_lidar_board"] == len(pp):

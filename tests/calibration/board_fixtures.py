@@ -31,9 +31,9 @@ def board_rig(seed: int):
     from rfpose.sim.camera import CameraModel
     from rfpose.sim.scenarios import build_rig, default_frames
 
-    # 10 Hz cameras: every still pose still spans 8 frames, at a third of the rendering
+    # 5 Hz cameras: every still pose still spans 4 frames, at a sixth of the rendering
     return build_rig("calibration-charuco", seed=seed, num_frames=default_frames("calibration-charuco", BOARD),
-                     board=BOARD, camera_model=CameraModel(rate_hz=10))
+                     board=BOARD, camera_model=CameraModel(rate_hz=5))
 
 
 _CAPTURES: dict[int, BoardCapture] = {}
@@ -59,11 +59,12 @@ def capture(request) -> BoardCapture:
 
 @pytest.fixture(scope="session")
 def charuco_session(tmp_path_factory):
-    """A recorded ``calibration-charuco`` session (seed 0, 10 Hz cameras) for the CLI tests."""
+    """A recorded ``calibration-charuco`` session for the CLI tests: seed 0, 5 Hz cameras, the first 11 s
+    (10 board poses, the nine across the image among them)."""
     from rfpose.sim.camera import CameraModel
     from rfpose.sim.session_writer import simulate_session
 
     out = tmp_path_factory.mktemp("calib") / "charuco.zarr"
-    simulate_session(out, "calibration-charuco", None, seed=0, board=BOARD, camera_model=CameraModel(rate_hz=10),
+    simulate_session(out, "calibration-charuco", 110, seed=0, board=BOARD, camera_model=CameraModel(rate_hz=5),
                      labels_2d=False)
     return out

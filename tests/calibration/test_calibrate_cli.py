@@ -32,12 +32,12 @@ def test_calibrate_writes_the_contract(calibrated, charuco_session):
         assert s.residual["rms_px"] < 0.3 and s.covariance is not None
     truth = Calibration.from_dict(SessionReader(charuco_session).attrs["sim_truth"])  # evaluation only
     errors = calib.compare(truth)
-    for cam in ("cam_left", "cam_right"):
+    for cam in ("cam_left", "cam_right"):  # a short capture: looser than the solvers' own tests
         e = errors[cam]
-        assert abs(e["fx_pct"]) < 0.3 and abs(e["cx_px"]) < 1.5 and abs(e["cy_px"]) < 1.5
+        assert abs(e["fx_pct"]) < 0.5 and abs(e["cx_px"]) < 3 and abs(e["cy_px"]) < 3
         T = invert(truth.pose("lidar")) @ truth.pose(cam)
         dt, dr = pose_error(calib.pose(cam), T)
-        assert dt < 0.010 and dr < 0.2
+        assert dt < 0.015 and dr < 0.4
     assert set(raw["provenance"]["roles"].values()) == {"board"}
 
 
