@@ -5,7 +5,7 @@ Each sensor gives a motion signal sampled at its own timestamps: the radial velo
 the rate of change of their azimuth (radar/LiDAR: centroid direction; camera: the moving blob's column
 through the nominal intrinsics). :func:`estimate_offset` finds the offset that best aligns a stream's
 signal with the reference's: the Pearson correlation of the two, linearly interpolated onto a common
-1 ms grid, scanned over ±``max_offset_s`` at 1 ms, then refined below a millisecond by a bounded scalar
+1 ms grid, scanned over ±``max_offset_s`` at 10 ms, then at 1 ms around the best, then refined below a millisecond by a bounded scalar
 search (sub-frame refinement). The sign follows the calibration contract: the returned ``offset_ns`` is
 *added to the stream's timestamps* to put them on the reference clock.
 """
@@ -74,8 +74,12 @@ def estimate_offset(t_ref_ns: np.ndarray, ref: np.ndarray, t_ns: np.ndarray, x: 
             return -1.0
         return _corr(a_g[m], np.interp(grid[m], tb + off, b))
 
-    offs = np.arange(-max_offset_s, max_offset_s + grid_s / 2, grid_s)
-    sc = np.array([score(o) for o in offs])
+    coarse = np.arange(-max_offset_s, max_offset_s + 1e-9, 10 * grid_s)
+    sc = np.array([score(o) for o in coarse])
+    k0 = int(np.argmax(sc))
+    fine = np.arange(coarse[k0] - 10 * grid_s, coarse[k0] + 10.5 * grid_s, grid_s)
+    offs = np.concatenate([coarse, fine])
+    sc = np.concatenate([sc, [score(o) for o in fine]])
     k = int(np.argmax(sc))
     if sc[k] < min_correlation:
         raise TargetNotFoundError(f"{where}: the motion signals do not match (best correlation {sc[k]:.2f} < "

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rfpose.calibration.reflector import Stop, face_centre, find_stops, lidar_floor
-from rfpose.calibration.rigid import RigidFit, fit_rigid
+from rfpose.calibration.reflector import face_centre, find_stops, lidar_floor
+from rfpose.calibration.rigid import RigidFit, fit_rigid, kabsch
 from rfpose.errors import CorrespondenceError, DegenerateCalibrationError, TargetNotFoundError
-from rfpose.rig_calibration import Calibration, SensorCalibration, invert, provenance
+from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
 
 MIN_STOPS = 4  # a 6-DoF fit from 3 points is exact: one more leaves a residual to check it
 MIN_HEIGHT_SPREAD_M = 0.15
@@ -151,8 +151,6 @@ def fit_radar_to(radar: list[StopMeasurement], other: list[StopMeasurement], pai
     pr = np.array([radar[i].xyz for i, _ in pairs])
     po = np.array([other[j].xyz for _, j in pairs])
     check_geometry(pr, has_elevation, where)
-    from rfpose.calibration.rigid import kabsch
-
     R0 = kabsch(po, pr)[:3, :3]
     cov = np.array([radar[i].cov + R0 @ other[j].cov @ R0.T for i, j in pairs])
     fit = fit_rigid(po, pr, cov)
@@ -186,6 +184,3 @@ def chain(T_radar_lidar: np.ndarray, T_lidar_camera: np.ndarray) -> np.ndarray:
     """``T_radar_camera`` through the LiDAR."""
     return T_radar_lidar @ T_lidar_camera
 
-
-__all__ = ["StopMeasurement", "radar_stops", "lidar_stops", "match_stops", "check_geometry", "fit_radar_to",
-           "solve_radar_lidar", "chain", "invert", "Stop"]

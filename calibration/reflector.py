@@ -126,42 +126,55 @@ class VoxelBackground:
         self._bg = np.sort(u[c >= max(1, min_fraction * len(sweeps))])
 
     def _keys(self, p: np.ndarray) -> np.ndarray:
-        q = np.floor(np.asarray(p, float) / self.voxel_m).astype(np.int64) + (1 << 20)
+        return self._pack(np.floor(np.asarray(p, float) / self.voxel_m).astype(np.int64) + (1 << 20))
+
+    @staticmethod
+    def _pack(q: np.ndarray) -> np.ndarray:
         return (q[:, 0] << 42) | (q[:, 1] << 21) | q[:, 2]
+
+    def _dilated(self, dilate: int) -> np.ndarray:
+        cache = self.__dict__.setdefault("_dilated_cache", {})
+        if dilate not in cache:
+            q = np.stack([(self._bg >> 42) & 0x1FFFFF, (self._bg >> 21) & 0x1FFFFF, self._bg & 0x1FFFFF], 1)
+            r = np.arange(-dilate, dilate + 1)
+            shifts = np.stack(np.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
+            cache[dilate] = np.unique(np.concatenate([self._pack(q + d) for d in shifts]))
+        return cache[dilate]
 
     def foreground(self, p: np.ndarray, dilate: int = 1) -> np.ndarray:
         """Mask of points of ``p`` (N, 3) not in a background voxel (nor, with ``dilate``, next to one)."""
-        q = np.floor(np.asarray(p, float) / self.voxel_m).astype(np.int64) + (1 << 20)
-        bg = np.zeros(len(p), bool)
-        r = range(-dilate, dilate + 1)
-        for dx in r:
-            for dy in r:
-                for dz in r:
-                    k = ((q[:, 0] + dx) << 42) | ((q[:, 1] + dy) << 21) | (q[:, 2] + dz)
-                    i = np.searchsorted(self._bg, k)
-                    bg |= (i < len(self._bg)) & (self._bg[np.minimum(i, len(self._bg) - 1)] == k)
-        return ~bg
+        bg = self._dilated(dilate)
+        k = self._keys(p)
+        i = np.minimum(np.searchsorted(bg, k), max(len(bg) - 1, 0))
+        return ~((len(bg) > 0) & (bg[i] == k))
 
 
-def reflector_points(p: np.ndarray, background: VoxelBackground, edge_m: float = 0.10,
-                     cluster_m: float = 0.25, min_points: int = 10) -> np.ndarray:
-    """The reflector's points of one sweep ``p`` (N, 3) (LiDAR frame, z up): the foreground points in the top
-    ``edge_m`` (+1 cm) of the highest foreground cluster with at least ``min_points`` there (a few stray
-    points at a background voxel's edge are not a target). ``(0, 3)`` if none."""
-    fg = p[background.foreground(p)]
-    if len(fg) < min_points:
-        return fg[:0]
-    order = np.argsort(-fg[:, 2])
+def reflector_mask(p: np.ndarray, background: VoxelBackground, edge_m: float = 0.10,
+                   cluster_m: float = 0.25, min_points: int = 10) -> np.ndarray:
+    """Which points of one sweep ``p`` (N, 3) (LiDAR frame, z up) are the reflector: the foreground points
+    in the top ``edge_m`` (+1 cm) of the highest foreground cluster with at least ``min_points`` there (a few
+    stray points at a background voxel's edge are not a target). All False if none."""
+    fg_idx = np.flatnonzero(background.foreground(p))
+    out = np.zeros(len(p), bool)
+    if len(fg_idx) < min_points:
+        return out
+    fg = p[fg_idx]
     tried = np.zeros(len(fg), bool)
-    for i in order:
+    for i in np.argsort(-fg[:, 2]):
         if tried[i]:
             continue
         near = np.linalg.norm(fg[:, :2] - fg[i, :2], axis=1) < cluster_m
         block = near & (fg[:, 2] > fg[i, 2] - edge_m - 0.01)
         if block.sum() >= min_points:
-            return fg[block]
+            out[fg_idx[block]] = True
+            return out
         tried |= near
-    return fg[:0]
+    return out
+
+
+def reflector_points(p: np.ndarray, background: VoxelBackground, edge_m: float = 0.10) -> np.ndarray:
+    """The reflector's points of one sweep (:func:`reflector_mask`), ``(n, 3)``."""
+    return p[reflector_mask(p, background, edge_m)]
 
 
 #: 1-sigma of a stop's LiDAR estimate along the viewing ray, across it and vertically (m): the scan lines

@@ -93,6 +93,11 @@ BOARDS: dict[str, Board] = {
               ((2.0, 2.0), (0.0, 0.0), (2.0, 0.0)), ((0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)),
               lvds_lanes=2, capture="dca1000", band_ghz=(60.0, 64.0), max_sample_rate_ksps=12500,
               frame_memory_bytes=768 * 1024, default_cfg_name="iwr6843aop.cfg"),
+        # xWR1642BOOST: two TX 2λ apart and four RX λ/2 apart give an 8-element azimuth array, no elevation.
+        Board("awr1642boost", "TI AWR1642BOOST / IWR1642BOOST, 2 TX x 4 RX, 76-81 GHz, 2-lane LVDS, azimuth only",
+              ((0.0, 0.0), (4.0, 0.0)), _ULA4,
+              lvds_lanes=2, capture="dca1000", band_ghz=(76.0, 81.0), max_sample_rate_ksps=6250,
+              frame_memory_bytes=768 * 1024, default_cfg_name="awr1642boost.cfg"),
         Board("iwr1443boost", "TI IWR1443BOOST, 3 TX x 4 RX, 76-81 GHz, 4-lane LVDS (RX-interleaved)", _ROW3, _ULA4,
               lvds_lanes=4, capture="dca1000", band_ghz=(76.0, 81.0), max_sample_rate_ksps=12500,
               frame_memory_bytes=576 * 1024, default_cfg_name="iwr1443boost.cfg"),
@@ -105,10 +110,15 @@ BOARDS: dict[str, Board] = {
 }
 
 
+#: The industrial (IWR) and automotive (AWR) versions of a BOOST board share antennas and limits.
+ALIASES = {"iwr1642boost": "awr1642boost", "iwr1843boost": "awr1843boost", "awr1443boost": "iwr1443boost"}
+
+
 def get_board(name: str) -> Board:
-    """Look up a preset by name; an unknown name lists the valid ones."""
+    """Look up a preset by name (or an IWR/AWR alias); an unknown name lists the valid ones."""
+    key = name.lower()
     try:
-        return BOARDS[name.lower()]
+        return BOARDS[ALIASES.get(key, key)]
     except KeyError:
         raise UnknownNameError("board", name, list(BOARDS)) from None
 

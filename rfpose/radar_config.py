@@ -148,18 +148,31 @@ class AdcCfg(Command):
 
 @dataclass(frozen=True)
 class AdcbufCfg(Command):
-    """``adcbufCfg subFrameIdx adcOutputFmt sampleSwap chanInterleave chirpThreshold``.
+    """``adcbufCfg subFrameIdx adcOutputFmt sampleSwap chanInterleave chirpThreshold``; SDK 1.x (xWR14xx)
+    has no ``subFrameIdx`` (four arguments, kept as ``sub_frame_idx=None`` and written back that way).
 
     adcOutputFmt 0 complex, 1 real; sampleSwap 1 puts Q before I in each word pair; chanInterleave
     0 interleaves the RX channels (xWR14xx, 4 lanes), 1 blocks them (2-lane devices).
     """
 
     NAME: ClassVar[str] = "adcbufCfg"
-    sub_frame_idx: int
+    sub_frame_idx: int | None
     adc_output_fmt: int
     sample_swap: int
     chan_interleave: int
     chirp_threshold: int
+
+    @classmethod
+    def from_args(cls, args: list[str], path: str, line: int) -> "AdcbufCfg":
+        # SDK 1.x (xWR14xx) has no subFrameIdx: ``adcbufCfg adcOutputFmt sampleSwap chanInterleave chirpThreshold``.
+        if len(args) == 4:
+            return dataclasses.replace(super().from_args(["-1", *args], path, line), sub_frame_idx=None)
+        return super().from_args(args, path, line)
+
+    def args(self) -> list[str]:
+        values = [self.sub_frame_idx, self.adc_output_fmt, self.sample_swap, self.chan_interleave,
+                  self.chirp_threshold]
+        return [_format(v) for v in values if v is not None]
 
 
 @dataclass(frozen=True)
@@ -249,6 +262,8 @@ VERBATIM_COMMANDS = frozenset({
     "dynamicRACfarCfg", "staticRACfarCfg", "dynamicRangeAngleCfg", "dynamic2DAngleCfg", "staticRangeAngleCfg",
     "mpdBoundaryBox", "clusterCfg", "runningMode", "chirpQualityRxSatMonCfg", "monCalibReportCfg",
     "factoryCalibCfg", "adcLogging", "channelCfgPeriodic", "lowPowerCfg", "rangeSelCfg",
+    # SDK 1.x / 2.x demos (xWR14xx, xWR16xx)
+    "peakGrouping", "nearFieldCfg",
 })
 
 

@@ -20,8 +20,8 @@ from rfpose.errors import CorrespondenceError, FormatError
 
 log = logging.getLogger(__name__)
 
-#: zero-padding of the calibration tensors: range ×4, azimuth ≥ 256 cells, elevation ≥ 64
-RANGE_PAD, AZIMUTH_FFT, ELEVATION_FFT = 4, 256, 64
+#: zero-padding of the calibration tensors: range ×2, azimuth 256 cells, elevation 64
+RANGE_PAD, AZIMUTH_FFT, ELEVATION_FFT = 2, 256, 64
 
 
 def _reader(session):
@@ -54,14 +54,16 @@ class RadarTrack:
     snr_db: np.ndarray
     resolution: tuple[float, float, float]
     has_elevation: bool
+    range_m: np.ndarray | None = None  # (F,) the reflector's range in every frame, moving or not
+    sample_ns: np.ndarray | None = None  # (F,) when each frame's data were taken: the middle of the chirping
 
 
 def radar_reflector_track(session, stream: str | None = None, min_range_m: float = 0.8,
                           max_range_m: float = 6.0, cfar: bool = False, workers: int = 1,
-                          window_bins: int = 8) -> RadarTrack:
+                          window_bins: int = 8, range_pad: int = RANGE_PAD) -> RadarTrack:
     """Locate the corner reflector in every frame of a radar stream.
 
-    Zero-Doppler range profiles of every virtual channel (range zero-padded ×4) minus their complex median
+    Zero-Doppler range profiles of every virtual channel (range zero-padded ×2) minus their complex median
     over the capture (the static room; the reflector spends most of the capture elsewhere), then per frame
     the angle transforms (zero-padded to 256 × 64) on ``±window_bins`` range bins around the strongest
     range, and :func:`rfpose.calibration.reflector.peak_in_polar`. ``cfar`` also runs the CFAR point
@@ -78,21 +80,29 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
     s = r.stream(name)
     params, board = _radar_params(s)
     L, T, R, N = params.frame_shape
-    nfft = RANGE_PAD * N
+    nfft = range_pad * N
     probe = PolarProcessor(params, board, PolarConfig(range_fft=nfft))
     dr = float(probe.axes.range_m[1] - probe.axes.range_m[0])
     crop = (max(1, int(min_range_m / dr) - window_bins), min(len(probe.axes.range_m), int(max_range_m / dr) + window_bins))
     has_el = probe.grid.n_el > 1
     proc = PolarProcessor(params, board, PolarConfig(
-        range_fft=nfft, range_crop=crop, doppler_crop=(L // 2, L // 2 + 1), azimuth_fft=AZIMUTH_FFT,
-        elevation_fft=ELEVATION_FFT if has_el else 1, clutter_removal=False, workers=workers))
+        range_fft=nfft, range_crop=crop, azimuth_fft=AZIMUTH_FFT, elevation_fft=ELEVATION_FFT if has_el else 1,
+        clutter_removal=False, workers=workers))
     ax = proc.axes
     F = len(s)
-    rd = np.concatenate([proc.range_doppler_words(s.read(i, min(F, i + 16))) for i in range(0, F, 16)])
-    rd = rd[:, 0]  # (F, T, R, Nr) zero Doppler
+    zero = L // 2  # the zero-Doppler bin after the shift
+    rd, moving = [], []
+    for i in range(0, F, 4):
+        cube = proc.range_doppler_words(s.read(i, min(F, i + 4)))  # (f, D, T, R, Nr)
+        rd.append(cube[:, zero].copy())
+        p = cube.real ** 2 + cube.imag ** 2
+        p[:, zero] = 0
+        moving.append(p.sum(axis=(1, 2, 3)))
+    rd = np.concatenate(rd)  # (F, T, R, Nr) zero Doppler
     bg = np.median(rd.real, axis=0) + 1j * np.median(rd.imag, axis=0)
     rd -= bg.astype(rd.dtype)
-    prof = (rd.real ** 2 + rd.imag ** 2).sum(axis=(1, 2))  # (F, Nr)
+    prof = (rd.real ** 2 + rd.imag ** 2).sum(axis=(1, 2))  # (F, Nr) the static reflector
+    total = prof + np.concatenate(moving)  # ... and the moving one
     centre = phase_centre_m(params, board)
     xyz, snr = np.full((F, 3), np.nan), np.full(F, np.nan)
     gate = (ax.range_m >= min_range_m) & (ax.range_m <= max_range_m)
@@ -113,8 +123,20 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
             if p is not None:
                 cxyz[i] = p + centre
     g = probe.grid
-    res = (dr * RANGE_PAD, 2.0 / g.n_az, 2.0 / g.n_el if has_el else np.inf)
-    return RadarTrack(np.asarray(s.timestamps_ns, np.int64), xyz, cxyz, snr, res, has_el)
+    res = (dr * range_pad, 2.0 / g.n_az, 2.0 / g.n_el if has_el else np.inf)
+    rng = np.array([_profile_peak(total[i], ax.range_m, gate) for i in range(F)])
+    ts = np.asarray(s.timestamps_ns, np.int64)
+    return RadarTrack(ts, xyz, cxyz, snr, res, has_el, rng, ts + int(round(params.active_chirping_s / 2 * 1e9)))
+
+
+def _profile_peak(p: np.ndarray, axis: np.ndarray, gate: np.ndarray) -> float:
+    k = int(np.argmax(np.where(gate, p, -np.inf)))
+    if 0 < k < len(p) - 1:
+        lm, l0, lp = np.log(np.maximum(p[k - 1:k + 2], 1e-30))
+        den = lm - 2 * l0 + lp
+        f = 0.5 * (lm - lp) / den if den < 0 else 0.0
+        return float(axis[k] + np.clip(f, -0.5, 0.5) * (axis[1] - axis[0]))
+    return float(axis[k])
 
 
 @dataclass
@@ -125,11 +147,12 @@ class LidarTrack:
     timestamps_ns: np.ndarray
     points: list
     xyz: np.ndarray
+    sample_ns: np.ndarray | None = None  # (F,) the mean time of the reflector's points in each sweep
 
 
 def lidar_reflector_track(session, stream: str | None = None, edge_m: float = 0.10) -> LidarTrack:
     """Locate the reflector in every sweep of a LiDAR stream (background = voxels occupied in most sweeps)."""
-    from rfpose.calibration.reflector import VoxelBackground, reflector_points
+    from rfpose.calibration.reflector import VoxelBackground, reflector_mask
 
     r = _reader(session)
     name = stream or next((s for s in r.streams if r.kind(s) == "lidar"), None)
@@ -140,17 +163,25 @@ def lidar_reflector_track(session, stream: str | None = None, edge_m: float = 0.
     off = s.point_offsets
     xyz_all = np.stack([allp["x"], allp["y"], allp["z"]], 1).astype(np.float64)
     sweeps = [xyz_all[off[i]:off[i + 1]] for i in range(len(s))]
+    dt = np.asarray(allp["time_offset_ns"], np.float64)
     bg = VoxelBackground(sweeps)
-    pts = [reflector_points(p, bg, edge_m) for p in sweeps]
-    xyz = np.array([p.mean(axis=0) if len(p) >= 3 else np.full(3, np.nan) for p in pts])
-    return LidarTrack(np.asarray(s.timestamps_ns, np.int64), pts, xyz)
+    pts, xyz = [], np.full((len(s), 3), np.nan)
+    sample = np.asarray(s.timestamps_ns, np.int64).copy()
+    for i, p in enumerate(sweeps):
+        m = reflector_mask(p, bg, edge_m)
+        pts.append(p[m])
+        if m.sum() >= 3:
+            xyz[i] = p[m].mean(axis=0)
+            sample[i] += int(round(dt[off[i]:off[i + 1]][m].mean()))
+    return LidarTrack(np.asarray(s.timestamps_ns, np.int64), pts, xyz, sample)
 
 
 def radar_lidar_from_session(session, radar: str | None = None, lidar: str | None = None, method: str = "polar",
-                             edge_m: float = 0.10, workers: int = 1):
+                             edge_m: float = 0.10, workers: int = 1, clock: bool = True):
     """Radar → LiDAR extrinsics from one ``calibration-reflector`` capture: a partial
     :class:`rfpose.rig_calibration.Calibration` (rig frame = the radar) with the LiDAR's pose, residuals,
-    covariance and per-axis uncertainty. ``method``: ``"polar"`` (interpolated tensor peak) or ``"cfar"``."""
+    covariance and per-axis uncertainty, and (``clock``) the LiDAR's clock offset from the reflector's moves
+    (:func:`reflector_clock_offset`). ``method``: ``"polar"`` (interpolated tensor peak) or ``"cfar"``."""
     from rfpose.calibration.radar_extrinsics import solve_radar_lidar
 
     r = _reader(session)
@@ -160,16 +191,35 @@ def radar_lidar_from_session(session, radar: str | None = None, lidar: str | Non
         raise CorrespondenceError(f"{r.path}: no LiDAR stream for the radar–LiDAR calibration")
     rt = radar_reflector_track(r, radar, cfar=method == "cfar", workers=workers)
     lt = lidar_reflector_track(r, lidar, edge_m)
-    return solve_radar_lidar(rt.timestamps_ns, rt.cfar_xyz if method == "cfar" else rt.xyz, lt.timestamps_ns,
-                             lt.points, radar_name=radar, lidar_name=lidar, has_elevation=rt.has_elevation,
-                             resolution=rt.resolution, edge_m=edge_m, inputs=[str(r.path)], where=str(r.path))
+    calib = solve_radar_lidar(rt.timestamps_ns, rt.cfar_xyz if method == "cfar" else rt.xyz, lt.timestamps_ns,
+                              lt.points, radar_name=radar, lidar_name=lidar, has_elevation=rt.has_elevation,
+                              resolution=rt.resolution, edge_m=edge_m, inputs=[str(r.path)], where=str(r.path))
+    if clock:
+        e = reflector_clock_offset(rt, lt, calib.pose(lidar), where=f"{r.path}: clock offset of {lidar}")
+        calib.sensors[lidar].clock_offset_ns = e.offset_ns
+        calib.sensors[lidar].residual["clock"] = {**e.to_dict(), "via": radar, "signal": "reflector range"}
+    return calib
+
+
+def reflector_clock_offset(rt: RadarTrack, lt: LidarTrack, T_radar_lidar: np.ndarray, max_offset_s: float = 0.5,
+                           where: str = ""):
+    """The LiDAR's clock offset against the radar from the reflector's range while it is carried between
+    positions (a sharper, better-localised motion than a walking person): the radar's range of the strongest
+    return (moving or not) against the range of the LiDAR's reflector points in the radar frame, each at the
+    time its data were taken (:func:`rfpose.calibration.clock.estimate_offset`)."""
+    from rfpose.calibration.clock import estimate_offset
+
+    rl = np.linalg.norm(lt.xyz @ T_radar_lidar[:3, :3].T + T_radar_lidar[:3, 3], axis=1)
+    return estimate_offset(rt.sample_ns, rt.range_m, lt.sample_ns, rl, max_offset_s, where=where)
 
 
 # -- clock offsets -------------------------------------------------------------------------------------------------
 @dataclass
 class MotionSignal:
-    """A stream's view of a moving person: per frame ``timestamps_ns`` (F,), ``range_m`` and ``azimuth_rad``
-    (F,) of the person in the rig frame (nominal extrinsics), NaN where nobody moved."""
+    """A stream's view of a moving person: per frame ``timestamps_ns`` (F,) — on the stream's clock, when the
+    frame's data were taken (radar: the middle of the chirping; LiDAR: the mean time of the person's points in
+    the sweep; camera: the frame's timestamp) — and ``range_m``, ``azimuth_rad`` (F,) of the person in the
+    rig frame (nominal extrinsics), NaN where nobody moved."""
 
     timestamps_ns: np.ndarray
     range_m: np.ndarray
@@ -201,7 +251,8 @@ def radar_motion(session, stream: str, workers: int = 1) -> MotionSignal:
         w = 10 ** (pts[m, 4] / 10)
         c = (w[:, None] * pts[m, :3]).sum(0) / w.sum()
         rng[i], az[i] = _rig_polar(T[:3, :3] @ c + T[:3, 3])
-    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), rng, az)
+    mid = int(round(params.active_chirping_s / 2 * 1e9))
+    return MotionSignal(np.asarray(s.timestamps_ns, np.int64) + mid, rng, az)
 
 
 def lidar_motion(session, stream: str) -> MotionSignal:
@@ -213,17 +264,20 @@ def lidar_motion(session, stream: str) -> MotionSignal:
     allp = s.read_points(0, len(s))
     off = s.point_offsets
     xyz = np.stack([allp["x"], allp["y"], allp["z"]], 1).astype(np.float64)
+    dt = np.asarray(allp["time_offset_ns"], np.float64)
     sweeps = [xyz[off[i]:off[i + 1]] for i in range(len(s))]
     bg = VoxelBackground(sweeps, voxel_m=0.1, min_fraction=0.3)
     T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
     F = len(s)
+    ts = np.asarray(s.timestamps_ns, np.int64).copy()
     rng, az = np.full(F, np.nan), np.full(F, np.nan)
     for i, p in enumerate(sweeps):
-        fg = p[bg.foreground(p, dilate=0)]
-        if len(fg) < 20:
+        fg = bg.foreground(p, dilate=0)
+        if fg.sum() < 20:
             continue
-        rng[i], az[i] = _rig_polar(T[:3, :3] @ fg.mean(0) + T[:3, 3])
-    return MotionSignal(np.asarray(s.timestamps_ns, np.int64), rng, az)
+        rng[i], az[i] = _rig_polar(T[:3, :3] @ p[fg].mean(0) + T[:3, 3])
+        ts[i] += int(round(dt[off[i]:off[i + 1]][fg].mean()))
+    return MotionSignal(ts, rng, az)
 
 
 def camera_motion(session, stream: str, threshold: int = 25, min_pixels: int = 150) -> MotionSignal:
@@ -262,19 +316,25 @@ def motion_signal(session, stream: str, workers: int = 1) -> MotionSignal:
     raise CorrespondenceError(f"{r.path}/streams/{stream}: no motion signal for a {kind!r} stream")
 
 
-def clock_offsets_from_session(session, reference: str | None = None, max_offset_s: float = 0.5, workers: int = 1):
+def clock_offsets_from_session(session, reference: str | None = None, max_offset_s: float = 0.5, workers: int = 1,
+                               known=None):
     """Every stream's clock offset against the radar ``reference`` from a capture with a walking person: a
     partial :class:`rfpose.rig_calibration.Calibration` (rig frame = the reference) with ``clock_offset_ns``
     per stream. Radars and LiDARs are aligned on the person's range, cameras on their azimuth — against the
     first LiDAR if there is one (then chained to the radar: its azimuth is the smoother signal), else the
-    reference radar."""
+    reference radar. ``known``: a calibration whose clock offsets are kept (e.g. the LiDAR's from the
+    reflector capture, :func:`radar_lidar_from_session`, which is more precise than a walker's)."""
     from rfpose.calibration.clock import estimate_offset
     from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
 
     r = _reader(session)
-    reference = reference or next((s for s in r.streams if r.kind(s) == "radar"), None)
+    reference = reference or (known.rig_frame if known is not None else None) or \
+        next((s for s in r.streams if r.kind(s) == "radar"), None)
     if reference is None:
         raise CorrespondenceError(f"{r.path}: no radar stream to take the clock from")
+    if known is not None and known.rig_frame != reference:
+        raise CorrespondenceError(f"{r.path}: the known calibration's clocks are against {known.rig_frame!r}, "
+                                  f"not the reference {reference!r}")
     sig = {reference: motion_signal(r, reference, workers)}
     ref = sig[reference]
     sensors = {reference: SensorCalibration(clock_offset_ns=0)}
@@ -283,6 +343,11 @@ def clock_offsets_from_session(session, reference: str | None = None, max_offset
     for name in order:
         kind = r.kind(name)
         if kind not in ("radar", "lidar", "camera"):
+            continue
+        if known is not None and name in known.sensors and known.sensors[name].clock_offset_ns is not None:
+            sig[name] = motion_signal(r, name, workers)
+            sensors[name] = SensorCalibration(clock_offset_ns=known.clock_offset_ns(name),
+                                              residual={"clock": {"from": "known calibration"}})
             continue
         sig[name] = m = motion_signal(r, name, workers)
         where = f"{r.path}: clock offset of {name}"

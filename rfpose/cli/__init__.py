@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "export a trained model to ONNX or TorchScript"),
     "bench": ("bench", "benchmarks: dsp, capture, model, sim"),
     "calibrate": ("calibrate", "calibrate the rig from calibration captures; apply a calibration to sessions"),
+    "import": ("import_data", "import third-party recordings (MARS datasets, TI UART recordings)"),
     "demo": ("demo", "run the whole pipeline on the simulated rig and write a report"),
 }
 

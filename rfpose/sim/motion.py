@@ -16,7 +16,14 @@ from rfpose.errors import UnknownNameError
 from rfpose.sim.body import BodyParams, Pose, Segments, body_segments, forward_kinematics, joints_rtpose15
 
 ACTIONS = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg", "fall")
+#: sim-falls-v1's falls (each ends on the floor) and the everyday motions a fall detector must not take for
+#: one (each ends on a seat, a bed, the knees or standing again). Each walks to a spot first.
+FALL_ACTIONS = ("fall-forward", "fall-backward", "fall-sideways", "slump")
+CONFOUNDER_ACTIONS = ("sit-fast", "lie-down", "bend-pick", "kneel")
+ALL_ACTIONS = ACTIONS + FALL_ACTIONS + CONFOUNDER_ACTIONS
 DEG = np.pi / 180
+SEAT_HEIGHT_M = 0.46
+BED_HEIGHT_M = 0.5
 
 
 @dataclass(frozen=True)
@@ -157,8 +164,8 @@ class Person:
     def __init__(self, body: BodyParams, action: str, rng: np.random.Generator, area: Area = Area(),
                  chair_xy: np.ndarray | None = None, horizon_s: float = 120.0):
         """``horizon_s``: how long the motion is planned for (walks stop, random poses hold, after it)."""
-        if action not in ACTIONS:
-            raise UnknownNameError("action", action, ACTIONS)
+        if action not in ALL_ACTIONS:
+            raise UnknownNameError("action", action, ALL_ACTIONS)
         self.body, self.action, self.area = body, action, area
         self.dominant = 0 if body.handedness == "right" else 1
         # independent streams, each consumed in a fixed order: the first seconds of a long plan equal a short one
@@ -178,10 +185,16 @@ class Person:
         self.fall_dir = float(r_main.choice([0.0, 1.0, -1.0]))  # forward, left, right
         self.path: WalkPath | None = None
         self.t_event = 0.0
+        self.sit_down_s, self.seat_h = 1.3, SEAT_HEIGHT_M
+        # sim-falls-v1: one draw per quantity, in a fixed order, whatever the action
+        fall_s, slump_after_s, slump_s, lie_after_s, lie_s, hold_s = r_main.uniform(
+            [0.6, 2.0, 3.0, 1.0, 1.5, 2.0], [1.1, 4.0, 5.0, 2.0, 2.5, 5.0])
+        side = float(r_main.choice([-1.0, 1.0]))
+        self.event: dict = {"kind": "none"}
         if action in ("walk", "walk-wave"):
             n = int(horizon_s * self.speed / 1.0) + 3
             self.path = WalkPath(wander(r_path, area, start, n), self.speed)
-        elif action == "walk-sit":
+        elif action in ("walk-sit", "sit-fast", "slump", "lie-down"):
             chair = np.asarray(chair_xy if chair_xy is not None else [3.2, 0.0], float)
             self.chair_xy = chair
             toward = -chair / np.linalg.norm(chair)  # chair faces the radar
@@ -189,9 +202,27 @@ class Person:
             self.path = WalkPath(np.vstack([start, other, front]), self.speed)
             self.sit_heading = float(np.arctan2(toward[1], toward[0]))
             self.t_event = self.path.end_s + 0.3
-        elif action == "fall":
+        elif action in ("fall", "fall-forward", "fall-backward", "fall-sideways", "bend-pick", "kneel"):
             self.path = WalkPath(np.vstack([start, other]), self.speed)
             self.t_event = float(min(self.path.end_s, fall_at))
+        self.fall_s, self.fall_back = 0.9, action == "fall-backward"
+        if action in ("fall", "fall-forward", "fall-backward", "fall-sideways"):
+            if action != "fall":  # "fall" keeps its own draw of the direction and 0.9 s
+                self.fall_dir = 0.0 if action != "fall-sideways" else side
+                self.fall_s = float(fall_s)
+            self.event = {"kind": "fall", "t_start_s": self.t_event, "t_floor_s": self.t_event + self.fall_s}
+        elif action == "sit-fast":
+            self.sit_down_s = 0.5
+        elif action == "slump":
+            t0 = self.t_event + 0.9 + self.sit_down_s + float(slump_after_s)
+            self.slump = (t0, float(slump_s), side)
+            self.event = {"kind": "fall", "t_start_s": t0, "t_floor_s": t0 + float(slump_s)}
+        elif action == "lie-down":
+            self.seat_h = BED_HEIGHT_M
+            t0 = self.t_event + 0.9 + self.sit_down_s + float(lie_after_s)
+            self.lie = (t0, float(lie_s), side)
+        elif action in ("bend-pick", "kneel"):
+            self.hold_s = float(hold_s)
         # random poses: a new target every 1.5–2.5 s; one row of uniforms per pose (prefix-stable)
         n = int(horizon_s / 1.5) + 2
         u = r_pose.random((n, 15))
@@ -211,8 +242,10 @@ class Person:
         }
 
     def describe(self) -> dict:
+        """What the person does; ``event`` is the truth a fall benchmark scores against: ``{"kind": "fall",
+        "t_start_s", "t_floor_s"}`` (loss of balance, body on the floor) or ``{"kind": "none"}``."""
         return {"action": self.action, "subject": self.body.to_dict(), "start_xy_m": [float(v) for v in self.start_xy],
-                "speed_mps": self.speed}
+                "speed_mps": self.speed, "event": dict(self.event)}
 
     # -- motion ---------------------------------------------------------------------------------
     def pose(self, t) -> Pose:
@@ -235,10 +268,20 @@ class Person:
             self._random_poses(p, t)
         elif a == "lift-leg":
             self._lift_leg(p, t)
-        elif a == "walk-sit":
+        elif a in ("walk-sit", "sit-fast"):
             self._sit(p, t)
-        elif a == "fall":
+        elif a == "slump":
+            self._sit(p, t)
+            self._slump(p, t)
+        elif a == "lie-down":
+            self._sit(p, t)
+            self._lie_down(p, t)
+        elif a in ("fall", "fall-forward", "fall-backward", "fall-sideways"):
             self._fall(p, t)
+        elif a == "bend-pick":
+            self._bend_pick(p, t)
+        elif a == "kneel":
+            self._kneel(p, t)
         return p
 
     def _wave(self, p: Pose, t):
@@ -277,34 +320,91 @@ class Person:
         xy_end, h_end, _, _ = self.path.state(np.array([self.path.end_s]))
         dh = _wrap(self.sit_heading - h_end[0])
         p.heading[:] = np.where(t >= t0 - 0.3, h_end[0] + dh * turn, p.heading)
-        down = _smoothstep((t - (t0 + 0.9)) / 1.3)
+        down = _smoothstep((t - (t0 + 0.9)) / self.sit_down_s)
         knee_h = self.body.shank_m + self.body.ankle_height_m
-        seat_h = 0.46
-        p.pelvis_dz += down * (seat_h + 0.06 - self.body.hip_height_m)
+        p.pelvis_dz += down * (self.seat_h + 0.06 - self.body.hip_height_m)
         p.pelvis_dxy[..., 0] += -down * (self.body.thigh_m * 0.85)
         p.hip_flex += down[..., None] * 88 * DEG
         p.knee_flex += down[..., None] * 85 * DEG * np.clip(knee_h / 0.48, 0.8, 1.2)
-        lean = np.sin(np.pi * np.clip((t - (t0 + 0.9)) / 1.3, 0, 1))
+        lean = np.sin(np.pi * np.clip((t - (t0 + 0.9)) / self.sit_down_s, 0, 1))
         p.trunk_pitch += lean * 25 * DEG + down * 5 * DEG
         p.shoulder_flex += down[..., None] * 30 * DEG
         p.elbow_flex += down[..., None] * 50 * DEG
 
+    def _stop_at_event(self, p: Pose, t):
+        """Stand still where the walk was at ``t_event`` (the action happens on the spot)."""
+        t0 = self.t_event
+        xy, h, _, _ = self.path.state(np.minimum(t, t0))
+        p.root_xy[:] = np.where((t > t0)[..., None], xy, p.root_xy)
+        p.heading[:] = np.where(t > t0, h, p.heading)
+
     def _fall(self, p: Pose, t):
         t0 = self.t_event
-        u = np.clip((t - t0) / 0.9, 0, 1)
+        u = np.clip((t - t0) / self.fall_s, 0, 1)
         fall = u * u  # accelerating
-        if self.path is not None:
-            xy, h, dist, w = self.path.state(np.minimum(t, t0))
-            p.root_xy[:] = np.where((t > t0)[..., None], xy, p.root_xy)
-            p.heading[:] = np.where(t > t0, h, p.heading)
+        self._stop_at_event(p, t)
         ang = fall * 88 * DEG
-        if self.fall_dir == 0.0:
-            p.pitch += ang
-        else:
-            p.roll += self.fall_dir * ang
+        if self.fall_back:
+            p.pitch -= ang  # backwards: knees and hips give way, arms reach forward
+            p.hip_flex += fall[..., None] * 35 * DEG
+            p.knee_flex += fall[..., None] * 45 * DEG
+            p.shoulder_flex += fall[..., None] * 60 * DEG
+            return
         p.knee_flex += fall[..., None] * 20 * DEG
-        p.shoulder_flex += fall[..., None] * 70 * DEG
-        p.shoulder_abd += fall[..., None] * 30 * DEG
+        # (arms flexed 70° and abducted 30°, as before, left a fallen body propped 0.6–0.8 m up on its hands)
+        if self.fall_dir == 0.0:
+            p.pitch += ang  # forwards: the arms reach ahead to break the fall and end on the floor
+            p.shoulder_flex += fall[..., None] * 150 * DEG
+        else:
+            p.roll += self.fall_dir * ang  # sideways: the arms stay in front of the body
+            p.shoulder_flex += fall[..., None] * 40 * DEG
+
+    def _slump(self, p: Pose, t):
+        """Slide off the chair to the floor: the pelvis drops from the seat, the trunk sags sideways and
+        the legs straighten, ending half-lying on the floor."""
+        t0, dur, side = self.slump
+        u = _smoothstep((t - t0) / dur)
+        seat_dz = self.seat_h + 0.06 - self.body.hip_height_m
+        p.pelvis_dz += u * (0.15 - self.body.hip_height_m - seat_dz)
+        p.pelvis_dxy[..., 0] += u * 0.35
+        p.knee_flex -= u[..., None] * 80 * DEG  # the thighs stay level, the shanks straighten along the floor
+        p.trunk_roll += u * side * 55 * DEG
+        p.trunk_pitch -= u * 30 * DEG
+        p.shoulder_flex -= u[..., None] * 25 * DEG
+        p.elbow_flex -= u[..., None] * 40 * DEG
+
+    def _lie_down(self, p: Pose, t):
+        """From sitting on the bed's edge, lie down on it sideways: the body turns horizontal at bed height."""
+        t0, dur, side = self.lie
+        u = _smoothstep((t - t0) / dur)
+        p.roll += u * side * 85 * DEG
+        p.hip_flex -= u[..., None] * 60 * DEG
+        p.knee_flex -= u[..., None] * 45 * DEG
+        p.floor_z = p.floor_z + u * BED_HEIGHT_M
+
+    def _bend_pick(self, p: Pose, t):
+        """Stop, bend down to pick something off the floor (1.2 s), hold, straighten up (1.2 s)."""
+        self._stop_at_event(p, t)
+        t0 = self.t_event
+        u = _smoothstep((t - t0) / 1.2) * (1 - _smoothstep((t - (t0 + 1.2 + self.hold_s * 0.3)) / 1.2))
+        p.trunk_pitch += u * 80 * DEG
+        p.hip_flex += u[..., None] * 25 * DEG
+        p.knee_flex += u[..., None] * 40 * DEG
+        p.pelvis_dz -= u * 0.12
+        p.pelvis_dxy[..., 0] -= u * 0.15
+        p.shoulder_flex[..., self.dominant] += u * 85 * DEG
+
+    def _kneel(self, p: Pose, t):
+        """Stop, go down on both knees (1.5 s), stay ``hold_s``, get up (1.5 s)."""
+        self._stop_at_event(p, t)
+        t0 = self.t_event
+        u = _smoothstep((t - t0) / 1.5) * (1 - _smoothstep((t - (t0 + 1.5 + self.hold_s)) / 1.5))
+        b = self.body
+        p.pelvis_dz += u * (b.thigh_m + 0.05 - b.hip_height_m)
+        p.knee_flex += u[..., None] * 90 * DEG
+        p.ankle_flex -= u[..., None] * 60 * DEG
+        p.trunk_pitch += u * 10 * DEG
+        p.shoulder_flex += u[..., None] * 20 * DEG
 
     # -- outputs -----------------------------------------------------------------------------------
     def points(self, t) -> dict[str, np.ndarray]:

@@ -51,7 +51,8 @@ def test_pack_parse_round_trip_is_padded():
 
 
 @pytest.mark.parametrize("mutate,match", [
-    (lambda b: b[:30], "needs 40 bytes"),
+    (lambda b: b[:30], "needs 36 bytes"),
+    (lambda b: b[:38], "needs 40 bytes"),  # an SDK 3.x version: the header has subFrameNumber
     (lambda b: b"\x00" + b[1:], "magic"),
     (lambda b: b[:12] + struct.pack("<I", 20) + b[16:], "implausible"),
     (lambda b: b[:12] + struct.pack("<I", len(b) + 64) + b[16:], "header says"),

@@ -1,0 +1,173 @@
+"""The radar-extrinsics and clock solvers on synthetic inputs with known answers; every degenerate input
+gets its typed error."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from rfpose.calibration.clock import estimate_offset
+from rfpose.calibration.radar_extrinsics import (StopMeasurement, check_geometry, fit_radar_to, match_stops,
+                                                 spherical_floor)
+from rfpose.calibration.reflector import VoxelBackground, find_stops, peak_in_polar, reflector_points
+from rfpose.calibration.rigid import fit_rigid, kabsch
+from rfpose.errors import CorrespondenceError, DegenerateCalibrationError, ShapeError, TargetNotFoundError
+from rfpose.rig_calibration import pose_error
+
+
+def rigid(rotvec, t):
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_rotvec(rotvec).as_matrix()
+    T[:3, 3] = t
+    return T
+
+
+def positions(rng, n=10):
+    r, az, z = rng.uniform(1.8, 4.5, n), np.radians(rng.uniform(-30, 30, n)), rng.uniform(-0.35, 0.45, n)
+    return np.stack([r * np.cos(az), r * np.sin(az), z], 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rigid_fit_recovers_the_transform_and_its_covariance_is_honest(seed):
+    rng = np.random.default_rng(seed)
+    T = rigid(rng.normal(0, 0.05, 3), rng.normal(0, 0.1, 3))
+    src = positions(rng, 12)
+    sig = np.array([2e-3, 2e-3, 8e-3])  # anisotropic noise (coarse elevation)
+    errs, stds = [], []
+    for k in range(40):
+        dst = src @ T[:3, :3].T + T[:3, 3] + rng.normal(0, 1, (12, 3)) * sig
+        fit = fit_rigid(src, dst, np.broadcast_to(np.diag(sig ** 2), (12, 3, 3)))
+        errs.append(fit.T[:3, 3] - T[:3, 3])
+        stds.append(np.sqrt(np.diag(fit.covariance))[3:])
+    errs, stds = np.array(errs), np.array(stds)
+    # the reported 1-sigma matches the actual scatter within a factor of 2 on every axis
+    ratio = errs.std(axis=0) / stds.mean(axis=0)
+    assert np.all((ratio > 0.4) & (ratio < 2.0)), ratio
+    assert np.max(np.abs(errs)) < 0.02
+
+
+def test_rigid_fit_is_robust_to_one_outlier():
+    rng = np.random.default_rng(3)
+    T = rigid([0.02, -0.03, 0.1], [0.01, 0.05, 0.2])
+    src = positions(rng, 12)
+    dst = src @ T[:3, :3].T + T[:3, 3] + rng.normal(0, 1e-3, (12, 3))
+    dst[4] += [0.0, 0.15, 0.0]  # a person next to the reflector
+    fit = fit_rigid(src, dst, np.broadcast_to(np.eye(3) * 1e-6, (12, 3, 3)))
+    dt, dr = pose_error(fit.T, T)
+    assert dt < 3e-3 and dr < 0.1 and not fit.inliers[4] and fit.inliers.sum() == 11
+    assert pose_error(kabsch(src, dst), T)[0] > dt  # the robust refinement beats the closed form
+
+
+def stops(xyz, t0=0.0, dwell=1.3, move=0.6, sigma=np.eye(3) * 1e-6):
+    out = []
+    for k, p in enumerate(xyz):
+        a = t0 + k * (dwell + move)
+        out.append(StopMeasurement(np.asarray(p, float), sigma, (a + dwell / 2) * 1e9, int(a * 1e9),
+                                   int((a + dwell) * 1e9), 12))
+    return out
+
+
+def test_match_stops_across_a_clock_offset():
+    rng = np.random.default_rng(0)
+    p = positions(rng)
+    a = stops(p)
+    b = stops(p, t0=-0.18)  # the second sensor's clock is 180 ms behind
+    assert match_stops(a, b) == [(i, i) for i in range(10)]
+    assert match_stops(a, b[2:]) == [(i + 2, i) for i in range(8)]  # a late start of the other sensor
+    with pytest.raises(TargetNotFoundError, match="held still"):
+        match_stops(a, [])
+    with pytest.raises(CorrespondenceError):
+        match_stops(a, stops(p, t0=3.0), max_offset_s=0.5)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: p[:3], "at least 4"),
+    (lambda p: np.c_[p[:, :2], np.full(len(p), 0.1)], "one height"),
+    (lambda p: np.outer(np.linspace(2, 4, 8), [1.0, 0.2, 0.1]), "one line"),
+    (lambda p: np.c_[p[:, 0], p[:, 1], 0.2 * p[:, 0] - 0.5], "one plane"),
+])
+def test_degenerate_reflector_sets_are_refused(make, match):
+    p = make(positions(np.random.default_rng(1)))
+    with pytest.raises(DegenerateCalibrationError, match=match):
+        check_geometry(p)
+
+
+def test_no_elevation_resolution_is_refused():
+    with pytest.raises(DegenerateCalibrationError, match="no elevation"):
+        check_geometry(positions(np.random.default_rng(1)), has_elevation=False)
+
+
+def test_fit_radar_to_refuses_mismatched_pairs():
+    rng = np.random.default_rng(2)
+    p = positions(rng, 8)
+    q = p.copy()
+    q[[1, 3, 5, 7]] = q[[3, 1, 7, 5]]  # half the pairs swapped
+    a, b = stops(p), stops(q)
+    with pytest.raises(CorrespondenceError, match="agree"):
+        fit_radar_to(a, b, [(i, i) for i in range(8)])
+
+
+def test_spherical_floor_follows_the_resolution():
+    c = spherical_floor(np.array([3.0, 0.0, 0.0]), (0.04, 0.25, 1.0), 0.01)
+    s = np.sqrt(np.diag(c))
+    assert s[0] == pytest.approx(4e-4) and s[1] == pytest.approx(3 * 0.0025) and s[2] == pytest.approx(0.03)
+
+
+def test_peak_in_polar_interpolates_between_bins():
+    r_ax, u_ax, v_ax = np.arange(100) * 0.01, np.linspace(-1, 1, 64, endpoint=False), np.linspace(-1, 1, 32, endpoint=False)
+    r0, u0, v0 = 0.5337, 0.1234, -0.0567
+    R, U, V = np.meshgrid(r_ax, u_ax, v_ax, indexing="ij")
+    p = np.exp(-((R - r0) / 0.02) ** 2 - ((U - u0) / 0.06) ** 2 - ((V - v0) / 0.12) ** 2)
+    pk = peak_in_polar(p, r_ax, u_ax, v_ax, 0.2)
+    assert abs(pk.range_m - r0) < 1e-6 and abs(pk.sin_az - u0) < 1e-6 and abs(pk.sin_el - v0) < 1e-6
+    assert pk.xyz[1] == pytest.approx(r0 * u0, abs=1e-6)
+    with pytest.raises(ShapeError):
+        peak_in_polar(p[:, :, 0], r_ax, u_ax, v_ax)
+    with pytest.raises(TargetNotFoundError):
+        peak_in_polar(p, r_ax, u_ax, v_ax, 5.0, 6.0)
+
+
+def test_find_stops_and_lidar_foreground():
+    t = np.arange(60) * 100_000_000
+    x = np.zeros((60, 3))
+    x[:20] = [2, 0, 0]
+    x[20:25] = np.linspace([2, 0, 0], [3, 1, 0], 5)
+    x[25:50] = [3, 1, 0]
+    x[50:] = np.linspace([3, 1, 0], [4, 0, 0], 10)
+    x[30] = np.nan  # a missed detection does not split a stop
+    s = find_stops(t, x + np.random.default_rng(0).normal(0, 2e-3, x.shape), tol_m=0.02)
+    assert len(s) == 2 and np.allclose(s[0].xyz, [2, 0, 0], atol=3e-3) and np.allclose(s[1].xyz, [3, 1, 0], atol=3e-3)
+    rng = np.random.default_rng(1)
+    wall = np.c_[np.full(500, 5.0), rng.uniform(-2, 2, 500), rng.uniform(-1, 1, 500)]
+    bg = VoxelBackground([wall + rng.normal(0, 0.005, wall.shape) for _ in range(10)])
+    block = np.c_[np.full(60, 2.0), rng.uniform(-0.05, 0.05, 60), rng.uniform(0.05, 0.15, 60)]
+    stand = np.c_[np.full(80, 2.01), rng.uniform(-0.04, 0.04, 80), rng.uniform(-1, 0.05, 80)]
+    pts = reflector_points(np.concatenate([wall, block, stand]), bg)
+    assert len(pts) >= 60 and pts[:, 2].min() > 0.03
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clock_offset_recovered_from_sampled_motion(seed):
+    """Two sensors sample one motion at their own rates and phases, with jitter and noise; offsets up to
+    ±200 ms come back within 2 ms."""
+    rng = np.random.default_rng(seed)
+    knots = np.cumsum(rng.uniform(0.5, 1.5, 40))
+    vals = rng.uniform(1.5, 4.5, 40)
+
+    def motion(t):  # a walker's range: smooth turns plus the gait's bob
+        return np.interp(t, knots, vals) + 0.03 * np.sin(2 * np.pi * 1.8 * t)
+
+    from scipy.ndimage import gaussian_filter1d
+
+    fine = np.arange(0, 30, 1e-3)
+    smooth = gaussian_filter1d(motion(fine), 300)
+    truth_off = rng.uniform(-0.2, 0.2)
+    t_ref = np.arange(2, 25, 0.1) + rng.normal(0, 2e-4, 230)
+    t_true = np.arange(2, 25, 1 / 30) + 0.013
+    t_stream = t_true - truth_off + rng.normal(0, 2e-3, len(t_true))  # its clock: add truth_off to fix
+    a = np.interp(t_ref, fine, smooth) + rng.normal(0, 0.01, len(t_ref))
+    b = np.interp(t_true, fine, smooth) + rng.normal(0, 0.01, len(t_true))
+    e = estimate_offset((t_ref * 1e9).astype(np.int64), a, (t_stream * 1e9).astype(np.int64), b)
+    assert abs(e.offset_ns / 1e9 - truth_off) < 2e-3 and e.correlation > 0.9
+    with pytest.raises(TargetNotFoundError, match="do not match"):
+        estimate_offset((t_ref * 1e9).astype(np.int64), a, (t_stream * 1e9).astype(np.int64),
+                        rng.normal(size=len(b)))
