@@ -35,7 +35,7 @@ class IntrinsicsConfig:
     min_tilt_deg: float = 15.0
     border_frac: float = 0.2
     duplicate_px: float = 8.0
-    max_views: int = 40
+    max_views: int = 60
     max_rms_px: float = 1.0
     max_focal_std: float = 0.005
 

@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from rfpose.calibration.board_lidar import BoardLidarConfig, LidarBoard, find_board, plane_angle_deg
 from rfpose.calibration.charuco import CharucoTarget, CharucoView, _cv2
-from rfpose.errors import CalibrationError, DegenerateCalibrationError, TargetNotFoundError
+from rfpose.errors import CalibrationError, DegenerateCalibrationError
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def pnp(view: CharucoView, K: np.ndarray, dist: np.ndarray) -> np.ndarray:
         ok, rvec, tvec = cv2.solvePnP(view.object_m, view.image_px, K, dist, rvec, tvec, True,
                                       flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
-        raise CalibrationError(f"frame {view.frame}: PnP failed on {len(view)} ChArUco corners")
+        raise CalibrationError(f"{view.capture}: frame {view.frame}: PnP failed on {len(view)} ChArUco corners")
     return to_T(np.asarray(rvec, float).reshape(3), np.asarray(tvec, float).reshape(3))
 
 
@@ -165,19 +165,24 @@ def average_view(views: list[CharucoView]) -> CharucoView:
     return CharucoView(mid.frame, mid.timestamp_ns, ids, px, pick(mid, mid.object_m), mid.capture)
 
 
-def still_poses(views: list[CharucoView], rate_hz: float, min_corners: int, cfg: LidarCameraConfig
-                ) -> list[list[CharucoView]]:
-    """Runs of consecutive camera frames in which the board is held still (each at least ``min_still_s``)."""
+def still_poses(views: list[CharucoView], min_corners: int, cfg: LidarCameraConfig) -> list[list[CharucoView]]:
+    """Runs of consecutive camera frames in which the board is held still for at least ``min_still_s``
+    (first to last frame plus one frame period, from the frames' timestamps)."""
+    ts = np.array([v.timestamp_ns for v in views], np.int64)
+    period = int(np.median(np.diff(ts))) if len(ts) > 1 else 0
+
+    def long_enough(run):
+        return len(run) >= 2 and (run[-1].timestamp_ns - run[0].timestamp_ns + period) / 1e9 >= cfg.min_still_s
+
     runs, cur = [], []
-    need = max(2, int(np.ceil(cfg.min_still_s * rate_hz)))
     for v in views:
         if len(v) >= min_corners and cur and v.frame == cur[-1].frame + 1 and _mean_motion(cur[-1], v) < cfg.still_px:
             cur.append(v)
             continue
-        if len(cur) >= need:
+        if long_enough(cur):
             runs.append(cur)
         cur = [v] if len(v) >= min_corners else []
-    if len(cur) >= need:
+    if long_enough(cur):
         runs.append(cur)
     return runs
 
@@ -439,8 +444,8 @@ def solve_lidar_camera(poses: list[BoardPose], K: np.ndarray, dist: np.ndarray, 
         row += sizes[k]
         p.T_cam_board = np.eye(4)
         p.T_cam_board[:3, :3], p.T_cam_board[:3, 3] = R_cb[k], t_cb[k]
-        per_pose.append({"capture": p.view.capture, "camera_frame": p.view.frame, "lidar_frames": p.lidar_frames, "corners": len(p.view),
-                         "lidar_points": int(len(p.lidar.points)), "rms_px": float(np.sqrt((c ** 2).mean())),
+        per_pose.append({"capture": p.view.capture, "camera_frame": p.view.frame, "lidar_frames": p.lidar_frames,
+                         "corners": len(p.view), "lidar_points": int(len(p.lidar.points)), "rms_px": float(np.sqrt((c ** 2).mean())),
                          "plane_rms_mm": float(np.sqrt((pl ** 2).mean())), "edge_rms_mm": float(np.sqrt((ed ** 2).mean())),
                          "distance_m": float(np.linalg.norm(p.T_cam_board[:3, 3]))})
         planes_mm.append(pl)
@@ -451,7 +456,8 @@ def solve_lidar_camera(poses: list[BoardPose], K: np.ndarray, dist: np.ndarray, 
                 "edge_rms_mm": float(np.sqrt(np.mean([pp["edge_rms_mm"] ** 2 for pp in per_pose]))),
                 "poses": len(poses), "normal_spread_deg": spread,
                 "std_rot_deg": np.degrees(std[:3]).tolist(), "std_trans_mm": (std[3:] * 1e3).tolist(),
-                "covariance_frame": lidar, "solver": "lidar-camera board planes + edges (least_squares soft_l1)"}
+                "covariance_frame": lidar,
+                "solver": "ChArUco corners + LiDAR ranges and board edges along the rays (least_squares soft_l1)"}
     if residual["plane_rms_mm"] > cfg.max_plane_rms_mm:
         raise CalibrationError(f"{where}: LiDAR board points lie {residual['plane_rms_mm']:.1f} mm RMS off the camera's "
                                f"board planes (> {cfg.max_plane_rms_mm:g} mm); the LiDAR and camera poses do not match")
@@ -464,34 +470,14 @@ def solve_lidar_camera(poses: list[BoardPose], K: np.ndarray, dist: np.ndarray, 
     return LidarCameraResult(camera, lidar, T, cov, poses, residual, per_pose, planes_mm, corners_px)
 
 
-def board_poses(views: list[CharucoView], rate_hz: float, K: np.ndarray, dist: np.ndarray, min_corners: int,
+def board_poses(views: list[CharucoView], K: np.ndarray, dist: np.ndarray, min_corners: int,
                 cfg: LidarCameraConfig = LidarCameraConfig()) -> list[BoardPose]:
     """The still board poses of a camera's views, each with its averaged corners and PnP pose."""
     out = []
-    for run in still_poses(views, rate_hz, min_corners, cfg):
+    for run in still_poses(views, min_corners, cfg):
         v = average_view(run[1:-1] if len(run) > 3 else run)
         if len(v) < min_corners:
             continue
         out.append(BoardPose(v, pnp(v, K, dist), (run[0].frame, run[-1].frame),
                              (run[0].timestamp_ns, run[-1].timestamp_ns)))
     return out
-
-
-def calibrate_lidar_camera(views: list[CharucoView], camera_rate_hz: float, K: np.ndarray, dist: np.ndarray,
-                           sweeps, sweep_times_ns: np.ndarray, T_lidar_cam0: np.ndarray, target: CharucoTarget,
-                           camera: str, lidar: str, where: str, min_corners: int = 8,
-                           cfg: LidarCameraConfig = LidarCameraConfig()) -> LidarCameraResult:
-    """Still poses → LiDAR boards → joint solve, for one camera and one LiDAR of one capture."""
-    poses = board_poses(views, camera_rate_hz, K, dist, min_corners, cfg)
-    if not poses:
-        raise TargetNotFoundError(f"{where}: {camera}: the board is never held still for >= {cfg.min_still_s:g} s "
-                                  "(LiDAR–camera calibration needs pauses between board poses)")
-    counts = attach_lidar(poses, sweeps, sweep_times_ns, T_lidar_cam0, target, cfg)
-    if counts["poses_without_lidar_board"] == len(poses):
-        raise TargetNotFoundError(f"{where}: {lidar}: no board plane found near any of the {len(poses)} board poses "
-                                  f"{camera} saw (camera frames {poses[0].camera_frames[0]}..{poses[-1].camera_frames[1]}); "
-                                  "check the nominal extrinsics and that the board is inside the LiDAR's field of view")
-    res = solve_lidar_camera(poses, K, dist, target, T_lidar_cam0, camera, lidar, where, cfg)
-    res.residual.update(counts)
-    res.residual["still_poses"] = len(poses)
-    return res

@@ -107,10 +107,8 @@ def has_board(reader, target: CharucoTarget, probes: int = 12) -> bool:
     if not cams:
         return False
     s = reader.stream(cams[0])
-    for i in np.unique(np.linspace(0, len(s) - 1, probes).round().astype(int)) if len(s) else []:
-        if len(detect(s[int(i)].image, target)) >= 4:
-            return True
-    return False
+    frames = np.unique(np.linspace(0, len(s) - 1, probes).round().astype(int)) if len(s) else []
+    return any(len(detect(s[int(i)].image, target)) >= 4 for i in frames)
 
 
 def has_reflector(reader, edge_m: float, min_fraction: float = 0.4) -> bool:
@@ -218,8 +216,7 @@ def _lidar_camera(readers, cam, views, K, dist, opts, run, found) -> Calibration
         lidar_name = lidar_name or lidars[0]
         cs, ls = r.stream(cam), r.stream(lidar_name)
         T_lidar_cam0 = inv(np.asarray(ls.metadata["extrinsics"], float)) @ np.asarray(cs.metadata["extrinsics"], float)
-        pp = board_poses(views[str(r.path)], float(cs.metadata.get("rate_hz", 30.0)), K, dist,
-                         opts.intrinsics.min_corners, cfg)
+        pp = board_poses(views[str(r.path)], K, dist, opts.intrinsics.min_corners, cfg)
         if not pp:
             raise TargetNotFoundError(f"{r.path}: {cam}: the board is never held still for >= {cfg.min_still_s:g} s; "
                                       "LiDAR–camera calibration needs pauses between board poses")
@@ -309,8 +306,9 @@ def calibrate_captures(paths: list[str], opts: CalibrateOptions | None = None) -
         from rfpose.app.calibration_inputs import clock_offsets_from_session
 
         t = time.perf_counter()
+        known = radar[0] if radar and radar[0].rig_frame in by_role["motion"][0].streams else None
         run.clocks = clock_offsets_from_session(by_role["motion"][0], max_offset_s=opts.max_clock_offset_s,
-                                                workers=opts.workers)
+                                                workers=opts.workers, known=known)
         run.seconds["clocks"] = time.perf_counter() - t
     run.calibration = combine(radar, cameras, run.clocks, readers)
     run.calibration.provenance = {

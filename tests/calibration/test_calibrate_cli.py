@@ -97,3 +97,30 @@ def test_no_board_anywhere_is_refused(small_walk, tmp_path, capsys):
 def test_unknown_target_is_a_config_error(charuco_session, tmp_path, capsys):
     assert main(["calibrate", str(charuco_session), "--target", "7x5:0.08", "--out", str(tmp_path / "c.json")]) == 2
     assert "expected COLSxROWS" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_whole_rig_calibration(tmp_path):
+    """The full-length captures of one rig (board, reflector, walk): every solver, merged in the radar's
+    frame, against the truth."""
+    from rfpose.session import SessionReader
+    from rfpose.sim.camera import CameraModel
+    from rfpose.sim.session_writer import simulate_session
+
+    paths = []
+    for scenario, frames in (("calibration-charuco", None), ("calibration-reflector", None), ("walk", 100)):
+        paths.append(tmp_path / f"{scenario}.zarr")
+        simulate_session(paths[-1], scenario, frames, seed=0, board=BOARD, camera_model=CameraModel(rate_hz=10),
+                         labels_2d=False)
+    out = tmp_path / "CALIB.json"
+    assert main(["calibrate", *map(str, paths), "--out", str(out), "--quiet"]) == 0
+    calib = Calibration.load(out)
+    assert calib.rig_frame == "radar"
+    truth = Calibration.from_dict(SessionReader(paths[0]).attrs["sim_truth"])
+    errors = calib.compare(truth)
+    assert errors["lidar"]["trans_mm"] < 20 and errors["lidar"]["rot_deg"] < 0.7
+    for cam in ("cam_left", "cam_right"):
+        assert abs(errors[cam]["fx_pct"]) < 0.3 and abs(errors[cam]["cx_px"]) < 1.5
+        assert errors[cam]["trans_mm"] < 30 and errors[cam]["rot_deg"] < 0.9  # radar->lidar + lidar->camera
+        assert abs(errors[cam]["clock_ms"]) < 2
+    assert "radar reflector detections" in out.with_suffix(".html").read_text()
