@@ -60,7 +60,7 @@ class LidarCameraConfig:
     agree_deg: float = 0.6
     agree_m: float = 0.006
     min_poses: int = 5
-    min_normal_spread_deg: float = 8.0
+    min_normal_spread_deg: float = 4.0
     points_per_pose: int = 3000
     sigma_px: float = 0.15
     sigma_m: float = 0.02
