@@ -17,6 +17,7 @@ import numpy as np
 
 from rfpose.calibration.charuco import CharucoTarget, CharucoView, _cv2, detect
 from rfpose.errors import CalibrationError, DegenerateCalibrationError, TargetNotFoundError
+from rfpose.session import CameraStream
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def stream_views(stream, target: CharucoTarget, capture: str = "", step: int = 1
     out = []
     for a in range(0, len(frames), chunk):
         sel = frames[a:a + chunk]
-        if hasattr(stream, "read"):
+        if isinstance(stream, CameraStream):
             block = stream.read(int(sel[0]), int(sel[-1]) + 1)[sel - sel[0]]
         else:
             block = (stream[int(i)].image for i in sel)

@@ -111,14 +111,18 @@ def has_board(reader, target: CharucoTarget, probes: int = 12) -> bool:
     return any(len(detect(s[int(i)].image, target)) >= 4 for i in frames)
 
 
-def has_reflector(reader, edge_m: float, min_fraction: float = 0.4) -> bool:
-    """Whether the LiDAR finds a corner reflector in at least ``min_fraction`` of the sweeps."""
+def has_reflector(reader, edge_m: float, min_fraction: float = 0.4, min_stops: int = 3) -> bool:
+    """Whether the LiDAR finds a corner reflector in at least ``min_fraction`` of the sweeps, resting at
+    ``min_stops`` or more places (a walking person can pass for a reflector-sized object, but never rests)."""
     from rfpose.app.calibration_inputs import lidar_reflector_track
+    from rfpose.calibration.reflector import find_stops
 
     if not _streams_of(reader, "lidar"):
         return False
     track = lidar_reflector_track(reader, edge_m=edge_m)
-    return bool(len(track.xyz)) and float(np.isfinite(track.xyz[:, 0]).mean()) >= min_fraction
+    if not len(track.xyz) or float(np.isfinite(track.xyz[:, 0]).mean()) < min_fraction:
+        return False
+    return len(find_stops(track.timestamps_ns, track.xyz)) >= min_stops
 
 
 def classify(reader, opts: CalibrateOptions) -> str:

@@ -182,8 +182,9 @@ def render_report(run) -> str:
                      f"{r['rms_px']:.3f} px; board orientations span {r['normal_spread_deg']:.1f}°.</p>")
         ov = run.overlays.get(cam) or {}
         if ov and _can_project(calib, cam, lc.lidar):
-            parts.append(lidar_on_image(calib, cam, lc.lidar, ov["image"], ov["lidar_xyz"],
-                                        f"{Path(ov['capture']).name} frame {ov['frame']}: LiDAR points on {cam}"))
+            caption = f"{Path(ov['capture']).name} frame {ov['frame']}: LiDAR points on {cam}"
+            parts.append(f"<p>{html.escape(caption)} (calibrated extrinsics, intrinsics and distortion; colour = "
+                         "range)</p>" + lidar_on_image(calib, cam, lc.lidar, ov["image"], ov["lidar_xyz"], caption))
         parts.append(histogram(lc.plane_residuals_mm, "point-to-plane (mm)", "LiDAR board points"))
         parts.append(histogram(lc.corner_residuals_px, "corner reprojection (px)", "ChArUco corners, joint solve"))
         parts.append(covariance_figure(lc.covariance, f"{cam} in the {lc.lidar} frame: correlations"))
@@ -224,8 +225,8 @@ def _radar_section(run) -> str:
                              "reflector positions after calibration"))
     for cam, img in ov.get("images", {}).items():
         if _can_project(calib, cam, radar.rig_frame):
-            out.append(radar_on_image(calib, cam, radar.rig_frame, img, rx,
-                                      f"{cam}: every reflector position the radar detected, projected"))
+            caption = f"{cam}: every reflector position the radar detected, projected (radar reflector detections)"
+            out.append(f"<p>{html.escape(caption)}</p>" + radar_on_image(calib, cam, radar.rig_frame, img, rx, caption))
     if radar.sensors[lidar].covariance is not None:
         out.append(covariance_figure(radar.sensors[lidar].covariance, f"{lidar} in the {radar.rig_frame} frame"))
     return "".join(out)
