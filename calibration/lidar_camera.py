@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 class LidarCameraConfig:
     """``still_px``/``min_still_s``: what counts as the board held still in the images;
     ``max_clock_offset_s``: how far LiDAR and camera clocks may disagree before calibration;
-    ``agree_deg``/``agree_m``: LiDAR sweeps of one pose must give planes this close;
+    ``agree_deg``/``agree_m``: LiDAR sweeps of one pose must give planes this close, and at least
+    ``min_sweeps`` of them;
     ``min_poses``: fewer usable board poses are refused; ``points_per_pose``: LiDAR points per pose in the
     solve (a random subset); ``sigma_px``/``sigma_m``/``sigma_edge_m``: residual scales (noise);
     ``max_plane_rms_mm`` gates acceptance; ``max_from_nominal``: a result further than (m, deg) from the
@@ -60,6 +61,7 @@ class LidarCameraConfig:
     agree_deg: float = 0.6
     agree_m: float = 0.006
     min_poses: int = 5
+    min_sweeps: int = 3
     min_normal_spread_deg: float = 4.0
     points_per_pose: int = 3000
     sigma_px: float = 0.15
@@ -219,7 +221,9 @@ def attach_lidar(poses: list[BoardPose], sweeps, sweep_times_ns: np.ndarray, T_l
                      and abs(b.offset - ref.offset) < cfg.agree_m]
             if len(group) > len(best):
                 best = group
-        if len(best) >= 4:  # the first and last sweep of a rest may catch the start or end of a move
+        if len(best) < cfg.min_sweeps:  # one or two lone sweeps: a board in motion or another pose
+            best = []
+        elif len(best) >= 4:  # the first and last sweep of a rest may catch the start or end of a move
             best = sorted(best, key=lambda ib: ib[0])[1:-1]
         if not best:
             counts["poses_without_lidar_board"] += 1
@@ -458,6 +462,16 @@ def solve_lidar_camera(poses: list[BoardPose], K: np.ndarray, dist: np.ndarray, 
                 "std_rot_deg": np.degrees(std[:3]).tolist(), "std_trans_mm": (std[3:] * 1e3).tolist(),
                 "covariance_frame": lidar,
                 "solver": "ChArUco corners + LiDAR ranges and board edges along the rays (least_squares soft_l1)"}
+    # a pose whose board the LiDAR and the camera cannot agree on (a wrong match): drop it, solve again
+    rms = np.array([pp["rms_px"] for pp in per_pose])
+    bad = rms > max(1.0, 5 * float(np.median(rms)))
+    if bad.any() and len(poses) - bad.sum() >= cfg.min_poses:
+        log.info("%s: dropping board poses at camera frames %s (corner RMS %s px)", where,
+                 [pp["camera_frame"] for pp, b in zip(per_pose, bad) if b], np.round(rms[bad], 1))
+        keep = [p for p, b in zip(poses, bad) if not b]
+        res = solve_lidar_camera(keep, K, dist, target, T_lidar_cam0, camera, lidar, where, cfg, seed)
+        res.residual["dropped_poses"] = res.residual.get("dropped_poses", 0) + int(bad.sum())
+        return res
     if residual["plane_rms_mm"] > cfg.max_plane_rms_mm:
         raise CalibrationError(f"{where}: LiDAR board points lie {residual['plane_rms_mm']:.1f} mm RMS off the camera's "
                                f"board planes (> {cfg.max_plane_rms_mm:g} mm); the LiDAR and camera poses do not match")
