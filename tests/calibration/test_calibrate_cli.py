@@ -118,7 +118,8 @@ def test_whole_rig_calibration(tmp_path):
     assert calib.rig_frame == "radar"
     truth = Calibration.from_dict(SessionReader(paths[0]).attrs["sim_truth"])
     errors = calib.compare(truth)
-    assert errors["lidar"]["trans_mm"] < 20 and errors["lidar"]["rot_deg"] < 0.7 and abs(errors["lidar"]["clock_ms"]) < 3  # 2.2 measured
+    lidar = errors["lidar"]
+    assert lidar["trans_mm"] < 20 and lidar["rot_deg"] < 0.7 and abs(lidar["clock_ms"]) < 3  # 2.2 ms measured
     for cam in ("cam_left", "cam_right"):
         assert abs(errors[cam]["fx_pct"]) < 0.3 and abs(errors[cam]["cx_px"]) < 1.5
         assert errors[cam]["trans_mm"] < 30 and errors[cam]["rot_deg"] < 0.9  # radar->lidar + lidar->camera
