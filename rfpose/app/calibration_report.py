@@ -178,14 +178,15 @@ def render_report(run) -> str:
     for cam, lc in run.lidar_camera.items():
         r = lc.residual
         parts.append(f"<h2>{html.escape(lc.lidar)} → {html.escape(cam)}</h2><p>{r['poses']} still board poses; "
-                     f"plane RMS {r['plane_rms_mm']:.1f} mm, edge RMS {r['edge_rms_mm']:.2f} mm, corner RMS "
+                     f"LiDAR range RMS (along the rays, to the board planes) {r['plane_rms_mm']:.1f} mm, edge RMS "
+                     f"{r['edge_rms_mm']:.2f} mm, corner RMS "
                      f"{r['rms_px']:.3f} px; board orientations span {r['normal_spread_deg']:.1f}°.</p>")
         ov = run.overlays.get(cam) or {}
         if ov and _can_project(calib, cam, lc.lidar):
             caption = f"{Path(ov['capture']).name} frame {ov['frame']}: LiDAR points on {cam}"
             parts.append(f"<p>{html.escape(caption)} (calibrated extrinsics, intrinsics and distortion; colour = "
                          "range)</p>" + lidar_on_image(calib, cam, lc.lidar, ov["image"], ov["lidar_xyz"], caption))
-        parts.append(histogram(lc.plane_residuals_mm, "point-to-plane (mm)", "LiDAR board points"))
+        parts.append(histogram(lc.plane_residuals_mm, "range error along the ray (mm)", "LiDAR board points"))
         parts.append(histogram(lc.corner_residuals_px, "corner reprojection (px)", "ChArUco corners, joint solve"))
         parts.append(covariance_figure(lc.covariance, f"{cam} in the {lc.lidar} frame: correlations"))
     if run.radar is not None:

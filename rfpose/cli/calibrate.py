@@ -144,6 +144,6 @@ def _summary(run) -> None:
               "few corners)", file=sys.stderr)
     for cam, r in run.lidar_camera.items():
         s = r.residual
-        print(f"{r.lidar}->{cam}: {s['poses']} board poses, plane RMS {s['plane_rms_mm']:.1f} mm, corners "
+        print(f"{r.lidar}->{cam}: {s['poses']} board poses, LiDAR range RMS {s['plane_rms_mm']:.1f} mm, corners "
               f"{s['rms_px']:.3f} px, 1-sigma {max(s['std_trans_mm']):.1f} mm / {max(s['std_rot_deg']):.3f} deg",
               file=sys.stderr)

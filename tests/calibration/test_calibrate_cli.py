@@ -44,7 +44,7 @@ def test_calibrate_writes_the_contract(calibrated, charuco_session):
 def test_calibrate_writes_a_self_contained_report(calibrated):
     html = calibrated.with_suffix(".html").read_text()
     assert html.count("data:image/png;base64,") >= 6 and "src=\"http" not in html
-    assert "LiDAR points on cam_left" in html and "point-to-plane" in html and "correlations" in html
+    assert "LiDAR points on cam_left" in html and "LiDAR range RMS" in html and "1-sigma" in html
 
 
 def test_calibrate_refuses_to_overwrite(calibrated, charuco_session, capsys):
