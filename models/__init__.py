@@ -5,7 +5,7 @@
 """
 
 from rfpose.models.registry import create_model, list_models, model_entry, register_model
-from rfpose.models.spec import InputSpec, SpecMismatchError, VoxelGrid, check_spec
+from rfpose.dataset import InputSpec, SpecMismatchError, VoxelGrid, check_spec
 
 __all__ = ["create_model", "list_models", "model_entry", "register_model", "InputSpec", "VoxelGrid",
            "SpecMismatchError", "check_spec"]

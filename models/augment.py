@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rfpose.models.spec import VoxelGrid
+from rfpose.dataset import VoxelGrid
 
 
 @dataclass

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rfpose.errors import FormatError, ShapeError, UnknownNameError
-from rfpose.models.spec import VoxelGrid
+from rfpose.dataset import VoxelGrid
 
 log = logging.getLogger(__name__)
 
@@ -128,45 +128,41 @@ def predict(kind: str, fitted: BaselineFit, joints: np.ndarray, peaks: dict | No
 
 def evaluate_baselines(data, split: str = "test", kinds=BASELINES, progress: bool = True) -> list[dict]:
     """Fit on the train split of DATASET.zarr ``data`` and score each baseline on ``split``
-    (summaries as :func:`rfpose.models.evaluate.summarise` returns them, plus ``baseline`` and ``fit``)."""
-    from rfpose.models.data import SPLITS, dataset_spec, open_dataset
-    from rfpose.models.evaluate import summarise
-    from rfpose.models.spec import RTPOSE_FORMAT
+    (summaries as :func:`rfpose.models.evaluate.summarise_3d` returns them, plus ``baseline`` and ``fit``)."""
+    from rfpose.dataset import RTPOSE_FORMAT, DatasetReader
+    from rfpose.models.evaluate import summarise_3d
     from rfpose.skeletons import get_skeleton
 
     for k in kinds:
         if k not in BASELINES:
             raise UnknownNameError("baseline", k, BASELINES)
-    if split not in SPLITS:
-        raise UnknownNameError("split", split, list(SPLITS))
-    group = open_dataset(data)
-    spec = dataset_spec(group, data)
+    reader = DatasetReader(data)
+    train_idx, eval_idx = reader.indices("train"), reader.indices(split)
+    spec = reader.spec
     if spec.tensor_format != RTPOSE_FORMAT:
         raise FormatError(f"{data}: baselines need an rtpose dataset (voxel tensors), got {spec.tensor_format}")
     root = get_skeleton(spec.skeleton).root
-    split_arr = group["split"][:]
-    train_idx = np.flatnonzero(split_arr == SPLITS["train"])
-    eval_idx = np.flatnonzero(split_arr == SPLITS[split])
     if len(train_idx) == 0:
         raise FormatError(f"{data}: the train split is empty; nothing to fit the baselines on")
     if len(eval_idx) == 0:
         raise FormatError(f"{data}: split {split!r} is empty")
-    joints = group["joints"][:]
-    velocity = (group.attrs["input_spec"].get("axes") or {}).get("velocity_mps")
+    joints = reader.labels("joints")
+    velocity = (reader.input_spec.get("axes") or {}).get("velocity_mps")
     if velocity is None or len(velocity) != spec.shape[0]:
         raise FormatError(f"{data}: input_spec axes velocity_mps missing or not one per Doppler channel")
     static = static_channel(velocity)
-    train_peaks = iter_peaks(group["x"], train_idx, spec.grid, static, progress=progress)
+    x = reader.root["x"]
+    train_peaks = iter_peaks(x, train_idx, spec.grid, static, progress=progress)
     fitted = fit(joints[train_idx], train_peaks, root)
     need_peaks = any(k in PEAK_KINDS for k in kinds)
-    eval_peaks = iter_peaks(group["x"], eval_idx, spec.grid, static, progress=progress) if need_peaks else None
+    eval_peaks = iter_peaks(x, eval_idx, spec.grid, static, progress=progress) if need_peaks else None
     gt = joints[eval_idx]
     out = []
     for k in kinds:
         pred = predict(k, fitted, gt, eval_peaks, root)
         result = {"pred": pred, "scores": np.ones(pred.shape[:2], np.float32), "joints": gt,
-                  "joints_2d": np.zeros(gt.shape[:-1] + (2,), np.float32), "session": group["session_index"][:][eval_idx],
+                  "joints_2d": np.zeros(gt.shape[:-1] + (2,), np.float32), "session": reader.session_index[eval_idx],
                   "index": eval_idx, "loss": float("nan")}
-        summary = summarise("hrradarpose", result, spec.skeleton, group.attrs.get("sessions"))
+        summary = summarise_3d(result, spec.skeleton, reader.attrs.get("sessions"))
         out.append({"baseline": k, "data": str(data), "split": split, "fit": fitted.to_dict(), **summary})
     return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rfpose.models.spec import VoxelGrid
+from rfpose.dataset import VoxelGrid
 
 GAUSSIAN_RADIUS = 2
 GAUSSIAN_SIGMA = 0.9

@@ -35,8 +35,11 @@ def predict(model, dataset, batch_size: int = 4, device: str = "cpu", workers: i
     """Decoded predictions, labels and mean loss over ``dataset`` (numpy arrays). ``flip_test`` averages
     each pose with the mirrored pose predicted on the laterally flipped input (one person per frame;
     models with ``decode_flip``)."""
+    from rfpose.models.families import get_family
+
     if flip_test and not hasattr(model, "decode_flip"):
         raise ConfigError(f"{type(model).__name__} has no flip test")
+    family = get_family(model)
     model.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate,
                                          num_workers=workers,
@@ -47,8 +50,8 @@ def predict(model, dataset, batch_size: int = 4, device: str = "cpu", workers: i
         out = model(*inputs)
         loss, _ = model.loss(out, {k: v.to(device) for k, v in batch.items() if k in ("joints", "joints_2d")})
         losses.append(float(loss) * len(batch["index"]))
-        if flip_test:  # the y axis of RT-Pose voxels (B, D, Z, Y, X)
-            p, s = model.decode_flip(out, model(*[t.flip(3) for t in inputs]))
+        if flip_test:
+            p, s = model.decode_flip(out, model(*family.flip_inputs(tuple(inputs))))
         else:
             p, s = model.decode(out)
         preds.append(p.cpu().numpy())
@@ -82,36 +85,63 @@ def match_3d(pred: np.ndarray, gt: np.ndarray, root: int = 0):
     return as_arr(P), as_arr(G), np.asarray(F, dtype=np.int64), missed, extra
 
 
-def summarise(family: str, result: dict, skeleton_name: str, sessions_meta: list | None = None) -> dict:
-    """Metrics dict for a prediction result (see :func:`predict`)."""
+def summarise(family, result: dict, skeleton_name: str, sessions_meta: list | None = None) -> dict:
+    """Metrics dict for a prediction result (see :func:`predict`), as the model family computes them."""
+    from rfpose.models.families import get_family
+
+    return get_family(family).summarise(result, skeleton_name, sessions_meta)
+
+
+def summarise_3d(result: dict, skeleton_name: str, sessions_meta: list | None = None) -> dict:
+    """3-D pose metrics (MPJPE family, PCK3D, AUC, per joint and per session) after matching people."""
     sk = get_skeleton(skeleton_name)
     out = {"samples": int(len(result["index"])), "loss": float(result["loss"])}
     if out["samples"] == 0:
         return out
-    if family == "hrradarpose":
-        p, g, frames, missed, extra = match_3d(result["pred"], result["joints"], sk.root)
-        out["matched_people"], out["missed_people"], out["extra_people"] = int(len(p)), missed, extra
-        if len(p):
-            names = None
-            sess = result["session"][frames]
-            if sessions_meta:
-                names = [sessions_meta[int(s)].get("name", str(s)) if int(s) < len(sessions_meta) else str(s)
-                         for s in sess]
-            out.update(metrics.pose3d_summary(p, g, root=sk.root, sessions=names if names else sess,
-                                              joint_names=sk.joints))
-    else:
-        gt2d = result["joints_2d"]
-        if not np.isfinite(gt2d).any():
-            raise FormatError("2-D evaluation needs 'joints_2d' labels in the dataset")
-        out.update(metrics.oks_ap(result["pred"], result["scores"], gt2d, sk.oks_sigmas, joint_names=sk.joints))
+    p, g, frames, missed, extra = match_3d(result["pred"], result["joints"], sk.root)
+    out["matched_people"], out["missed_people"], out["extra_people"] = int(len(p)), missed, extra
+    if len(p):
+        names = None
+        sess = result["session"][frames]
+        if sessions_meta:
+            names = [sessions_meta[int(s)].get("name", str(s)) if int(s) < len(sessions_meta) else str(s)
+                     for s in sess]
+        out.update(metrics.pose3d_summary(p, g, root=sk.root, sessions=names if names else sess,
+                                          joint_names=sk.joints))
     return out
 
 
-def selection_metric(family: str, summary: dict) -> tuple[str, float, bool]:
+def summarise_2d(result: dict, skeleton_name: str) -> dict:
+    """COCO OKS keypoint AP with the skeleton's sigmas."""
+    sk = get_skeleton(skeleton_name)
+    out = {"samples": int(len(result["index"])), "loss": float(result["loss"])}
+    if out["samples"] == 0:
+        return out
+    gt2d = result["joints_2d"]
+    if not np.isfinite(gt2d).any():
+        raise FormatError("2-D evaluation needs 'joints_2d' labels in the dataset")
+    out.update(metrics.oks_ap(result["pred"], result["scores"], gt2d, sk.oks_sigmas, joint_names=sk.joints))
+    return out
+
+
+def selection_metric(family, summary: dict) -> tuple[str, float, bool]:
     """(name, value, higher_is_better) used to pick the best checkpoint."""
-    if family == "hrradarpose":
-        return "mpjpe_rtpose_mm", float(summary.get("mpjpe_rtpose_mm", float("inf"))), False
-    return "ap", float(summary.get("ap", 0.0)), True
+    from rfpose.models.families import get_family
+
+    return get_family(family).selection_metric(summary)
+
+
+def check_preprocessing(run_doc: dict, data_config, where: str) -> None:
+    """Refuse a dataset prepared differently from the run's (when both record their preprocessing): the
+    error names the differing setting (grid, windows, clutter removal, pooling …)."""
+    from rfpose.dataset import PreprocessConfig
+
+    if run_doc.get("preprocess") is None or data_config is None:
+        return
+    diffs = PreprocessConfig.from_dict(run_doc["preprocess"]).tensor_differences(data_config)
+    if diffs:
+        listed = "; ".join(f"{name}: run {a!r}, dataset {b!r}" for name, a, b in diffs)
+        raise FormatError(f"{where}: the dataset was preprocessed differently from the run's ({listed})")
 
 
 def print_report(summary: dict, file=None) -> None:
@@ -122,6 +152,12 @@ def print_report(summary: dict, file=None) -> None:
     width = max(len(k) for k in scalar) if scalar else 0
     for k, v in scalar.items():
         print(f"{k.ljust(width)}  {v:.4g}" if isinstance(v, float) else f"{k.ljust(width)}  {v}", file=file)
+    if "mae_cm" in summary:
+        m = summary["mae_cm"]
+        print(f"\nmae_cm (MARS's metric: per-axis mean absolute error, cm; radar frame x forward, y left, z up)"
+              f"\n  x {m['x']:.2f}  y {m['y']:.2f}  z {m['z']:.2f}  mean {m['mean']:.2f}", file=file)
+        for k, m in summary.get("per_subject_mae_cm", {}).items():
+            print(f"  subject {k}: x {m['x']:.2f}  y {m['y']:.2f}  z {m['z']:.2f}  mean {m['mean']:.2f}", file=file)
     for key in ("session_mean",):
         if key in summary:
             print(f"\n{key} (RT-Pose aggregation: per session, then unweighted over sessions)", file=file)
@@ -146,23 +182,22 @@ def evaluate_run(run_dir, data, split: str = "test", checkpoint: str = "best", b
 
     The dataset's input spec must equal the run's; an empty split is a FormatError.
     """
-    from rfpose.errors import FormatError
-    from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
-    from rfpose.models.spec import InputSpec, check_spec
+    from rfpose.dataset import InputSpec, check_spec
+    from rfpose.models.data import DataOptions, PoseDataset
     from rfpose.models.train import load_run
 
     model, doc = load_run(run_dir, checkpoint, device)
-    group = open_dataset(data)
-    data_spec = dataset_spec(group, data)
+    ds = PoseDataset(data, model, DataOptions(split, limit))
+    data_spec = ds.spec
     check_spec(InputSpec.from_dict(doc["input_spec"]), data_spec, f"evaluate {run_dir} on {data}")
+    check_preprocessing(doc, ds.reader.preprocess_config, f"evaluate {run_dir} on {data}")
     if max_people:
         if flip_test and max_people > 1:
             raise ConfigError("--flip-test decodes one person per frame; drop --max-people")
         model.max_people = max_people
-    ds = PoseDataset(data, model, DataOptions(split, limit))
     if len(ds) == 0:
         raise FormatError(f"{data}: split {split!r} is empty")
     result = predict(model, ds, batch_size, device, progress=progress, flip_test=flip_test)
-    summary = summarise(model.family, result, data_spec.skeleton, group.attrs.get("sessions"))
+    summary = summarise(model, result, data_spec.skeleton, ds.reader.attrs.get("sessions"))
     return {"run": str(run_dir), "model": doc["model"]["name"], "data": str(data), "split": split,
             "checkpoint": checkpoint, "flip_test": flip_test, **summary}

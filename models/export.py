@@ -36,7 +36,9 @@ class TupleOutputs(nn.Module):
 
 
 def input_names(model) -> list[str]:
-    return ["x"] if model.family == "hrradarpose" else ["x_hori", "x_vert"]
+    from rfpose.models.families import get_family
+
+    return list(get_family(model).input_arrays)
 
 
 def output_names(model) -> list[str]:

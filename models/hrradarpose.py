@@ -20,7 +20,7 @@ from torch import nn
 from rfpose.errors import ConfigError
 from rfpose.models import centerpose
 from rfpose.models.registry import register_model
-from rfpose.models.spec import RTPOSE_FORMAT, RTPOSE_GRID, InputSpec, VoxelGrid
+from rfpose.dataset import RTPOSE_FORMAT, RTPOSE_GRID, InputSpec, VoxelGrid
 
 RTPOSE_NORMALISATION = "|X| maxpooled over Doppler pairs, (v-1)/(1e8-1) clipped at 0, then /10 (RT-Pose DZYX f16 cache)"
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from rfpose.models import heatmap2d
 from rfpose.models.registry import register_model
-from rfpose.models.spec import HUPR_FORMAT, InputSpec
+from rfpose.dataset import HUPR_FORMAT, InputSpec
 from rfpose.skeletons import HUPR14
 
 HUPR_NORMALISATION = "per elevation bin: min-max to [0, 1], then z-score with the map's own mean and std (HuPR loader)"

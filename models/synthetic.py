@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rfpose.dataset import HUPR_FORMAT, RTPOSE_FORMAT, DatasetWriter, SampleTable, to_float16
 from rfpose.skeletons import convert
 
 # A standing person (rtpose15), metres, pelvis at the origin, x forward, y left, z up.
@@ -52,21 +53,16 @@ def _poses(rng, n_people: int, lo, hi) -> np.ndarray:
 
 
 def write_synthetic_dataset(path: str | Path, spec: SyntheticSpec | None = None) -> Path:
-    """Write a DATASET.zarr with ``spec.samples`` samples; returns its path."""
-    import zarr
-    from zarr.codecs import BloscCodec
-
+    """Write a DATASET.zarr with ``spec.samples`` samples (through the one writer); returns its path."""
     spec = spec or SyntheticSpec()
     rng = np.random.default_rng(spec.seed)
     path = Path(path)
-    root = zarr.open_group(str(path), mode="w")
     n, P = spec.samples, spec.people
     session = (np.arange(n) * spec.sessions // n).astype(np.int32)
     frame = np.zeros(n, dtype=np.int32)
     for s in range(spec.sessions):
         frame[session == s] = np.arange((session == s).sum())
     split = np.array([spec.split[s % len(spec.split)] for s in session], dtype=np.uint8)
-    comp = [BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")]
 
     dz, dy, dx = spec.voxel_size_m
     z0, y0, x0 = spec.roi_min_m
@@ -80,8 +76,7 @@ def write_synthetic_dataset(path: str | Path, spec: SyntheticSpec | None = None)
 
     sessions = [{"path": f"synthetic/session{s}.zarr", "name": f"session{s}", "subject": s, "action": "stand",
                  "scene": "synthetic"} for s in range(spec.sessions)]
-    attrs = {"rfpose_dataset_format": "1.0", "format": spec.format, "sessions": sessions,
-             "split_names": ["train", "val", "test"], "config": {"synthetic": True, "seed": spec.seed}}
+    config = {"synthetic": True, "seed": spec.seed}
 
     if spec.format == "rtpose":
         x = np.abs(rng.normal(0, 0.02, (n, D, Z, Y, X))).astype(np.float32)
@@ -97,12 +92,13 @@ def write_synthetic_dataset(path: str | Path, spec: SyntheticSpec | None = None)
                     gain = 2.0 if j == 0 else 1.0
                     x[i, (dop + j) % D] += gain * blob
                     x[i, dop] += 0.3 * blob
-        root.create_array("x", data=x.astype(np.float16), chunks=(1, D, Z, Y, X), compressors=comp)
-        attrs["input_spec"] = {"tensor_format": "rtpose-dzyx-magnitude", "shape": [D, Z, Y, X], "dtype": "float16",
-                               "normalisation": "synthetic blobs, unit peak", "skeleton": "rtpose15",
-                               "axes": {"doppler": {"size": D}, "z": {"min_m": z0, "step_m": dz},
-                                        "y": {"min_m": y0, "step_m": dy}, "x": {"min_m": x0, "step_m": dx}}}
-        root.create_array("joints", data=joints, chunks=(max(n, 1), P, 15, 3), compressors=comp)
+        tensors = {"x": to_float16(x)}
+        input_spec = {"tensor_format": RTPOSE_FORMAT, "shape": [D, Z, Y, X], "dtype": "float16",
+                      "normalisation": "synthetic blobs, unit peak", "skeleton": "rtpose15",
+                      "grid": {"voxel_size_m": [dz, dy, dx], "roi_min_m": [z0, y0, x0]},
+                      "axes": {"doppler": {"size": D}, "z": {"min_m": z0, "step_m": dz},
+                               "y": {"min_m": y0, "step_m": dy}, "x": {"min_m": x0, "step_m": dx}}}
+        joints_2d = None
     else:
         Dd, C, R, A, E = spec.hupr_shape
         j14 = convert(joints, "rtpose15", "hupr14")[0].astype(np.float32)  # (n, P, 14, 3)
@@ -130,23 +126,21 @@ def write_synthetic_dataset(path: str | Path, spec: SyntheticSpec | None = None)
                     xh[i, d, 1] += (np.sin(phase) * b_ra)[..., None]
                     xv[i, d, 0] += (np.cos(phase) * b_re)[..., None]
                     xv[i, d, 1] += (np.sin(phase) * b_re)[..., None]
-        for name, arr in (("x_hori", xh), ("x_vert", xv)):
-            root.create_array(name, data=arr.astype(np.float16), chunks=(1, Dd, C, R, A, E), compressors=comp)
-        root.create_array("joints", data=joints, compressors=comp)
-        root.create_array("joints_2d", data=np.where(np.isfinite(img), img, np.nan).astype(np.float32), compressors=comp)
-        attrs["input_spec"] = {"tensor_format": "hupr-ra-re-complex", "shape": [Dd, C, R, A, E], "dtype": "float16",
-                               "normalisation": "synthetic blobs, unit peak", "skeleton": "hupr14",
-                               "axes": {"doppler": Dd, "complex": C, "range": R, "azimuth": A, "elevation": E}}
+        tensors = {"x_hori": to_float16(xh), "x_vert": to_float16(xv)}
+        joints_2d = np.where(np.isfinite(img), img, np.nan).astype(np.float32)
+        input_spec = {"tensor_format": HUPR_FORMAT, "shape": [Dd, C, R, A, E], "dtype": "float16",
+                      "normalisation": "synthetic blobs, unit peak", "skeleton": "hupr14",
+                      "axes": {"doppler": Dd, "complex": C, "range": R, "azimuth": A, "elevation": E}}
     conf = np.where(np.isfinite(joints[..., 0]), 1.0, 0.0).astype(np.float32)
     if spec.format == "hupr":
         conf = conf[..., :14]
-    root.create_array("confidence", data=conf, compressors=comp)
-    root.create_array("timestamp_ns", data=(frame.astype(np.int64) * 100_000_000), compressors=comp)
-    root.create_array("session_index", data=session, compressors=comp)
-    root.create_array("frame_index", data=frame, compressors=comp)
-    root.create_array("subject", data=session.copy(), compressors=comp)
-    root.create_array("split", data=split, compressors=comp)
-    root.attrs.update(attrs)
+    samples = SampleTable(joints=joints, confidence=conf, joints_2d=joints_2d,
+                          timestamp_ns=frame.astype(np.int64) * 100_000_000, session_index=session,
+                          frame_index=frame, subject=session.copy(), split=split)
+    writer = DatasetWriter.create(path, format=spec.format, input_spec=input_spec, config=config,
+                                  sessions=sessions, samples=samples)
+    writer.write(0, n, **tensors)
+    writer.finish()
     return path
 
 

@@ -1,7 +1,8 @@
-"""Training runs: typed config, recipes per model family, checkpoints, resume, logs, DDP.
+"""Training runs: typed config, the model family's recipe, checkpoints, resume, logs, DDP.
 
-A run directory holds ``config.json`` (the resolved :class:`TrainConfig`, the model name and overrides and
-its :class:`~rfpose.models.spec.InputSpec`), ``last.pt`` / ``best.pt`` checkpoints, ``metrics.csv`` (one
+A run directory holds ``config.json`` (the resolved :class:`TrainConfig`, the model name and overrides, its
+:class:`~rfpose.dataset.InputSpec`, and the dataset's :class:`~rfpose.dataset.PreprocessConfig` and radar, so
+the directory alone deploys), ``last.pt`` / ``best.pt`` checkpoints, ``metrics.csv`` (one
 row per epoch) and TensorBoard event files under ``tb/``. Launched under ``torchrun`` with more than one
 process, training uses DistributedDataParallel over gloo (CPU), a DistributedSampler, and only rank 0
 validates, logs and writes checkpoints.
@@ -10,6 +11,7 @@ validates, logs and writes checkpoints.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -26,37 +28,13 @@ from tqdm import tqdm
 
 from rfpose.errors import ConfigError, FormatError
 from rfpose.models.augment import AugmentConfig
-from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset
-from rfpose.models.evaluate import collate, predict, selection_metric, summarise
+from rfpose.dataset import DatasetReader, InputSpec, check_spec
+from rfpose.models.data import DataOptions, PoseDataset
+from rfpose.models.evaluate import check_preprocessing, collate, predict
+from rfpose.models.families import Recipe, get_family
 from rfpose.models.registry import create_model, model_entry
-from rfpose.models.spec import HUPR_FORMAT, RTPOSE_FORMAT, InputSpec, check_spec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Optimiser and schedule of a model family, as its paper's code does it."""
-
-    optimizer: str  # "adamw-onecycle" | "adam"
-    lr: float
-    weight_decay: float
-    betas: tuple[float, float]
-    epochs: int
-    batch_size: int
-    grad_clip: float | None = None
-    pct_start: float = 0.4
-    lr_decay_every: int | None = None
-    lr_decay: float = 1.0
-
-
-RECIPES = {
-    # RT-Pose: fastai OneCycle, lr_max 2e-3, 40% warm-up, Adam with decoupled wd 0.01, betas (0.9, 0.99),
-    # grad-norm clip 35, batch 8, 100 epochs
-    "hrradarpose": Recipe("adamw-onecycle", 2e-3, 0.01, (0.9, 0.99), 100, 8, grad_clip=35.0, pct_start=0.4),
-    # HuPR: Adam lr 1e-4, (coupled) wd 1e-4, ×0.999 every 2000 batches, batch 20, 200 epochs
-    "hupr": Recipe("adam", 1e-4, 1e-4, (0.9, 0.999), 200, 20, lr_decay_every=2000, lr_decay=0.999),
-}
 
 
 @dataclass
@@ -83,7 +61,8 @@ class TrainConfig:
     limit_val: int | None = None
     cache: bool = False
     """hold the training split in RAM (zarr read and decode once, not every epoch; workers must be 0)"""
-    val_batch_size: int = 4
+    val_batch_size: int | None = None
+    """default from the recipe"""
     resume: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model_overrides: dict = field(default_factory=dict)
@@ -94,7 +73,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Fill unset fields from the model family's recipe."""
-        r = RECIPES[model_entry(self.model).family]
+        r = get_family(model_entry(self.model).family).recipe_for(self.model)
         c = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(self)})
         c.epochs = c.epochs or r.epochs
         c.batch_size = c.batch_size or r.batch_size
@@ -102,6 +81,9 @@ class TrainConfig:
         c.weight_decay = c.weight_decay if c.weight_decay is not None else r.weight_decay
         c.grad_clip = c.grad_clip if c.grad_clip is not None else r.grad_clip
         c.optimizer = c.optimizer or r.optimizer
+        c.val_batch_size = c.val_batch_size or r.val_batch_size
+        if not r.augment:
+            c.augment = dataclasses.replace(c.augment, enabled=False)
         if c.cache and c.workers:
             raise ConfigError("the in-RAM cache (--cache) needs --workers 0: each worker would hold a copy")
         if c.optimizer not in ("adamw-onecycle", "adam"):
@@ -120,23 +102,10 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------- model from a dataset
-def overrides_for_data(family: str, spec: InputSpec) -> dict:
-    """Constructor overrides that make a model accept a dataset's tensors (JSON-serialisable)."""
-    if family == "hrradarpose":
-        if spec.tensor_format != RTPOSE_FORMAT:
-            return {}
-        return {"input_shape": list(spec.shape), "normalisation": spec.normalisation, "skeleton": spec.skeleton,
-                "grid": {"voxel_size_m": list(spec.grid.voxel_size_m), "roi_min_m": list(spec.grid.roi_min_m)}}
-    if spec.tensor_format != HUPR_FORMAT:
-        return {}
-    return {"input_shape": list(spec.shape), "normalisation": spec.normalisation, "skeleton": spec.skeleton,
-            "num_doppler": min(8, spec.shape[0]), "image_size_px": spec.image_size_px or 256}
-
-
 def build_model_for_data(name: str, data_spec: InputSpec, extra_overrides: dict | None = None):
     """Create ``name`` adapted to the dataset's shape/grid; a different tensor format or skeleton is an error."""
-    entry = model_entry(name)
-    overrides = {**overrides_for_data(entry.family, data_spec), **(extra_overrides or {})}
+    family = get_family(model_entry(name).family)
+    overrides = {**family.overrides_for_data(data_spec), **(extra_overrides or {})}
     model = create_model(name, **overrides)
     check_spec(model.spec, data_spec, f"model {name!r} on this dataset", check_normalisation=True)
     return model, overrides
@@ -239,154 +208,62 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
 
 
 # ---------------------------------------------------------------- training
+@dataclass
+class _RunState:
+    """What a training loop carries from epoch to epoch (and a checkpoint restores)."""
+
+    model: torch.nn.Module
+    net: torch.nn.Module  # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    overrides: dict
+    start_epoch: int = 0
+    best: float | None = None
+    best_epoch: int = -1
+    global_step: int = 0
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train (or resume) a run; returns the final summary (best metric, epochs done, last losses)."""
     rank, world = _dist_setup()
     cfg = cfg.resolved()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    entry = model_entry(cfg.model)
-    recipe = RECIPES[entry.family]
+    family = get_family(model_entry(cfg.model).family)
     out = Path(cfg.out)
-    data_spec = dataset_spec(open_dataset(cfg.data), cfg.data)
-
+    data = DatasetReader(cfg.data)
     if cfg.resume:
-        if not (out / "last.pt").exists():
-            raise FormatError(f"{out}: nothing to resume (no last.pt)")
-        saved = json.loads((out / "config.json").read_text())
-        if saved["model"]["name"] != cfg.model:
-            raise ConfigError(f"{out}: run was trained as {saved['model']['name']!r}, not {cfg.model!r}")
-        check_spec(InputSpec.from_dict(saved["input_spec"]), data_spec, f"resume {out} on {cfg.data}")
+        _check_resumable(cfg, out, data)
     _seed_all(cfg.seed)
-    model, overrides = build_model_for_data(cfg.model, data_spec, cfg.model_overrides)
-    # oneDNN's 3-D convolutions run about 15 % faster on channels-last tensors (2-core CPU, lite model)
-    memory_format = torch.channels_last_3d if entry.family == "hrradarpose" else torch.contiguous_format
-    model.to(cfg.device, memory_format=memory_format)
-
-    train_set = PoseDataset(cfg.data, model, DataOptions("train", cfg.limit_train,
-                                                         cfg.augment if cfg.augment.enabled else None, cfg.seed,
-                                                         cache=cfg.cache))
-    val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed))
-    if len(train_set) == 0:
-        raise FormatError(f"{cfg.data}: the train split is empty")
-    if entry.family == "hupr" and not train_set.has_2d:
-        raise FormatError(f"{cfg.data}: HuPR models need 'joints_2d' labels")
-
-    if world > 1:
-        sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
-                                                      seed=cfg.seed, drop_last=True)
-    else:
-        sampler = EpochSampler(len(train_set), cfg.seed)
-    per_rank_batch = max(cfg.batch_size // world, 1)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, collate_fn=collate,
-                                         num_workers=cfg.workers, drop_last=len(train_set) >= per_rank_batch * world,
-                                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
+    model, overrides = build_model_for_data(cfg.model, data.spec, cfg.model_overrides)
+    model.to(cfg.device, memory_format=family.memory_format)
+    train_set, val_set = _datasets(cfg, model, family)
+    sampler, loader = _loader(cfg, train_set, rank, world)
     steps_per_epoch = max(len(loader), 1)
-    optimizer, scheduler = _make_optimizer(model, cfg, recipe, steps_per_epoch)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-
-    start_epoch, best, best_epoch, global_step = 0, None, -1, 0
+    optimizer, scheduler = _make_optimizer(model, cfg, family.recipe_for(cfg.model), steps_per_epoch)
+    run = _RunState(model, torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model,
+                    optimizer, scheduler, overrides)
     if cfg.resume:
-        state = torch.load(out / "last.pt", map_location=cfg.device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
-        global_step = state["global_step"]
-        cfg.epochs = min(cfg.epochs, state.get("epochs", cfg.epochs))  # a schedule fitted to a time budget
-        torch.set_rng_state(state["torch_rng"])
-        log.info("resuming %s at epoch %d", out, start_epoch)
-
+        _restore(run, cfg, out)
     writer = None
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        run_doc = {"model": {"name": cfg.model, "family": entry.family, "overrides": overrides},
-                   "input_spec": model.spec.to_dict(), "train": cfg.to_dict(), "world_size": world,
-                   "dataset": {"path": str(Path(cfg.data).resolve()), "format": data_spec.tensor_format,
-                               "train_samples": len(train_set), "val_samples": len(val_set)}}
-        save_json(out / "config.json", run_doc)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(out / "tb"))
-        except ImportError:  # pragma: no cover
-            log.warning("tensorboard not installed; only metrics.csv is written")
+        save_json(out / "config.json", run_config(cfg, model, family, overrides, data, len(train_set), len(val_set),
+                                                  world))
+        writer = _tensorboard(out)
 
     t_start = time.monotonic()
     stopped_early = False
     history = []
-    epoch = start_epoch - 1
-    for epoch in range(start_epoch, cfg.epochs):
+    epoch = run.start_epoch - 1
+    for epoch in range(run.start_epoch, cfg.epochs):
         sampler.set_epoch(epoch)
         train_set.set_epoch(epoch)
-        net.train()
-        total, count, parts_sum = 0.0, 0, {}
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0 or None, leave=False)
-        for batch in bar:
-            inputs = [t.to(cfg.device, memory_format=memory_format) for t in batch["inputs"]]
-            labels = {"joints": batch["joints"].to(cfg.device), "joints_2d": batch["joints_2d"].to(cfg.device)}
-            outputs = net(*inputs)
-            loss, parts = model.loss(outputs, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            global_step += 1
-            total += float(loss.detach()) * len(batch["index"])
-            count += len(batch["index"])
-            for k, v in parts.items():
-                parts_sum[k] = parts_sum.get(k, 0.0) + v * len(batch["index"])
-            if rank == 0:
-                bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
-                if writer is not None:
-                    writer.add_scalar("train/loss_step", float(loss.detach()), global_step)
-            if _time_up(cfg, t_start, world):
-                stopped_early = True
-                break
-        if (cfg.max_minutes is not None and cfg.optimizer == "adamw-onecycle" and not stopped_early
-                and epoch + 1 < cfg.epochs):
-            # OneCycle anneals over cfg.epochs; if two or more of them do not fit in the time budget, shorten
-            # the cycle so the run ends annealed instead of being cut at a high learning rate (losing only the
-            # last epoch, whose learning rate is already a few % of the maximum, is left to the budget stop)
-            elapsed = _elapsed(t_start, world)
-            fit = _epochs_in_budget(cfg, epoch + 1, epoch + 1 - start_epoch, elapsed)
-            if fit < cfg.epochs - 1:
-                log.warning("%g min budget: %d epochs fit at %.0f s/epoch; OneCycle shortened from %d epochs",
-                            cfg.max_minutes, fit, elapsed / (epoch + 1 - start_epoch), cfg.epochs)
-                cfg.epochs = fit
-                scheduler = _one_cycle(optimizer, cfg, recipe, fit * steps_per_epoch, global_step)
-        train_loss = total / max(count, 1)
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
-               **{f"train_{k}": v / max(count, 1) for k, v in parts_sum.items()},
-               "elapsed_s": time.monotonic() - t_start}
+        row, stopped_early = _train_epoch(run, cfg, family, loader, epoch, t_start, rank, world, writer)
+        if cfg.max_minutes is not None and cfg.optimizer == "adamw-onecycle" and not stopped_early:
+            _fit_schedule_to_budget(run, cfg, family, epoch, steps_per_epoch, t_start, world)
         if rank == 0:
-            if len(val_set):
-                summary = summarise(entry.family, predict(model, val_set, cfg.val_batch_size, cfg.device),
-                                    data_spec.skeleton)
-                name, value, higher = selection_metric(entry.family, summary)
-                row["val_loss"] = summary["loss"]
-                row[f"val_{name}"] = value
-            else:  # no validation split: select on training loss
-                name, value, higher = "train_loss", train_loss, False
-            improved = best is None or (value > best if higher else value < best) or not math.isfinite(best)
-            if improved and math.isfinite(value):
-                best, best_epoch = value, epoch
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "best_epoch": best_epoch,
-                     "selection_metric": name, "global_step": global_step, "torch_rng": torch.get_rng_state(),
-                     "model_name": cfg.model, "overrides": overrides, "epochs": cfg.epochs}
-            _save_checkpoint(out / "last.pt", state)
-            if best_epoch == epoch:
-                _save_checkpoint(out / "best.pt", state)
-            _append_csv(out / "metrics.csv", row)
-            if writer is not None:
-                for k, v in row.items():
-                    if k != "epoch" and isinstance(v, (int, float)):
-                        writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
-                writer.flush()
-            log.info("epoch %d: %s", epoch + 1, {k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()})
+            _validate_and_save(run, cfg, family, val_set, data.spec.skeleton, epoch, row, out, writer)
         history.append(row)
         if world > 1:
             dist.barrier()
@@ -396,11 +273,162 @@ def train(cfg: TrainConfig) -> dict:
             break
     if writer is not None:
         writer.close()
-    result = {"epochs_done": epoch + 1, "best_metric": best, "best_epoch": best_epoch + 1,
+    result = {"epochs_done": epoch + 1, "best_metric": run.best, "best_epoch": run.best_epoch + 1,
               "stopped_early": stopped_early, "history": history, "run": str(out)}
     if world > 1:
         dist.destroy_process_group()
     return result
+
+
+def run_config(cfg: TrainConfig, model, family, overrides: dict, data: DatasetReader, n_train: int, n_val: int,
+               world: int) -> dict:
+    """The run's ``config.json``: the model, its input spec, the training config, and the dataset's
+    preprocessing config and radar, so the run directory alone deploys (``rfpose.app`` live pipeline)."""
+    pre = data.preprocess_config
+    return {"model": {"name": cfg.model, "family": family.name, "overrides": overrides},
+            "input_spec": model.spec.to_dict(), "train": cfg.to_dict(), "world_size": world,
+            "dataset": {"path": str(Path(cfg.data).resolve()), "format": data.spec.tensor_format,
+                        "train_samples": n_train, "val_samples": n_val},
+            "preprocess": pre.to_dict() if pre is not None else None, "radar": data.radar}
+
+
+def _check_resumable(cfg: TrainConfig, out: Path, data: DatasetReader) -> None:
+    if not (out / "last.pt").exists():
+        raise FormatError(f"{out}: nothing to resume (no last.pt)")
+    saved = json.loads((out / "config.json").read_text())
+    if saved["model"]["name"] != cfg.model:
+        raise ConfigError(f"{out}: run was trained as {saved['model']['name']!r}, not {cfg.model!r}")
+    check_spec(InputSpec.from_dict(saved["input_spec"]), data.spec, f"resume {out} on {cfg.data}")
+    check_preprocessing(saved, data.preprocess_config, f"resume {out} on {cfg.data}")
+
+
+def _datasets(cfg: TrainConfig, model, family) -> tuple[PoseDataset, PoseDataset]:
+    train_set = PoseDataset(cfg.data, model, DataOptions("train", cfg.limit_train,
+                                                         cfg.augment if cfg.augment.enabled else None, cfg.seed,
+                                                         cache=cfg.cache))
+    val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed))
+    if len(train_set) == 0:
+        raise FormatError(f"{cfg.data}: the train split is empty")
+    family.check_training_data(train_set.reader)
+    return train_set, val_set
+
+
+def _loader(cfg: TrainConfig, train_set: PoseDataset, rank: int, world: int):
+    if world > 1:
+        sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
+                                                      seed=cfg.seed, drop_last=True)
+    else:
+        sampler = EpochSampler(len(train_set), cfg.seed)
+    per_rank_batch = max(cfg.batch_size // world, 1)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=per_rank_batch, sampler=sampler, collate_fn=collate,
+                                         num_workers=cfg.workers, drop_last=len(train_set) >= per_rank_batch * world,
+                                         multiprocessing_context="spawn" if cfg.workers > 0 else None)
+    return sampler, loader
+
+
+def _restore(run: _RunState, cfg: TrainConfig, out: Path) -> None:
+    state = torch.load(out / "last.pt", map_location=cfg.device, weights_only=False)
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.start_epoch, run.best, run.best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+    run.global_step = state["global_step"]
+    cfg.epochs = min(cfg.epochs, state.get("epochs", cfg.epochs))  # a schedule fitted to a time budget
+    torch.set_rng_state(state["torch_rng"])
+    log.info("resuming %s at epoch %d", out, run.start_epoch)
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(out / "tb"))
+    except ImportError:  # pragma: no cover
+        log.warning("tensorboard not installed; only metrics.csv is written")
+        return None
+
+
+def _train_epoch(run: _RunState, cfg: TrainConfig, family, loader, epoch: int, t_start: float, rank: int,
+                 world: int, writer) -> tuple[dict, bool]:
+    """One pass over the training split → (metrics row, stopped at the time budget)."""
+    run.net.train()
+    total, count, parts_sum = 0.0, 0, {}
+    stopped = False
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0 or None, leave=False)
+    for batch in bar:
+        inputs = [t.to(cfg.device, memory_format=family.memory_format) for t in batch["inputs"]]
+        labels = {"joints": batch["joints"].to(cfg.device), "joints_2d": batch["joints_2d"].to(cfg.device)}
+        loss, parts = run.model.loss(run.net(*inputs), labels)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.global_step += 1
+        n = len(batch["index"])
+        total += float(loss.detach()) * n
+        count += n
+        for k, v in parts.items():
+            parts_sum[k] = parts_sum.get(k, 0.0) + v * n
+        if rank == 0:
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+            if writer is not None:
+                writer.add_scalar("train/loss_step", float(loss.detach()), run.global_step)
+        if _time_up(cfg, t_start, world):
+            stopped = True
+            break
+    row = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "lr": run.optimizer.param_groups[0]["lr"],
+           **{f"train_{k}": v / max(count, 1) for k, v in parts_sum.items()},
+           "elapsed_s": time.monotonic() - t_start}
+    return row, stopped
+
+
+def _fit_schedule_to_budget(run: _RunState, cfg: TrainConfig, family, epoch: int, steps_per_epoch: int,
+                            t_start: float, world: int) -> None:
+    """OneCycle anneals over cfg.epochs; if two or more of them do not fit in the time budget, shorten the
+    cycle so the run ends annealed instead of being cut at a high learning rate (losing only the last
+    epoch, whose learning rate is already a few % of the maximum, is left to the budget stop)."""
+    if epoch + 1 >= cfg.epochs:
+        return
+    elapsed = _elapsed(t_start, world)
+    fit = _epochs_in_budget(cfg, epoch + 1, epoch + 1 - run.start_epoch, elapsed)
+    if fit < cfg.epochs - 1:
+        log.warning("%g min budget: %d epochs fit at %.0f s/epoch; OneCycle shortened from %d epochs",
+                    cfg.max_minutes, fit, elapsed / (epoch + 1 - run.start_epoch), cfg.epochs)
+        cfg.epochs = fit
+        run.scheduler = _one_cycle(run.optimizer, cfg, family.recipe_for(cfg.model), fit * steps_per_epoch,
+                                   run.global_step)
+
+
+def _validate_and_save(run: _RunState, cfg: TrainConfig, family, val_set, skeleton: str, epoch: int, row: dict,
+                       out: Path, writer) -> None:
+    """Rank 0: validate, pick the best epoch, write checkpoints, metrics.csv and TensorBoard scalars."""
+    if len(val_set):
+        summary = family.summarise(predict(run.model, val_set, cfg.val_batch_size, cfg.device), skeleton)
+        name, value, higher = family.selection_metric(summary)
+        row["val_loss"] = summary["loss"]
+        row[f"val_{name}"] = value
+    else:  # no validation split: select on training loss
+        name, value, higher = "train_loss", row["train_loss"], False
+    best = run.best
+    improved = best is None or (value > best if higher else value < best) or not math.isfinite(best)
+    if improved and math.isfinite(value):
+        run.best, run.best_epoch = value, epoch
+    state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+             "scheduler": run.scheduler.state_dict(), "epoch": epoch, "best": run.best, "best_epoch": run.best_epoch,
+             "selection_metric": name, "global_step": run.global_step, "torch_rng": torch.get_rng_state(),
+             "model_name": cfg.model, "overrides": run.overrides, "epochs": cfg.epochs}
+    _save_checkpoint(out / "last.pt", state)
+    if run.best_epoch == epoch:
+        _save_checkpoint(out / "best.pt", state)
+    _append_csv(out / "metrics.csv", row)
+    if writer is not None:
+        for k, v in row.items():
+            if k != "epoch" and isinstance(v, (int, float)):
+                writer.add_scalar(k.replace("_", "/", 1), v, epoch + 1)
+        writer.flush()
+    log.info("epoch %d: %s", epoch + 1, {k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()})
 
 
 def _elapsed(t_start: float, world: int) -> float:

@@ -1,7 +1,8 @@
 """Polar radar tensors resampled onto a Cartesian voxel grid ``(doppler, z, y, x)`` (RT-Pose's DZYX).
 
 The grid points are voxel *centres*: ``x = linspace(x_min, x_max, n_x)`` etc. The default is RT-Pose's
-training ROI (rtpose.md §2 step 7): 160 x over 0.77–7.98 m, 64 y over −5.03–4.87 m, 16 z over −1.09–4.35 m.
+training ROI (:data:`rfpose.dataset.RTPOSE_ROI`: 160 x over 0.77–7.98 m, 64 y over −5.03–4.87 m, 16 z over
+−1.09–4.35 m).
 
 Resampling is one precomputed sparse operator (CSR, 8 non-zeros per voxel): trilinear interpolation in
 (range, sin_az, sin_el) of the polar tensor, whose angle bins are uniform in the direction cosines
@@ -32,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from rfpose.boards import Board
+from rfpose.dataset.preprocess_config import RTPOSE_ROI
 from rfpose.errors import ConfigError, ShapeError
 from rfpose.radar_config import RadarParams
 
@@ -42,12 +44,12 @@ from rfpose.preprocessing.polar import PolarAxes, PolarConfig, PolarProcessor, s
 class CartesianConfig:
     """Voxel grid (centres, metres) and output options."""
 
-    x_m: tuple[float, float] = (0.77, 7.98)
-    y_m: tuple[float, float] = (-5.03, 4.87)
-    z_m: tuple[float, float] = (-1.09, 4.35)
-    n_x: int = 160
-    n_y: int = 64
-    n_z: int = 16
+    x_m: tuple[float, float] = RTPOSE_ROI.x_m
+    y_m: tuple[float, float] = RTPOSE_ROI.y_m
+    z_m: tuple[float, float] = RTPOSE_ROI.z_m
+    n_x: int = RTPOSE_ROI.n_zyx[2]
+    n_y: int = RTPOSE_ROI.n_zyx[1]
+    n_z: int = RTPOSE_ROI.n_zyx[0]
     doppler_pool: int = 2  # max-pool magnitudes over this many adjacent Doppler bins (1 = off)
     output: str = "magnitude"  # or "complex" (no pooling, no scaling)
     interpolate: str = "magnitude"  # magnitude output: interpolate |X| after pooling, or "complex" (RT-Pose order)

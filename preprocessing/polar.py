@@ -30,13 +30,11 @@ import scipy.fft as sfft
 from scipy.signal import get_window
 
 from rfpose.boards import Board
+from rfpose.dataset.preprocess_config import CHAIN_WINDOWS as WINDOWS
 from rfpose.errors import ConfigError, ShapeError
 from rfpose.radar_config import SPEED_OF_LIGHT_M_S, RadarParams
 
 from rfpose.preprocessing.decode import rx_channel_order
-
-WINDOWS = ("none", "hann", "hamming", "blackman")
-
 
 @dataclass(frozen=True)
 class PolarConfig:

@@ -121,6 +121,15 @@ def pose3d_summary(pred, gt, root: int = 0, sessions=None, joint_names=None) -> 
     return out
 
 
+def mars_mae_cm(pred, gt) -> dict[str, float]:
+    """MARS's metric (``MARS_model.py``): the mean absolute error of each coordinate axis over all joints and
+    frames, in cm, and the mean of the three. ``pred``, ``gt`` (N, J, 3) metres; non-finite labels skipped."""
+    pred, gt = _check(pred, gt, 3)
+    err = np.abs(np.asarray(pred, np.float64) - np.asarray(gt, np.float64)) * 100.0
+    axes = {a: _mean(err[..., i]) for i, a in enumerate("xyz")}
+    return {**axes, "mean": float(np.mean(list(axes.values())))}
+
+
 def match_people(pred_roots, gt_roots, max_distance: float | None = None) -> list[tuple[int, int]]:
     """Optimal (Hungarian) one-to-one matching of predicted to labelled people by root distance.
 

@@ -1,7 +1,8 @@
 """Skeleton definitions and the maps between them.
 
-Four joint sets: ``rtpose15`` (RT-Pose's 15 joints, the project's 3D label set), ``hupr14`` (HuPR's 14
-2D joints), ``coco17`` and ``blazepose33`` (MediaPipe). Each has joint names, edges for drawing,
+Five joint sets: ``rtpose15`` (RT-Pose's 15 joints, the project's 3D label set), ``hupr14`` (HuPR's 14
+2D joints), ``coco17``, ``blazepose33`` (MediaPipe) and ``kinect19`` (Kinect V2 without its six hand
+joints, in MARS's order; Kinect's SpineBase is ``pelvis`` and SpineShoulder ``thorax``). Each has joint names, edges for drawing,
 left/right flip pairs, OKS sigmas where defined, and a root joint.
 
 Conversion is linear: every target joint is a weighted mean of source joints (a ``(J_dst, J_src)``
@@ -114,7 +115,21 @@ BLAZEPOSE33 = _sk(
     root="nose",
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (RTPOSE15, HUPR14, COCO17, BLAZEPOSE33)}
+KINECT19 = _sk(
+    "kinect19",
+    # SpineBase, SpineMid, Neck, Head, ShoulderLeft, ElbowLeft, WristLeft, ShoulderRight, ElbowRight, WristRight,
+    # HipLeft, KneeLeft, AnkleLeft, FootLeft, HipRight, KneeRight, AnkleRight, FootRight, SpineShoulder
+    ["pelvis", "spine_mid", "neck", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow",
+     "r_wrist", "l_hip", "l_knee", "l_ankle", "l_foot", "r_hip", "r_knee", "r_ankle", "r_foot", "thorax"],
+    [("pelvis", "spine_mid"), ("spine_mid", "thorax"), ("thorax", "neck"), ("neck", "head"),
+     ("thorax", "l_shoulder"), ("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist"), ("thorax", "r_shoulder"),
+     ("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist"), ("pelvis", "l_hip"), ("l_hip", "l_knee"),
+     ("l_knee", "l_ankle"), ("l_ankle", "l_foot"), ("pelvis", "r_hip"), ("r_hip", "r_knee"),
+     ("r_knee", "r_ankle"), ("r_ankle", "r_foot")],
+    root="pelvis",
+)
+
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (RTPOSE15, HUPR14, COCO17, BLAZEPOSE33, KINECT19)}
 
 # Joints that a skeleton lacks but can be made from others (weights over canonical names).
 _DERIVED: dict[str, list[tuple[tuple[str, ...], float]]] = {

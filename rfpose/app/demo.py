@@ -31,10 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from rfpose.errors import RfposeError
+from rfpose.sim.motion import RTPOSE_ACTIONS
 
 log = logging.getLogger(__name__)
-
-ACTIONS = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg")
 
 
 @dataclass
@@ -50,7 +49,7 @@ class DemoConfig:
     capture_seconds: float = 6.0
     subjects: int = 5
     """simulated subjects; the last two are the validation and test subjects"""
-    actions: tuple[str, ...] = ACTIONS
+    actions: tuple[str, ...] = RTPOSE_ACTIONS
     frames_per_session: int = 30
     train_minutes: float = 7.0
     batch_size: int = 4
@@ -259,7 +258,8 @@ def stage_simulate(state: _State) -> None:
 
 
 def stage_preprocess(state: _State) -> None:
-    from rfpose.preprocessing.dataset import PreprocessConfig, build_dataset
+    from rfpose.dataset import PreprocessConfig
+    from rfpose.preprocessing.dataset import build_dataset
 
     cfg, out = state.cfg, state.out
     with _stage(state, "preprocess", needs=("simulate",)) as st:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "capture-adc": ("capture_adc", "capture raw ADC frames from a DCA1000 into adc_data.bin"),
     "adc2tensor": ("adc2tensor", "turn an adc_data.bin capture into radar tensors"),
     "preprocess": ("preprocess", "turn sessions into a training dataset"),
+    "import": ("import_data", "import third-party recordings (MARS) as a dataset"),
     "train": ("train", "train a pose model on a dataset"),
     "evaluate": ("evaluate", "evaluate a training run on a dataset split"),
     "baseline": ("baseline", "score the non-learned 3-D baselines (mean pose at true root / radar peak)"),

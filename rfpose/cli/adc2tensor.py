@@ -22,6 +22,8 @@ A capture that is not a whole number of frames (truncated) is an error naming th
 from __future__ import annotations
 
 FORMATS = ("polar", "cartesian", "hupr", "points")
+#: the dataset format whose chain each output format runs
+DATASET_FORMAT = {"cartesian": "rtpose", "hupr": "hupr", "points": "points"}
 
 
 def _frames(text: str | None) -> slice | None:
@@ -52,7 +54,7 @@ def add_arguments(p) -> None:
     p.add_argument("--window", default="hann", help="range window: none, hann, hamming, blackman (polar)")
     p.add_argument("--doppler-window", default="none", help="polar, cartesian: window over the loops")
     p.add_argument("--angle-window", default="none", help="polar, cartesian: window over the virtual array")
-    p.add_argument("--clutter-removal", action="store_true", help="polar: remove static clutter (mean over loops)")
+    p.add_argument("--clutter-removal", action="store_true", help="polar, cartesian: remove static clutter (mean over loops)")
     p.add_argument("--azimuth-fft", type=int, default=None)
     p.add_argument("--elevation-fft", type=int, default=None)
     p.add_argument("--cfar", choices=("ca", "os"), default="ca", help="points: CFAR method")
@@ -61,16 +63,18 @@ def add_arguments(p) -> None:
 
 
 def build_processor(fmt: str, params, board, args=None):
-    """The processor for a format, its output dtype, and the JSON-ready (config, axes)."""
-    from rfpose.preprocessing.cartesian import CartesianConfig, CartesianProcessor
-    from rfpose.preprocessing.hupr import HuprProcessor
-    from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
+    """The processor for a format, and the JSON-ready (config, axes). cartesian, hupr and points are the
+    dataset formats' chains (``rfpose.preprocessing.factory``, as ``rfpose preprocess`` builds them) without
+    the float16 storage; polar is the chain's first half."""
+    from rfpose.dataset import PreprocessConfig
+    from rfpose.preprocessing.factory import build_processor as dataset_processor
     from rfpose.preprocessing.polar import PolarConfig, PolarProcessor
 
     az = getattr(args, "azimuth_fft", None)
     el = getattr(args, "elevation_fft", None)
     windows = {"doppler_window": getattr(args, "doppler_window", "none"),
                "angle_window": getattr(args, "angle_window", "none")}
+    clutter = getattr(args, "clutter_removal", False)
     if fmt == "polar":
         kw = {}
         if az:
@@ -80,22 +84,22 @@ def build_processor(fmt: str, params, board, args=None):
         if el:
             kw["elevation_fft"] = el
         proc = PolarProcessor(params, board, PolarConfig(
-            range_window=getattr(args, "window", "hann"), clutter_removal=getattr(args, "clutter_removal", False),
+            range_window=getattr(args, "window", "hann"), clutter_removal=clutter,
             output="magnitude" if getattr(args, "magnitude", False) else "complex", **windows, **kw))
         return proc, proc.to_dict(), proc.axes.to_dict()
+    if fmt not in DATASET_FORMAT:
+        raise ValueError(fmt)
+    config = PreprocessConfig(format=DATASET_FORMAT[fmt], cfar=getattr(args, "cfar", "ca"), clutter_removal=clutter,
+                              **windows)
+    chain_options = {k: v for k, v in (("azimuth_fft", az), ("elevation_fft", el)) if v} if fmt == "cartesian" else {}
+    proc = dataset_processor(config, params, board, **chain_options).chain
     if fmt == "cartesian":
-        kw = {k: v for k, v in (("azimuth_fft", az), ("elevation_fft", el)) if v}
-        proc = CartesianProcessor(params, board, CartesianConfig(**windows, **kw))
         return proc, proc.to_dict(), proc.axes_dict()
     if fmt == "hupr":
-        proc = HuprProcessor(params, board)
         return proc, proc.to_dict(), proc.axes.to_dict()
-    if fmt == "points":
-        proc = PointCloudProcessor(params, board, PointCloudConfig(method=getattr(args, "cfar", "ca")))
-        return proc, proc.to_dict(), {"fields": ["x", "y", "z", "v", "snr"],
-                                      "units": ["m", "m", "m", "m/s (positive = receding)", "dB"],
-                                      "frame": "radar: x forward, y left, z up"}
-    raise ValueError(fmt)
+    return proc, proc.to_dict(), {"fields": ["x", "y", "z", "v", "snr"],
+                                  "units": ["m", "m", "m", "m/s (positive = receding)", "dB"],
+                                  "frame": "radar: x forward, y left, z up"}
 
 
 def run(args) -> int:

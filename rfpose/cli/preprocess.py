@@ -2,6 +2,8 @@
 
   rfpose preprocess SESSION.zarr... --out DATASET.zarr --format rtpose|hupr|points
         [--labels gt] [--radar-stream radar] [--hori-stream radar_hori --vert-stream radar_vert]
+        [--grid-x-m=0.77,7.98 --grid-y-m=-5.03,4.87 --grid-z-m=-1.09,4.35 --grid-n-zyx=16,64,160]
+        [--doppler-window hann] [--angle-window hann] [--clutter-removal] [--doppler-pool 2]
         [--val-subjects 3 --test-subjects 4,5 | --val-fraction 0.1 --test-fraction 0.2]
         [--scheduler synchronous|ADDRESS] [--frames-per-task 8] [--overwrite]
 
@@ -11,7 +13,9 @@ the sorted subject list (test = the last subjects, val the ones before them); wi
 
 Work runs on Dask: a local cluster (2 workers x 1 thread, no dashboard) by default, a running cluster with
 --scheduler ADDRESS, or in-process with --scheduler synchronous. An interrupted build resumes: rerun the
-same command and finished tasks are skipped. The dataset layout is in rfpose.preprocessing.dataset.
+same command and finished tasks are skipped. The dataset records the whole configuration (and the label
+set it was built from); training copies it into its run so the live pipeline rebuilds the same chain.
+The dataset layout is in rfpose.dataset.
 """
 
 from __future__ import annotations
@@ -21,11 +25,30 @@ def _subjects(text: str | None) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip()) if text else ()
 
 
+def _numbers(kind, count: int):
+    """argparse type: ``count`` comma-separated numbers."""
+    def parse(text: str):
+        import argparse
+
+        try:
+            values = tuple(kind(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != count:
+            raise argparse.ArgumentTypeError(f"expected {count} comma-separated numbers, got {text!r}")
+        return values
+    return parse
+
+
 def add_arguments(p) -> None:
+    from rfpose.dataset import DEFAULT_LABELS, PreprocessConfig
+
+    d = PreprocessConfig()
     p.add_argument("sessions", nargs="+", help="session directories (SESSION.zarr)")
     p.add_argument("--out", required=True, help="output DATASET.zarr")
     p.add_argument("--format", choices=("rtpose", "hupr", "points"), default="rtpose")
-    p.add_argument("--labels", default="gt", help="label set to use (default gt)")
+    p.add_argument("--labels", default=DEFAULT_LABELS,
+                   help=f"session label set to build from (default {DEFAULT_LABELS}); recorded in the dataset")
     p.add_argument("--radar-stream", default="radar", help="radar stream for rtpose/points")
     p.add_argument("--hori-stream", default="radar_hori", help="hupr: horizontal radar stream")
     p.add_argument("--vert-stream", default="radar_vert", help="hupr: vertical radar stream")
@@ -37,6 +60,15 @@ def add_arguments(p) -> None:
     p.add_argument("--cfar", choices=("ca", "os"), default="ca", help="points: CFAR method")
     p.add_argument("--doppler-window", default="none", help="rtpose: window over the loops (none, hann, ...)")
     p.add_argument("--angle-window", default="none", help="rtpose: window over the virtual array (none, hann, ...)")
+    p.add_argument("--clutter-removal", action="store_true", help="rtpose: subtract the mean over loops (static clutter)")
+    p.add_argument("--doppler-pool", type=int, default=d.doppler_pool,
+                   help=f"rtpose: max-pool over this many adjacent Doppler bins (default {d.doppler_pool}; 1 = off)")
+    p.add_argument("--grid-x-m", type=_numbers(float, 2), default=d.grid_x_m, metavar="MIN,MAX",
+                   help="rtpose: first and last voxel centre along x (m, radar frame; default RT-Pose's ROI)")
+    p.add_argument("--grid-y-m", type=_numbers(float, 2), default=d.grid_y_m, metavar="MIN,MAX")
+    p.add_argument("--grid-z-m", type=_numbers(float, 2), default=d.grid_z_m, metavar="MIN,MAX")
+    p.add_argument("--grid-n-zyx", type=_numbers(int, 3), default=d.grid_n_zyx, metavar="NZ,NY,NX",
+                   help="rtpose: voxel counts (default 16,64,160)")
     p.add_argument("--frames-per-task", type=int, default=8)
     p.add_argument("--scheduler", default=None,
                    help="'synchronous' (in process) or a dask scheduler address; default a local 2-worker cluster")
@@ -47,14 +79,17 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import json
 
-    from rfpose.preprocessing.dataset import PreprocessConfig, build_dataset
+    from rfpose.dataset import PreprocessConfig
+    from rfpose.preprocessing.dataset import build_dataset
 
     cfg = PreprocessConfig(format=args.format, radar_stream=args.radar_stream, hori_stream=args.hori_stream,
                            vert_stream=args.vert_stream, labels=args.labels, camera_stream=args.camera_stream,
                            frames_per_task=args.frames_per_task, val_subjects=_subjects(args.val_subjects),
                            test_subjects=_subjects(args.test_subjects), val_fraction=args.val_fraction,
                            test_fraction=args.test_fraction, cfar=args.cfar, doppler_window=args.doppler_window,
-                           angle_window=args.angle_window)
+                           angle_window=args.angle_window, clutter_removal=args.clutter_removal,
+                           doppler_pool=args.doppler_pool, grid_x_m=args.grid_x_m, grid_y_m=args.grid_y_m,
+                           grid_z_m=args.grid_z_m, grid_n_zyx=args.grid_n_zyx)
     summary = build_dataset(args.sessions, args.out, cfg, scheduler=args.scheduler, overwrite=args.overwrite,
                             progress=not args.no_progress)
     print(json.dumps(summary))

@@ -30,10 +30,13 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from rfpose.dataset import RTPOSE_ROI
+from rfpose.sim.motion import RTPOSE_ACTIONS
+
 log = logging.getLogger(__name__)
 
 
-ACTIONS = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg")  # RT-Pose's six (rtpose.md §4)
+ACTIONS = RTPOSE_ACTIONS  # RT-Pose's six (rtpose.md §4)
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,10 @@ class SimDatasetPreset:
     val_seeds: tuple[int, ...] = (5,)
     test_seeds: tuple[int, ...] = (6,)
     format: str = "rtpose"
-    grid_x_m: tuple[float, float] = (0.77, 7.98)
-    grid_y_m: tuple[float, float] = (-5.03, 4.87)
-    grid_z_m: tuple[float, float] = (-1.09, 4.35)
-    grid_n_zyx: tuple[int, int, int] = (16, 64, 160)
+    grid_x_m: tuple[float, float] = RTPOSE_ROI.x_m
+    grid_y_m: tuple[float, float] = RTPOSE_ROI.y_m
+    grid_z_m: tuple[float, float] = RTPOSE_ROI.z_m
+    grid_n_zyx: tuple[int, int, int] = RTPOSE_ROI.n_zyx
     """rtpose voxel grid (centres, radar frame, m) and counts; the default is RT-Pose's ROI"""
     doppler_window: str = "none"
     angle_window: str = "none"
@@ -99,7 +102,7 @@ class SimDatasetPreset:
                 for a, sc in enumerate(self.scenarios) for k, scene in enumerate(self.scenes)]
 
     def preprocess_config(self, subject_of_seed: dict[int, str]):
-        from rfpose.preprocessing.dataset import PreprocessConfig
+        from rfpose.dataset import PreprocessConfig
 
         return PreprocessConfig(format=self.format,
                                 val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds),

@@ -15,7 +15,9 @@ import numpy as np
 from rfpose.errors import UnknownNameError
 from rfpose.sim.body import BodyParams, Pose, Segments, body_segments, forward_kinematics, joints_rtpose15
 
-ACTIONS = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg", "fall")
+#: RT-Pose's six actions (rtpose.md §4): the simulator's benchmark presets and the demo use these
+RTPOSE_ACTIONS = ("walk", "wave", "random-poses", "walk-sit", "walk-wave", "lift-leg")
+ACTIONS = RTPOSE_ACTIONS + ("fall",)
 #: sim-falls-v1's falls (each ends on the floor) and the everyday motions a fall detector must not take for
 #: one (each ends on a seat, a bed, the knees or standing again). Each walks to a spot first.
 FALL_ACTIONS = ("fall-forward", "fall-backward", "fall-sideways", "slump")

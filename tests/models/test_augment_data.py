@@ -123,7 +123,7 @@ def test_cached_split_gives_the_same_items_as_zarr_reads(rt_dataset):
     aug = AugmentConfig(max_yaw_deg=5.0)
     plain = PoseDataset(rt_dataset, m, DataOptions("train", augment=aug))
     cached = PoseDataset(rt_dataset, m, DataOptions("train", augment=aug, cache=True))
-    assert cached._cache.shape == (len(plain), 32, 8, 16, 32) and cached._cache.dtype == np.float16
+    assert cached._cache["x"].shape == (len(plain), 32, 8, 16, 32) and cached._cache["x"].dtype == np.float16
     for i in (0, 5, len(plain) - 1):
         a, b = plain[i], cached[i]
         torch.testing.assert_close(a["inputs"][0], b["inputs"][0], rtol=0, atol=0)
@@ -156,9 +156,9 @@ def test_rtpose_windows_stack_the_previous_frames_oldest_first(rt_dataset):
 
 
 def test_cache_that_does_not_fit_in_ram_is_refused(rt_dataset, monkeypatch):
-    from rfpose.models import data
+    from rfpose.dataset import reader
 
     m = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32), normalisation="synthetic blobs, unit peak")
-    monkeypatch.setattr(data, "available_memory_bytes", lambda: 100_000)
+    monkeypatch.setattr(reader, "available_memory_bytes", lambda: 100_000)
     with pytest.raises(ConfigError, match=r"needs 3\.1 MB, 0\.1 MB of RAM"):
         PoseDataset(rt_dataset, m, DataOptions("train", cache=True))

@@ -8,8 +8,8 @@ from rfpose.models import create_model, list_models, model_entry
 from rfpose.models.complexity import count_macs, count_macs_meta, count_params
 
 
-def test_registry_lists_the_four_models():
-    assert list_models() == ["hrradarpose", "hrradarpose-lite", "hupr", "hupr-lite"]
+def test_registry_lists_the_models():
+    assert list_models() == ["hrradarpose", "hrradarpose-lite", "hupr", "hupr-lite", "mars-cnn", "pointpose"]
     assert list_models("hupr*") == ["hupr", "hupr-lite"]
 
 
@@ -41,6 +41,10 @@ def test_forward_backward_tiny(name):
         centre = [g.roi_min_m[2 - k] + 0.5 * model.input_shape[3 - k] * g.voxel_size_m[2 - k] for k in range(3)]
         joints[0, 0] = torch.tensor(centre) + 0.05 * torch.randn(15, 3)
         batch = {"joints": joints}
+    elif entry.family == "points":
+        j = model.num_joints
+        assert out["joints"].shape == (2, j, 3)
+        batch = {"joints": torch.randn(2, 1, j, 3) + torch.tensor([2.0, 0.0, 0.0])}
     else:
         r = model.input_shape[2]
         assert out["logits"].shape == out["gcn_logits"].shape == (2, 14, r, r)

@@ -156,6 +156,24 @@ def test_preprocess_points_and_fraction_split(sessions, tmp_path):
     assert np.linalg.norm(p[:, :3] - (2.5, 0.5, 0.3), axis=1).min() < 0.3
 
 
+@pytest.mark.parametrize("model,args", [("pointpose", ["--model-arg", "frames=3", "--model-arg", "hidden=16"]),
+                                        ("mars-cnn", [])])
+def test_points_models_train_on_cfar_points(sessions, tmp_path, model, args):
+    """The points family on rfpose's own CFAR points (unbounded points per frame, SNR, rtpose15 labels)."""
+    data = tmp_path / "dp.zarr"
+    assert main(["preprocess", *sessions, "--out", str(data), "--format", "points", "--scheduler", "synchronous",
+                 "--test-fraction", "0.34", "--no-progress"]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--model", model, "--data", str(data), "--out", str(run), "--epochs", "1",
+                 "--threads", "1", *args]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["input_spec"]["tensor_format"] == "points-xyzvs" and cfg["input_spec"]["skeleton"] == "rtpose15"
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(run), "--data", str(data), "--split", "test", "--out", str(out)]) == 0
+    s = json.loads(out.read_text())
+    assert s["frames"] == 3 and s["mae_cm"]["mean"] > 0
+
+
 def test_preprocess_resumes_after_interruption(sessions, tmp_path):
     from rfpose.preprocessing.dataset import DatasetReader
 

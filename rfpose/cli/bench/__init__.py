@@ -5,6 +5,7 @@
   rfpose bench model    every registered model: parameters, multiply-adds, latency, throughput
   rfpose bench sim      radar, LiDAR and camera synthesis speed
   rfpose bench detector 2D pose detector against the simulator's projected joints
+  rfpose bench mars     MARS (real TI point clouds): import, train mars-cnn and pointpose, evaluate
 
 Each benchmark is a module here (its arguments and output); the measurements are in
 :mod:`rfpose.app.benchmarking`.
@@ -21,6 +22,7 @@ BENCHES = {
     "model": "rfpose.cli.bench.model",
     "sim": "rfpose.cli.bench.sim",
     "detector": "rfpose.cli.bench.detector",
+    "mars": "rfpose.cli.bench.mars",
 }
 
 
