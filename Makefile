@@ -1,6 +1,6 @@
 # rfpose: two commands on a fresh machine with Python 3.11 and make.
 #   make demo   create .venv, install, run the whole pipeline on the simulated rig
-#   make test   create or update .venv, install with test extras, run the test suite
+#   make test   create or update .venv, install with test extras, check the layering, run the test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 # The CPU build of torch, installed before anything else so pip never resolves a multi-GB CUDA build.
@@ -35,6 +35,7 @@ demo: install
 
 test: install-test
 	@.ci/ensure-chromium
+	$(BIN)/python .ci/lint_imports.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

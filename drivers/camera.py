@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from rfpose.errors import DeviceError, DeviceTimeout
-from rfpose.source import CameraFrame, SourceBase
+from rfpose.source import END, CameraFrame, SourceBase
 
 
 class CameraSource(SourceBase):
@@ -39,25 +39,26 @@ class CameraSource(SourceBase):
         if fps:
             self.cap.set(cv2.CAP_PROP_FPS, fps)
         self.max_failures = max_failures
+        self._failures = self._index = 0
         self.metadata = {"device": str(device), "width": int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
                          "height": int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                          "fps": float(self.cap.get(cv2.CAP_PROP_FPS))}
 
-    def _iter(self):
-        index, failures = 0, 0
-        while not self._closed:
-            ok, bgr = self.cap.read()
-            if not ok:
-                if not self.is_live:
-                    return  # end of the file
-                failures += 1
-                if failures >= self.max_failures:
-                    raise DeviceTimeout(f"camera {self.device!r} returned no frame {failures} times in a row")
-                time.sleep(0.01)
-                continue
-            failures = 0
-            yield CameraFrame(index, time.time_ns(), self.cv2.cvtColor(bgr, self.cv2.COLOR_BGR2RGB))
-            index += 1
+    def _read(self, timeout_s: float):
+        if self._stopping:
+            return END
+        ok, bgr = self.cap.read()
+        if not ok:
+            if not self.is_live:
+                return END  # the end of the file
+            self._failures += 1
+            if self._failures >= self.max_failures:
+                raise DeviceTimeout(f"camera {self.device!r} returned no frame {self._failures} times in a row")
+            time.sleep(min(0.01, timeout_s))
+            return None
+        self._failures = 0
+        self._index += 1
+        return CameraFrame(self._index - 1, time.time_ns(), self.cv2.cvtColor(bgr, self.cv2.COLOR_BGR2RGB))
 
     def _close(self) -> None:
         self.cap.release()

@@ -1,7 +1,7 @@
 """A live DCA1000EVM radar source: configures the capture card (and the radar over its CLI when a port
 is given), starts the record before ``sensorStart`` as TI requires, and yields
 :class:`~rfpose.source.RadarFrame` with host timestamps at frame completion, ``lost_bytes`` and
-``complete``. :meth:`stop` stops the radar and the record and still yields every frame received.
+``complete``. ``stop()`` stops the radar and the record; every frame received is still read.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rfpose.drivers.dca1000_control import DCA1000Control
 from rfpose.drivers.dca1000_receiver import DCA1000Receiver
 from rfpose.errors import ConfigError, DeviceError, DeviceTimeout, RfposeError
 from rfpose.radar_config import RadarConfig, load_cfg, parse_cfg, validate_cfg
-from rfpose.source import SourceBase
+from rfpose.source import END, SourceBase
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class DCA1000Source(SourceBase):
             "host_ip": host_ip, "fpga_ip": fpga_ip, "packet_delay_us": packet_delay_us,
         }
         self.cli = None
+        self._recording = False
         self.control = DCA1000Control(host_ip, fpga_ip, config_port=config_port, timeout_s=timeout_s, retries=retries)
         try:
             self.receiver = DCA1000Receiver(host_ip, self.params.frame_bytes, data_port=data_port,
@@ -85,15 +86,15 @@ class DCA1000Source(SourceBase):
             self.control.close()
             raise
         self.metadata["rcvbuf_granted_bytes"] = self.receiver.rcvbuf_granted
-        self.started = False
-        self.stopping = False
         self._cli_timeout = cli_timeout_s
+        self.data_timeout_s = self.frame_timeout_s
+        self._include_partial = False  # set when the device went quiet: its last bytes are real data
+        self._flushed = False
+        self._last_poll = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Configure the FPGA and the radar, start the record, then the radar (once)."""
-        if self.started or self.stopping:
-            return
+    def _start(self) -> None:
+        """Configure the FPGA and the radar, start the record, then the radar."""
         try:
             version = self.control.setup(self.board.lvds_lanes, self.packet_delay_us)
             self.metadata["fpga_version"] = str(version)
@@ -109,7 +110,7 @@ class DCA1000Source(SourceBase):
                 self.cli.configure(self.cfg, start=False)
             self.receiver.start()
             self.control.start_record()
-            self.started = True
+            self._recording = True
             if self.cli is not None:
                 self.cli.sensor_start()
         except BaseException:
@@ -130,58 +131,52 @@ class DCA1000Source(SourceBase):
         for e in errors:
             log.warning("while stopping %s: %s", self.name, e)
 
-    def stop(self, include_partial: bool = False) -> None:
-        """Stop the radar and the record; frames received so far are still yielded by the iterator.
+    def _stop(self) -> None:
+        """Stop the radar and the record; frames received so far are still read.
 
-        The frame the radar was in the middle of when stopped is dropped unless ``include_partial``
-        (used when the device stopped on its own: then its bytes are real data, flagged incomplete).
+        The frame the radar was in the middle of is dropped, unless the device stopped on its own (a data
+        timeout): then its bytes are real data, flagged incomplete.
         """
-        if self.stopping:
-            return
-        self.stopping = True
-        if self.started:
-            self._shutdown_devices()
-        self.receiver.stop(flush=True, include_partial=include_partial)
+        try:
+            if self._recording:
+                self._shutdown_devices()
+            self.receiver.stop(flush=True, include_partial=self._include_partial)
+        finally:
+            self._flushed = True
+
+    def _on_data_timeout(self) -> None:
+        self._include_partial = True
+        self.stop()
+
+    def _timeout_error(self) -> BaseException:
+        return DeviceTimeout(f"no radar data from the DCA1000 at {self.fpga_ip} for {self.frame_timeout_s:g} s "
+                             f"({self.receiver.stats.frames_emitted} frames received)")
 
     def _close(self) -> None:
-        self.stop()
         self.receiver.close()
         self.control.close()
         if self.cli is not None:
             self.cli.close()
 
     # -- frames -------------------------------------------------------------------------------------
-    def stats(self) -> dict:
+    def _stats(self) -> dict:
         st = self.receiver.stats
         return {"frames": st.frames_emitted, "incomplete_frames": st.frames_incomplete, "lost_bytes": st.lost_bytes,
                 "malformed_packets": st.malformed, "duplicate_packets": st.duplicates, "late_packets": st.too_late,
                 "dropped_frames": self.receiver.dropped_frames, "status": dict(self.control.status_counts)}
 
-    def _iter(self):
-        if not self.started and not self.stopping:
-            self.start()
-        last = last_poll = time.monotonic()
-        while True:
-            frame = self.receiver.get(timeout=0.1)
-            now = time.monotonic()
-            if now - last_poll > 0.2 and not self._closed:
-                # Status packets also arrive while data streams without pause (the receiver polls on idle).
-                self.control.poll_status()
-                last_poll = now
-            if frame is not None:
-                last = time.monotonic()
-                yield frame
-                continue
-            if self.stopping or self._closed:
-                # Everything flushed by stop() is already in the queue.
-                while (frame := self.receiver.get(timeout=0)) is not None:
-                    yield frame
-                return
-            if self.receiver.error is not None:
-                raise DeviceError(f"DCA1000 receiver on {self.host_ip} failed: {self.receiver.error}")
-            if time.monotonic() - last > self.frame_timeout_s:
-                self.stop(include_partial=True)
-                while (frame := self.receiver.get(timeout=0)) is not None:
-                    yield frame
-                raise DeviceTimeout(f"no radar data from the DCA1000 at {self.fpga_ip} for {self.frame_timeout_s:g} s "
-                                    f"({self.receiver.stats.frames_emitted} frames received)")
+    def _read(self, timeout_s: float):
+        frame = self.receiver.get(timeout=timeout_s)
+        now = time.monotonic()
+        if now - self._last_poll > 0.2 and not self._closed:
+            # Status packets also arrive while data streams without pause (the receiver polls on idle).
+            self.control.poll_status()
+            self._last_poll = now
+        if frame is not None:
+            return frame
+        if self._flushed:
+            # Everything flushed by stop() is already in the queue.
+            return self.receiver.get(timeout=0) or END
+        if self.receiver.error is not None:
+            raise DeviceError(f"DCA1000 receiver on {self.host_ip} failed: {self.receiver.error}")
+        return None

@@ -3,23 +3,22 @@
 Yields :class:`rfpose.source.PointCloudFrame`: points in the rfpose radar frame
 (:data:`rfpose.source.RADAR_POINT_DTYPE`: x, y, z in m, v in m/s, SNR and noise in dB), the firmware's
 frame number and a host timestamp taken when the packet was complete. Bad packets are counted
-(:attr:`DemoPointSource.parser`, :meth:`DemoPointSource.stats`) and skipped.
+(:attr:`DemoPointSource.parser`, :attr:`DemoPointSource.stats`) and skipped.
 
-When a CLI port and a configuration are given, :meth:`DemoPointSource.start` sends the ``.cfg`` over the
-CLI and ``sensorStart``; :meth:`DemoPointSource.stop` sends ``sensorStop`` and the iterator still yields
+When a CLI port and a configuration are given, ``start()`` sends the ``.cfg`` over the
+CLI and ``sensorStart``; ``stop()`` sends ``sensorStop`` and reading still returns
 every packet already on the wire before it ends.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 
-import numpy as np
-
-from rfpose.drivers.tlv import POINT_DTYPE, TlvStreamParser
+from rfpose.drivers.tlv import TlvStreamParser
 from rfpose.errors import DeviceError, DeviceTimeout
-from rfpose.source import RADAR_POINT_DTYPE, PointCloudFrame, SourceBase
+from rfpose.source import END, PointCloudFrame, SourceBase
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +27,6 @@ RadarPointFrame = PointCloudFrame
 
 #: After :meth:`DemoPointSource.stop`, the port must be quiet this long before the iterator ends.
 DRAIN_QUIET_S = 0.2
-
-
-def to_radar_points(points: np.ndarray) -> np.ndarray:
-    """Parsed TLV points (:data:`rfpose.drivers.tlv.POINT_DTYPE`) as :data:`rfpose.source.RADAR_POINT_DTYPE`.
-
-    Both are six float32 fields in the same order (the TLV parser calls radial velocity ``velocity``), so
-    this is a rename; the result owns its memory."""
-    pts = np.ascontiguousarray(points, dtype=POINT_DTYPE)
-    return pts.view(RADAR_POINT_DTYPE).copy()
 
 
 class DemoPointSource(SourceBase):
@@ -83,19 +73,18 @@ class DemoPointSource(SourceBase):
         except (serial.SerialException, OSError) as e:
             raise DeviceError(f"cannot open radar data port {data_port}: {e}") from None
         self.data_port = data_port
-        self.started = False
-        self.stopping = False
+        self.data_timeout_s = self.timeout_s
+        self._parsed: collections.deque = collections.deque()
+        self._index = 0
+        self._quiet_since = time.monotonic()
         self.metadata = {"data_port": data_port, "baudrate": baudrate, "board": board}
         if cfg is not None:
             self.metadata["cfg_text"] = cfg.to_text()
         if period:
             self.metadata["frame_period_s"] = period
 
-    def start(self) -> None:
-        """Configure the radar over its CLI and start it (once; nothing to do without a CLI port)."""
-        if self.started or self.stopping:
-            return
-        self.started = True
+    def _start(self) -> None:
+        """Configure the radar over its CLI and start it (nothing to do without a CLI port)."""
         if self.cli_port and self.cfg is not None:
             from rfpose.drivers.mmwave_cli import MmwaveCli
 
@@ -108,50 +97,47 @@ class DemoPointSource(SourceBase):
             self.cli.configure(self.cfg, start=False)
             self.cli.sensor_start()
 
-    def stop(self) -> None:
-        """Stop the radar (``sensorStop``); the iterator yields what is already on the wire, then ends."""
-        if self.stopping:
-            return
-        self.stopping = True
+    def _stop(self) -> None:
+        """Stop the radar (``sensorStop``); what is already on the wire is still read, then the stream ends."""
+        self._quiet_since = time.monotonic()
         if self.cli is not None:
             try:
                 self.cli.sensor_stop()
             except DeviceError as e:
                 log.warning("sensorStop on %s failed: %s", self.cli_port, e)
 
-    def _iter(self):
-        self.start()
-        index = 0
-        last = quiet_since = time.monotonic()
-        while not self._closed:
+    def _read(self, timeout_s: float):
+        deadline = time.monotonic() + timeout_s
+        while not self._parsed:
             try:
                 data = self.serial.read(max(1, self.serial.in_waiting))
             except Exception as e:  # serial.SerialException on unplug
                 if self._closed:
-                    return
+                    return END
                 raise DeviceError(f"radar data port {self.data_port}: {e}") from None
             now = time.monotonic()
             if not data:
-                if self.stopping and now - quiet_since > DRAIN_QUIET_S:
-                    return
-                if not self.stopping and now - last > self.timeout_s:
-                    raise DeviceTimeout(f"no point-cloud packet on {self.data_port} for {self.timeout_s:g} s "
-                                        f"({self.parser.packets} packets, {self.parser.bad_packets} bad packets "
-                                        "skipped)")
+                if self._stopping and now - self._quiet_since > DRAIN_QUIET_S:
+                    return END
+                if now >= deadline:
+                    return None
                 continue
-            quiet_since = now
+            self._quiet_since = now
             for frame in self.parser.feed(data):
-                last = time.monotonic()
-                yield PointCloudFrame(index, time.time_ns(), to_radar_points(frame.points), frame.header.frame_number)
-                index += 1
+                self._parsed.append(PointCloudFrame(self._index, time.time_ns(), frame.points,
+                                                    frame.header.frame_number))
+                self._index += 1
+        return self._parsed.popleft()
 
-    def stats(self) -> dict:
+    def _timeout_error(self) -> BaseException:
+        return DeviceTimeout(f"no point-cloud packet on {self.data_port} for {self.timeout_s:g} s "
+                             f"({self.parser.packets} packets, {self.parser.bad_packets} bad packets skipped)")
+
+    def _stats(self) -> dict:
         return {"frames": self.parser.packets, "bad_packets": self.parser.bad_packets,
                 "skipped_bytes": self.parser.skipped_bytes}
 
     def _close(self) -> None:
         if self.cli is not None:
-            if not self.stopping:
-                self.stop()
             self.cli.close()
         self.serial.close()

@@ -35,7 +35,7 @@ from importlib import metadata as _md
 import numpy as np
 
 from rfpose.errors import ConfigError, DeviceError, FormatError
-from rfpose.source import LIDAR_POINT_DTYPE, LidarFrame, SourceBase
+from rfpose.source import END, LIDAR_POINT_DTYPE, LidarFrame, SourceBase
 
 MIN_SDK = (0, 15)
 _INSTALL = "install it with: pip install 'rfpose[ouster]'"
@@ -92,6 +92,7 @@ class OusterSource(SourceBase):
         self.name = name
         self.target = target
         self.intensity_field = intensity_field
+        self._scans = None
         recording = target.lower().endswith((".pcap", ".osf"))
         kw: dict = {"sensor_idx": int(sensor)}
         if meta:
@@ -185,8 +186,23 @@ class OusterSource(SourceBase):
             pts["time_offset_ns"] = col_ts[cols] - sensor_t0
         return LidarFrame(index, host_t0, pts)
 
+    def _read(self, timeout_s: float):
+        if self.is_seekable:
+            return super()._read(timeout_s)
+        if self._stopping:
+            return END
+        if self._scans is None:
+            self._scans = enumerate(self._src)
+        for index, step in self._scans:
+            scan = self._pick(step)
+            if scan is not None:
+                return self._frame(index, scan)
+        return END
+
     def _iter(self):
         for index, step in enumerate(self._src):
+            if self._stopping:
+                return
             scan = self._pick(step)
             if scan is not None:
                 yield self._frame(index, scan)

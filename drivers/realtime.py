@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rfpose.source import Frame, SourceBase
+from rfpose.source import END, POLL_S, Frame, SourceBase
 
 
 class RealtimeSource(SourceBase):
@@ -28,7 +28,7 @@ class RealtimeSource(SourceBase):
     ``loop``: start over at the end (a live sensor never runs out). ``speed`` > 1 replays faster.
     ``max_rate_hz``: emit at most this many frames per second (the others are skipped, not counted as
     dropped). ``drop_late=False`` emits every frame, late if need be (a replay that must see them all).
-    ``stop()`` ends the iteration.
+    ``stop()`` ends the stream.
     """
 
     is_live = True
@@ -44,15 +44,22 @@ class RealtimeSource(SourceBase):
         self.metadata = dict(source.metadata)
         self.metadata["replayed_from"] = type(source).__name__
         self.emitted = self.dropped = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
+        self._frames: Iterator[Frame | None] | None = None
 
-    def stop(self) -> None:
-        self._stop.set()
+    def _stop(self) -> None:
+        self._halt.set()
 
-    def stats(self) -> dict:
+    def _stats(self) -> dict:
         return {"emitted": self.emitted, "dropped_frames": self.dropped}
 
-    def _iter(self) -> Iterator[Frame]:
+    def _read(self, timeout_s: float):
+        if self._frames is None:
+            self._frames = self._paced()
+        return next(self._frames, END)
+
+    def _paced(self) -> Iterator[Frame | None]:
+        """Frames at their due times; None while waiting (at most every :data:`POLL_S`), so reads can time out."""
         # Frame times come from ``timestamps_ns`` when the source knows them without producing frames
         # (sessions, the simulator); otherwise each frame's own time is read and the next ones are
         # predicted from the frame period seen so far, so overdue frames are still skipped unread.
@@ -62,7 +69,7 @@ class RealtimeSource(SourceBase):
         period = float(np.median(np.diff(times))) if times is not None and n > 1 else None
         t0 = times[0] if times is not None and n else None
         start, last_emit, lap, span = time.monotonic(), -float("inf"), 0, 0.0
-        while n and not self._stop.is_set():
+        while n and not self._halt.is_set():
             last_read = None  # (index, time) of the last frame read in this lap
             t = None
             for i in range(n):
@@ -90,9 +97,13 @@ class RealtimeSource(SourceBase):
                     continue
                 if due - last_emit < self.min_interval_s:
                     continue
-                if due > time.monotonic() and self._stop.wait(due - time.monotonic()):
+                while due - time.monotonic() > POLL_S:
+                    if self._halt.wait(POLL_S):
+                        return
+                    yield None
+                if due > time.monotonic() and self._halt.wait(due - time.monotonic()):
                     return
-                if self._stop.is_set():
+                if self._halt.is_set():
                     return
                 if self.restamp:
                     frame.timestamp_ns = time.time_ns()
@@ -108,5 +119,4 @@ class RealtimeSource(SourceBase):
         return self.drop_late and bool(period) and time.monotonic() > due + period / self.speed
 
     def _close(self) -> None:
-        self._stop.set()
         self.source.close()

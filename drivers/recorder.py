@@ -1,7 +1,8 @@
 """Record every sensor of a rig into one session: a pass-through on sources.
 
-Each source is iterated in its own thread and its frames go through one bounded queue to the single
-session writer. Live rates and loss counts are shown as a status line (a ``\\r`` line on a TTY, log
+The sources run under a :class:`~rfpose.fanout.FanOut` (one reader thread per source); the recorder is
+its lossless consumer, feeding the single session writer, and other consumers (a live monitor) may
+subscribe to the same running sources (``on_fanout``). Live rates and loss counts are shown as a status line (a ``\\r`` line on a TTY, log
 lines otherwise). On Ctrl-C, SIGTERM, the duration's end or a device error, the radars are stopped
 (sensorStop, DCA1000 stop record), every frame already received is written, and the session is closed
 committed; a device error is re-raised afterwards.
@@ -11,17 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
+from rfpose.drivers.emulated import EmulatedDevices, emulated_adc, emulated_points  # noqa: F401 - re-exported
 from rfpose.drivers.rig import RigConfig, SensorConfig
-from rfpose.errors import ConfigError, RfposeError
+from rfpose.errors import ConfigError
+from rfpose.fanout import FanOut
 
 log = logging.getLogger(__name__)
 
@@ -49,103 +51,6 @@ class SensorStatus:
         if bad:
             s += f" {bad} bad packets"
         return s
-
-
-class EmulatedDevices:
-    """The in-process emulators of an ``emulate = true`` rig: for each DCA1000 radar a DCA1000 emulator
-    on its fpga_ip and a board emulator on a pty, linked so sensorStart starts the stream; for each
-    demo-firmware point-cloud radar (``radar_points`` without ``uri``) a board emulator (CLI pty) and a UART
-    emulator (data pty), linked the same way (the stream runs at the .cfg's frame period)."""
-
-    def __init__(self, rig: RigConfig):
-        from rfpose.boards import get_board
-        from rfpose.drivers.emulators.board import BoardEmulator
-        from rfpose.drivers.emulators.dca1000 import DCA1000Emulator, Impairments
-
-        self.devices: list = []
-        self.cli_ports: dict[str, str] = {}
-        self.data_ports: dict[str, str] = {}
-        try:
-            for s in rig.sensors:
-                if s.kind == "radar_points" and not s.uri:
-                    self._add_points_radar(s)
-                    continue
-                if s.kind != "radar" or s.driver != "dca1000":
-                    continue
-                e = s.emulation
-                dca = DCA1000Emulator(emulated_adc(e.adc, e.seed), fpga_ip=s.fpga_ip, host_ip=s.host_ip,
-                                      lvds_lanes=get_board(s.board).lvds_lanes,
-                                      impairments=Impairments(loss_rate=e.loss_rate, duplicate_rate=e.duplicate_rate,
-                                                              reorder_rate=e.reorder_rate,
-                                                              corrupt_rate=e.corrupt_rate, seed=e.seed))
-                self.devices.append(dca)
-                board = BoardEmulator(s.board, dca=dca)
-                self.devices.append(board)
-                self.cli_ports[s.name] = board.path
-                log.info("emulating %s: board CLI on %s, DCA1000 on %s", s.name, board.path, s.fpga_ip)
-        except BaseException:
-            self.close()
-            raise
-
-    def _add_points_radar(self, s: SensorConfig) -> None:
-        from rfpose.boards import get_board
-        from rfpose.drivers.dca1000_source import resolve_cfg
-        from rfpose.drivers.emulators.board import BoardEmulator
-        from rfpose.drivers.emulators.uart import UartEmulator
-
-        e = s.emulation
-        board = get_board(s.board)
-        period = resolve_cfg(s.cfg or None, board).derive(board).frame_period_s
-        uart = UartEmulator(emulated_points(e.points, e.seed, e.targets, period), garbage_rate=e.garbage_rate,
-                            corrupt_rate=e.corrupt_rate, seed=e.seed, autostart=False)
-        self.devices.append(uart)
-        cli = BoardEmulator(board, dca=uart)  # its sensorStart / sensorStop start and stop the UART stream
-        self.devices.append(cli)
-        self.cli_ports[s.name] = cli.path
-        self.data_ports[s.name] = uart.path
-        log.info("emulating %s: board CLI on %s, demo-firmware data UART on %s", s.name, cli.path, uart.path)
-
-    def close(self) -> None:
-        for d in reversed(self.devices):
-            d.close()
-        self.devices = []
-
-
-def emulated_points(spec: str, seed: int = 0, targets: int = 3, frame_period_s: float = 0.1):
-    """The point generator named by a radar_points sensor's ``emulation.points``: ``walking`` (``targets``
-    targets circling in front of the radar) or ``sim://SCENARIO[?people=N]`` (joints of simulated people)."""
-    from urllib.parse import parse_qs, urlsplit
-
-    from rfpose.drivers.emulators.uart import simulated_points, walking_targets
-
-    if spec == "walking":
-        return walking_targets(targets, seed)
-    if spec.startswith("sim://"):
-        parts = urlsplit(spec)
-        q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = sorted(set(q) - {"people"})
-        if unknown:
-            raise ConfigError(f"emulation.points {spec!r}: unknown option(s) {', '.join(unknown)}; valid: people")
-        try:
-            people = int(q["people"]) if "people" in q else None
-        except ValueError:
-            raise ConfigError(f"emulation.points {spec!r}: people={q['people']!r} is not a whole number") from None
-        return simulated_points((parts.netloc + parts.path).strip("/"), seed=seed, frame_period_s=frame_period_s,
-                                people=people)
-    raise ConfigError(f"emulation.points {spec!r} is unknown; valid: walking, sim://SCENARIO[?people=N]")
-
-
-def emulated_adc(spec: str, seed: int = 0):
-    """The ADC provider named by a rig's ``emulation.adc``."""
-    from rfpose.drivers.emulators.adc_frames import AdcFile, SourceAdc, SyntheticAdc
-
-    if spec in ("counter", "random"):
-        return SyntheticAdc(spec, seed=seed)
-    if "://" in spec:
-        from rfpose.drivers.open_source import open_source
-
-        return SourceAdc(open_source(spec), loop=True)
-    return AdcFile(spec, loop=True)
 
 
 def open_sensor(s: SensorConfig, cli_port: str | None = None, data_port: str | None = None):
@@ -209,7 +114,8 @@ class Recorder:
     """Record a rig into ``out`` (a session). ``duration_s`` None records until interrupted."""
 
     def __init__(self, rig: RigConfig, out: str | Path, *, duration_s: float | None = None, overwrite: bool = False,
-                 status_interval_s: float = 1.0, status_stream=None, max_frames: int | None = None):
+                 status_interval_s: float = 1.0, status_stream=None, max_frames: int | None = None,
+                 on_fanout: Callable[[FanOut], None] | None = None):
         self.rig, self.out = rig, Path(out)
         self.duration_s, self.overwrite = duration_s, overwrite
         self.status_interval_s = status_interval_s
@@ -217,6 +123,8 @@ class Recorder:
         self.max_frames = max_frames
         self.stop_event = threading.Event()
         self.status: dict[str, SensorStatus] = {}
+        self.on_fanout = on_fanout  # called with the fan-out before it starts: other consumers subscribe there
+        self.fanout: FanOut | None = None
 
     def request_stop(self, *_args) -> None:
         self.stop_event.set()
@@ -232,10 +140,11 @@ class Recorder:
                 cli = emulators.cli_ports.get(s.name) if emulators else None
                 data = emulators.data_ports.get(s.name) if emulators else None
                 sources[s.name] = open_sensor(s, cli, data)
-            for src in sources.values():  # configure the devices first: a bad device fails before any file
-                start = getattr(src, "start", None)
-                if start is not None:
-                    start()
+            fan = self.fanout = FanOut(sources)
+            recorded = fan.subscribe("recorder", maxsize=512, lossless=True)
+            if self.on_fanout is not None:
+                self.on_fanout(fan)
+            fan.start()  # configure the devices first: a bad device fails before any file
             attrs = {"rig": self.rig.to_dict(), "config": {"command": "record", "duration_s": self.duration_s}}
             with SessionWriter(self.out, attrs=attrs, overwrite=self.overwrite, commit_interval_s=1.0,
                                commit_every=1 << 30) as writer:
@@ -244,10 +153,14 @@ class Recorder:
                 if threading.current_thread() is threading.main_thread():
                     for sig in (signal.SIGINT, signal.SIGTERM):
                         installed[sig] = signal.signal(sig, self.request_stop)
-                self._record(writer, sources)
+                self._record(writer, fan, recorded)
         finally:
             for sig, old in installed.items():
                 signal.signal(sig, old)
+            if self.fanout is not None:
+                recorded.close()  # after an error nobody drains it: release a reader waiting for room
+                self.fanout.stop()
+                self.fanout.join(timeout=10)
             for src in sources.values():
                 with contextlib.suppress(Exception):
                     src.close()
@@ -258,38 +171,16 @@ class Recorder:
             raise errors[0]
         return self.status
 
-    def _record(self, writer, sources: dict) -> None:
-        q: queue.Queue = queue.Queue(maxsize=512)
-        for name in sources:
+    def _record(self, writer, fan: FanOut, recorded) -> None:
+        for name in fan.sources:
             self.status[name] = SensorStatus(name)
-
-        def pump(name: str, src) -> None:
-            st = self.status[name]
-            try:
-                for frame in src:
-                    q.put((name, frame))
-                    if self.stop_event.is_set() and not hasattr(src, "stop"):
-                        break  # a source without a device to stop just ends here
-            except RfposeError as e:
-                st.error = e
-                log.error("%s: %s", name, e)
-                self.stop_event.set()
-            except Exception as e:  # noqa: BLE001 - reported, the rest of the rig is still committed
-                st.error = e
-                log.exception("%s failed", name)
-                self.stop_event.set()
-            finally:
-                st.done = True
-
-        threads = [threading.Thread(target=pump, args=(n, s), name=f"rec-{n}", daemon=True) for n, s in sources.items()]
-        for t in threads:
-            t.start()
         t0 = last_status = time.monotonic()
         stopping = False
         tty = hasattr(self.status_stream, "isatty") and self.status_stream.isatty()
         while True:
-            try:
-                name, frame = q.get(timeout=0.05)
+            item = recorded.get(timeout=0.05)
+            if item is not None:
+                name, frame = item
                 writer.append(name, frame)
                 st = self.status[name]
                 st.frames += 1
@@ -298,36 +189,32 @@ class Recorder:
                     st.incomplete += not frame.complete
                 if self.max_frames and min(s.frames for s in self.status.values()) >= self.max_frames:
                     self.stop_event.set()
-            except queue.Empty:
-                pass
+            for name, error in fan.errors.items():
+                if self.status[name].error is None:
+                    self.status[name].error = error
+                    self.stop_event.set()  # a device error: stop the rig, commit what was received
             now = time.monotonic()
             if self.duration_s is not None and now - t0 >= self.duration_s:
                 self.stop_event.set()
-            if not stopping and q.empty() and all(not t.is_alive() for t in threads):
+            if not stopping and recorded.done:
                 self.stop_event.set()  # every source ended on its own (finite replays)
             if self.stop_event.is_set() and not stopping:
                 stopping = True
-                for src in sources.values():
-                    stop = getattr(src, "stop", None)
-                    if stop is not None:
-                        try:
-                            stop()
-                        except RfposeError as e:
-                            log.warning("stopping %s: %s", getattr(src, "name", "?"), e)
+                fan.stop()
             if now - last_status >= self.status_interval_s:
-                self._show(now - last_status, sources, tty)
+                self._show(now - last_status, fan.sources, tty)
                 last_status = now
-            if stopping and all(not t.is_alive() for t in threads) and q.empty():
+            if stopping and recorded.done:
                 break
-        self._show(max(time.monotonic() - last_status, 1e-3), sources, tty, final=True)
+        for st in self.status.values():
+            st.done = True
+        self._show(max(time.monotonic() - last_status, 1e-3), fan.sources, tty, final=True)
 
     def _show(self, dt: float, sources: dict, tty: bool, final: bool = False) -> None:
         for name, st in self.status.items():
             st.rate_hz = (st.frames - st.last_frames) / dt
             st.last_frames = st.frames
-            stats = getattr(sources[name], "stats", None)
-            if callable(stats):
-                st.extra = stats()
+            st.extra = {k: v for k, v in sources[name].stats.items() if k != "frames"}
         text = " | ".join(st.line() for st in self.status.values())
         if tty:
             self.status_stream.write("\r" + text + ("\n" if final else ""))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rfpose.errors import ParseError
+from rfpose.source import RADAR_POINT_DTYPE
 
 MAGIC = bytes([2, 1, 4, 3, 6, 5, 8, 7])
 HEADER = struct.Struct("<8s8I")
@@ -39,10 +40,9 @@ MAX_PACKET_BYTES = 1 << 16
 TLV_POINTS = 1
 TLV_SIDE_INFO = 7
 
-#: A detected point in the rfpose radar frame (m, m/s; velocity positive when receding) with SNR and
-#: noise in dB.
-POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("velocity", "<f4"),
-                        ("snr_db", "<f4"), ("noise_db", "<f4")])
+#: The parsed points are the core radar point type (x, y, z in m in the rfpose radar frame, v in m/s
+#: positive when receding, SNR and noise in dB); the old name stays for code written against it.
+POINT_DTYPE = RADAR_POINT_DTYPE
 _TI_POINT = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("v", "<f4")])
 _TI_SIDE = np.dtype([("snr", "<i2"), ("noise", "<i2")])
 _Q_DESCRIPTOR = struct.Struct("<HH")  # SDK <= 2.x: numDetectedObj, xyzQFormat
@@ -90,7 +90,7 @@ class TlvHeader:
 
 @dataclass
 class DemoFrame:
-    """One parsed packet: header, points (:data:`POINT_DTYPE`, radar frame) and skipped TLV types."""
+    """One parsed packet: header, points (:data:`rfpose.source.RADAR_POINT_DTYPE`, radar frame) and skipped TLV types."""
 
     header: TlvHeader
     points: np.ndarray
@@ -233,7 +233,7 @@ def parse_packet(data, *, sdk: int | None = None, doppler: DopplerScale | None =
     out = np.zeros(n, POINT_DTYPE)
     if n:
         out["x"], out["y"], out["z"] = ti_to_radar_axes(*points[:3])
-        out["velocity"] = points[3]
+        out["v"] = points[3]
         if side is not None:
             out["snr_db"] = side["snr"] * 0.1
             out["noise_db"] = side["noise"] * 0.1

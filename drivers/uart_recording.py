@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rfpose.drivers.demo_points import to_radar_points
 from rfpose.drivers.tlv import DopplerScale, TlvStreamParser
 from rfpose.errors import ConfigError, FormatError
 from rfpose.radar_config import RadarConfig
@@ -57,12 +56,12 @@ class UartRecordingSource(SourceBase):
         period_ns = round(params.frame_period_s * 1e9)
         first = packets[0].header.frame_number
         self._frames = [PointCloudFrame(i, ((p.header.frame_number - first) % (1 << 32)) * period_ns,
-                                        to_radar_points(p.points), p.header.frame_number)
+                                        p.points, p.header.frame_number)
                         for i, p in enumerate(packets)]
         self.metadata = {"recording": str(path), "board": board, "cfg_text": cfg.to_text(),
-                         "frame_period_s": params.frame_period_s, "sdk": sdk or "auto", **self.stats()}
+                         "frame_period_s": params.frame_period_s, "sdk": sdk or "auto", **self._stats()}
 
-    def stats(self) -> dict:
+    def _stats(self) -> dict:
         return {"frames": self.parser.packets, "bad_packets": self.parser.bad_packets,
                 "skipped_bytes": self.parser.skipped_bytes}
 

@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 
 from rfpose.errors import UnknownNameError
+from rfpose.radar_config import RadarConfig, parse_cfg, validate_cfg
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,8 @@ class Board:
         """A traversable for the shipped ``.cfg`` (use ``str()`` for a filesystem path)."""
         return resources.files("rfpose.configs").joinpath(self.default_cfg_name)
 
-    def default_config(self):
-        from rfpose.radar_config import parse_cfg, validate_cfg
-
+    def default_config(self) -> RadarConfig:
+        """The shipped ``.cfg`` parsed and validated against this board."""
         cfg = parse_cfg(self.default_cfg_text(), str(self.default_cfg_path()))
         validate_cfg(cfg, self)
         return cfg

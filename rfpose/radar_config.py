@@ -16,12 +16,24 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import ClassVar, Protocol, Union
 
 from rfpose.errors import ConfigError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from rfpose.boards import Board
+
+class Board(Protocol):
+    """What configuration checks need from a board (:class:`rfpose.boards.Board` has it; rfpose.boards
+    imports this module, so it is not imported here)."""
+
+    name: str
+    num_tx: int
+    num_rx: int
+    lvds_lanes: int
+    capture: str
+    band_ghz: tuple[float, float]
+    max_sample_rate_ksps: float
+    frame_memory_bytes: int | None
+
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 
@@ -465,7 +477,7 @@ class RadarConfig:
                 return p
         raise ConfigError(f"chirpCfg uses profile {profile_id}, which no profileCfg defines", self.path, line or None)
 
-    def derive(self, board: "Board | None" = None) -> RadarParams:
+    def derive(self, board: Board | None = None) -> RadarParams:
         """Derive the physical parameters. With ``board``, the LVDS lane count comes from the board."""
         frame, channel = self.frame, self.channel
         if frame.chirp_start_idx > frame.chirp_end_idx:
@@ -588,8 +600,9 @@ def parse_cfg(text: str, path: str = "<string>") -> RadarConfig:
     return RadarConfig(tuple(entries), path)
 
 
-def load_cfg(path: str | Path, board: "Board | str | None" = None) -> RadarConfig:
-    """Read, parse and validate a ``.cfg`` file (against ``board`` when given)."""
+def load_cfg(path: str | Path, board: Board | None = None) -> RadarConfig:
+    """Read, parse and validate a ``.cfg`` file (against ``board`` when given: a
+    :class:`~rfpose.boards.Board`, e.g. ``get_board("awr1843boost")``)."""
     p = Path(path)
     try:
         text = p.read_text()
@@ -622,15 +635,14 @@ _RANGES = {
 }
 
 
-def validate_cfg(cfg: RadarConfig, board: "Board | str | None" = None) -> RadarParams:
-    """Check a parsed configuration for consistency and, with a board, against the device.
+def validate_cfg(cfg: RadarConfig, board: Board | None = None) -> RadarParams:
+    """Check a parsed configuration for consistency and, with a board (a :class:`~rfpose.boards.Board`),
+    against the device.
 
     Returns the derived parameters. Raises :class:`ConfigError` naming ``file:line``.
     """
-    from rfpose.boards import get_board
-
-    if isinstance(board, str):
-        board = get_board(board)
+    if isinstance(board, str):  # boards imports this module, so names are resolved by the caller
+        raise TypeError(f"validate_cfg takes a Board, not the name {board!r}: pass rfpose.boards.get_board(name)")
     path = cfg.path
     for e in cfg.entries:
         if isinstance(e, Command):

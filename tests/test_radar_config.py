@@ -219,7 +219,7 @@ def test_malformed_cfg_names_file_and_line(case, tmp_path):
     path = tmp_path / "bad.cfg"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
-        load_cfg(path, "awr1843boost")
+        load_cfg(path, get_board("awr1843boost"))
     err = info.value
     assert fragment in str(err), str(err)
     assert err.path == str(path)

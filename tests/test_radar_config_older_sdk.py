@@ -104,7 +104,7 @@ def test_sdk1_xwr14xx_derived_values(tmp_path):
 def test_sdk2_xwr16xx_on_the_1642_preset(tmp_path):
     path = tmp_path / "xwr16xx_sdk2.cfg"
     path.write_text(SDK2_XWR16XX)
-    cfg = load_cfg(path, "awr1642boost")
+    cfg = load_cfg(path, get_board("awr1642boost"))
     for name in ("peakGrouping", "extendedMaxVelocity", "nearFieldCfg", "bpmCfg", "multiObjBeamForming"):
         assert cfg.raw(name), name
     assert cfg.raw("nearFieldCfg")[0].to_line() == "nearFieldCfg -1 0 0 0"

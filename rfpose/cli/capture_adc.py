@@ -74,7 +74,7 @@ def run(args) -> int:
             except RfposeError as e:
                 error = e  # keep every frame captured so far
             src.stop()
-            meta = writer.close(stats=src.stats(), fpga_version=src.metadata.get("fpga_version"),
+            meta = writer.close(stats=src.stats, fpga_version=src.metadata.get("fpga_version"),
                                 rcvbuf_granted_bytes=src.metadata.get("rcvbuf_granted_bytes"),
                                 error=str(error) if error else None)
         n = meta["num_frames"]

@@ -75,7 +75,7 @@ def _wait(duration: float | None) -> None:
 
 def run(args) -> int:
     from rfpose.boards import get_board
-    from rfpose.drivers.recorder import emulated_adc
+    from rfpose.drivers.emulated import emulated_adc
 
     devices = []
     try:

@@ -58,11 +58,12 @@ def _mars(args) -> int:
 
 
 def _ti_uart(args) -> int:
+    from rfpose.boards import get_board
     from rfpose.drivers.uart_recording import UartRecordingSource
     from rfpose.radar_config import load_cfg
     from rfpose.session import SessionWriter
 
-    cfg = load_cfg(args.cfg, args.board)
+    cfg = load_cfg(args.cfg, get_board(args.board) if args.board else None)
     src = UartRecordingSource(args.file, cfg, sdk=None if args.sdk == "auto" else int(args.sdk), board=args.board,
                               name=args.stream)
     meta = {k: src.metadata[k] for k in ("recording", "sdk", "frames", "bad_packets", "skipped_bytes")}
@@ -73,7 +74,7 @@ def _ti_uart(args) -> int:
         for frame in src:
             writer.append(args.stream, frame)
             points += len(frame.points)
-    s = src.stats()
+    s = src.stats
     print(f"{args.out}: {s['frames']} frames, {points} points; {s['bad_packets']} bad packets and "
           f"{s['skipped_bytes']} stray bytes skipped")
     return 0

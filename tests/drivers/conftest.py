@@ -17,3 +17,32 @@ def addrs():
     a = 100 + os.getpid() % 100
     b = next(_octets) % 250 + 1
     return f"127.{a}.{b}.1", f"127.{a}.{b}.2"
+
+
+@pytest.fixture
+def emulated_rig(tmp_path, addrs):
+    """``emulated_rig(extra="") -> path``: a rig file with one emulated AWR1843 DCA1000 radar on this test's
+    addresses streaming the counter pattern; ``extra`` adds ``[sensors.emulation]`` lines."""
+    host, fpga = addrs
+
+    def make(extra: str = ""):
+        p = tmp_path / "rig.toml"
+        p.write_text(f"""
+[rig]
+name = "t"
+emulate = true
+[[sensors]]
+name = "radar"
+kind = "radar"
+board = "awr1843boost"
+cfg = "awr1843boost.cfg"
+host_ip = "{host}"
+fpga_ip = "{fpga}"
+packet_delay_us = 5
+[sensors.emulation]
+adc = "counter"
+{extra}
+""")
+        return p
+
+    return make

@@ -50,32 +50,10 @@ def test_capture_adc_without_radar_times_out_cleanly(tmp_path, addrs, capsys):
     assert json.loads(out.with_suffix(".json").read_text())["num_frames"] == 0
 
 
-def _rig(tmp_path, host, fpga, extra=""):
-    p = tmp_path / "rig.toml"
-    p.write_text(f"""
-[rig]
-name = "t"
-emulate = true
-[[sensors]]
-name = "radar"
-kind = "radar"
-board = "awr1843boost"
-cfg = "awr1843boost.cfg"
-host_ip = "{host}"
-fpga_ip = "{fpga}"
-packet_delay_us = 5
-[sensors.emulation]
-adc = "counter"
-{extra}
-""")
-    return p
-
-
-def test_record_emulated_rig(tmp_path, addrs, capsys):
+def test_record_emulated_rig(tmp_path, emulated_rig, capsys):
     from rfpose.session import SessionReader
 
-    host, fpga = addrs
-    rig = _rig(tmp_path, host, fpga, "loss_rate = 0.002\nseed = 4")
+    rig = emulated_rig("loss_rate = 0.002\nseed = 4")
     out = tmp_path / "s.zarr"
     assert main(["record", "--rig", str(rig), "--out", str(out), "--duration", "1.2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -95,11 +73,10 @@ def test_record_emulated_rig(tmp_path, addrs, capsys):
     assert lost == summary["radar"]["lost_bytes"] > 0
 
 
-def test_record_stops_cleanly_on_sigint(tmp_path, addrs):
+def test_record_stops_cleanly_on_sigint(tmp_path, emulated_rig):
     from rfpose.session import SessionReader
 
-    host, fpga = addrs
-    rig = _rig(tmp_path, host, fpga)
+    rig = emulated_rig()
     out = tmp_path / "s.zarr"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "rfpose", "-v", "record", "--rig", str(rig), "--out", str(out)],

@@ -74,3 +74,13 @@ def test_import_refuses_a_file_without_packets(tmp_path, capsys):
     assert main(["import", "ti-uart", str(tmp_path / "empty.dat"), "--cfg", str(tmp_path / "board.cfg"),
                  "--out", str(tmp_path / "s.zarr")]) == 2
     assert "no demo-firmware packet" in capsys.readouterr().err
+
+
+def test_open_source_uart_file(tmp_path):
+    from rfpose.drivers.open_source import open_source
+
+    path, truth = _recording(tmp_path, 0x02010004)
+    with open_source(f"uart-file://{path}?cfg={tmp_path / 'board.cfg'}&sdk=2") as src:
+        frames = list(src)
+    assert [f.frame_number for f in frames] == list(range(100, 120))
+    assert np.allclose(frames[3].points["x"], truth[3][0][:, 0], atol=1 / 512)

@@ -141,3 +141,13 @@ def test_mutated_captures_give_counted_skips_or_parse_errors(data):
     assert stats.udp == len(datagrams) <= stats.records
     assert all(len(f.adc) == 8192 for f in frames)
     assert st_.packets == len(traffic.data)
+
+
+def test_open_source_reads_the_capture():
+    from rfpose.drivers.open_source import open_source
+
+    path = shared_data("real", "test_one_frame.pcap")
+    with open_source(f"dca1000-pcap://{path}?frame_bytes=16384") as src:
+        frames = list(src)
+    assert len(frames) == 1 and hashlib.sha256(frames[0].adc.tobytes()).hexdigest() == FRAME_SHA256
+    assert src.metadata["stream"]["packets"] == 12 and src.metadata["foreign_datagrams"] == 0

@@ -37,7 +37,7 @@ def test_packet_hand_built_in_ti_axes():
     f = tlv.parse_packet(pkt)
     p = f.points[0]
     # rfpose radar frame: x forward = y_ti, y left = -x_ti, z up
-    assert (p["x"], p["y"], p["z"], p["velocity"]) == (2.0, -1.0, 0.5, 0.25)
+    assert (p["x"], p["y"], p["z"], p["v"]) == (2.0, -1.0, 0.5, 0.25)
     assert p["snr_db"] == pytest.approx(12.3) and p["noise_db"] == pytest.approx(45.6)
     assert f.skipped_tlv_types == [6] and f.header.frame_number == 3
 
@@ -47,7 +47,7 @@ def test_pack_parse_round_trip_is_padded():
     b = tlv.pack_packet(9, pts, snr_db=[10, 20])
     assert len(b) % 32 == 0
     f = tlv.parse_packet(b)
-    assert np.allclose(np.c_[f.points["x"], f.points["y"], f.points["z"], f.points["velocity"]], pts)
+    assert np.allclose(np.c_[f.points["x"], f.points["y"], f.points["z"], f.points["v"]], pts)
 
 
 @pytest.mark.parametrize("mutate,match", [

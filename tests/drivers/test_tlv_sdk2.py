@@ -35,7 +35,7 @@ def test_sdk2_header_and_q_points_golden():
     f = tlv.parse_packet(pkt, doppler=scale)
     p = f.points[0]
     assert (p["x"], p["y"], p["z"]) == (2.5, -1.0, -0.25)  # rfpose: x forward, y left, z up
-    assert p["velocity"] == pytest.approx(-0.3)
+    assert p["v"] == pytest.approx(-0.3)
     assert np.isnan(p["snr_db"]) and np.isnan(p["noise_db"])
     assert f.bins.tolist() == [(60, -3, 1200)]
     assert f.header.frame_number == 5 and f.header.version == 0x02010004
@@ -49,12 +49,12 @@ def test_sdk1_header_is_36_bytes_and_doppler_index_unsigned():
     assert f.header.sub_frame_number == 0
     assert np.allclose(f.points["x"], [1.0, 2.0]) and np.allclose(f.points["y"], [0.0, 1.0])
     assert np.allclose(f.points["z"], [0.0, 0.25])
-    assert np.allclose(f.points["velocity"], [-0.1, 0.15])
+    assert np.allclose(f.points["v"], [-0.1, 0.15])
 
 
 def test_without_doppler_scale_velocity_is_nan():
     f = tlv.parse_packet(_q_packet(0x02010004, [(1, 2, 3, 4, 5, 6)]))
-    assert np.isnan(f.points["velocity"][0]) and f.bins["doppler_idx"][0] == 2
+    assert np.isnan(f.points["v"][0]) and f.bins["doppler_idx"][0] == 2
 
 
 def test_forced_sdk_overrides_the_version():
@@ -84,7 +84,7 @@ def test_stream_parser_mixed_sdk_versions_and_noise():
         frames += parser.feed(stream[i:i + 17])
     assert [f.header.frame_number for f in frames] == [1, 2, 3]
     assert [float(f.points["x"][0]) for f in frames] == [1.0, 2.0, 3.0]
-    assert [float(f.points["velocity"][0]) for f in frames] == pytest.approx([0.1, -0.1, 0.5])
+    assert [float(f.points["v"][0]) for f in frames] == pytest.approx([0.1, -0.1, 0.5])
     assert parser.bad_packets == 0 and parser.skipped_bytes == 7
 
 
