@@ -120,6 +120,68 @@ def _texture(name: str, prim, pts: np.ndarray, base: np.ndarray, textures: dict)
     return base
 
 
+_SUBPIXEL = (np.arange(4) + 0.5) / 4 - 0.5  # 4x4 sample offsets inside a pixel (px)
+_RAY_STEP_CACHE: dict = {}
+
+
+def _ray_steps(model: CameraModel) -> tuple[np.ndarray, np.ndarray]:
+    """Change of the camera-frame ray per pixel step in u and in v, ``(H·W, 3)`` each (finite differences)."""
+    if model not in _RAY_STEP_CACHE:
+        d = pixel_rays(model).reshape(model.height, model.width, 3)
+        _RAY_STEP_CACHE[model] = (np.gradient(d, axis=1).reshape(-1, 3), np.gradient(d, axis=0).reshape(-1, 3))
+    return _RAY_STEP_CACHE[model]
+
+
+_EDGE_DISTANCE_CACHE: dict = {}
+
+
+def _edge_distance(tex: np.ndarray) -> np.ndarray:
+    """Per texel, the distance (texels) to the nearest texel of another value."""
+    key = (id(tex), tex.shape)
+    if key not in _EDGE_DISTANCE_CACHE:
+        from scipy.ndimage import distance_transform_edt
+
+        edge = np.zeros(tex.shape, bool)
+        edge[:, 1:] |= tex[:, 1:] != tex[:, :-1]
+        edge[:, :-1] |= tex[:, 1:] != tex[:, :-1]
+        edge[1:] |= tex[1:] != tex[:-1]
+        edge[:-1] |= tex[1:] != tex[:-1]
+        _EDGE_DISTANCE_CACHE[key] = distance_transform_edt(~edge)
+    return _EDGE_DISTANCE_CACHE[key]
+
+
+def _board_area_sampled(model: CameraModel, prim, o: np.ndarray, R: np.ndarray, sel: np.ndarray,
+                        tex: np.ndarray) -> np.ndarray:
+    """Grey texture of a flat textured rectangle averaged over each pixel's area (4x4 rays per pixel, each
+    intersected with the rectangle's plane): a camera integrates light over its pixels, and point-sampled
+    black/white edges put up to ±0.5 px of aliasing on every ChArUco corner, more than real sensors show.
+    Pixels whose footprint lies inside one uniform patch of the texture take the centre sample."""
+    n = prim.axes[2]
+    texels_per_m = tex.shape[1] / (2 * prim.radii[0])
+
+    def sample(d):
+        t = ((prim.center - o) @ n) / (d @ n)
+        uv = rect_uv(prim, o + d * t[:, None])
+        iu = np.clip((uv[:, 0] * tex.shape[1]).astype(int), 0, tex.shape[1] - 1)
+        iv = np.clip((uv[:, 1] * tex.shape[0]).astype(int), 0, tex.shape[0] - 1)
+        return iv, iu, t
+
+    d0 = pixel_rays(model)[sel] @ R.T
+    iv, iu, t = sample(d0)
+    g = tex[iv, iu].astype(np.float64)
+    cos = np.abs(d0 @ n)
+    footprint = t * np.linalg.norm(_ray_steps(model)[0][sel], axis=1) / np.maximum(cos, 0.05) * texels_per_m
+    mixed = np.nonzero(_edge_distance(tex)[iv, iu] <= footprint + 1.5)[0]
+    if len(mixed):
+        du, dv = (s[sel[mixed]] for s in _ray_steps(model))
+        dc = pixel_rays(model)[sel[mixed]]
+        d = (dc[:, None, None] + _SUBPIXEL[None, :, None, None] * du[:, None, None] +
+             _SUBPIXEL[None, None, :, None] * dv[:, None, None]).reshape(-1, 3) @ R.T
+        iv, iu, _ = sample(d)
+        g[mixed] = tex[iv, iu].astype(np.float64).reshape(len(mixed), -1).mean(1)
+    return np.repeat(g[:, None], 3, axis=1)
+
+
 HAIR_RGB = ((28, 22, 18), (62, 42, 28), (105, 72, 40), (150, 118, 72), (90, 90, 88))
 
 
@@ -210,11 +272,12 @@ def _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, 
         col = np.broadcast_to(base, (len(sel), 3)).copy()
         if p.owner >= 0 and p.kind == ELLIPSOID and p.material == SKIN:  # the only skin ellipsoid: a head
             col = _face(p, pts[sel], col, hair_rgb(person_palettes[p.owner]))
+        if p.texture == "charuco" and "charuco" in textures:
+            col = _board_area_sampled(model, p, o, R, sel, textures["charuco"])
+            rgb[sel] = col * (0.75 + 0.25 * shade[sel, None])
+            continue
         if p.texture:
             col = _texture(p.texture, p, pts[sel], col, textures)
-            if p.texture == "charuco":
-                rgb[sel] = col * (0.75 + 0.25 * shade[sel, None])
-                continue
         rgb[sel] = col * shade[sel, None]
     rgb[~hit] = (20, 20, 25)
     img = np.clip(rgb, 0, 255).astype(np.uint8).reshape(model.height, model.width, 3)
