@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import Broker
+from mqtt_broker import Broker
 from monitor_sim import TruthEstimator, realtime_opener, sim_config, sim_skeletons
 
 from rfpose.app.monitor.service import Monitor
