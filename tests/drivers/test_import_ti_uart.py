@@ -7,24 +7,9 @@ import pytest
 from rfpose.cli import main
 from rfpose.drivers import tlv
 from rfpose.session import open_session
+from tests.test_radar_config_older_sdk import SDK2_XWR16XX
 
-CFG = """\
-sensorStop
-flushCfg
-dfeDataOutputMode 1
-channelCfg 15 3 0
-adcCfg 2 1
-adcbufCfg -1 0 1 1 1
-profileCfg 0 77 429 7 57.14 0 0 70 1 256 5209 0 0 30
-chirpCfg 0 0 0 0 0 0 0 1
-chirpCfg 1 1 0 0 0 0 0 2
-frameCfg 0 1 16 0 50 1 0
-guiMonitor -1 1 1 0 0 0 1
-peakGrouping -1 1 1 1 1 229
-extendedMaxVelocity -1 0
-nearFieldCfg -1 0 0 0
-sensorStart
-"""
+CFG = SDK2_XWR16XX.replace("frameCfg 0 1 16 0 100 1 0", "frameCfg 0 1 16 0 50 1 0")  # 20 frames/s
 
 
 def _recording(tmp_path, version):
