@@ -126,7 +126,8 @@ class SessionStream(SourceBase):
         return self._checksums is not None
 
     def _intact(self, i: int, *parts: np.ndarray) -> bool:
-        return self._checksums is None or L.frame_checksum(self._timestamps[i], *parts) == self._checksums[i]
+        # the writer's checksum covers the timestamp as recorded, not the calibrated one
+        return self._checksums is None or L.frame_checksum(self._raw_timestamps[i], *parts) == self._checksums[i]
 
     def _corrupt(self, i: int, why: str) -> None:
         """Frame ``i`` failed its integrity check: raise when strict, else count it and mark it lost."""

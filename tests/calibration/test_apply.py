@@ -39,6 +39,7 @@ def test_apply_truth_then_a_partial_calibration(session, tmp_path, capsys):
         if r.kind(n) == "camera":
             np.testing.assert_allclose(s.metadata["intrinsics"], truth[n].K)
             np.testing.assert_allclose(s.metadata["distortion"], truth[n].dist)
+        assert s.verified and s.verify() == []  # the frame checksums cover the recorded times, not the calibrated
     # after calibration every stream is on the radar clock: the lidar sweep nearest a radar frame is the one
     # captured nearest in true time (the simulator's LiDAR starts up to 0.1 s after the radar)
     assert Calibration.from_dict(r.attrs["calibration"]).rig_frame == "radar"
