@@ -75,7 +75,7 @@ def test_live_inputs_equal_the_dataset_tensors(deployed):
 
 def test_a_different_radar_configuration_is_refused_naming_the_field(deployed):
     from rfpose.app.live import RadarPosePipeline
-    from rfpose.cli.simulate_dataset import reduced_cfg
+    from rfpose.app.sim_datasets import reduced_cfg
     from rfpose.preprocessing.factory import RadarMismatchError
 
     session, data, run = deployed

@@ -7,7 +7,7 @@ import pytest
 import zarr
 
 from rfpose.cli import main
-from rfpose.cli.simulate_dataset import ACTIONS, SimDatasetPreset, build_preset, get_preset
+from rfpose.app.sim_datasets import ACTIONS, SimDatasetPreset, build_preset, get_preset
 from rfpose.errors import ConfigError, ShapeError, UnknownNameError
 from rfpose.models import baselines
 from rfpose.models.spec import VoxelGrid

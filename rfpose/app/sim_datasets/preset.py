@@ -1,0 +1,243 @@
+"""A seeded simulator dataset preset and its build (sessions → DATASET.zarr).
+
+Every preset is a :class:`SimDatasetPreset` (or a subclass that overrides how a session is simulated or how
+the dataset is preprocessed); :func:`build_preset` simulates its sessions into ``OUT/sessions``, builds
+``OUT/dataset.zarr`` through ``rfpose.preprocessing`` (split by subject, never by frame) and writes
+``OUT/preset.json`` (the resolved preset, also stored in the dataset's root attrs ``preset``). Rerunning
+resumes: finished sessions are kept and the dataset build skips finished tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rfpose.dataset import RTPOSE_ROI
+from rfpose.sim.motion import RTPOSE_ACTIONS
+
+log = logging.getLogger(__name__)
+
+
+ACTIONS = RTPOSE_ACTIONS  # RT-Pose's six (rtpose.md §4)
+
+
+@dataclass(frozen=True)
+class SimDatasetPreset:
+    """A seeded simulator dataset: subjects × actions × scenes, one session each, split by subject."""
+
+    name: str
+    description: str
+    board: str = "mmwcas"
+    adc_samples: int | None = 128
+    """override of the board cfg's ADC samples per chirp (None: keep)"""
+    loops: int | None = 32
+    """override of the board cfg's chirp loops per frame (None: keep)"""
+    frame_period_ms: float | None = None
+    """override of the board cfg's frame period in ms (None: keep)"""
+    subject_seeds: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    """one simulated subject per seed (body height and build drawn by the simulator from the seed)"""
+    scenarios: tuple[str, ...] = ACTIONS
+    """simulator scenario names (one person each); every one is run in every scene"""
+    scenes: tuple[str | None, ...] = (None,)
+    """rooms: "clean" | "cluttered"; None keeps the scenario's own room"""
+    frames_per_session: int = 20
+    train_takes: int = 1
+    """takes of every (scenario, scene) per training subject; val and test subjects get one"""
+    val_seeds: tuple[int, ...] = (5,)
+    test_seeds: tuple[int, ...] = (6,)
+    format: str = "rtpose"
+    grid_x_m: tuple[float, float] = RTPOSE_ROI.x_m
+    grid_y_m: tuple[float, float] = RTPOSE_ROI.y_m
+    grid_z_m: tuple[float, float] = RTPOSE_ROI.z_m
+    grid_n_zyx: tuple[int, int, int] = RTPOSE_ROI.n_zyx
+    """rtpose voxel grid (centres, radar frame, m) and counts; the default is RT-Pose's ROI"""
+    doppler_window: str = "none"
+    angle_window: str = "none"
+    """rtpose chain windows (RT-Pose: none)"""
+
+    def __post_init__(self):
+        from rfpose.errors import ConfigError
+
+        seeds = set(self.subject_seeds)
+        if len(seeds) != len(self.subject_seeds):
+            raise ConfigError(f"preset {self.name}: subject seeds repeat: {self.subject_seeds}")
+        if not (set(self.val_seeds) <= seeds and set(self.test_seeds) <= seeds):
+            raise ConfigError(f"preset {self.name}: val/test seeds must be subject seeds")
+        if set(self.val_seeds) & set(self.test_seeds):
+            raise ConfigError(f"preset {self.name}: a subject cannot be both val and test")
+        if not seeds - set(self.val_seeds) - set(self.test_seeds):
+            raise ConfigError(f"preset {self.name}: no training subject left")
+        if self.frames_per_session < 1:
+            raise ConfigError(f"preset {self.name}: frames_per_session must be ≥ 1")
+        if self.train_takes < 1:
+            raise ConfigError(f"preset {self.name}: train_takes must be ≥ 1")
+
+    def sessions(self) -> list[tuple[int, str, str | None, int, int]]:
+        """``(seed, scenario, scene, motion_seed, take)`` per session, in build order. The body comes from the
+        seed alone; the motion seed numbers the (take, scenario, scene) triples, so each session of a subject
+        is a different take (start point, path, gesture timing): walk and walk-wave, clean and cluttered
+        differ. Take 0 of every session keeps its motion seed when ``train_takes`` grows."""
+        n, pairs = len(self.scenes), len(self.scenes) * len(self.scenarios)
+        held_out = set(self.val_seeds) | set(self.test_seeds)
+        return [(seed, sc, scene, t * pairs + a * n + k, t) for seed in self.subject_seeds
+                for t in range(1 if seed in held_out else self.train_takes)
+                for a, sc in enumerate(self.scenarios) for k, scene in enumerate(self.scenes)]
+
+    def simulate_session(self, path: str, scenario: str, seed: int, cfg_text: str, scene: str | None,
+                         motion_seed: int) -> None:
+        """Write one session to ``path`` (radar only, the simulator's skeletons as labels). Presets that need
+        other sensors or rigs override this."""
+        from rfpose.sim.session_writer import simulate_session
+
+        simulate_session(path, scenario, self.frames_per_session, seed=seed, board=self.board, camera=False,
+                         lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed)
+
+    def preprocess_config(self, subject_of_seed: dict[int, str]):
+        from rfpose.dataset import PreprocessConfig
+
+        return PreprocessConfig(format=self.format,
+                                val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds),
+                                test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds),
+                                grid_x_m=self.grid_x_m, grid_y_m=self.grid_y_m, grid_z_m=self.grid_z_m,
+                                grid_n_zyx=self.grid_n_zyx, doppler_window=self.doppler_window,
+                                angle_window=self.angle_window)
+
+    def to_dict(self) -> dict:
+        from rfpose.sim import SIM_REVISION
+
+        return {**asdict(self), "sim_revision": SIM_REVISION}
+
+
+def reduced_cfg(board_name: str, adc_samples: int | None, loops: int | None,
+                frame_period_ms: float | None = None) -> str:
+    """The board's default .cfg with the ADC sample count, loop count and frame period replaced (validated)."""
+    from rfpose.boards import get_board
+    from rfpose.errors import ConfigError
+    from rfpose.radar_config import parse_cfg, validate_cfg
+
+    board = get_board(board_name)
+    lines = []
+    for line in board.default_cfg_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "profileCfg" and adc_samples is not None:
+            parts[10] = str(adc_samples)
+            line = " ".join(parts)
+        elif parts and parts[0] == "frameCfg" and (loops is not None or frame_period_ms is not None):
+            if loops is not None:
+                parts[3] = str(loops)
+            if frame_period_ms is not None:
+                parts[5] = f"{frame_period_ms:g}"
+            line = " ".join(parts)
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
+    try:
+        validate_cfg(parse_cfg(text, f"<{board_name} reduced>"), board)
+    except ConfigError as e:
+        raise ConfigError(f"preset chirp reduction is invalid for {board_name}: {e}") from None
+    return text
+
+
+def session_name(seed: int, scenario: str, scene: str | None, take: int = 0) -> str:
+    return f"seed{seed}-{scenario}" + (f"-{scene}" if scene else "") + (f"-t{take}" if take else "")
+
+
+def _session_done(path: Path) -> bool:
+    """A session is complete once its ``subject`` attr is written (the last step of :func:`_simulate_one`)
+    by the current simulator revision."""
+    import zarr
+
+    from rfpose.sim import SIM_REVISION
+
+    if not path.exists():
+        return False
+    try:
+        attrs = zarr.open_group(str(path), mode="r").attrs
+    except Exception:  # a half-written session from an interrupted build: simulate it again
+        return False
+    revision = attrs.get("config", {}).get("simulator", {}).get("revision")
+    if revision != SIM_REVISION:
+        log.info("%s: simulator revision %s, current %s; simulating it again", path, revision, SIM_REVISION)
+        return False
+    return "subject" in attrs
+
+
+def _simulate_one(preset: SimDatasetPreset, path: str, scenario: str, seed: int, cfg_text: str,
+                  scene: str | None, motion_seed: int) -> str:
+    """Simulate one session of ``preset`` and mark it complete; returns its subject id."""
+    import zarr
+
+    preset.simulate_session(path, scenario, seed, cfg_text, scene, motion_seed)
+    g = zarr.open_group(path, mode="r+")
+    # the simulator derives the body from the seed alone: one subject per seed across sessions.
+    # Written last: it also marks the session as complete for a resumed build.
+    g.attrs["subject"] = str(g.attrs["subjects"][0]["subject_id"]) if g.attrs.get("subjects") else f"seed{seed}"
+    return str(g.attrs["subject"])
+
+
+def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | None = "synchronous",
+                 progress: bool = True, workers: int = 1) -> dict:
+    """Simulate every session of ``preset`` into ``out/sessions`` and build ``out/dataset.zarr``.
+
+    ``workers`` > 1 simulates that many sessions at once in separate processes (the simulator runs on one
+    core per process). Returns a summary (sessions, subject of each seed, split sizes, dataset build
+    summary). The resolved preset is written to ``out/preset.json`` and to the dataset's root attrs
+    ``preset``."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    import numpy as np
+    import zarr
+    from tqdm import tqdm
+
+    from rfpose.preprocessing.dataset import build_dataset
+
+    out = Path(out)
+    (out / "sessions").mkdir(parents=True, exist_ok=True)
+    (out / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2))
+    cfg_text = reduced_cfg(preset.board, preset.adc_samples, preset.loops, preset.frame_period_ms)
+    plan = [(out / "sessions" / f"{session_name(seed, sc, scene, take)}.zarr", seed, sc, scene, m)
+            for seed, sc, scene, m, take in preset.sessions()]
+    todo = [(preset, str(path), sc, seed, cfg_text, scene, m)
+            for path, seed, sc, scene, m in plan if not _session_done(path)]
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="simulate", disable=None if progress else True)
+    if workers > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for _ in pool.map(_simulate_one, *zip(*todo)):
+                bar.update()
+    else:
+        for job in todo:
+            _simulate_one(*job)
+            bar.update()
+    bar.close()
+    paths = [str(path) for path, *_ in plan]
+    subject_of_seed = {seed: str(zarr.open_group(str(path), mode="r").attrs["subject"])
+                       for path, seed, *_ in plan}
+    t_sim = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dataset = out / "dataset.zarr"
+    # the dataset is built after every session exists, so one that predates sessions simulated now (another
+    # simulator revision) or was built from another list of sessions (a grown preset) is stale
+    stale = dataset.exists() and (bool(todo) or [x["path"] for x in zarr.open_group(str(dataset), mode="r").attrs.get(
+        "sessions", [])] != paths)
+    if stale:
+        log.info("%s: older than its sessions or built from others; rebuilding", dataset)
+    summary = build_dataset(paths, str(dataset), preset.preprocess_config(subject_of_seed),
+                            scheduler=scheduler, progress=progress, overwrite=stale)
+    t_pre = time.perf_counter() - t0
+    root = zarr.open_group(str(out / "dataset.zarr"), mode="r+")
+    root.attrs["preset"] = preset.to_dict()
+    split = root["split"][:]
+    counts = {name: int((split == code).sum()) for code, name in enumerate(("train", "val", "test"))}
+    subjects = {name: sorted({subject_of_seed[s] for s in seeds}) for name, seeds in (
+        ("val", preset.val_seeds), ("test", preset.test_seeds))}
+    subjects["train"] = sorted(set(subject_of_seed.values()) - set(subjects["val"]) - set(subjects["test"]))
+    return {"preset": preset.name, "sessions": len(paths), "subjects": subject_of_seed, "split_subjects": subjects,
+            "split_samples": counts, "simulate_s": round(t_sim, 1), "preprocess_s": round(t_pre, 1),
+            "frames": int(len(split)), "dataset": summary, "unique_subjects_per_split_ok":
+            bool(all(len(np.unique(split[root["subject"][:] == s])) == 1 for s in np.unique(root["subject"][:])))}
+
+
