@@ -24,7 +24,8 @@ class RealtimeSource(SourceBase):
     period overdue is dropped without being read (``dropped`` counts them), so a source that is slow to
     produce frames (a simulator rendering images) falls back to the rate it can sustain.
 
-    ``restamp``: replace ``timestamp_ns`` by the host clock (``time.time_ns()``) at emission.
+    ``restamp``: replace ``timestamp_ns`` by the host clock (``time.time_ns()``) at the frame's due time — when a
+    live sensor would have captured it; a frame that was slow to produce (a rendered image) is not stamped late.
     ``loop``: start over at the end (a live sensor never runs out). ``speed`` > 1 replays faster.
     ``max_rate_hz``: emit at most this many frames per second (the others are skipped, not counted as
     dropped). ``drop_late=False`` emits every frame, late if need be (a replay that must see them all).
@@ -69,6 +70,7 @@ class RealtimeSource(SourceBase):
         period = float(np.median(np.diff(times))) if times is not None and n > 1 else None
         t0 = times[0] if times is not None and n else None
         start, last_emit, lap, span = time.monotonic(), -float("inf"), 0, 0.0
+        wall_start_ns = time.time_ns()
         while n and not self._halt.is_set():
             last_read = None  # (index, time) of the last frame read in this lap
             t = None
@@ -106,7 +108,7 @@ class RealtimeSource(SourceBase):
                 if self._halt.is_set():
                     return
                 if self.restamp:
-                    frame.timestamp_ns = time.time_ns()
+                    frame.timestamp_ns = wall_start_ns + int(round((due - start) * 1e9))
                 last_emit = due
                 self.emitted += 1
                 yield frame

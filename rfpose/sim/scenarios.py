@@ -98,14 +98,15 @@ def default_board(spec: ScenarioSpec) -> str:
 def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None = None, people: int | None = None,
               camera: bool = True, lidar: bool = True, lidar_pattern: str = "livox", multipath: bool = False,
               cfg_text: str | None = None, camera_model: CameraModel | None = None, scene: str | None = None,
-              motion_seed: int | None = None) -> SimulatedRig:
+              motion_seed: int | None = None, rig_seed: int | None = None) -> SimulatedRig:
     """Build the rig of scenario ``name``. ``board`` defaults to mmwcas (RT-Pose-like); ``cfg_text`` to the
     board's shipped .cfg. ``people`` overrides the scenario's person count (actions cycle).
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; a cluttered room always has a chair.
     ``motion_seed``: None draws body and motion from ``seed`` alone (the default); an integer keeps the bodies
     of ``seed`` (same subjects) and draws their paths and gestures from ``(seed, motion_seed)``, so one subject
-    can perform several different takes of an action."""
+    can perform several different takes of an action. ``rig_seed``: the physical rig (sensor poses, intrinsics,
+    clocks) of that seed instead of ``seed``'s, so several subjects can be recorded with one rig."""
     spec = get_scenario(name)
     if scene is not None:
         if scene not in SCENES:
@@ -120,7 +121,7 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     chair_xy = None
     if spec.chair:
         chair_xy = (float(rng.uniform(3.0, 4.0)), float(rng.uniform(-0.8, 0.8)))
-    rig_rng = rig_rngs(seed, b.name)
+    rig_rng = rig_rngs(seed if rig_seed is None else rig_seed, b.name)
     targets = []
     if spec.reflector:
         targets.append(CornerReflector(reflector_path(np.random.default_rng([seed, 0x4EF])), floor_z=area.floor_z))
@@ -144,7 +145,7 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     radars, lidars, cameras = make_sensors(b, cfg, rig_rng, hupr=spec.hupr, lidar=lidar, camera=camera,
                                            lidar_pattern=lidar_pattern, camera_model=camera_model)
     desc = {"scenario": name, "seed": seed, "spec": spec.to_dict(), "board": b.name, "multipath": multipath,
-            "rig": "hupr" if spec.hupr else "rtpose", "motion_seed": motion_seed}
+            "rig": "hupr" if spec.hupr else "rtpose", "motion_seed": motion_seed, "rig_seed": rig_seed}
     return SimulatedRig(world, radars, lidars, cameras, num_frames, seed, desc)
 
 

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 
+from rfpose.errors import ConfigError
 from rfpose.sim import SIM_REVISION
 from rfpose.sim.rig import EPOCH_NS, SimCameraSource, SimulatedRig
 from rfpose.sim.scenarios import build_rig
@@ -38,13 +39,16 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                      people: int | None = None, camera: bool = True, lidar: bool = True,
                      lidar_pattern: str = "livox", multipath: bool = False, cfg_text: str | None = None,
                      overwrite: bool = False, progress: bool = False, labels_2d: bool = True,
-                     scene: str | None = None, motion_seed: int | None = None, camera_model=None) -> dict:
+                     scene: str | None = None, motion_seed: int | None = None, camera_model=None,
+                     rig_seed: int | None = None, streams: tuple[str, ...] | None = None) -> dict:
     """Simulate ``num_frames`` radar frames of ``scenario`` (None: the scenario's default, which covers a
     calibration scenario's whole target path) and write them to the session ``out``.
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; ``motion_seed`` gives the same subjects
     (bodies of ``seed``) a different take of the motion (see :func:`rfpose.sim.scenarios.build_rig`);
-    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests)."""
+    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests);
+    ``rig_seed`` the physical rig (see :func:`rfpose.sim.scenarios.build_rig`); ``streams`` writes only these
+    sensors (e.g. one camera of the pair, to save rendering)."""
     from rfpose.session import SessionWriter
     from rfpose.sim.scenarios import default_frames
 
@@ -52,7 +56,13 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
         num_frames = default_frames(scenario, board, cfg_text)
     rig = build_rig(scenario, seed=seed, num_frames=num_frames, board=board, people=people, camera=camera,
                     lidar=lidar, lidar_pattern=lidar_pattern, multipath=multipath, cfg_text=cfg_text,
-                    scene=scene, motion_seed=motion_seed, camera_model=camera_model)
+                    scene=scene, motion_seed=motion_seed, camera_model=camera_model, rig_seed=rig_seed)
+    if streams is not None:
+        unknown = sorted(set(streams) - set(rig.sources))
+        if unknown:
+            raise ConfigError(f"no stream(s) {unknown} in the simulated rig; it has {sorted(rig.sources)}")
+        for name in [n for n in rig.sources if n not in streams]:
+            del rig.sources[name]
     n_people = len(rig.world.people)
     with SessionWriter(out, attrs=session_attrs(rig), overwrite=overwrite, commit_every=16) as w:
         for name, src in rig.sources.items():
