@@ -37,7 +37,11 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test $(VENV)/.mediapipe
 mediapipe: $(VENV)/.mediapipe
 
-demo: install
+# The demo annotates with MediaPipe, and its monitor stage talks to Debian's mosquitto and is photographed by
+# Debian's chromium (installed when root + apt are available; otherwise the demo says so and skips that part).
+demo: install $(VENV)/.mediapipe
+	@.ci/ensure-mosquitto
+	@.ci/ensure-chromium
 	$(BIN)/rfpose demo --out demo-out
 
 test: install-test

@@ -18,7 +18,8 @@
 ``realtime=1`` in the query of a seekable source (``sim://``, ``session://``, ``adc://``, ``pcd://``) replays
 it at its own pace with host timestamps, as a live sensor would
 (:class:`~rfpose.drivers.realtime.RealtimeSource`); add ``loop=1`` to start over at the end and
-``max_rate_hz=R`` to cap the frame rate — e.g. ``session://rec.zarr?realtime=1&loop=1#radar``.
+``max_rate_hz=R`` to cap the frame rate — e.g. ``session://rec.zarr?realtime=1&loop=1#radar``; ``drop_late=0``
+emits every frame even when producing it took longer than its period (late, stamped with its due time).
 
 The ``emu+`` schemes start the device emulators in-process and return the real driver talking to them
 (over loopback UDP and ptys); closing the source closes the emulators. Their other query keys are the rig
@@ -42,7 +43,7 @@ from rfpose.errors import ConfigError, UnknownNameError
 _VIDEO = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 _FALSE = ("0", "false", "no")
 #: query keys every scheme accepts (the realtime wrapper's)
-_REPLAY_KEYS = ("realtime", "loop", "max_rate_hz")
+_REPLAY_KEYS = ("realtime", "loop", "max_rate_hz", "drop_late")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ def open_source(uri: str, **overrides):
     if not src.is_seekable:
         src.close()
         raise ConfigError(f"{uri}: realtime replay needs a recorded or simulated source")
-    return RealtimeSource(src, loop=u.flag("loop"), max_rate_hz=u.number("max_rate_hz", 0.0) or None)
+    return RealtimeSource(src, loop=u.flag("loop"), max_rate_hz=u.number("max_rate_hz", 0.0) or None,
+                          drop_late=u.number("drop_late", 1.0) != 0)
 
 
 # -- devices ---------------------------------------------------------------------------------------

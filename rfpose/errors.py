@@ -91,3 +91,7 @@ class PartialRecording(RfposeError):
     committed and readable. The CLI exits with 3 (not 2: the output exists and is valid, but short)."""
 
     exit_code = 3
+
+
+class DependencyError(RfposeError):
+    """A program the command needs is not installed (the message says how to install it)."""

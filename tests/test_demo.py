@@ -12,12 +12,13 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rfpose.app.report import _fmt
 
 REQUIRED_FIGURES = {"range_doppler", "range_azimuth", "lidar", "camera", "training", "per_joint", "skeletons",
-                    "latency"}
+                    "latency", "label_error", "auto_labels"}
 
 
 def _chromium() -> str | None:
@@ -73,6 +74,52 @@ def test_every_stage_ran(demo_run):
     assert doc["replay"]["frames"] == cap["radar_frames"]
     assert doc["evaluation"]["samples"] > 0 and "mpjpe_mm" in doc["evaluation"]
     print(f"quick demo: {doc['total_seconds']:.0f} s")
+
+
+def test_calibrated_from_the_captures(demo_run):
+    _out, doc = demo_run
+    cal = doc["calibration"]
+    rows = {(r["sensor"], r["geometry"]): r for r in cal["errors"]}
+    # the radar is the rig frame; the LiDAR and the camera are calibrated, and better than the tape measure
+    for sensor in ("lidar", "cam_left"):
+        after, before = rows[(sensor, "calibrated")], rows[(sensor, "nominal (before)")]
+        assert after["trans_mm"] < 30 and after["rot_deg"] < 1.0, after
+        assert after["trans_mm"] < before["trans_mm"] or after["rot_deg"] < before["rot_deg"], (before, after)
+        assert abs(after["clock_ms"]) < 50, after
+    assert abs(rows[("cam_left", "calibrated")]["fx_pct"]) < 1.0
+    assert all(abs(v) < 50 for v in cal["training_set_clock_ms"].values()), cal["training_set_clock_ms"]
+    # the calibration was written into the capture (the session reader returns it)
+    from rfpose.session import SessionReader
+
+    r = SessionReader(doc["capture"]["session"])
+    assert r.attrs["calibration"]["source"].endswith("capture.json")
+    lidar = r.stream("lidar")
+    assert (np.asarray(lidar.timestamps_ns) - np.asarray(lidar.raw_timestamps_ns) ==
+            r.attrs["calibration"]["sensors"]["lidar"]["clock_offset_ns"]).all()
+
+
+def test_trained_on_auto_labels(demo_run):
+    _out, doc = demo_run
+    ann = doc["annotation"]
+    assert ann["labelled"] > 0.3 * ann["radar_frames"], ann
+    assert 0 < ann["mpjpe_mm"] < 250, ann  # auto labels against the simulator's truth
+    assert doc["training"]["labels"] == "auto" and doc["datasets"]["train"]["labels"] == "auto"
+    assert doc["datasets"]["test"]["labels"] == "gt"  # evaluation only
+
+
+def test_monitor_replayed_the_capture(demo_run):
+    _out, doc = demo_run
+    mon = doc["monitor"]
+    assert mon["health"]["frames"] > 10 and mon["latency_ms_p50"] is not None and mon["latency_ms_p95"] is not None
+    if shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto"):
+        assert mon["mqtt"]["discovery_messages"] > 0 and mon["mqtt"]["fall_entity"], mon["mqtt"]
+        assert mon["mqtt"]["availability"] in ("online", "offline") and mon["mqtt"]["state_messages"] > 0
+    else:
+        assert any("MQTT part skipped" in n for n in mon["notes"])
+    if _chromium():
+        assert mon["browser"]["frames"] > 3 and "monitor_page" in {f["id"] for f in doc["figures"]}
+    else:
+        assert any("browser part skipped" in n for n in mon["notes"])
 
 
 def test_report_in_headless_chromium(demo_run):

@@ -108,16 +108,17 @@ def image_with_skeleton(image: np.ndarray, joints_2d: np.ndarray, path, skeleton
     return _save(fig, path)
 
 
-def skeletons_pred_vs_true(pred: np.ndarray, true: np.ndarray, path, skeleton="rtpose15", titles=None) -> Path:
-    """Side-by-side front (y–z) views of predicted (blue) and true (red) skeletons, one panel per frame.
-    ``pred``/``true`` are ``(frames, J, 3)``."""
+def skeletons_pred_vs_true(pred: np.ndarray, true: np.ndarray, path, skeleton="rtpose15", titles=None,
+                           pred_label: str = "predicted") -> Path:
+    """Side-by-side front (y–z) views of predicted (blue, legend ``pred_label``) and true (red) skeletons, one
+    panel per frame. ``pred``/``true`` are ``(frames, J, 3)``."""
     plt = _plt()
     n = len(pred)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 4.2), squeeze=False)
     for k in range(n):
         ax = axes[0, k]
         _draw_skeleton(ax, true[k], skeleton, "red", "true", dims=(1, 2))
-        _draw_skeleton(ax, pred[k], skeleton, "royalblue", "predicted", dims=(1, 2))
+        _draw_skeleton(ax, pred[k], skeleton, "royalblue", pred_label, dims=(1, 2))
         ax.set_aspect("equal")
         ax.invert_xaxis()
         ax.set_xlabel("y (m)")
