@@ -23,7 +23,7 @@ def start_dca1000(board: str, host_ip: str, fpga_ip: str, e: EmulationConfig,
     from rfpose.drivers.emulators.board import BoardEmulator
     from rfpose.drivers.emulators.dca1000 import DCA1000Emulator, Impairments
 
-    dca = DCA1000Emulator(emulated_adc(e.adc, e.seed), fpga_ip=fpga_ip, host_ip=host_ip, source_port=fpga_port,
+    dca = DCA1000Emulator(emulated_adc(e.adc, e.seed, preload=e.preload), fpga_ip=fpga_ip, host_ip=host_ip, source_port=fpga_port,
                           lvds_lanes=get_board(board).lvds_lanes,
                           impairments=Impairments(loss_rate=e.loss_rate, duplicate_rate=e.duplicate_rate,
                                                   reorder_rate=e.reorder_rate, corrupt_rate=e.corrupt_rate,
@@ -111,8 +111,9 @@ def emulated_points(spec: str, seed: int = 0, targets: int = 3, frame_period_s: 
     raise ConfigError(f"emulation.points {spec!r} is unknown; valid: walking, sim://SCENARIO[?people=N]")
 
 
-def emulated_adc(spec: str, seed: int = 0):
-    """The ADC provider named by a rig's ``emulation.adc``."""
+def emulated_adc(spec: str, seed: int = 0, preload: bool = False):
+    """The ADC provider named by a rig's ``emulation.adc``; ``preload``: a source's frames are all produced
+    now (a finite, seekable source: the simulator, a session), not while streaming."""
     from rfpose.drivers.emulators.adc_frames import AdcFile, SourceAdc, SyntheticAdc
 
     if spec in ("counter", "random"):
@@ -120,5 +121,5 @@ def emulated_adc(spec: str, seed: int = 0):
     if "://" in spec:
         from rfpose.drivers.open_source import open_source
 
-        return SourceAdc(open_source(spec), loop=True)
+        return SourceAdc(open_source(spec), loop=True, preload=preload)
     return AdcFile(spec, loop=True)

@@ -58,10 +58,12 @@ class EmulationConfig:
     points: str = "walking"       # radar_points: walking (circling targets) | sim://SCENARIO[?people=N]
     targets: int = 3              # radar_points with points = "walking"
     garbage_rate: float = 0.0     # radar_points: probability of random bytes before a TLV packet
+    preload: bool = False         # radar: produce every frame of a finite adc source before the board starts, so
+                                  # a simulator slower than real time (a loaded machine) never delays a frame
 
 
 #: Emulation keys that apply to one sensor kind only (a key of the other kind is a mistake worth reporting).
-_EMULATION_ONLY = {"radar": ("adc", "loss_rate", "duplicate_rate", "reorder_rate"),
+_EMULATION_ONLY = {"radar": ("adc", "loss_rate", "duplicate_rate", "reorder_rate", "preload"),
                    "radar_points": ("points", "targets", "garbage_rate")}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rfpose.errors import FormatError
+from rfpose.errors import ConfigError, FormatError
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,17 @@ class SourceAdc:
     """Frames from a radar source yielding :class:`~rfpose.source.RadarFrame` (the simulator or a
     session); the frames' word count must match the configuration."""
 
-    def __init__(self, source, loop: bool = False):
+    def __init__(self, source, loop: bool = False, preload: bool = False):
         self.source, self.loop = source, loop
+        self._preloaded = None
+        if preload:
+            if not getattr(source, "is_seekable", False):
+                raise ConfigError(f"emulation.preload needs a finite recorded or simulated source, not {type(source).__name__}")
+            self._preloaded = [source[i] for i in range(len(source))]
 
     def frames(self, frame_bytes: int) -> Iterator[bytes]:
         while True:
-            for fr in self.source:
+            for fr in (self.source if self._preloaded is None else self._preloaded):
                 data = np.ascontiguousarray(fr.adc, dtype="<i2").tobytes()
                 if len(data) != frame_bytes:
                     raise FormatError(f"radar source frame {fr.index} has {len(data)} bytes; the configuration "

@@ -176,6 +176,7 @@ packet_delay_us = 25
 [sensors.emulation]
 adc = "{_sim_uri(cfg, scenario, frames)}&camera=0&lidar=0"
 seed = {cfg.seed}
+preload = true  # simulate every frame before sensorStart: the emulated board never falls behind its frame clock
 """)
     if "lidar" in sensors:
         parts.append(f"""

@@ -32,6 +32,17 @@ def find_executable(*names: str, extra: tuple[str, ...] = ()) -> str | None:
     return next((p for p in extra if os.path.exists(p)), None)
 
 
+def _terminate(proc: subprocess.Popen | None) -> None:
+    """Stop a process this module started: SIGTERM, then SIGKILL after 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 class Mosquitto:
     """``mosquitto -c CONF`` listening on 127.0.0.1 only, anonymous (it is reachable from this host alone),
     no persistence; a context manager that stops the process it started."""
@@ -64,12 +75,7 @@ class Mosquitto:
         raise RfposeError(f"mosquitto did not listen on 127.0.0.1:{self.port} within 10 s")
 
     def __exit__(self, *exc) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        _terminate(self.proc)
         self.proc = None
 
 
@@ -150,12 +156,7 @@ class HeadlessChromium:
         if self.ws is not None:
             self.ws.close()
             self.ws = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        _terminate(self.proc)
         self.proc = None
         if self.profile:
             shutil.rmtree(self.profile, ignore_errors=True)
