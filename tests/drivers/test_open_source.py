@@ -74,3 +74,48 @@ def test_session_replayed_in_real_time_and_looped(tmp_path):
     assert np.array_equal(frames[4].adc, frames[0].adc)
     with pytest.raises(ConfigError, match="realtime replay needs a recorded or simulated source"):
         open_source("emu+uart://?realtime=1")
+
+
+def test_preloaded_emulator_frames_equal_the_sources_and_late_frames_are_kept(tmp_path):
+    """``emulation.preload`` produces the same bytes up front; ``drop_late=0`` emits a slow source's every frame,
+    stamped with its due time."""
+    from rfpose.drivers.emulators.adc_frames import SourceAdc
+    from rfpose.sim.session_writer import simulate_session
+
+    path = tmp_path / "s.zarr"
+    simulate_session(path, "walk", num_frames=3, seed=0, camera=False, lidar=False)
+    uri = f"session://{path}#radar"
+    src = open_source(uri)
+    nbytes = src[0].adc.size * 2
+    lazy, pre = SourceAdc(open_source(uri)), SourceAdc(open_source(uri), loop=True, preload=True)
+    gen = pre.frames(nbytes)
+    assert list(lazy.frames(nbytes)) == [next(gen) for _ in range(3)] and next(gen) == next(lazy.frames(nbytes))
+    with pytest.raises(ConfigError, match="preload"):
+        SourceAdc(open_source("emu+uart://"), preload=True)
+
+    class Slow:  # a seekable source that takes 0.25 s per frame at 10 Hz
+        kind, name, is_seekable, metadata = "radar", "radar", True, {}
+        timestamps_ns = np.arange(4, dtype=np.int64) * 100_000_000
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            time.sleep(0.25)
+            return src[i % 3]
+
+        def close(self):
+            pass
+
+    from rfpose.drivers.realtime import RealtimeSource
+
+    for drop_late, expect in ((True, lambda n: n < 4), (False, lambda n: n == 4)):
+        rt = RealtimeSource(Slow(), drop_late=drop_late)
+        got = []
+        while (f := rt.read(timeout_s=2.0)) is not None and len(got) < 4:
+            got.append(f.timestamp_ns)
+        rt.close()
+        assert expect(len(got)), (drop_late, len(got))
+        if not drop_late:
+            assert np.allclose(np.diff(got), 1e8, atol=2e6)  # stamped when due, not when delivered
+    assert open_source(f"session://{path}?realtime=1&drop_late=0#radar").drop_late is False

@@ -87,3 +87,26 @@ def test_calibration_target_paths(seed):
             np.testing.assert_array_equal(path.pose(a + 0.01)[0], path.pose(b - 0.01)[0])
     assert default_frames("calibration-reflector") <= 200 and default_frames("calibration-charuco") <= 200
     assert default_frames("walk") == 10
+
+
+def test_rig_seed_records_other_subjects_with_one_rig_and_streams_selects_sensors(tmp_path):
+    """Several subjects recorded with one physical rig (``rig_seed``), only some sensors written (``streams``)."""
+    from rfpose.errors import ConfigError
+    from rfpose.session import SessionReader
+    from rfpose.sim.session_writer import simulate_session
+
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    simulate_session(a, "walk", 2, seed=4, board="awr1843boost", camera=False)
+    simulate_session(b, "walk", 2, seed=9, board="awr1843boost", rig_seed=4, streams=("radar", "lidar"),
+                     camera=False)
+    ra, rb = SessionReader(a), SessionReader(b)
+    assert rb.streams == ["radar", "lidar"] or set(rb.streams) == {"radar", "lidar"}
+    ta, tb = Calibration.from_dict(ra.attrs["sim_truth"]), Calibration.from_dict(rb.attrs["sim_truth"])
+    err = tb.compare(ta)["lidar"]
+    assert err["trans_mm"] == 0 and err["rot_deg"] == 0 and err["clock_ms"] == 0  # the same rig
+    assert ra.attrs["subjects"] != rb.attrs["subjects"]  # another person
+    np.testing.assert_array_equal(ra.stream("lidar").metadata["extrinsics"], rb.stream("lidar").metadata["extrinsics"])
+    other = Calibration.from_dict(build_rig("walk", seed=9, board="awr1843boost").truth().to_dict())
+    assert other.compare(ta)["lidar"]["trans_mm"] > 0  # without rig_seed, seed 9 is another rig
+    with pytest.raises(ConfigError, match="cam_middle"):
+        simulate_session(tmp_path / "c.zarr", "walk", 2, seed=9, board="awr1843boost", streams=("radar", "cam_middle"))
