@@ -679,11 +679,15 @@ class _MqttLog:
     def summary(self, prefix: str) -> dict:
         with self._lock:
             msgs = list(self.messages)
-        disc = [t for t, _p, _r in msgs if t.startswith("homeassistant/")]
+        disc = [(t, p) for t, p, _r in msgs if t.startswith("homeassistant/") and p]
+        entities = {}
+        for _t, p in disc:  # device-based discovery: one payload, its components by id
+            with contextlib.suppress(ValueError, AttributeError):
+                entities.update((json.loads(p).get("cmps") or json.loads(p).get("components") or {}))
         avail = [p.decode(errors="replace") for t, p, _r in msgs if t == f"{prefix}/availability"]
-        fall = [t for t in disc if "fall" in t]
         return {"messages": len(msgs), "topics": len({t for t, _p, _r in msgs}), "discovery_messages": len(disc),
-                "fall_entity": bool(fall), "availability": avail[-1] if avail else None,
+                "discovery_entities": len(entities), "fall_entity": any("fall" in k for k in entities),
+                "availability_payloads": ", ".join(dict.fromkeys(avail)) or None,
                 "state_messages": sum(t.startswith(prefix) and not t.endswith(("/availability", "/skeletons"))
                                       for t, _p, _r in msgs)}
 
@@ -697,7 +701,8 @@ def _browse_monitor(url: str, token: str, shot: Path, seconds: float) -> dict:
         b.wait("location.pathname === '/login' && !!document.getElementById('token')", what="the login page")
         b.eval(f"document.getElementById('token').value = {json.dumps(token)};"
                "document.getElementById('login').click(); true")
-        b.wait("location.pathname === '/' && window.rfpose && window.rfpose.frames > 3", what="live frames")
+        b.wait("location.pathname === '/' && window.rfpose && window.rfpose.frames >= 2", timeout_s=max(seconds, 30),
+               what="live frames on the page")
         t0 = time.monotonic()
         while time.monotonic() - t0 < seconds and not b.eval("window.rfpose.last && window.rfpose.last.tracks "
                                                              "&& window.rfpose.last.tracks.length > 0"):
@@ -749,23 +754,25 @@ def stage_monitor(state: _State) -> None:
             mcfg.mqtt.host, mcfg.mqtt.port = "127.0.0.1", broker.port
             listener = _MqttLog(broker.port)
         mon = Monitor(mcfg)
-        th = threading.Thread(target=mon.run, kwargs={"duration_s": cfg.monitor_seconds}, daemon=True)
+        th = threading.Thread(target=mon.run, daemon=True)  # until stopped: at least monitor_seconds of frames
         wall0 = time.time()
         try:
             th.start()
             t0 = time.monotonic()
-            while not (mon.web.server.started and mon.processed > 3):
+            while not (mon.web.server.started and mon.processed > 0):
                 if not th.is_alive() or time.monotonic() - t0 > 60:
                     raise RfposeError("the monitor did not start processing frames within 60 s")
                 time.sleep(0.1)
+            t_first = time.monotonic()
             try:
                 doc["browser"] = _browse_monitor(f"http://127.0.0.1:{mon.web.port}/", token, out / "page.png",
-                                                 max(2.0, cfg.monitor_seconds - (time.monotonic() - t0) - 2))
+                                                 cfg.monitor_seconds)
                 doc["screenshot"] = str(out / "page.png")
             except DependencyError as e:
                 doc["notes"].append(f"browser part skipped: {e}")
                 print(f"[demo] monitor: {e}; no screenshot", flush=True)
-            th.join(timeout=cfg.monitor_seconds + 30)
+            while time.monotonic() - t_first < cfg.monitor_seconds and th.is_alive():
+                time.sleep(0.1)
             health = mon.health()
         finally:
             mon.stop()
