@@ -92,6 +92,8 @@ def test_calibrated_from_the_captures(demo_run):
         if not any("of the capture" in n for n in cal.get("notes", [])):  # too little motion on a loaded machine
             assert abs(after["clock_ms"]) < 50, after
     assert abs(rows[("cam_left", "calibrated")]["fx_pct"]) < 1.0
+    if not any("of the training set" in n for n in cal.get("notes", [])):
+        assert set(cal["training_set_clock_ms"]) == {"lidar", "cam_left"}, cal
     assert all(abs(v) < 50 for v in cal["training_set_clock_ms"].values()), cal["training_set_clock_ms"]
     # the calibration was written into the capture (the session reader returns it)
     from rfpose.session import SessionReader
