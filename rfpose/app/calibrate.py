@@ -357,3 +357,51 @@ def combine(radar: list[Calibration], cameras: list[Calibration], clocks: Calibr
 
 def _describe(t: CharucoTarget) -> str:
     return f"{t.squares[0]}x{t.squares[1]}, {t.square_m * 1e3:g} mm squares, {t.dictionary}"
+
+
+@dataclass
+class CalibrationOutput:
+    """What :func:`calibrate_sessions` did: the run (calibration + everything the report shows), the files
+    written (``json_path``, ``html_path``; None if not asked) and, per session it was applied to, the summary
+    of :func:`rfpose.session.calibration.apply_calibration`."""
+
+    run: CalibrationRun
+    json_path: Path | None = None
+    html_path: Path | None = None
+    applied: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def calibration(self) -> Calibration:
+        return self.run.calibration
+
+
+def calibrate_sessions(captures: list[str | Path], out: str | Path | None = None, apply_to: list[str | Path] = (),
+                       opts: CalibrateOptions | None = None, report: bool = True,
+                       force: bool = False) -> CalibrationOutput:
+    """One call from calibration captures to calibrated sessions (what ``rfpose calibrate`` and
+    ``rfpose calibrate apply`` do together).
+
+    ``captures``: the rig's calibration sessions — a ``calibration-charuco`` capture (board: intrinsics and
+    LiDAR → camera), a ``calibration-reflector`` capture recorded with every sensor (radar → LiDAR, direct
+    radar → camera from the reflector's marker, the LiDAR's and the cameras' clocks) and optionally a capture
+    with motion (``walk``: clocks of streams the reflector capture lacks). ``out``: write ``CALIB.json``
+    (and, with ``report``, ``CALIB.html`` next to it; an existing file only with ``force``). ``apply_to``:
+    sessions to write the result into (versioned stream attrs). Typed :class:`CalibrationError` subclasses
+    name what is missing or degenerate."""
+    from rfpose.session.calibration import apply_calibration
+
+    json_path = Path(out) if out is not None else None
+    if json_path is not None and json_path.exists() and not force:
+        raise CalibrationError(f"{json_path}: exists; pass force=True (--force) to replace it")
+    run = calibrate_captures([str(c) for c in captures], opts)
+    result = CalibrationOutput(run)
+    if json_path is not None:
+        run.calibration.save(json_path, overwrite=force)
+        result.json_path = json_path
+        if report:
+            from rfpose.app.calibration_report import write_report
+
+            result.html_path = write_report(run, json_path.with_suffix(".html"))
+    for s in apply_to:
+        result.applied[str(s)] = apply_calibration(s, run.calibration, source=str(json_path) if json_path else None)
+    return result
