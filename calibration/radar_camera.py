@@ -87,6 +87,8 @@ def locate_marker(gray: np.ndarray, background: np.ndarray, min_contrast: float 
     # the largest quadrant that still sees full contrast ≈ the checker's square: the refinement window
     _, (v, u), scale = [p for p in peaks if p[0] >= 0.9 * best][-1]
     where = (v + r0, u + c0)
+    if not _is_checker(g, where, scale, min_contrast):
+        return None
     win = max(2, int(round(0.6 * scale)))
     pt = np.array([[[float(where[1]), float(where[0])]]], np.float32)
     crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 50, 1e-3)
@@ -95,6 +97,21 @@ def locate_marker(gray: np.ndarray, background: np.ndarray, min_contrast: float 
     if np.any(np.abs(uv - [where[1], where[0]]) > win):  # ran off: no corner there
         return None
     return uv, best
+
+
+def _is_checker(g: np.ndarray, where: tuple[int, int], h: int, min_contrast: float) -> bool:
+    """The four ``h`` px quadrants around ``where`` look like the marker: the two bright ones alike, the two
+    dark ones alike, each nearly uniform, and bright − dark ≥ ``min_contrast`` (a saddle-shaped patch of a
+    person's clothes is not)."""
+    v, u = where
+    q = [g[v - h:v, u - h:u], g[v - h:v, u + 1:u + 1 + h], g[v + 1:v + 1 + h, u - h:u], g[v + 1:v + 1 + h, u + 1:u + 1 + h]]
+    if any(x.size == 0 for x in q):
+        return False
+    tl, tr, bl, br = (float(x.mean()) for x in q)
+    contrast = 0.5 * (tr + bl) - 0.5 * (tl + br)
+    spread = max(float(np.percentile(x, 75) - np.percentile(x, 25)) for x in q)
+    return contrast >= min_contrast and abs(tr - bl) < 0.3 * contrast and abs(tl - br) < 0.3 * contrast \
+        and spread < 0.5 * contrast
 
 
 @dataclass

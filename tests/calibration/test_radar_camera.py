@@ -161,3 +161,19 @@ def test_camera_clock_from_the_marker_moves(offset_s):
     e = marker_clock_offset(track, (t_ref * 1e9).astype(np.int64), ref, T, K, DIST)
     assert abs(e.offset_ns / 1e9 - offset_s) < 1e-3, e
     assert len(marker_stops(track)) >= 6
+
+
+def test_a_reflector_capture_whose_camera_never_sees_the_marker_is_refused(small_walk):
+    """A camera that never shows the reflector's marker: a one-line typed error naming the capture and camera."""
+    from rfpose.app.calibration_inputs import LidarTrack, RadarTrack, radar_camera_from_session
+    from rfpose.rig_calibration import Calibration, SensorCalibration
+    from rfpose.session import SessionReader
+
+    r = SessionReader(small_walk)
+    ts = np.asarray(r.stream("radar").timestamps_ns, np.int64)
+    nan = np.full((len(ts), 3), np.nan)
+    rt = RadarTrack(ts, nan, nan, np.full(len(ts), np.nan), (0.04, 0.25, 1.0), True, np.full(len(ts), np.nan), ts)
+    lt = LidarTrack(ts, [np.zeros((0, 3))] * len(ts), nan, ts)
+    calib = Calibration("radar", {"radar": SensorCalibration(np.eye(4))})
+    with pytest.raises(TargetNotFoundError, match=r"walk.zarr: cam_left: the reflector's marker was found in [0-9] of 8 frames"):
+        radar_camera_from_session(r, calib, (rt, lt), ["cam_left"])
