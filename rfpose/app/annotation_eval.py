@@ -25,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rfpose.annotation.pipeline import AnnotateParams
+from rfpose.annotation.pipeline import SMOOTHERS, AnnotateParams
 from rfpose.annotation.rig import load_rig
 from rfpose.annotation.run import annotate_session
 from rfpose.app.annotation_report import truth_errors
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     p.add_argument("sessions", nargs="+")
     p.add_argument("--detector", default="mediapipe")
     p.add_argument("--modes", default="mono,stereo,fused")
-    p.add_argument("--smoothing", default="savgol", choices=("savgol", "one-euro", "none"))
+    p.add_argument("--smoothing", default="savgol", choices=SMOOTHERS)
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)

@@ -27,6 +27,7 @@ def session_attrs(rig: SimulatedRig) -> dict:
         "config": {"simulator": {"scenario": d["scenario"], "seed": d["seed"], "board": d["board"],
                                  "multipath": d["multipath"], "num_frames": rig.num_frames,
                                  "scene": d["room"]["kind"], "motion_seed": d.get("motion_seed"),
+                                 **{k: d[k] for k in ("rig_seed", "stereo_baseline_m") if k in d},
                                  "revision": SIM_REVISION}},
         "epoch_ns": EPOCH_NS,
         # the truth, for evaluation and tests only (no calibration, label or training stage reads it)
@@ -38,21 +39,24 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                      people: int | None = None, camera: bool = True, lidar: bool = True,
                      lidar_pattern: str = "livox", multipath: bool = False, cfg_text: str | None = None,
                      overwrite: bool = False, progress: bool = False, labels_2d: bool = True,
-                     scene: str | None = None, motion_seed: int | None = None, camera_model=None) -> dict:
+                     scene: str | None = None, motion_seed: int | None = None, camera_model=None,
+                     rig_seed: int | None = None, stereo_baseline_m: float | None = None) -> dict:
     """Simulate ``num_frames`` radar frames of ``scenario`` (None: the scenario's default, which covers a
     calibration scenario's whole target path) and write them to the session ``out``.
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; ``motion_seed`` gives the same subjects
     (bodies of ``seed``) a different take of the motion (see :func:`rfpose.sim.scenarios.build_rig`);
-    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests)."""
+    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests);
+    ``rig_seed`` and ``stereo_baseline_m`` choose the physical rig (see :func:`rfpose.sim.scenarios.build_rig`)."""
     from rfpose.session import SessionWriter
     from rfpose.sim.scenarios import default_frames
 
     if num_frames is None:
-        num_frames = default_frames(scenario, board, cfg_text)
+        num_frames = default_frames(scenario, board, cfg_text, stereo_baseline_m)
     rig = build_rig(scenario, seed=seed, num_frames=num_frames, board=board, people=people, camera=camera,
                     lidar=lidar, lidar_pattern=lidar_pattern, multipath=multipath, cfg_text=cfg_text,
-                    scene=scene, motion_seed=motion_seed, camera_model=camera_model)
+                    scene=scene, motion_seed=motion_seed, camera_model=camera_model, rig_seed=rig_seed,
+                    stereo_baseline_m=stereo_baseline_m)
     n_people = len(rig.world.people)
     with SessionWriter(out, attrs=session_attrs(rig), overwrite=overwrite, commit_every=16) as w:
         for name, src in rig.sources.items():
