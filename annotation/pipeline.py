@@ -34,10 +34,10 @@ class AnnotateParams:
     min_confidence: float = 0.02  # weight floor of a joint the detector placed but rates (nearly) invisible
     pair_tolerance_ms: float = 20.0  # a second camera's frame is used with the reference frame within this
     max_gap_ms: float = 100.0  # labels are never interpolated between camera frames further apart
-    smoothing: str = "savgol"
+    smoothing: str = "least-squares"
     savgol_window: int = 9
-    ls_lambda_s4: float = 2e-4  # least-squares trajectory: acceleration penalty (s⁴; 4th root = time constant)
-    ls_robust_iters: int = 0  # least-squares: reweighting passes (L1-like acceleration penalty; 0: plain)
+    ls_lambda_s4: float = 1e-4  # least-squares trajectory: acceleration penalty (s⁴; 4th root = time constant)
+    ls_robust_iters: int = 4  # least-squares: reweighting passes (L1-like acceleration penalty; 0: plain)
     ls_robust_mps2: float = 2.0  # least-squares: accelerations above this (m/s²) are penalised less
     outlier_window: int = 7  # Hampel filter over camera frames before smoothing (0: off)
     bone_lengths: bool = True
