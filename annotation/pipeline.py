@@ -39,6 +39,7 @@ class AnnotateParams:
     ls_lambda_s4: float = 1e-4  # least-squares trajectory: acceleration penalty (s⁴; 4th root = time constant)
     ls_robust_iters: int = 4  # least-squares: reweighting passes (L1-like acceleration penalty; 0: plain)
     ls_robust_mps2: float = 2.0  # least-squares: accelerations above this (m/s²) are penalised less
+    ls_sigma_ref_m: float = 0.08  # least-squares: a joint with this σ has weight 1 (weights (ref/σ)²)
     outlier_window: int = 7  # Hampel filter over camera frames before smoothing (0: off)
     bone_lengths: bool = True
     landmark_correction: bool = True  # move the detector's landmarks onto rtpose15's joint centres
@@ -243,8 +244,9 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
         if params.smoothing == "savgol":
             X = smooth_savgol(X, params.savgol_window)
         elif params.smoothing == "least-squares":
-            X = smooth_least_squares(X, 1 / (1 + (np.nan_to_num(sig[:, p], nan=np.inf) / params.sigma0_m) ** 2), t_ref,
-                                     params.ls_lambda_s4, params.ls_robust_iters, params.ls_robust_mps2)
+            # inverse-variance weights: a joint known to a millimetre (exact 2D) is hardly smoothed
+            w_ls = (params.ls_sigma_ref_m / np.maximum(np.nan_to_num(sig[:, p], nan=np.inf), 1e-4)) ** 2
+            X = smooth_least_squares(X, w_ls, t_ref, params.ls_lambda_s4, params.ls_robust_iters, params.ls_robust_mps2)
         elif params.smoothing == "one-euro":
             X = smooth_one_euro(X, t_ref)
         refined[:, p] = X

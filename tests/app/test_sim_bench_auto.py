@@ -9,6 +9,7 @@ import pytest
 import zarr
 
 from rfpose.app.sim_datasets import build_preset, get_preset
+from rfpose.dataset import PreprocessConfig
 from rfpose.session import open_session
 
 TINY_GRID = dict(grid_x_m=(1.0, 5.5), grid_y_m=(-3.0, 3.0), grid_z_m=(-1.09, 1.45), grid_n_zyx=(8, 16, 32))
@@ -17,7 +18,7 @@ TINY_GRID = dict(grid_x_m=(1.0, 5.5), grid_y_m=(-3.0, 3.0), grid_z_m=(-1.09, 1.4
 def test_definition_is_sim_bench_v1_with_auto_labels():
     auto, bench = get_preset("sim-bench-v1-auto"), get_preset("sim-bench-v1")
     for field in ("board", "adc_samples", "loops", "frame_period_ms", "subject_seeds", "scenarios", "scenes",
-                  "frames_per_session", "train_takes", "val_seeds", "test_seeds", "grid_n_zyx"):
+                  "frames_per_session", "train_takes", "val_seeds", "test_seeds", "preprocess"):
         assert getattr(auto, field) == getattr(bench, field), field
     assert auto.detector == "mediapipe" and auto.labels == "auto" and auto.cameras == ("cam_left",)
     assert auto.preprocess_config({s: f"S{s}" for s in auto.subject_seeds}).labels == "auto"
@@ -34,7 +35,7 @@ def tiny_auto(tmp_path_factory):
     out = tmp_path_factory.mktemp("simbench-auto")
     preset = replace(get_preset("sim-bench-v1-auto"), name="tiny-auto", subject_seeds=(1, 2, 3), val_seeds=(2,),
                      test_seeds=(3,), scenarios=("walk",), scenes=("clean",), frames_per_session=3, train_takes=1,
-                     detector="groundtruth", **TINY_GRID)
+                     detector="groundtruth", preprocess=PreprocessConfig(**TINY_GRID))
     calib = preset.calibration_path(out)
     calib.parent.mkdir(parents=True)
     build_rig("walk", seed=preset.rig_seed, num_frames=1, board=preset.board).truth().save(calib)

@@ -18,7 +18,7 @@ of CPU; ``--subjects 3 --frames-per-session 2 --scenarios walk`` is the smoke ru
 from __future__ import annotations
 
 import fcntl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rfpose.app.sim_datasets.preset import SimDatasetPreset
@@ -84,8 +84,6 @@ class AutoLabelledPreset(SimDatasetPreset):
         write_labels(path, self.labels, ann, force=True)
 
     def preprocess_config(self, subject_of_seed: dict[int, str]):
-        from dataclasses import replace
-
         return replace(super().preprocess_config(subject_of_seed), labels=self.labels)
 
 
