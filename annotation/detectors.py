@@ -99,9 +99,9 @@ def convert_confidence(confidence: np.ndarray, src: str, dst: str) -> np.ndarray
 
 #: Where a detector's landmark sits against the rtpose15 joint it is mapped to, in the image:
 #: ``{skeleton: {joint: (from_joint, to_joint, shift)}}`` — the landmark lies ``shift`` torso lengths (2D
-#: pelvis–thorax distance) along the direction from_joint → to_joint from the joint centre. Measured with
-#: :mod:`rfpose.app.annotation_eval` ``--breakdown`` on the training session walk seed 3 only (medians over
-#: 178 frames, MediaPipe on the simulator's renders against the exact projections): BlazePose's hips sit
+#: pelvis–thorax distance) along the direction from_joint → to_joint from the joint centre. Measured on the
+#: training session walk seed 3 only (medians over 178 frames of MediaPipe on the simulator's renders against
+#: the exact projections ``gt_2d_cam_left``; ``annotation_eval --breakdown`` reports what is left): BlazePose's hips sit
 #: 4.6 % of the torso below the skeleton's hip centres (its hip landmark is placed from the outline of the
 #: thigh), its ankles 4.7 % of the torso up the shank, its elbows 3.5 % up the upper arm. Held-out sessions
 #: show the same signs and sizes (walk 101: hips 3.6 %, ankles 6.4 %, elbows 3.0 %). Real images will differ

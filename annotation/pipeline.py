@@ -244,7 +244,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
         if params.smoothing == "savgol":
             X = smooth_savgol(X, params.savgol_window)
         elif params.smoothing == "least-squares":
-            # inverse-variance weights: a joint known to a millimetre (exact 2D) is hardly smoothed
+            # inverse-variance weights from the lifting's σ: a well-placed joint is smoothed less
             w_ls = (params.ls_sigma_ref_m / np.maximum(np.nan_to_num(sig[:, p], nan=np.inf), 1e-4)) ** 2
             X = smooth_least_squares(X, w_ls, t_ref, params.ls_lambda_s4, params.ls_robust_iters, params.ls_robust_mps2)
         elif params.smoothing == "one-euro":

@@ -140,7 +140,8 @@ def error_breakdown(path: str, camera: str, detector: str = "mediapipe",
             cam_err = err @ cam.T_cam_radar[:3, :3].T * 1000
             out["exact_2d" if name == "groundtruth" else "detector"] = {
                 "frames": len(keep), "mpjpe_mm": (np.linalg.norm(err, axis=-1).mean(0) * 1000).round(1).tolist(),
-                "abs_xyz_mm": np.abs(cam_err).mean(0).round(1).tolist(), "mean_xyz_mm": cam_err.mean(0).round(1).tolist()}
+                "abs_xyz_mm": np.abs(cam_err).mean(0).round(1).tolist(),
+                "mean_xyz_mm": cam_err.mean(0).round(1).tolist()}
         det, _, _ = detect_session(reader, detector, [camera], progress=False)
         kp = to_rtpose15(det[camera], params.landmark_correction)[0][:, 0]
         g2 = reader.labels(f"gt_2d_{camera}")

@@ -221,7 +221,8 @@ def camera_designs(hupr: bool = False, stereo_baseline_m: float | None = None) -
         return [("camera", transform(R_RIG_CAM_FORWARD, (0.0, 0.0, 0.12)))]
     if stereo_baseline_m is None:
         half = COMPACT_BASELINE_M / 2
-        return [(nm, transform(R_RIG_CAM_FORWARD, (0.0, y, 0.1))) for nm, y in (("cam_left", half), ("cam_right", -half))]
+        return [(nm, transform(R_RIG_CAM_FORWARD, (0.0, y, 0.1)))
+                for nm, y in (("cam_left", half), ("cam_right", -half))]
     if not 0.02 <= stereo_baseline_m <= 5.0:
         raise ConfigError(f"--stereo-baseline must be within 0.02-5 m, got {stereo_baseline_m:g}")
     half = float(stereo_baseline_m) / 2
@@ -303,7 +304,8 @@ def charuco_path(rng: np.random.Generator, cameras: list[tuple[str, np.ndarray]]
     pos, rot = [], []
     for cam, R_yaw, n_centre in views:  # R_yaw: the camera's turn about the vertical, in the rig frame
         grid = [(-0.28, -0.2), (0.0, -0.22), (0.28, -0.2), (-0.3, 0.0), (0.0, 0.0), (0.3, 0.0), (-0.28, 0.2),
-                (0.0, 0.22), (0.28, 0.2)] + [(rng.uniform(-0.12, 0.12), rng.uniform(-0.1, 0.1)) for _ in range(n_centre)]
+                (0.0, 0.22), (0.28, 0.2)]
+        grid += [(rng.uniform(-0.12, 0.12), rng.uniform(-0.1, 0.1)) for _ in range(n_centre)]
         for i, (u, v) in enumerate(grid):
             d = rng.uniform(1.1, 2.0) if i < 9 else rng.uniform(0.9, 1.6)
             ray = R_yaw @ np.array([1.0, -u, -v])  # camera looks along +x: image right = -y, image down = -z
