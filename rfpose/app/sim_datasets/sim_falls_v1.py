@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rfpose.app.sim_datasets.preset import ACTIONS, SimDatasetPreset
+from rfpose.dataset import PreprocessConfig
 from rfpose.sim.motion import CONFOUNDER_ACTIONS, FALL_ACTIONS
 
 EMPTY = "empty"
@@ -103,4 +104,5 @@ PRESET = FallsPreset(
     frames_per_session=150,
     val_seeds=(5,),
     test_seeds=(6, 7),
-    grid_x_m=(0.77, 5.80), grid_y_m=(-3.69, 3.69), grid_z_m=(-1.09, 1.45), grid_n_zyx=(8, 48, 112))
+    preprocess=PreprocessConfig(grid_x_m=(0.77, 5.80), grid_y_m=(-3.69, 3.69), grid_z_m=(-1.09, 1.45),
+                                grid_n_zyx=(8, 48, 112)))
