@@ -59,6 +59,7 @@ class Trial:
     empty_after_s: float | None = None
     phantom_s: float = 0.0
     frames: int = 0  # replayed: empty room before, the session, empty room after
+    empty_s: float = 0.0  # of which empty room (before the entry and after leaving)
     stream_s: float = 0.0
 
 
@@ -171,6 +172,7 @@ def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "
                     out = monitor.process(RadarFrame(k, int(t * 1e9), adc), clock_s=t)
                     _score(trial, t, period, out)
                 trial.frames, trial.stream_s = len(stream), round(len(stream) * period, 2)
+                trial.empty_s = round((len(pre) + len(post)) * period, 2)
                 n_frames += len(stream)
                 stream_s += len(stream) * period
             finally:
@@ -180,6 +182,7 @@ def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "
              "cpu_s": round(time.process_time() - t_cpu, 1), "load_1min": os.getloadavg()[0],
              "runtime": getattr(estimator, "runtime", runtime), "threads": threads}
     speed["ms_per_frame"] = round(1e3 * speed["wall_s"] / max(n_frames, 1), 1)
+    speed["cpu_ms_per_frame"] = round(1e3 * speed["cpu_s"] / max(n_frames, 1), 1)
     speed["realtime_factor"] = round(stream_s / max(speed["wall_s"], 1e-9), 2)
     return summarise(trials, preset, split, cfg, speed, str(run), pre_s, post_s)
 
@@ -268,7 +271,7 @@ def summarise(trials: list[Trial], preset: dict, split: str, cfg, speed: dict, r
                      "empty_after_leaving_s": _stats(emp), "leaves": len(leaves),
                      "leaves_not_empty_within_post_s": len(leaves) - len(emp),
                      "phantom_s": round(sum(t.phantom_s for t in trials), 1),
-                     "empty_room_s": round(pre_s * len(trials) + post_s * len(leaves), 1)},
+                     "empty_room_s": round(sum(t.empty_s for t in trials), 1)},
         "replayed_h": round(sum(t.stream_s for t in trials) / 3600, 3),
         "by_scenario": by_kind,
         "rules": {"events": asdict(cfg.events), "tracking": asdict(cfg.tracking)},
@@ -323,6 +326,7 @@ def format_table(s: dict) -> str:
     for k, v in s["by_scenario"].items():
         out.append(f"{k:<16}{v['trials']:>7}{v['falls_detected']:>9}{v['false_alarms']:>10}{v['non_fall_s']:>11.0f}")
     out.append(f"\nreplayed {sp['frames']} frames ({s['replayed_h']:.3f} h) in {sp['wall_s']} s: "
-               f"{sp['ms_per_frame']} ms per frame, {sp['realtime_factor']}x real time ({sp['runtime']}, "
+               f"{sp['ms_per_frame']} ms per frame ({sp.get('cpu_ms_per_frame')} ms CPU), {sp['realtime_factor']}x "
+               f"real time ({sp['runtime']}, "
                f"{sp['threads']} thread(s), 1-min load {sp['load_1min']:.1f})")
     return "\n".join(out)
