@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("import_data", "import third-party recordings (MARS) as a dataset"),
     "train": ("train", "train a pose model on a dataset"),
     "evaluate": ("evaluate", "evaluate a training run on a dataset split"),
+    "evaluate-monitor": ("evaluate_monitor", "replay a simulated fall benchmark through the room monitor; score falls, presence"),
     "baseline": ("baseline", "score the non-learned 3-D baselines (mean pose at true root / radar peak)"),
     "export": ("export", "export a trained model to ONNX or TorchScript"),
     "monitor": ("monitor", "run the radar-only room monitor (MQTT / Home Assistant, web page)"),
