@@ -28,6 +28,7 @@ from rfpose.sim.targets import CharucoBoard, CornerReflector, StopAndGo, facing
 
 
 SCENES = ("clean", "cluttered")
+RIGS = ("rtpose", "hupr")  # one radar (+ stereo cameras, LiDAR) | HuPR's horizontal + vertical radar, one camera
 
 
 @dataclass(frozen=True)
@@ -98,15 +99,22 @@ def default_board(spec: ScenarioSpec) -> str:
 def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None = None, people: int | None = None,
               camera: bool = True, lidar: bool = True, lidar_pattern: str = "livox", multipath: bool = False,
               cfg_text: str | None = None, camera_model: CameraModel | None = None, scene: str | None = None,
-              motion_seed: int | None = None) -> SimulatedRig:
+              motion_seed: int | None = None, rig: str | None = None) -> SimulatedRig:
     """Build the rig of scenario ``name``. ``board`` defaults to mmwcas (RT-Pose-like); ``cfg_text`` to the
     board's shipped .cfg. ``people`` overrides the scenario's person count (actions cycle).
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; a cluttered room always has a chair.
     ``motion_seed``: None draws body and motion from ``seed`` alone (the default); an integer keeps the bodies
     of ``seed`` (same subjects) and draws their paths and gestures from ``(seed, motion_seed)``, so one subject
-    can perform several different takes of an action."""
+    can perform several different takes of an action.
+
+    ``rig`` ("rtpose" | "hupr") overrides the scenario's sensor rig: "hupr" puts any scenario's people in
+    front of HuPR's two radars (``radar_hori``, ``radar_vert``) and one camera."""
     spec = get_scenario(name)
+    if rig is not None:
+        if rig not in RIGS:
+            raise UnknownNameError("rig", rig, RIGS)
+        spec = replace(spec, hupr=rig == "hupr")
     if scene is not None:
         if scene not in SCENES:
             raise UnknownNameError("scene", scene, SCENES)
