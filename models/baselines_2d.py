@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rfpose.errors import FormatError, ShapeError, UnknownNameError
+from rfpose.skeletons import get_skeleton
 
 BASELINES_2D = ("mean-at-pelvis", "mean-at-moving-peak")
 
@@ -115,7 +116,6 @@ def evaluate_baselines_2d(reader, data: str, split: str, kinds=BASELINES_2D) -> 
     2-D baseline on ``split`` (summaries as :func:`rfpose.models.evaluate.summarise_2d` returns them, plus
     ``baseline`` and ``fit``)."""
     from rfpose.models.evaluate import summarise_2d
-    from rfpose.skeletons import get_skeleton
 
     for k in kinds:
         if k not in BASELINES_2D:
@@ -130,10 +130,6 @@ def evaluate_baselines_2d(reader, data: str, split: str, kinds=BASELINES_2D) -> 
     j2d = reader.labels("joints_2d")
     if j2d is None or not np.isfinite(j2d).any():
         raise FormatError(f"{data}: the 2-D baselines need 'joints_2d' labels")
-    axes = reader.input_spec.get("axes") or {}
-    for key in ("velocity_mps", "range_m", "sin_az"):
-        if key not in axes:
-            raise FormatError(f"{data}: input_spec axes lack {key!r} (needed to place the moving-peak baseline)")
     pose, ok = first_person(j2d[train_idx])
     pose, train_ok = pose[ok], train_idx[ok]
     if len(pose) == 0:
@@ -142,6 +138,10 @@ def evaluate_baselines_2d(reader, data: str, split: str, kinds=BASELINES_2D) -> 
     P, rms = np.full((3, 4), np.nan), float("nan")
     need_peaks = "mean-at-moving-peak" in kinds
     if need_peaks:
+        axes = reader.input_spec.get("axes") or {}
+        for key in ("velocity_mps", "range_m", "sin_az"):
+            if key not in axes:
+                raise FormatError(f"{data}: input_spec axes lack {key!r} (needed to place the moving-peak baseline)")
         xh, xv = reader.root["x_hori"], reader.root["x_vert"]
         pts = moving_peaks(xh, xv, train_ok, axes)
         pel = pelvis_2d(pose, names)

@@ -112,12 +112,12 @@ def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path):
     session = str(tmp_path / "s.zarr")
     from dataclasses import replace
 
-    replace(preset, frames_per_session=10).simulate_session(
+    replace(preset, frames_per_session=6).simulate_session(
         session, "walk", 3, reduced_cfg(preset.board, preset.adc_samples, preset.loops), "clean", 0)
     cfg = replace(preset.preprocess_config({4: "a", 5: "b", 6: "c"}), val_subjects=(), test_subjects=())
     build_dataset([session], str(tmp_path / "d.zarr"), cfg, progress=False)
     reader = DatasetReader(tmp_path / "d.zarr")
-    assert list(reader.frame_index) == list(range(10)) and reader.spec.skeleton == "hupr14"
+    assert list(reader.frame_index) == list(range(6)) and reader.spec.skeleton == "hupr14"
 
     family = get_family("hupr")
     overrides = {**family.overrides_for_data(reader.spec), "frames": 4}  # 4 frames: target 2, one frame ahead
@@ -136,14 +136,14 @@ def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path):
     assert pipe.radars == 2 and pipe.latency_frames == 1
     pairer = FramePairer(2, period_ns=pipe.params.frame_period_s * 1e9)
     results = []
-    for i in range(10):  # the two radars' frames arrive interleaved, each with its own clock
+    for i in range(6):  # the two radars' frames arrive interleaved, each with its own clock
         for v, s in enumerate(streams):
             frame = SimpleNamespace(timestamp_ns=int(s.timestamps_ns[i]), adc=s.read(i, i + 1)[0])
             for pair in pairer.push(v, frame):
                 got = pipe(*(f.adc for f in pair))
                 results += [got] if got is not None else []
     results += pipe.flush()
-    assert pairer.dropped == [0, 0] and [p.frame for p in results] == list(range(10))
+    assert pairer.dropped == [0, 0] and [p.frame for p in results] == list(range(6))
 
     windows = family.windows(reader, model)
     doppler = slice(*model.spec.extra["doppler_bins"])
@@ -157,7 +157,7 @@ def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path):
 
     # the inputs themselves: one more pass, comparing what the pipeline would feed
     pipe2 = RadarPosePipeline(run, meta["board"], meta["cfg_text"], threads=2)
-    fed = [pipe2.prepare(*(s.read(i, i + 1)[0] for s in streams)) for i in range(10)]
+    fed = [pipe2.prepare(*(s.read(i, i + 1)[0] for s in streams)) for i in range(6)]
     assert fed[0] is None
     for k, inputs in enumerate(fed[1:]):
         for a, x in zip(family.input_arrays, inputs):
