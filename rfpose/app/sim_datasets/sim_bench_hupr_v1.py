@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rfpose.app.sim_datasets.preset import SimDatasetPreset
+from rfpose.dataset import PreprocessConfig
+from rfpose.sim.session_writer import radar_time_label_set
 
 #: the benchmark's camera: square like HuPR's 256 × 256 label image, so labels are its pixels unscaled; the
 #: focal length gives the default camera's 63° field of view; 10 Hz, one image per radar frame
@@ -40,15 +42,6 @@ class HuprPreset(SimDatasetPreset):
                          camera_model=CameraModel(**CAMERA), rig="hupr", labels_2d=False,
                          radar_time_labels_2d=LABEL_SKELETON)
 
-    def preprocess_config(self, subject_of_seed: dict[int, str]):
-        from rfpose.dataset import PreprocessConfig
-        from rfpose.sim.session_writer import radar_time_label_set
-
-        return PreprocessConfig(format="hupr", labels=radar_time_label_set(LABEL_SKELETON, "camera"),
-                                camera_stream="camera",
-                                val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds),
-                                test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds))
-
 
 PRESET = HuprPreset(
     "sim-bench-hupr-v1",
@@ -64,4 +57,6 @@ PRESET = HuprPreset(
     train_takes=1,
     val_seeds=(4,),
     test_seeds=(5, 6),
-    format="hupr")
+    # HuPR's maps from the two radars; labels: the camera's hupr14 projection at the radar frames' times
+    preprocess=PreprocessConfig(format="hupr", labels=radar_time_label_set(LABEL_SKELETON, "camera"),
+                                camera_stream="camera"))
