@@ -28,6 +28,7 @@ from rfpose.sim.targets import CharucoBoard, CornerReflector, StopAndGo, facing
 
 
 SCENES = ("clean", "cluttered")
+RIGS = ("rtpose", "hupr")  # one radar (+ stereo cameras, LiDAR) | HuPR's horizontal + vertical radar, one camera
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
               camera: bool = True, lidar: bool = True, lidar_pattern: str = "livox", multipath: bool = False,
               cfg_text: str | None = None, camera_model: CameraModel | None = None, scene: str | None = None,
               motion_seed: int | None = None, rig_seed: int | None = None,
-              stereo_baseline_m: float | None = None) -> SimulatedRig:
+              stereo_baseline_m: float | None = None, rig: str | None = None) -> SimulatedRig:
     """Build the rig of scenario ``name``. ``board`` defaults to mmwcas (RT-Pose-like); ``cfg_text`` to the
     board's shipped .cfg. ``people`` overrides the scenario's person count (actions cycle).
 
@@ -113,8 +114,15 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     with one rig and one calibration across subjects is. ``stereo_baseline_m``: None keeps the rig's compact
     camera pair (12 cm apart, parallel); a distance spreads ``cam_left``/``cam_right`` that far apart, toed in
     to converge at :data:`STEREO_CONVERGE_M`, as a rig built for stereo labelling is (see
-    :func:`make_sensors`)."""
+    :func:`make_sensors`).
+
+    ``rig`` ("rtpose" | "hupr") overrides the scenario's sensor rig: "hupr" puts any scenario's people in
+    front of HuPR's two radars (``radar_hori``, ``radar_vert``) and one camera."""
     spec = get_scenario(name)
+    if rig is not None:
+        if rig not in RIGS:
+            raise UnknownNameError("rig", rig, RIGS)
+        spec = replace(spec, hupr=rig == "hupr")
     if scene is not None:
         if scene not in SCENES:
             raise UnknownNameError("scene", scene, SCENES)
