@@ -25,6 +25,11 @@ class ConfigError(RfposeError):
         super().__init__(where + message)
 
 
+class IncompatibleRunError(ConfigError):
+    """A trained run cannot serve where it is asked to: for example a 2-D model (image-plane skeletons in
+    label-image pixels, the HuPR family) where 3-D room coordinates are needed (the room monitor)."""
+
+
 class UnknownNameError(RfposeError, KeyError):
     """A name looked up in a registry (board, model, scenario, skeleton …) does not exist."""
 

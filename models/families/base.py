@@ -64,6 +64,7 @@ class ModelFamily:
         causal: windows end at the target frame (frames t-T+1 … t), so a live pipeline needs no future
             frame; False: the target sits at T//2.
         memory_format: torch memory format of the model and its inputs in training.
+        output_dims: 3 for skeletons in metres (radar frame), 2 for skeletons in label-image pixels.
     """
 
     name: ClassVar[str]
@@ -74,6 +75,7 @@ class ModelFamily:
     needs_2d_labels: ClassVar[bool] = False
     causal: ClassVar[bool] = False
     memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
+    output_dims: ClassVar[int] = 3
 
     #: recipes of particular models that differ from the family's (model name → Recipe)
     model_recipes: ClassVar[dict[str, Recipe]] = {}
@@ -87,9 +89,21 @@ class ModelFamily:
         tensors; {} when the dataset's format is not this family's (the spec check then reports it)."""
         raise NotImplementedError
 
+    def target_position(self, model) -> int:
+        """Position of the labelled frame in its window of ``model.frames`` frames."""
+        return model.frames - 1 if self.causal else model.frames // 2
+
     def windows(self, reader: DatasetReader, model) -> np.ndarray:
         """(N, model.frames) sample indices of every sample's temporal window."""
-        return reader.windows(model.frames, model.frames - 1 if self.causal else None)
+        return reader.windows(model.frames, self.target_position(model))
+
+    def live_inputs(self, model, window: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+        """The model's inputs (batch 1) from one temporal window of live frames, as :meth:`sample_inputs`
+        builds them from the dataset: ``window`` holds ``model.frames`` frames, oldest first, each a tuple
+        with one float32 tensor ``(1, *stored shape)`` per array of ``input_arrays`` (one radar each), values
+        rounded as the dataset stores them. Families without a live pipeline keep this default."""
+        raise ConfigError(f"the {self.name} family has no live pipeline (it needs "
+                          f"{', '.join(self.input_arrays)} per frame)")
 
     def sample_inputs(self, model, reader: DatasetReader, window: np.ndarray, joints: torch.Tensor,
                       joints_2d: torch.Tensor, augment, rng: np.random.Generator, flip_perm: np.ndarray):

@@ -1,10 +1,13 @@
 """Radar-only pose estimation, one frame at a time, as a live monitor runs it.
 
-:class:`RadarPosePipeline` takes the raw ADC words of one frame (``RadarFrame.adc``), turns them into the
-model's input exactly as ``rfpose preprocess`` does for the dataset the model was trained on, runs the
-network and decodes skeletons in metres (radar frame). Each call reports its per-stage latency. A model
-trained on windows of T frames (``frames``) gets the T most recent ones; until T frames have been seen the
-oldest is repeated, as the dataset reader clamps windows at a session's start.
+:class:`RadarPosePipeline` takes the raw ADC words of one frame (``RadarFrame.adc``) — of each radar, for a
+two-radar family (HuPR: horizontal and vertical) — turns them into the model's input exactly as ``rfpose
+preprocess`` does for the dataset the model was trained on, runs the network and decodes skeletons (metres in
+the radar frame, or label-image pixels for 2-D families). Each result reports its per-stage latency. A model
+trained on windows of T frames (``frames``) gets the same windows as the dataset reader forms
+(:class:`FrameWindows`): causal families (target last) answer every frame at once; HuPR's windows reach
+T − 1 − T//2 frames into the future, so its pose of a frame comes that many frames later (:meth:`flush` ends a
+stream). Two radars' frames are paired by time with :class:`FramePairer`, as preprocessing pairs them.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PoseResult:
-    joints: np.ndarray  # (people, joints, 3) metres, radar frame
-    scores: np.ndarray  # (people,)
+    joints: np.ndarray  # (people, joints, 3) metres, radar frame; (people, joints, 2) label-image pixels (2-D)
+    scores: np.ndarray  # (people,) or (people, joints)
     latency_ms: dict[str, float] = field(default_factory=dict)  # per stage and "total"
+    frame: int = 0  # the (0-based) frame of the stream the pose is for; later than the newest for HuPR windows
 
 
 def round_like_dataset(x: np.ndarray):
@@ -37,39 +41,85 @@ def round_like_dataset(x: np.ndarray):
 
     from rfpose.dataset import FLOAT16_MAX
 
-    return torch.from_numpy(x).clamp(max=FLOAT16_MAX).half().float()
+    return torch.from_numpy(x).clamp(min=-FLOAT16_MAX, max=FLOAT16_MAX).half().float()
 
 
-class RecentFrames:
-    """The ``frames`` most recent inputs (1, D, Z, Y, X), stacked oldest first along the channel axis. Until
-    ``frames`` have been pushed the oldest is repeated, as the dataset reader clamps a window at a session's
-    start (``rfpose.dataset.session_windows``)."""
+class FrameWindows:
+    """Temporal windows over a live stream as the dataset reader forms them within a session
+    (:func:`rfpose.dataset.session_windows`): the window of frame k is frames k − target … k − target + T − 1,
+    clamped to the stream's first frame and, at :meth:`flush`, to its last one.
 
-    def __init__(self, frames: int):
-        self._recent = deque(maxlen=frames)
+    :meth:`push` returns the windows the new frame completes — ``(k, frames oldest first)``; with the target
+    last (causal) that is the new frame's own window, otherwise the one of the frame T − 1 − target before it.
+    """
 
-    def push(self, x):
-        """Add the newest frame; → (1, frames × D, Z, Y, X)."""
-        import torch
+    def __init__(self, frames: int, target: int):
+        self.frames, self.target = frames, target
+        if not 0 <= self.target < frames:
+            raise ConfigError(f"window target {self.target} outside a window of {frames} frames")
+        self.lag = frames - 1 - self.target
+        self._recent: deque = deque(maxlen=frames)
+        self._count = 0
 
+    def _window(self, k: int, last: int) -> tuple[int, list]:
+        first = self._count - len(self._recent)
+        idx = np.clip(np.arange(self.frames) + k - self.target, 0, last)
+        return k, [self._recent[int(i) - first] for i in idx]
+
+    def push(self, x) -> list[tuple[int, list]]:
         self._recent.append(x)
-        if self._recent.maxlen == 1:
-            return x
-        missing = self._recent.maxlen - len(self._recent)
-        return torch.cat([self._recent[0]] * missing + list(self._recent), dim=1)
+        self._count += 1
+        k = self._count - 1 - self.lag
+        return [self._window(k, self._count - 1)] if k >= 0 else []
+
+    def flush(self) -> list[tuple[int, list]]:
+        """The windows of the last frames, whose future the stream never gave (clamped to its last frame)."""
+        n = self._count
+        out = [self._window(k, n - 1) for k in range(max(n - self.lag, 0), n)]
+        self._recent.clear()
+        self._count = 0
+        return out
+
+
+class FramePairer:
+    """Pairs the frames of several radars by time, as preprocessing pairs a HuPR session's streams: frames
+    whose timestamps are within half a frame period form one tuple; a frame with no partner in time is
+    dropped and counted in ``dropped`` (per radar)."""
+
+    def __init__(self, radars: int, period_ns: float):
+        self.half_ns = 0.5 * period_ns
+        self._queues = [deque() for _ in range(radars)]
+        self.dropped = [0] * radars
+
+    def push(self, radar: int, frame) -> list[tuple]:
+        """Add one frame (with ``timestamp_ns``) of radar ``radar``; → the tuples (one frame per radar, in
+        radar order) it completes."""
+        self._queues[radar].append(frame)
+        out = []
+        while all(self._queues):
+            heads = [q[0].timestamp_ns for q in self._queues]
+            if max(heads) - min(heads) <= self.half_ns:
+                out.append(tuple(q.popleft() for q in self._queues))
+                continue
+            oldest = int(np.argmin(heads))
+            self._queues[oldest].popleft()
+            self.dropped[oldest] += 1
+        return out
 
 
 class RadarPosePipeline:
-    """Decode → the run's dataset preprocessing → model → skeletons.
+    """Decode → the run's dataset preprocessing → model → skeletons, for one radar or, for a two-radar
+    family (HuPR), two radars of the same board and .cfg whose frames come in pairs (:class:`FramePairer`).
 
     ``run_dir`` is a training run (``rfpose train``): its ``config.json`` records the dataset's
     preprocessing config and radar, and the processor is rebuilt from them
     (:func:`rfpose.preprocessing.factory.processor_for_run`: grid, windows, clutter removal, Doppler
-    pooling), so the model gets what it was trained on. ``board`` and ``cfg_text`` describe the radar
+    pooling), so the model gets what it was trained on. ``board`` and ``cfg_text`` describe the radar(s)
     whose frames will be fed; one that would give other tensors is a
     :class:`~rfpose.preprocessing.factory.RadarMismatchError` naming the differing parameter. A run trained
     before runs recorded their preprocessing gets the default chain, checked by shape only. ``threads``
-    sets torch's intra-op threads.
+    sets torch's intra-op threads. ``radars`` (1 or 2, from the family's inputs) is how many ADC frames
+    each call takes, in the family's order (HuPR: horizontal, vertical).
     """
 
     def __init__(self, run_dir: str | Path, board: str, cfg_text: str, threads: int | None = None,
@@ -79,6 +129,7 @@ class RadarPosePipeline:
         from rfpose.boards import get_board
         from rfpose.dataset import InputSpec, PreprocessConfig, check_spec
         from rfpose.models.families import get_family
+        from rfpose.models.families.base import ModelFamily
         from rfpose.models.train import load_run
         from rfpose.preprocessing.factory import processor_for_run
         from rfpose.radar_config import parse_cfg
@@ -86,11 +137,11 @@ class RadarPosePipeline:
         if threads:
             torch.set_num_threads(threads)
         self.model, self.run_config = load_run(run_dir, which=which)
-        family = get_family(self.model)
-        if not family.causal or len(family.input_arrays) != 1:
-            raise ConfigError(f"{run_dir}: the live pipeline runs models on one causal tensor per frame; the "
-                              f"{family.name} family's windows need {', '.join(family.input_arrays)}"
-                              + ("" if family.causal else " and future frames"))
+        self.family = family = get_family(self.model)
+        if type(family).live_inputs is ModelFamily.live_inputs:
+            raise ConfigError(f"{run_dir}: the {family.name} family has no live pipeline (its inputs "
+                              f"{', '.join(family.input_arrays)} are not built from radar frames here)")
+        self.radars = len(family.input_arrays)
         self.board = get_board(board)
         self.params = parse_cfg(cfg_text, f"<{board} cfg>").derive(self.board)
         saved = self.run_config.get("preprocess")
@@ -102,38 +153,61 @@ class RadarPosePipeline:
                                            f"{run_dir} on {board}", workers=threads or 2)
         shape = tuple(self.processor.output_shape)
         if shape != tuple(self.model.input_shape):
-            raise ConfigError(f"{run_dir}: the model takes {tuple(self.model.input_shape)} voxels, this radar "
+            raise ConfigError(f"{run_dir}: the model takes {tuple(self.model.input_shape)} per frame, this radar "
                               f"configuration gives {shape}")
         if saved is not None:
             spec = InputSpec.from_dict(self.processor.input_spec(self.model.spec.skeleton))
             check_spec(self.model.spec, spec, f"{run_dir}: live input")
         self.max_people = max_people
         self._torch = torch
-        self._recent = RecentFrames(self.model.frames)
+        self._windows = FrameWindows(self.model.frames, family.target_position(self.model))
 
-    def prepare(self, words: np.ndarray):
-        """One frame's raw ADC words → the model input (1, frames × doppler, z, y, x), as the dataset reader
-        would give it (float16-rounded, the window's older frames before it)."""
-        return self._voxels(self._decode(words))
+    @property
+    def latency_frames(self) -> int:
+        """Frames between a frame's arrival and its pose (HuPR's windows: T − 1 − T//2; causal: 0)."""
+        return self._windows.lag
+
+    def prepare(self, *words: np.ndarray):
+        """One frame's raw ADC words (one array per radar) → the model inputs of the window it completes (a
+        tuple, as the dataset reader gives them: float16-rounded, the window's frames oldest first), or None
+        while a non-causal window still waits for its future frames."""
+        ready = self._push(words, {})
+        return ready[-1][1] if ready else None
 
     def _decode(self, words: np.ndarray) -> np.ndarray:
         from rfpose.preprocessing.decode import decode_radar_words
 
         return decode_radar_words(words, self.params, self.board)
 
-    def _voxels(self, iq: np.ndarray):
-        return self._recent.push(round_like_dataset(self.processor.compute(iq)))
-
-    def __call__(self, words: np.ndarray) -> PoseResult:
+    def _push(self, words, ms: dict) -> list[tuple[int, tuple]]:
+        if len(words) != self.radars:
+            raise ConfigError(f"the {self.family.name} model takes {self.radars} radar frame(s) per call "
+                              f"({', '.join(self.family.input_arrays)}), got {len(words)}")
         t0 = time.perf_counter()
-        iq = self._decode(words)
+        iq = [self._decode(w) for w in words]
         t1 = time.perf_counter()
-        x = self._voxels(iq)
+        frame = tuple(round_like_dataset(self.processor.compute(x)) for x in iq)
+        ms.update(decode=(t1 - t0) * 1e3, voxels=(time.perf_counter() - t1) * 1e3)
+        return [(k, self.family.live_inputs(self.model, w)) for k, w in self._windows.push(frame)]
+
+    def _run(self, k: int, inputs: tuple, ms: dict, t0: float) -> PoseResult:
         t2 = time.perf_counter()
         with self._torch.inference_mode():
-            out = self.model(x)
+            out = self.model(*inputs)
             joints, scores = self.model.decode(out, max_people=self.max_people)
         t3 = time.perf_counter()
-        ms = {"decode": (t1 - t0) * 1e3, "voxels": (t2 - t1) * 1e3, "model": (t3 - t2) * 1e3,
-              "total": (t3 - t0) * 1e3}
-        return PoseResult(joints[0].numpy(), scores[0].numpy(), ms)
+        ms = {**ms, "model": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
+        return PoseResult(joints[0].numpy(), scores[0].numpy(), ms, frame=k)
+
+    def __call__(self, *words: np.ndarray) -> PoseResult | None:
+        """One frame (one ADC array per radar) → the pose of the frame its window completes: this frame for
+        causal families, the one :attr:`latency_frames` before it otherwise (None until there is one)."""
+        t0, ms = time.perf_counter(), {}
+        ready = self._push(words, ms)
+        return self._run(*ready[-1], ms, t0) if ready else None
+
+    def flush(self) -> list[PoseResult]:
+        """The poses of the stream's last :attr:`latency_frames` frames (windows clamped at its end, as the
+        dataset reader clamps at a session's end); the next frame starts a new stream."""
+        return [self._run(k, self.family.live_inputs(self.model, w), {}, time.perf_counter())
+                for k, w in self._windows.flush()]

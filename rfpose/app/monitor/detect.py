@@ -80,6 +80,30 @@ class OnnxRuntimeModel:
         return t_onnx < t_torch
 
 
+def check_3d_run(run) -> None:
+    """Refuse a run whose model does not give 3-D skeletons in metres: the monitor tracks people, zones and
+    falls in 3-D room coordinates, and a 2-D image-plane skeleton (HuPR: pixels of the camera's label image,
+    no depth) cannot be placed in the room. Raises :class:`~rfpose.errors.IncompatibleRunError`."""
+    import json
+
+    from rfpose.errors import FormatError, IncompatibleRunError
+    from rfpose.models.families import get_family
+    from rfpose.models.registry import model_entry
+
+    path = Path(run) / "config.json"
+    try:
+        name = json.loads(path.read_text())["model"]["name"]
+    except FileNotFoundError:
+        raise FormatError(f"{run}: not a training run (no config.json)") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise FormatError(f"{path}: malformed run config ({e})") from None
+    family = get_family(model_entry(name).family)
+    if family.output_dims != 3:
+        raise IncompatibleRunError(f"{run}: model {name} ({family.name} family) gives {family.output_dims}-D "
+                                   "skeletons in image pixels; the room monitor needs 3-D skeletons in metres "
+                                   "(an hrradarpose or points run)")
+
+
 class SkeletonEstimator:
     """Raw ADC frame → skeletons with a trained HRRadarPose-family run (:class:`rfpose.app.live`'s
     pipeline: the run's preprocessing rebuilt for the source's board and .cfg)."""
@@ -94,6 +118,7 @@ class SkeletonEstimator:
                 raise ConfigError("the radar source does not say its board and .cfg; cannot rebuild the preprocessing")
             from rfpose.app.live import RadarPosePipeline
 
+            check_3d_run(model.run)
             pipeline = RadarPosePipeline(model.run, metadata["board"], metadata["cfg_text"], threads=model.threads,
                                          max_people=model.max_people)
             if model.runtime != "torch":
