@@ -419,7 +419,7 @@ def stage_calibrate(state: _State) -> None:
         geometry = Calibration(run.calibration.rig_frame,
                                {n: dataclasses.replace(s, clock_offset_ns=None) for n, s in run.calibration.sensors.items()},
                                run.calibration.provenance)
-        seconds.update({f"geometry.{k}": v for k, v in run.seconds.items()})
+        seconds.update({f"geometry_{k}": v for k, v in run.seconds.items()})  # no dots: report keys are paths
         seconds["geometry"] = time.perf_counter() - t
         cal_dir = out / "calibration"
         cal_dir.mkdir(parents=True, exist_ok=True)
@@ -441,7 +441,7 @@ def stage_calibrate(state: _State) -> None:
                 print(f"[demo] calibrate: {doc['notes'][-1]}", flush=True)
                 return geometry
             finally:
-                seconds[f"clocks.{what.replace(' ', '_')}"] = time.perf_counter() - t
+                seconds[f"clocks_{what.replace(' ', '_')}"] = time.perf_counter() - t
 
         calib = with_clocks(cap["session"], "capture")
         calib.save(cal_dir / "capture.json", overwrite=True)
