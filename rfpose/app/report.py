@@ -66,7 +66,7 @@ def table_from_dict(d: dict, key_prefix: str, headers=("parameter", "value")) ->
             continue
         cls = "num" if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
         rows.append(f'<tr><td>{html.escape(str(k))}</td><td class="{cls}" data-key="{html.escape(key_prefix)}.'
-                    f'{html.escape(str(k))}">{html.escape(_fmt(v))}</td></tr>')
+                    f'{html.escape(str(k))}">{html.escape(_fmt(v)) if v is not None else "-"}</td></tr>')
     return f"<table><tr><th>{headers[0]}</th><th>{headers[1]}</th></tr>{''.join(rows)}</table>"
 
 
