@@ -55,7 +55,7 @@ def test_live_inputs_equal_the_dataset_tensors(deployed):
     windows = reader.windows(2, target=1)  # the training reader's causal two-frame windows
     assert list(reader.frame_index) == [0, 1, 2, 3]
     for i in range(len(reader)):
-        live = pipe.prepare(stream.read(i, i + 1)[0])
+        (live,) = pipe.prepare(stream.read(i, i + 1)[0])
         stored = reader.read("x", windows[i]).astype(np.float32).reshape(1, -1, *reader.spec.shape[1:])
         np.testing.assert_allclose(live.numpy(), stored, rtol=2 ** -10, atol=0)
     assert pipe(stream.read(0, 1)[0]).joints.shape[-1] == 3

@@ -20,6 +20,7 @@ class PointsFamily(ModelFamily):
     name = "points"
     tensor_format = POINTS_FORMAT  # MARS's datasets are "points-xyzvi" (intensity in place of SNR)
     input_arrays = TENSOR_ARRAYS["points"]
+    model_inputs = ("points", "valid")  # (B, T, K, F) padded points and their (B, T, K) mask
     # MARS (MARS_model.py): Keras Adam lr 1e-3, beta_1 0.5, no weight decay, batch 128, 150 epochs, MSE, no
     # augmentation
     recipe = Recipe("adam", 1e-3, 0.0, (0.5, 0.999), 150, 128, val_batch_size=512, augment=False)
@@ -43,6 +44,11 @@ class PointsFamily(ModelFamily):
         stride = int(getattr(model, "frame_stride", 1))
         span = (model.frames - 1) * stride + 1
         return reader.windows(span, span - 1)[:, ::stride]
+
+    def live_window(self, model):
+        from rfpose.models.points_data import PointsWindow
+
+        return PointsWindow(model.frames, int(getattr(model, "frame_stride", 1)), model.max_points)
 
     def sample_inputs(self, model, reader, window, joints, joints_2d, augment, rng, flip_perm):
         from rfpose.models.points_data import sample_points

@@ -1,25 +1,30 @@
 """Radar-only pose estimation, one frame at a time, as a live monitor runs it.
 
-:class:`RadarPosePipeline` takes the raw ADC words of one frame (``RadarFrame.adc``), turns them into the
-model's input exactly as ``rfpose preprocess`` does for the dataset the model was trained on, runs the
-network and decodes skeletons in metres (radar frame). Each call reports its per-stage latency. A model
-trained on windows of T frames (``frames``) gets the T most recent ones; until T frames have been seen the
-oldest is repeated, as the dataset reader clamps windows at a session's start.
+:class:`RadarPosePipeline` takes one frame of a radar source — the raw ADC words of a ``RadarFrame`` or the
+points of a ``PointCloudFrame`` (demo-firmware UART, a recorded points stream) — turns it into the model's
+input exactly as ``rfpose preprocess`` did for the dataset the model was trained on, runs the network and
+decodes skeletons in metres (radar frame). Each call reports its per-stage latency. A model trained on
+windows of several frames gets its window of the most recent ones (the family's ``live_window``); until
+the window is full the oldest frame is repeated, as the dataset reader clamps windows at a session's start.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rfpose.errors import ConfigError
+from rfpose.errors import ConfigError, SourceMismatchError
+from rfpose.models.families.base import RecentFrames, round_like_dataset  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
+
+#: what a source's frames carry, by ``Source.kind``, as the live pipeline names it
+SOURCE_INPUTS = {"radar": "raw ADC frames", "points": "point clouds"}
+_MADE_FROM_ADC = {"rtpose": "voxel tensors", "hupr": "range-angle maps", "points": "rfpose's CFAR points"}
 
 
 @dataclass
@@ -29,38 +34,14 @@ class PoseResult:
     latency_ms: dict[str, float] = field(default_factory=dict)  # per stage and "total"
 
 
-def round_like_dataset(x: np.ndarray):
-    """float32 voxels → float32 torch tensor rounded as DATASET.zarr stores them (float16, clipped at its
-    maximum), so live inputs equal training inputs. Torch converts RT-Pose's 5.2 M voxels in 3 ms on 2 cores;
-    numpy's float16 cast takes 30 ms."""
-    import torch
-
-    from rfpose.dataset import FLOAT16_MAX
-
-    return torch.from_numpy(x).clamp(max=FLOAT16_MAX).half().float()
-
-
-class RecentFrames:
-    """The ``frames`` most recent inputs (1, D, Z, Y, X), stacked oldest first along the channel axis. Until
-    ``frames`` have been pushed the oldest is repeated, as the dataset reader clamps a window at a session's
-    start (``rfpose.dataset.session_windows``)."""
-
-    def __init__(self, frames: int):
-        self._recent = deque(maxlen=frames)
-
-    def push(self, x):
-        """Add the newest frame; → (1, frames × D, Z, Y, X)."""
-        import torch
-
-        self._recent.append(x)
-        if self._recent.maxlen == 1:
-            return x
-        missing = self._recent.maxlen - len(self._recent)
-        return torch.cat([self._recent[0]] * missing + list(self._recent), dim=1)
-
-
 class RadarPosePipeline:
     """Decode → the run's dataset preprocessing → model → skeletons.
+
+    ``source_kind`` is the kind of the source whose frames will be fed: "radar" (``RadarFrame.adc`` words)
+    or "points" (``PointCloudFrame.points``, a device's points: demo-firmware UART, ``emu+uart://``,
+    ``uart-file://``, a recorded points stream). A run whose dataset was built from the other kind (a tensor
+    or CFAR-points model on a points source, a model of a device's points on raw ADC) is a
+    :class:`~rfpose.errors.SourceMismatchError`.
 
     ``run_dir`` is a training run (``rfpose train``): its ``config.json`` records the dataset's
     preprocessing config and radar, and the processor is rebuilt from them
@@ -73,7 +54,7 @@ class RadarPosePipeline:
     """
 
     def __init__(self, run_dir: str | Path, board: str, cfg_text: str, threads: int | None = None,
-                 which: str = "best", max_people: int | None = None):
+                 which: str = "best", max_people: int | None = None, source_kind: str = "radar"):
         import torch
 
         from rfpose.boards import get_board
@@ -87,10 +68,13 @@ class RadarPosePipeline:
             torch.set_num_threads(threads)
         self.model, self.run_config = load_run(run_dir, which=which)
         family = get_family(self.model)
-        if not family.causal or len(family.input_arrays) != 1:
-            raise ConfigError(f"{run_dir}: the live pipeline runs models on one causal tensor per frame; the "
-                              f"{family.name} family's windows need {', '.join(family.input_arrays)}"
-                              + ("" if family.causal else " and future frames"))
+        if source_kind not in SOURCE_INPUTS:
+            raise ConfigError(f"the live pipeline reads radar sources ({', '.join(SOURCE_INPUTS)}); this source "
+                              f"gives {source_kind} frames")
+        try:
+            self._window = family.live_window(self.model)
+        except ConfigError as e:
+            raise ConfigError(f"{run_dir}: {e}") from None
         self.board = get_board(board)
         self.params = parse_cfg(cfg_text, f"<{board} cfg>").derive(self.board)
         saved = self.run_config.get("preprocess")
@@ -100,8 +84,16 @@ class RadarPosePipeline:
         config = PreprocessConfig.from_dict(saved) if saved is not None else PreprocessConfig()
         self.processor = processor_for_run(config, self.run_config.get("radar"), self.board, self.params,
                                            f"{run_dir} on {board}", workers=threads or 2)
+        needs = "points" if self.processor.takes_points else "radar"
+        if source_kind != needs:
+            trained = (f"the points of the point-cloud stream {config.radar_stream!r}" if needs == "points" else
+                       f"{_MADE_FROM_ADC[config.format]} computed from the raw ADC of {config.radar_stream!r}")
+            raise SourceMismatchError(f"the model was trained on {trained}; this source gives "
+                                      f"{SOURCE_INPUTS[source_kind]} (it needs a source of {SOURCE_INPUTS[needs]})",
+                                      needs, source_kind, str(run_dir))
+        self.source_kind = source_kind
         shape = tuple(self.processor.output_shape)
-        if shape != tuple(self.model.input_shape):
+        if config.format != "points" and shape != tuple(self.model.input_shape):
             raise ConfigError(f"{run_dir}: the model takes {tuple(self.model.input_shape)} voxels, this radar "
                               f"configuration gives {shape}")
         if saved is not None:
@@ -109,29 +101,32 @@ class RadarPosePipeline:
             check_spec(self.model.spec, spec, f"{run_dir}: live input")
         self.max_people = max_people
         self._torch = torch
-        self._recent = RecentFrames(self.model.frames)
 
-    def prepare(self, words: np.ndarray):
-        """One frame's raw ADC words → the model input (1, frames × doppler, z, y, x), as the dataset reader
-        would give it (float16-rounded, the window's older frames before it)."""
-        return self._voxels(self._decode(words))
+    def prepare(self, data: np.ndarray) -> tuple:
+        """One frame (raw ADC words, or a device's structured points) → the model inputs (a tuple, batch 1) of
+        the window ending at it, as the dataset reader would give them (voxels: float16-rounded, the window's
+        older frames before it along channels; points: (1, T, K, F) padded points and their (1, T, K) mask)."""
+        return self._inputs(self._decode(data))
 
-    def _decode(self, words: np.ndarray) -> np.ndarray:
+    def _decode(self, data: np.ndarray):
+        if self.processor.takes_points:
+            return [data]
         from rfpose.preprocessing.decode import decode_radar_words
 
-        return decode_radar_words(words, self.params, self.board)
+        return decode_radar_words(data, self.params, self.board)
 
-    def _voxels(self, iq: np.ndarray):
-        return self._recent.push(round_like_dataset(self.processor.compute(iq)))
+    def _inputs(self, decoded) -> tuple:
+        return self._window(self.processor.compute(decoded))
 
-    def __call__(self, words: np.ndarray) -> PoseResult:
+    def __call__(self, data: np.ndarray) -> PoseResult:
+        """One frame (``RadarFrame.adc`` or ``PointCloudFrame.points``, as ``source_kind`` says) → skeletons."""
         t0 = time.perf_counter()
-        iq = self._decode(words)
+        decoded = self._decode(data)
         t1 = time.perf_counter()
-        x = self._voxels(iq)
+        x = self._inputs(decoded)
         t2 = time.perf_counter()
         with self._torch.inference_mode():
-            out = self.model(x)
+            out = self.model(*x)
             joints, scores = self.model.decode(out, max_people=self.max_people)
         t3 = time.perf_counter()
         ms = {"decode": (t1 - t0) * 1e3, "voxels": (t2 - t1) * 1e3, "model": (t3 - t2) * 1e3,

@@ -9,6 +9,7 @@ import numpy as np
 from rfpose.sim import SIM_REVISION
 from rfpose.sim.rig import EPOCH_NS, SimCameraSource, SimulatedRig
 from rfpose.sim.scenarios import build_rig
+from rfpose.source import PointCloudFrame
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,19 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                      people: int | None = None, camera: bool = True, lidar: bool = True,
                      lidar_pattern: str = "livox", multipath: bool = False, cfg_text: str | None = None,
                      overwrite: bool = False, progress: bool = False, labels_2d: bool = True,
-                     scene: str | None = None, motion_seed: int | None = None, camera_model=None) -> dict:
+                     scene: str | None = None, motion_seed: int | None = None, camera_model=None,
+                     device_points=None, points_stream: str = "radar_points") -> dict:
     """Simulate ``num_frames`` radar frames of ``scenario`` (None: the scenario's default, which covers a
     calibration scenario's whole target path) and write them to the session ``out``.
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; ``motion_seed`` gives the same subjects
     (bodies of ``seed``) a different take of the motion (see :func:`rfpose.sim.scenarios.build_rig`);
-    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests)."""
+    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests).
+
+    ``device_points``: ``f(frame: RadarFrame) -> points`` (:data:`rfpose.source.RADAR_POINT_DTYPE`), the
+    processing a board runs on its own ADC (e.g. the demo firmware's detection, as its UART sends it); its
+    output for every frame of the first radar is written as the points stream ``points_stream``, with the
+    radar frame's timestamp and extrinsics and the frame index as the device's frame number."""
     from rfpose.session import SessionWriter
     from rfpose.sim.scenarios import default_frames
 
@@ -67,6 +74,11 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
             else:
                 w.add_camera_stream(name, height=m["height"], width=m["width"], intrinsics=m["intrinsics"],
                                     distortion=m["distortion"], extrinsics=m["extrinsics"], attrs=extra)
+        radar0 = rig.radars[0].name
+        if device_points is not None:
+            m = rig.sources[radar0].metadata
+            w.add_points_stream(points_stream, board=m["board"], cfg_text=m["cfg_text"], extrinsics=m["extrinsics"],
+                                attrs={"derived_from": radar0, "source": "simulator"})
         w.add_labels("gt", skeleton="rtpose15", dims=3, max_people=max(1, n_people),
                      provenance={"method": "simulator", "frame": "rig (= radar) frame, metres",
                                  "time": "middle of the radar frame's chirping, true time"},
@@ -90,8 +102,11 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
             bar = tqdm(total=len(events), unit="frame", desc=f"simulate {scenario}")
         for _t, name, i in events:
             src = rig.sources[name]
-            w.append(name, src[i])
-            if name == rig.radars[0].name:
+            frame = src[i]
+            w.append(name, frame)
+            if name == radar0 and device_points is not None:
+                w.append(points_stream, PointCloudFrame(frame.index, frame.timestamp_ns, device_points(frame), i))
+            if name == radar0:
                 tl = rig.label_time_s(i)
                 j = rig.world.joints(tl)[0]
                 w.append_labels("gt", EPOCH_NS + int(round(tl * 1e9)), j, np.ones(j.shape[:2], np.float32), i)

@@ -258,9 +258,10 @@ class Monitor:
         return self._estimator
 
     def process(self, frame) -> dict:
+        estimator = self._estimator_for()  # built on the first frame (seconds): the frame's time starts after it
         t = time.monotonic()
         wall = time.time()
-        detections, stage_ms = self._estimator_for()(frame)
+        detections, stage_ms = estimator(frame)
         tracks = self.tracker.update(t, detections)
         events = self.engine.update(t, wall, tracks)
         self.store.add(events)

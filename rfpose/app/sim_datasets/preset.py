@@ -104,6 +104,11 @@ class SimDatasetPreset:
                                 grid_n_zyx=self.grid_n_zyx, doppler_window=self.doppler_window,
                                 angle_window=self.angle_window)
 
+    def extra_datasets(self, subject_of_seed: dict[int, str]) -> dict:
+        """Further datasets built from the same sessions, ``{file name under OUT: PreprocessConfig}`` (a preset
+        whose sessions carry two inputs, e.g. raw ADC and a device's points); none by default."""
+        return {}
+
     def to_dict(self) -> dict:
         from rfpose.sim import SIM_REVISION
 
@@ -227,6 +232,13 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
         log.info("%s: older than its sessions or built from others; rebuilding", dataset)
     summary = build_dataset(paths, str(dataset), preset.preprocess_config(subject_of_seed),
                             scheduler=scheduler, progress=progress, overwrite=stale)
+    extra = {}
+    for name, config in preset.extra_datasets(subject_of_seed).items():
+        path = out / name
+        stale = path.exists() and (bool(todo) or [x["path"] for x in zarr.open_group(str(path), mode="r").attrs.get(
+            "sessions", [])] != paths)
+        extra[name] = build_dataset(paths, str(path), config, scheduler=scheduler, progress=progress, overwrite=stale)
+        zarr.open_group(str(path), mode="r+").attrs["preset"] = preset.to_dict()
     t_pre = time.perf_counter() - t0
     root = zarr.open_group(str(out / "dataset.zarr"), mode="r+")
     root.attrs["preset"] = preset.to_dict()
@@ -237,7 +249,8 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
     subjects["train"] = sorted(set(subject_of_seed.values()) - set(subjects["val"]) - set(subjects["test"]))
     return {"preset": preset.name, "sessions": len(paths), "subjects": subject_of_seed, "split_subjects": subjects,
             "split_samples": counts, "simulate_s": round(t_sim, 1), "preprocess_s": round(t_pre, 1),
-            "frames": int(len(split)), "dataset": summary, "unique_subjects_per_split_ok":
+            "frames": int(len(split)), "dataset": summary, **({"extra_datasets": extra} if extra else {}),
+            "unique_subjects_per_split_ok":
             bool(all(len(np.unique(split[root["subject"][:] == s])) == 1 for s in np.unique(root["subject"][:])))}
 
 
