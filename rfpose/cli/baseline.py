@@ -6,7 +6,9 @@ mean-at-root: the training split's mean root-relative pose at the TRUE root (MRP
 mean-at-peak: the same pose at the DETECTED radar peak (arg-max of the Doppler-summed voxel magnitude, in
 metres with the dataset's grid) plus the training split's median peak-to-pelvis height offset.
 mean-at-moving-peak: the same with the 0 m/s Doppler channel left out (the strongest moving reflector).
-Metrics are those of `rfpose evaluate` (rfpose.metrics, mm).
+mean-pose: the training split's mean pose (radar frame) for every frame, whatever the input (any format;
+  on a points dataset:  rfpose baseline --data DIR/dataset.zarr --split test --kind mean-pose,mean-at-root).
+Metrics are those of `rfpose evaluate` (rfpose.metrics, mm; points datasets add MARS's mae_cm).
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ def run(args) -> int:
     if args.json:
         print(text)
     else:
-        print("baseline".ljust(20) + "".join(k.rjust(17) for k in KEYS))
+        keys = KEYS + (("mae_cm_mean",) if any("mae_cm_mean" in r for r in rows) else ())  # points datasets
+        print("baseline".ljust(20) + "".join(k.rjust(17) for k in keys))
         for r in rows:
-            print(r["baseline"].ljust(20) + "".join(f"{r.get(k, float('nan')):17.4g}" for k in KEYS))
+            print(r["baseline"].ljust(20) + "".join(f"{r.get(k, float('nan')):17.4g}" for k in keys))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)
