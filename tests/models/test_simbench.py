@@ -11,14 +11,15 @@ from rfpose.app.sim_datasets import ACTIONS, SimDatasetPreset, build_preset, get
 from rfpose.errors import ConfigError, ShapeError, UnknownNameError
 from rfpose.models import baselines
 from rfpose.models.spec import VoxelGrid
+from rfpose.dataset import PreprocessConfig
 from rfpose.sim.scenarios import build_rig
 
-TINY_GRID = dict(grid_x_m=(1.0, 5.5), grid_y_m=(-3.0, 3.0), grid_z_m=(-1.09, 1.45), grid_n_zyx=(8, 16, 32))
+TINY_GRID = PreprocessConfig(grid_x_m=(1.0, 5.5), grid_y_m=(-3.0, 3.0), grid_z_m=(-1.09, 1.45), grid_n_zyx=(8, 16, 32))
 
 
 def test_sim_bench_v1_definition():
     p = get_preset("sim-bench-v1")
-    assert p.board == "mmwcas" and p.format == "rtpose"
+    assert p.board == "mmwcas" and p.preprocess.format == "rtpose"
     assert set(p.scenarios) == set(ACTIONS) and len(ACTIONS) == 6
     assert set(p.scenes) == {"clean", "cluttered"}
     assert len(p.subject_seeds) >= 8 and len(p.test_seeds) >= 2 and len(p.val_seeds) >= 1
@@ -32,7 +33,7 @@ def test_sim_bench_v1_definition():
     takes = [(seed, m) for seed, _sc, _scene, m, _t in sessions]
     assert len(set(takes)) == len(takes)
     # RT-Pose voxel size kept (4.5 cm x, 15.7 cm y, 36 cm z) on the reduced ROI
-    step = [(hi - lo) / (n - 1) for (lo, hi), n in zip((p.grid_z_m, p.grid_y_m, p.grid_x_m), p.grid_n_zyx)]
+    step = [(hi - lo) / (n - 1) for (lo, hi), n in zip((p.preprocess.grid_z_m, p.preprocess.grid_y_m, p.preprocess.grid_x_m), p.preprocess.grid_n_zyx)]
     assert step == pytest.approx([11.6 / 32, 20.1 / 128, 11.6 / 256], rel=0.01)
 
 
@@ -65,7 +66,7 @@ def tiny_bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("simbench")
     preset = SimDatasetPreset("tiny", "test", subject_seeds=(1, 2, 3, 4), scenarios=("walk", "wave"),
                               scenes=("clean", "cluttered"), frames_per_session=2, val_seeds=(3,), test_seeds=(4,),
-                              frame_period_ms=200.0, **TINY_GRID)
+                              frame_period_ms=200.0, preprocess=TINY_GRID)
     summary = build_preset(preset, out, progress=False)
     return out, preset, summary
 

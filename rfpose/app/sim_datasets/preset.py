@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from rfpose.dataset import RTPOSE_ROI
+from rfpose.dataset import PreprocessConfig
 from rfpose.sim.motion import RTPOSE_ACTIONS
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,8 @@ class SimDatasetPreset:
     """takes of every (scenario, scene) per training subject; val and test subjects get one"""
     val_seeds: tuple[int, ...] = (5,)
     test_seeds: tuple[int, ...] = (6,)
-    format: str = "rtpose"
-    grid_x_m: tuple[float, float] = RTPOSE_ROI.x_m
-    grid_y_m: tuple[float, float] = RTPOSE_ROI.y_m
-    grid_z_m: tuple[float, float] = RTPOSE_ROI.z_m
-    grid_n_zyx: tuple[int, int, int] = RTPOSE_ROI.n_zyx
-    """rtpose voxel grid (centres, radar frame, m) and counts; the default is RT-Pose's ROI"""
-    doppler_window: str = "none"
-    angle_window: str = "none"
-    """rtpose chain windows (RT-Pose: none)"""
+    preprocess: PreprocessConfig = PreprocessConfig()
+    """how the dataset is built from the sessions (format, grid, windows …); the build fills in the split"""
 
     def __post_init__(self):
         from rfpose.errors import ConfigError
@@ -94,15 +87,9 @@ class SimDatasetPreset:
         simulate_session(path, scenario, self.frames_per_session, seed=seed, board=self.board, camera=False,
                          lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed)
 
-    def preprocess_config(self, subject_of_seed: dict[int, str]):
-        from rfpose.dataset import PreprocessConfig
-
-        return PreprocessConfig(format=self.format,
-                                val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds),
-                                test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds),
-                                grid_x_m=self.grid_x_m, grid_y_m=self.grid_y_m, grid_z_m=self.grid_z_m,
-                                grid_n_zyx=self.grid_n_zyx, doppler_window=self.doppler_window,
-                                angle_window=self.angle_window)
+    def preprocess_config(self, subject_of_seed: dict[int, str]) -> PreprocessConfig:
+        return replace(self.preprocess, val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds),
+                       test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds))
 
     def extra_datasets(self, subject_of_seed: dict[int, str]) -> dict:
         """Further datasets built from the same sessions, ``{file name under OUT: PreprocessConfig}`` (a preset

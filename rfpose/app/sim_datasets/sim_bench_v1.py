@@ -13,6 +13,7 @@
 """
 
 from rfpose.app.sim_datasets.preset import SimDatasetPreset
+from rfpose.dataset import PreprocessConfig
 
 PRESET = SimDatasetPreset(
     "sim-bench-v1",
@@ -27,4 +28,5 @@ PRESET = SimDatasetPreset(
     test_seeds=(9, 10),
     # RT-Pose's voxel size (4.5 cm x, 15.7 cm y, 36 cm z) on the part of its ROI people can occupy
     # (the simulator's walking area is x 1.5-5 m, |azimuth| < 35 deg, floor at z = -1 m)
-    grid_x_m=(0.77, 5.80), grid_y_m=(-3.69, 3.69), grid_z_m=(-1.09, 1.45), grid_n_zyx=(8, 48, 112))
+    preprocess=PreprocessConfig(grid_x_m=(0.77, 5.80), grid_y_m=(-3.69, 3.69), grid_z_m=(-1.09, 1.45),
+                                grid_n_zyx=(8, 48, 112)))
