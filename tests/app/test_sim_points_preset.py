@@ -27,7 +27,7 @@ def test_the_preset_is_the_demo_firmware_board_split_by_subject():
 
     p = get_preset("sim-points-v1")
     assert p.board == "awr1843boost" and p.adc_samples is None and p.loops is None  # TI's demo chirp as shipped
-    assert p.format == "points" and set(p.scenes) == {"clean", "cluttered"} and len(p.scenarios) == 6
+    assert p.preprocess.format == "points" and set(p.scenes) == {"clean", "cluttered"} and len(p.scenarios) == 6
     assert len(p.subject_seeds) == 8 and p.val_seeds == (6,) and p.test_seeds == (7, 8)
     assert len(p.sessions()) * p.frames_per_session == 3840
 

@@ -2,8 +2,9 @@
 
 Every preset is a :class:`SimDatasetPreset` (or a subclass that overrides how a session is simulated or how
 the dataset is preprocessed); :func:`build_preset` simulates its sessions into ``OUT/sessions``, builds
-``OUT/dataset.zarr`` through ``rfpose.preprocessing`` (split by subject, never by frame) and writes
-``OUT/preset.json`` (the resolved preset, also stored in the dataset's root attrs ``preset``). Rerunning
+``OUT/dataset.zarr`` (and any :meth:`SimDatasetPreset.extra_datasets`) through ``rfpose.preprocessing``
+(split by subject, never by frame) and writes ``OUT/preset.json`` (the resolved preset, also stored in
+each dataset's root attrs ``preset``). Rerunning
 resumes: finished sessions are kept and the dataset build skips finished tasks.
 """
 
@@ -210,25 +211,23 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
                        for path, seed, *_ in plan}
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dataset = out / "dataset.zarr"
-    # the dataset is built after every session exists, so one that predates sessions simulated now (another
-    # simulator revision) or was built from another list of sessions (a grown preset) is stale
-    stale = dataset.exists() and (bool(todo) or [x["path"] for x in zarr.open_group(str(dataset), mode="r").attrs.get(
-        "sessions", [])] != paths)
-    if stale:
-        log.info("%s: older than its sessions or built from others; rebuilding", dataset)
-    summary = build_dataset(paths, str(dataset), preset.preprocess_config(subject_of_seed),
-                            scheduler=scheduler, progress=progress, overwrite=stale)
-    extra = {}
-    for name, config in preset.extra_datasets(subject_of_seed).items():
-        path = out / name
-        stale = path.exists() and (bool(todo) or [x["path"] for x in zarr.open_group(str(path), mode="r").attrs.get(
-            "sessions", [])] != paths)
-        extra[name] = build_dataset(paths, str(path), config, scheduler=scheduler, progress=progress, overwrite=stale)
-        zarr.open_group(str(path), mode="r+").attrs["preset"] = preset.to_dict()
+    configs = {"dataset.zarr": preset.preprocess_config(subject_of_seed), **preset.extra_datasets(subject_of_seed)}
+    built = {}
+    for name, config in configs.items():
+        dataset = out / name
+        # a dataset is built after every session exists, so one that predates sessions simulated now (another
+        # simulator revision) or was built from another list of sessions (a grown preset) is stale
+        stale = dataset.exists() and (bool(todo) or [x["path"] for x in zarr.open_group(
+            str(dataset), mode="r").attrs.get("sessions", [])] != paths)
+        if stale:
+            log.info("%s: older than its sessions or built from others; rebuilding", dataset)
+        built[name] = build_dataset(paths, str(dataset), config, scheduler=scheduler, progress=progress,
+                                    overwrite=stale)
+        zarr.open_group(str(dataset), mode="r+").attrs["preset"] = preset.to_dict()
+    summary = built.pop("dataset.zarr")
+    extra = built
     t_pre = time.perf_counter() - t0
-    root = zarr.open_group(str(out / "dataset.zarr"), mode="r+")
-    root.attrs["preset"] = preset.to_dict()
+    root = zarr.open_group(str(out / "dataset.zarr"), mode="r")
     split = root["split"][:]
     counts = {name: int((split == code).sum()) for code, name in enumerate(("train", "val", "test"))}
     subjects = {name: sorted({subject_of_seed[s] for s in seeds}) for name, seeds in (

@@ -22,6 +22,7 @@ import dataclasses
 import numpy as np
 
 from rfpose.app.sim_datasets.preset import SimDatasetPreset
+from rfpose.dataset import PreprocessConfig
 
 #: the session stream that carries the demo firmware's points
 UART_STREAM = "radar_points"
@@ -99,4 +100,4 @@ PRESET = SimPointsPreset(
     frames_per_session=40,
     val_seeds=(6,),
     test_seeds=(7, 8),
-    format="points")
+    preprocess=PreprocessConfig(format="points"))
