@@ -175,8 +175,7 @@ class DevicePoints:
         if not np.isfinite(out[:, 3:]).all():
             raise SourceMismatchError("the points carry no Doppler or SNR (an SDK 1.x/2.x stream, or the SDK 3 demo "
                                       "with its side-info TLV off in guiMonitor); these points need x, y, z, v, SNR",
-                                      ", ".join(DEVICE_POINT_FIELDS), "x, y, z" + (", v" if np.isfinite(
-                                          out[:, 3]).all() else ""))
+                                      ", ".join(DEVICE_POINT_FIELDS), "points without Doppler or SNR")
         return out
 
     def to_dict(self) -> dict:

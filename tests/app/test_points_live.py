@@ -127,6 +127,14 @@ def test_live_pipeline_on_an_emulated_uart_board_gets_the_dataset_inputs(points_
         np.testing.assert_allclose(res.joints, want[0].numpy(), rtol=0, atol=1e-6)
         assert res.latency_ms["total"] > 0
     assert windows[11].tolist() == [7, 9, 11] and windows[1].tolist() == [0, 0, 1]  # causal, clamped at the start
+    # the recorded session replayed is a points source too
+    replay = RadarPosePipeline(run, meta["board"], meta["cfg_text"], threads=1, source_kind="points")
+    with open_source(f"session://{data.parent / 'a.zarr'}#radar_points") as src:
+        assert src.kind == "points" and src.metadata["board"] == BOARD
+        for row in range(12):
+            points, valid = replay.prepare(src.read(timeout_s=1.0).points)
+            np.testing.assert_array_equal(points[0].numpy(), stored_points[windows[row]])
+            np.testing.assert_array_equal(valid[0].numpy(), stored_valid[windows[row]])
 
 
 def test_a_run_that_cannot_take_the_source_is_refused(points_run, monitor_run, tmp_path):
