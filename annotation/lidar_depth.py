@@ -6,8 +6,10 @@ Method (for one camera frame at time t on the radar clock):
    clock) lies within ``window_ns`` of t, so a moving person is not smeared (1.5 m/s × 15 ms = 2 cm);
    transformed into the camera and projected with its intrinsics and distortion.
 2. The person: points projecting inside the person's 2D box (keypoints ± 15 %), then depth clustering: the
-   torso depth is the median depth of the points near the torso joints, and only points within
-   ``cluster_m`` of it are kept (drops the wall behind and objects in front).
+   torso depth is that of the nearest dense group of the points near the torso joints
+   (:func:`nearest_surface`: the LiDAR, apart from the camera, also sees the wall past the body's edge where
+   the camera sees the body), and only points within ``cluster_m`` of it are kept (drops the wall behind
+   and objects in front).
 3. Per joint: person points within ``radius_m`` (converted to pixels at the torso depth) of the 2D joint; with
    at least ``min_points``, the front surface is their ``percentile``-th depth and the joint depth is that plus
    the joint's surface-to-centre offset (:data:`SURFACE_OFFSET_M`: joints are inside the body, about half a
@@ -113,7 +115,7 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
         near_torso = (d2[torso] < (0.08 * f / np.median(z)) ** 2).any(0) if torso else np.zeros(len(z), bool)
         if near_torso.sum() < params.min_points:
             continue
-        z0 = np.median(z[near_torso])
+        z0 = nearest_surface(z[near_torso], params.cluster_m / 2, params.min_points)
         person_z[i] = z0 + OFFSETS[0]
         person = np.abs(z - z0) < params.cluster_m
         r_px = max(3.0, params.radius_m * f / z0)
@@ -148,6 +150,17 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     depth[use_shape], sigma[use_shape] = shape[use_shape], params.sigma_shape_m
     support[~agree] = 0
     return depth, sigma, support
+
+
+def nearest_surface(z: np.ndarray, depth_m: float, min_points: int) -> float:
+    """Median depth of the nearest dense group of ``z`` (m): the first slab ``[z_k, z_k + depth_m]`` holding at
+    least ``min_points`` and a quarter of the densest slab's points. Points behind the person that the LiDAR
+    sees past the body's edge (it stands apart from the camera: parallax) project onto the person in the
+    image; the person is the surface in front of them, not the median of both."""
+    zs = np.sort(z)
+    counts = np.searchsorted(zs, zs + depth_m, side="right") - np.arange(len(zs))
+    k = int(np.argmax(counts >= max(min_points, 0.25 * counts.max())))
+    return float(np.median(zs[k:k + counts[k]]))
 
 
 def _rotate_z_to(rays: np.ndarray) -> np.ndarray:

@@ -11,17 +11,17 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from rfpose.annotation.detect import CameraDetections
-from rfpose.annotation.detectors import convert_confidence
+from rfpose.annotation.detectors import convert_confidence, correct_landmarks
 from rfpose.annotation.lidar_depth import LidarCloud, LidarDepthParams, joint_depths
 from rfpose.annotation.lift import lift
 from rfpose.annotation.refine import (bone_lengths, enforce_bone_lengths, reject_outliers, repair_swaps, resample,
-                                      smooth_one_euro, smooth_savgol)
+                                      smooth_least_squares, smooth_one_euro, smooth_savgol)
 from rfpose.annotation.rig import RigView
 from rfpose.errors import ConfigError, FormatError
 from rfpose.skeletons import convert
 
 SKELETON = "rtpose15"
-SMOOTHERS = ("savgol", "one-euro", "none")
+SMOOTHERS = ("savgol", "least-squares", "one-euro", "none")
 #: per-frame flags (bits of ``Annotation.flags``)
 FLAG_LOW_QUALITY, FLAG_INCOMPLETE, FLAG_CROWD = 1, 2, 4
 FLAG_NAMES = {FLAG_LOW_QUALITY: "low_quality", FLAG_INCOMPLETE: "incomplete", FLAG_CROWD: "more_people_than_detector"}
@@ -34,10 +34,15 @@ class AnnotateParams:
     min_confidence: float = 0.02  # weight floor of a joint the detector placed but rates (nearly) invisible
     pair_tolerance_ms: float = 20.0  # a second camera's frame is used with the reference frame within this
     max_gap_ms: float = 100.0  # labels are never interpolated between camera frames further apart
-    smoothing: str = "savgol"
+    smoothing: str = "least-squares"
     savgol_window: int = 9
+    ls_lambda_s4: float = 1e-4  # least-squares trajectory: acceleration penalty (s⁴; 4th root = time constant)
+    ls_robust_iters: int = 4  # least-squares: reweighting passes (L1-like acceleration penalty; 0: plain)
+    ls_robust_mps2: float = 2.0  # least-squares: accelerations above this (m/s²) are penalised less
+    ls_sigma_ref_m: float = 0.08  # least-squares: a joint with this σ has weight 1 (weights (ref/σ)²)
     outlier_window: int = 7  # Hampel filter over camera frames before smoothing (0: off)
     bone_lengths: bool = True
+    landmark_correction: bool = True  # move the detector's landmarks onto rtpose15's joint centres
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
     quality_threshold: float = 0.3  # frames with a lower mean joint confidence are flagged
@@ -78,11 +83,14 @@ class Annotation:
         return (self.flags == 0) & np.isfinite(self.joints).all(axis=(2, 3)).any(1)
 
 
-def to_rtpose15(d: CameraDetections):
-    """(N, P, 15, 2), (N, P, 15), (N, P, 15, 3) of a camera's detections."""
+def to_rtpose15(d: CameraDetections, correct: bool = True):
+    """(N, P, 15, 2), (N, P, 15), (N, P, 15, 3) of a camera's detections; ``correct``: landmarks moved onto
+    the joint centres (:func:`~rfpose.annotation.detectors.correct_landmarks`)."""
     if d.skeleton == SKELETON:
         return d.keypoints, d.confidence, d.world
     kp = convert(d.keypoints, d.skeleton, SKELETON)[0]
+    if correct:
+        kp = correct_landmarks(kp, d.skeleton, SKELETON)
     conf = convert_confidence(d.confidence, d.skeleton, SKELETON)
     world = convert(d.world, d.skeleton, SKELETON)[0]
     return kp, conf, world
@@ -170,7 +178,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     P = max(1, min(params.max_people, seen))
     data = {}
     for c in cams:
-        kp, conf, world = to_rtpose15(detections[c.name])
+        kp, conf, world = to_rtpose15(detections[c.name], params.landmark_correction)
         p = min(P, kp.shape[1])
         kp, conf, world = kp[:, :p], conf[:, :p], world[:, :p]
         # a detector's guess for a hidden joint (MediaPipe places all 33) still counts, with a small weight
@@ -235,6 +243,10 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
             X = enforce_bone_lengths(X, 1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), L)
         if params.smoothing == "savgol":
             X = smooth_savgol(X, params.savgol_window)
+        elif params.smoothing == "least-squares":
+            # inverse-variance weights from the lifting's σ: a well-placed joint is smoothed less
+            w_ls = (params.ls_sigma_ref_m / np.maximum(np.nan_to_num(sig[:, p], nan=np.inf), 1e-4)) ** 2
+            X = smooth_least_squares(X, w_ls, t_ref, params.ls_lambda_s4, params.ls_robust_iters, params.ls_robust_mps2)
         elif params.smoothing == "one-euro":
             X = smooth_one_euro(X, t_ref)
         refined[:, p] = X

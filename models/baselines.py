@@ -1,4 +1,5 @@
-"""Non-learned baselines for the 3-D (rtpose) benchmark, scored with the same metric code as the models.
+"""Non-learned baselines for the 3-D (rtpose) benchmark, scored with the same metric code as the models
+(the 2-D (hupr) benchmark's are in :mod:`rfpose.models.baselines_2d`; :func:`evaluate_baselines` serves both).
 
 * ``mean-at-root``: the training split's mean root-relative pose, placed at the TRUE root of each test
   person. Its MRPE is 0 by construction; its MPJPE is what a model gains by looking at the body at all.
@@ -136,20 +137,26 @@ def predict(kind: str, fitted: BaselineFit, joints: np.ndarray, peaks: dict | No
     return (roots[:, None, None, :] + mean[None, None]).astype(np.float32)
 
 
-def evaluate_baselines(data, split: str = "test", kinds=BASELINES, progress: bool = True) -> list[dict]:
-    """Fit on the train split of DATASET.zarr ``data`` and score each baseline on ``split``
-    (summaries as :func:`rfpose.models.evaluate.summarise_3d` returns them, plus ``baseline`` and ``fit``)."""
-    from rfpose.dataset import RTPOSE_FORMAT, DatasetReader
+def evaluate_baselines(data, split: str = "test", kinds=None, progress: bool = True) -> list[dict]:
+    """Fit on the train split of DATASET.zarr ``data`` and score each baseline on ``split`` (``kinds``: None =
+    every baseline of the dataset's format). rtpose datasets: the 3-D baselines above, summaries as
+    :func:`rfpose.models.evaluate.summarise_3d` returns them; hupr datasets: the 2-D baselines of
+    :mod:`rfpose.models.baselines_2d`. Each summary adds ``baseline`` and ``fit``."""
+    from rfpose.dataset import HUPR_FORMAT, RTPOSE_FORMAT, DatasetReader
+    from rfpose.models.baselines_2d import BASELINES_2D, evaluate_baselines_2d
     from rfpose.models.evaluate import summarise_3d
     from rfpose.models.families import get_family, list_families
     from rfpose.skeletons import get_skeleton
 
+    reader = DatasetReader(data)
+    spec = reader.spec
+    if spec.tensor_format == HUPR_FORMAT:
+        return evaluate_baselines_2d(reader, data, split, BASELINES_2D if kinds is None else kinds)
+    kinds = BASELINES if kinds is None else kinds
     for k in kinds:
         if k not in BASELINES:
             raise UnknownNameError("baseline", k, BASELINES)
-    reader = DatasetReader(data)
     train_idx, eval_idx = reader.indices("train"), reader.indices(split)
-    spec = reader.spec
     need_peaks = any(k in PEAK_KINDS for k in kinds)
     if need_peaks and spec.tensor_format != RTPOSE_FORMAT:
         raise FormatError(f"{data}: the peak baselines ({', '.join(PEAK_KINDS)}) need an rtpose dataset (voxel "

@@ -112,7 +112,8 @@ def summarise_3d(result: dict, skeleton_name: str, sessions_meta: list | None = 
 
 
 def summarise_2d(result: dict, skeleton_name: str) -> dict:
-    """COCO OKS keypoint AP with the skeleton's sigmas."""
+    """COCO OKS keypoint AP (``ap``, ``ap50``, ``ap75``, ``per_joint_ap``) with the skeleton's sigmas and PCK@0.2
+    of the torso diameter (``pck_0_2``, ``per_joint_pck_0_2``), in the label image's pixels."""
     sk = get_skeleton(skeleton_name)
     out = {"samples": int(len(result["index"])), "loss": float(result["loss"])}
     if out["samples"] == 0:
@@ -121,6 +122,8 @@ def summarise_2d(result: dict, skeleton_name: str) -> dict:
     if not np.isfinite(gt2d).any():
         raise FormatError("2-D evaluation needs 'joints_2d' labels in the dataset")
     out.update(metrics.oks_ap(result["pred"], result["scores"], gt2d, sk.oks_sigmas, joint_names=sk.joints))
+    pck = metrics.pck_2d(result["pred"], gt2d, sk.joints)
+    out["pck_0_2"], out["per_joint_pck_0_2"] = pck["pck"], pck["per_joint_pck"]
     return out
 
 
@@ -163,7 +166,7 @@ def print_report(summary: dict, file=None) -> None:
             print(f"\n{key} (RT-Pose aggregation: per session, then unweighted over sessions)", file=file)
             for k, v in summary[key].items():
                 print(f"  {k.ljust(width)}  {v:.4g}", file=file)
-    for key in ("per_joint_mm", "per_joint_ap"):
+    for key in ("per_joint_mm", "per_joint_ap", "per_joint_pck_0_2"):
         if key in summary:
             print(f"\n{key}", file=file)
             for k, v in summary[key].items():

@@ -107,25 +107,11 @@ def sample_points(reader, window: np.ndarray, k: int, joints: torch.Tensor, augm
         torch.from_numpy(np.ascontiguousarray(j))
 
 
-class PointsWindow:
-    """Live inputs of a points model: push one frame's points (an (n, F) float32 array, or a one-element
-    list of it as ``DatasetProcessor.compute`` returns) → ``(points (1, T, K, F), valid (1, T, K))`` of the
-    window ending at it, as :func:`sample_points` reads it from the dataset: T frames ``stride`` apart,
-    every frame padded by :func:`pad_frames`, and until the window is full the oldest frame repeated (the
-    dataset reader clamps a window at the start of a session)."""
 
-    def __init__(self, frames: int, stride: int, k: int):
-        from collections import deque
-
-        self.frames, self.stride, self.k = frames, stride, k
-        self._recent = deque(maxlen=(frames - 1) * stride + 1)
-
-    def __call__(self, sample) -> tuple[torch.Tensor, torch.Tensor]:
-        pts = np.asarray(sample[0] if isinstance(sample, list) else sample, np.float32)
-        padded, count = pad_frames(pts, np.array([0, len(pts)]), self.k)
-        self._recent.append((padded[0], np.arange(self.k) < count[0]))
-        missing = self._recent.maxlen - len(self._recent)
-        window = ([self._recent[0]] * missing + list(self._recent))[::self.stride]
-        points = np.stack([p for p, _ in window])[None]
-        valid = np.stack([v for _, v in window]).astype(np.float32)[None]
-        return torch.from_numpy(points), torch.from_numpy(valid)
+def live_points(frames: list[np.ndarray], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """T frames' (n_i, F) points, oldest first → ``(points (1, T, k, F), valid (1, T, k))`` float32, each
+    frame padded by :func:`pad_frames` (the live pipeline's equivalent of :func:`sample_points`)."""
+    out = [pad_frames(np.asarray(f, np.float32), np.array([0, len(f)]), k) for f in frames]
+    points = np.stack([p[0] for p, _ in out])[None]
+    valid = np.stack([np.arange(k) < c[0] for _, c in out]).astype(np.float32)[None]
+    return torch.from_numpy(points), torch.from_numpy(valid)

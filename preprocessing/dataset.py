@@ -177,6 +177,17 @@ def plan_session(path: str, cfg: PreprocessConfig) -> _SessionPlan:
     else:  # 2-D labels: pixel coordinates already; no 3-D joints
         joints = np.full(lab.shape[:-1] + (3,), np.nan, np.float32)
         joints_2d = lab.astype(np.float32)
+        if cfg.format == "hupr":  # camera pixels → the square label image (HuPR's 256 × 256)
+            size = labels.attrs.get("image_size")
+            if size is None and cam_name is not None:
+                m = r.stream(cam_name).metadata
+                size = (m.get("width"), m.get("height")) if m.get("width") and m.get("height") else None
+            if size is None:
+                raise FormatError(f"{path}/labels/{cfg.labels}: 2-D labels need the image size (label attrs "
+                                  "'image_size' or a camera stream with width and height) to be scaled to the "
+                                  f"{cfg.hupr_image_size}-pixel label image")
+            joints_2d = joints_2d * np.array([cfg.hupr_image_size / size[0], cfg.hupr_image_size / size[1]],
+                                             np.float32)
     frame_index = frames  # position of the frame in the session's radar stream
     plan = _SessionPlan(path=str(path), name=Path(path).stem, subject=_session_subject(attrs),
                         action=attrs.get("action"), scene=attrs.get("scene"), frames=frames, vert_frames=vert,

@@ -36,6 +36,11 @@ class SourceMismatchError(ConfigError):
         super().__init__(message, path)
 
 
+class IncompatibleRunError(ConfigError):
+    """A trained run cannot serve where it is asked to: for example a 2-D model (image-plane skeletons in
+    label-image pixels, the HuPR family) where 3-D room coordinates are needed (the room monitor)."""
+
+
 class UnknownNameError(RfposeError, KeyError):
     """A name looked up in a registry (board, model, scenario, skeleton …) does not exist."""
 

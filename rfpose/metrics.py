@@ -10,6 +10,8 @@ Conventions, stated because papers swap names:
   with det(R) = +1, translation) of the prediction onto the ground truth.
 * PCK3D counts joints within 150 mm (root-relative); AUC averages PCK over thresholds 0, 5, …, 150 mm
   (MPI-INF-3DHP).
+* 2-D PCK@0.2 counts joints within 0.2 × the person's torso diameter (left shoulder to right hip, the LSP
+  convention), in pixels of the label image.
 * Aggregation: per-frame mean over all frames, and RT-Pose's per-session mean (average inside each
   session, then an unweighted mean over sessions).
 """
@@ -236,3 +238,53 @@ def oks(pred, gt, sigmas, area: float) -> float:
     k2 = (2 * np.asarray(sigmas, np.float64)) ** 2
     d2 = ((pred - gt) ** 2).sum(-1)
     return float(np.mean(np.exp(-d2 / (2 * area * k2))))
+
+
+# ---------------------------------------------------------------- 2-D: PCK
+PCK_2D_ALPHA = 0.2
+
+
+def torso_diameter(gt: np.ndarray, joint_names) -> np.ndarray:
+    """Torso diameter (..., ) in pixels of 2-D poses ``gt`` (..., J, 2): the distance from the left shoulder to
+    the right hip (the LSP / Yang-Ramanan PCK convention, for skeletons with those joints)."""
+    names = list(joint_names)
+    try:
+        ls, rh = names.index("l_shoulder"), names.index("r_hip")
+    except ValueError:
+        raise ShapeError(f"PCK needs joints 'l_shoulder' and 'r_hip', the skeleton has {names}") from None
+    gt = np.asarray(gt, np.float64)
+    return np.linalg.norm(gt[..., ls, :] - gt[..., rh, :], axis=-1)
+
+
+def pck_2d(pred, gt, joint_names, alpha: float = PCK_2D_ALPHA) -> dict:
+    """PCK@alpha of 2-D poses: the fraction of labelled joints within ``alpha`` × the person's torso diameter
+    (:func:`torso_diameter`) of the prediction.
+
+    Args:
+        pred: (N, K, J, 2) predicted pixels, NaN for no detection; gt: (N, P, J, 2) labels, NaN for absent people.
+    Each labelled person is paired with one prediction per frame (Hungarian on the mean joint distance); a
+    person without one counts every joint as missed. Returns ``{"pck": overall, "per_joint_pck": {name:
+    fraction}, "people": labelled people}``.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    if pred.ndim != 4 or gt.ndim != 4 or pred.shape[0] != gt.shape[0] or pred.shape[2:] != gt.shape[2:] \
+            or gt.shape[-1] != 2:
+        raise ShapeError(f"pck_2d: pred (N, K, J, 2) and gt (N, P, J, 2) disagree: {pred.shape}, {gt.shape}")
+    names = list(joint_names)
+    J = gt.shape[2]
+    hits, count = np.zeros(J), 0
+    for n in range(len(gt)):
+        people = [p for p in range(gt.shape[1]) if np.isfinite(gt[n, p]).all()]
+        dets = [k for k in range(pred.shape[1]) if np.isfinite(pred[n, k]).all()]
+        count += len(people)
+        if not people or not dets:
+            continue
+        d = np.linalg.norm(pred[n, dets][None] - gt[n, people][:, None], axis=-1)  # (P, K, J)
+        rows, cols = linear_sum_assignment(d.mean(-1))
+        for r, c in zip(rows, cols):
+            hits += d[r, c] <= alpha * torso_diameter(gt[n, people[r]], names)
+    frac = hits / max(count, 1)
+    return {"pck": float(hits.sum() / max(count * J, 1)), "per_joint_pck": dict(zip(names, map(float, frac))),
+            "people": int(count)}

@@ -2,9 +2,11 @@
 dataset writer stores them, and the same temporal windows."""
 
 import numpy as np
+import pytest
 import torch
 
-from rfpose.app.live import RecentFrames, round_like_dataset
+from rfpose.app.live import FramePairer, FrameWindows, round_like_dataset
+from rfpose.errors import ConfigError
 from rfpose.models.data import session_windows
 from rfpose.preprocessing.dataset import FLOAT16_MAX
 
@@ -21,14 +23,39 @@ def test_live_rounding_equals_the_dataset_float16_storage():
     assert live.max() == FLOAT16_MAX and live.dtype == np.float32
 
 
-def test_live_windows_equal_the_dataset_reader_windows():
-    frames = [torch.full((1, 2, 1, 1, 1), float(k)) for k in range(5)]
-    windows = session_windows(np.zeros(5, dtype=int), np.arange(5), 3, target=2)  # the reader's, frames=3
-    recent = RecentFrames(3)
-    for k, x in enumerate(frames):
-        expect = torch.cat([frames[i] for i in windows[k]], dim=1)
-        torch.testing.assert_close(recent.push(x), expect, rtol=0, atol=0)
-    assert RecentFrames(1).push(frames[4]) is frames[4]
+@pytest.mark.parametrize("frames,target", [(3, 2), (1, 0), (8, 4), (4, 1), (5, 2)])
+def test_live_windows_equal_the_dataset_reader_windows(frames, target):
+    """Causal (target last) and HuPR-style (target T//2, future frames) windows over a 6-frame stream, then
+    flushed: the same frames, in the same order, as the dataset reader's windows over a 6-frame session."""
+    n = 6
+    reader = session_windows(np.zeros(n, dtype=int), np.arange(n), frames, target=target)
+    win = FrameWindows(frames, target)
+    got = []
+    for k in range(n):
+        ready = win.push(k)
+        assert len(ready) == (1 if k >= win.lag else 0)
+        got += ready
+    got += win.flush()
+    assert [k for k, _ in got] == list(range(n))
+    for k, w in got:
+        assert w == list(reader[k])
+    assert win.push("next") == ([(0, ["next"] * frames)] if win.lag == 0 else [])  # a new stream starts clamped
+
+
+def test_frame_pairer_pairs_by_time_and_drops_unpartnered():
+    from types import SimpleNamespace as F
+
+    pairer = FramePairer(2, period_ns=100)
+    out = []
+    # the vertical radar runs 12 ns late and its frame near 100 was lost; a stray one at 340 has no partner
+    hori = [F(timestamp_ns=t, name=f"h{t}") for t in (0, 100, 200, 300, 400, 500)]
+    vert = [F(timestamp_ns=t, name=f"v{t}") for t in (12, 212, 312, 340, 412, 512)]
+    for h, v in zip(hori, vert):
+        out += pairer.push(0, h)
+        out += pairer.push(1, v)
+    assert [(a.name, b.name) for a, b in out] == [("h0", "v12"), ("h200", "v212"), ("h300", "v312"),
+                                                    ("h400", "v412"), ("h500", "v512")]
+    assert pairer.dropped == [1, 1]
 
 
 def test_pipeline_feeds_a_two_frame_model_the_previous_frame(tmp_path):
@@ -58,8 +85,83 @@ def test_pipeline_feeds_a_two_frame_model_the_previous_frame(tmp_path):
 
     pipe = RadarPosePipeline(tmp_path, meta["board"], meta["cfg_text"], threads=2)
     got = [pipe(radar[i].adc).joints for i in range(3)]
+    assert pipe.latency_frames == 0 and pipe.flush() == []
     with torch.inference_mode():
         for i, pair in enumerate([(0, 0), (0, 1), (1, 2)]):
             joints, _ = model.decode(model(torch.cat([voxels[k] for k in pair], dim=1)))
             np.testing.assert_allclose(got[i], joints[0].numpy(), rtol=0, atol=1e-5)
     assert not np.allclose(got[1], got[2])
+
+
+def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path):
+    """A HuPR-family run on two simulated radars (sim-bench-hupr-v1's rig and chirp): frames of the session's
+    horizontal and vertical streams paired by time, preprocessing rebuilt from the run's config; every window
+    the pipeline feeds the model equals the dataset reader's stored tensors, and so do the poses."""
+    import json
+    from types import SimpleNamespace
+
+    from rfpose.app.live import RadarPosePipeline
+    from rfpose.app.sim_datasets import get_preset, reduced_cfg
+    from rfpose.dataset import DatasetReader
+    from rfpose.models import create_model
+    from rfpose.models.families import get_family
+    from rfpose.preprocessing.dataset import build_dataset
+    from rfpose.session import SessionReader
+
+    preset = get_preset("sim-bench-hupr-v1")
+    session = str(tmp_path / "s.zarr")
+    from dataclasses import replace
+
+    replace(preset, frames_per_session=6).simulate_session(
+        session, "walk", 3, reduced_cfg(preset.board, preset.adc_samples, preset.loops), "clean", 0)
+    cfg = replace(preset.preprocess_config({4: "a", 5: "b", 6: "c"}), val_subjects=(), test_subjects=())
+    build_dataset([session], str(tmp_path / "d.zarr"), cfg, progress=False)
+    reader = DatasetReader(tmp_path / "d.zarr")
+    assert list(reader.frame_index) == list(range(6)) and reader.spec.skeleton == "hupr14"
+
+    family = get_family("hupr")
+    overrides = {**family.overrides_for_data(reader.spec), "frames": 4}  # 4 frames: target 2, one frame ahead
+    model = create_model("hupr-lite", **overrides).eval()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": {"name": "hupr-lite", "overrides": overrides},
+                                                 "preprocess": reader.preprocess_config.to_dict(),
+                                                 "radar": reader.radar}))
+    torch.save({"model": model.state_dict()}, run / "best.pt")
+
+    r = SessionReader(session)
+    streams = [r.stream("radar_hori"), r.stream("radar_vert")]
+    meta = streams[0].metadata
+    pipe = RadarPosePipeline(run, meta["board"], meta["cfg_text"], threads=2)
+    assert pipe.radars == 2 and pipe.latency_frames == 1
+    pairer = FramePairer(2, period_ns=pipe.params.frame_period_s * 1e9)
+    results = []
+    for i in range(6):  # the two radars' frames arrive interleaved, each with its own clock
+        for v, s in enumerate(streams):
+            frame = SimpleNamespace(timestamp_ns=int(s.timestamps_ns[i]), adc=s.read(i, i + 1)[0])
+            for pair in pairer.push(v, frame):
+                got = pipe(*(f.adc for f in pair))
+                results += [got] if got is not None else []
+    results += pipe.flush()
+    assert pairer.dropped == [0, 0] and [p.frame for p in results] == list(range(6))
+
+    windows = family.windows(reader, model)
+    doppler = slice(*model.spec.extra["doppler_bins"])
+    with torch.inference_mode():
+        for p in results:
+            stored = tuple(torch.from_numpy(reader.read(a, windows[p.frame], doppler)).float()[None]
+                           for a in family.input_arrays)
+            joints, scores = model.decode(model(*stored))
+            np.testing.assert_allclose(p.joints, joints[0].numpy(), rtol=0, atol=1e-3)
+            assert p.joints.shape == (1, 14, 2)
+
+    # the inputs themselves: one more pass, comparing what the pipeline would feed
+    pipe2 = RadarPosePipeline(run, meta["board"], meta["cfg_text"], threads=2)
+    fed = [pipe2.prepare(*(s.read(i, i + 1)[0] for s in streams)) for i in range(6)]
+    assert fed[0] is None
+    for k, inputs in enumerate(fed[1:]):
+        for a, x in zip(family.input_arrays, inputs):
+            stored = reader.read(a, windows[k], doppler).astype(np.float32)[None]
+            np.testing.assert_array_equal(x.numpy(), stored)
+    with pytest.raises(ConfigError, match="2 radar frame"):
+        pipe2(streams[0].read(0, 1)[0])

@@ -65,6 +65,7 @@ class ModelFamily:
         causal: windows end at the target frame (frames t-T+1 … t), so a live pipeline needs no future
             frame; False: the target sits at T//2.
         memory_format: torch memory format of the model and its inputs in training.
+        output_dims: 3 for skeletons in metres (radar frame), 2 for skeletons in label-image pixels.
     """
 
     name: ClassVar[str]
@@ -76,6 +77,7 @@ class ModelFamily:
     needs_2d_labels: ClassVar[bool] = False
     causal: ClassVar[bool] = False
     memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
+    output_dims: ClassVar[int] = 3
 
     #: recipes of particular models that differ from the family's (model name → Recipe)
     model_recipes: ClassVar[dict[str, Recipe]] = {}
@@ -89,9 +91,30 @@ class ModelFamily:
         tensors; {} when the dataset's format is not this family's (the spec check then reports it)."""
         raise NotImplementedError
 
+    def target_position(self, model) -> int:
+        """Position of the labelled frame in its window of ``model.frames`` frames."""
+        return model.frames - 1 if self.causal else model.frames // 2
+
     def windows(self, reader: DatasetReader, model) -> np.ndarray:
         """(N, model.frames) sample indices of every sample's temporal window."""
-        return reader.windows(model.frames, model.frames - 1 if self.causal else None)
+        return reader.windows(model.frames, self.target_position(model))
+
+    @property
+    def live_radars(self) -> int:
+        """Radar frames the live pipeline takes per call (one per input array; HuPR: two radars)."""
+        return len(self.input_arrays)
+
+    def window_span(self, model) -> int:
+        """Frames of the stream one window covers (``model.frames`` unless the window skips frames)."""
+        return model.frames
+
+    def live_inputs(self, model, window: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+        """The model's inputs (batch 1) from one temporal window of live frames, as :meth:`sample_inputs`
+        builds them from the dataset: ``window`` holds ``model.frames`` frames, oldest first, each a tuple
+        with one float32 tensor ``(1, *stored shape)`` per array of ``input_arrays`` (one radar each), values
+        rounded as the dataset stores them. Families without a live pipeline keep this default."""
+        raise ConfigError(f"the {self.name} family has no live pipeline (it needs "
+                          f"{', '.join(self.input_arrays)} per frame)")
 
     def sample_inputs(self, model, reader: DatasetReader, window: np.ndarray, joints: torch.Tensor,
                       joints_2d: torch.Tensor, augment, rng: np.random.Generator, flip_perm: np.ndarray):
@@ -113,18 +136,6 @@ class ModelFamily:
         """The inputs mirrored left/right, for the flip test (models with ``decode_flip``)."""
         raise ConfigError(f"the {self.name} family has no flip test")
 
-    def live_window(self, model):
-        """The model's inputs for a live stream, frame by frame: a callable that takes one frame's sample as
-        the family's processor computes it (``DatasetProcessor.compute`` on one frame) and returns the model's
-        inputs (a tuple, batch 1) for the window ending at that frame, equal to what training reads from the
-        dataset for it. The default serves causal families with one tensor per frame: the ``model.frames``
-        most recent samples, rounded as the dataset stores them, stacked oldest first along the channel axis."""
-        if not self.causal or len(self.input_arrays) != 1:
-            raise ConfigError(f"the live pipeline runs models on causal windows; the {self.name} family's need "
-                              f"{', '.join(self.input_arrays)}" + ("" if self.causal else " and future frames"))
-        recent = RecentFrames(model.frames)
-        return lambda sample: (recent.push(round_like_dataset(sample)),)
-
     def check_training_data(self, reader: DatasetReader) -> None:
         """Refuse a dataset this family cannot learn from (before any work)."""
         from rfpose.errors import FormatError
@@ -132,30 +143,3 @@ class ModelFamily:
         if self.needs_2d_labels and "joints_2d" not in reader:
             raise FormatError(f"{reader.path}: {self.name} models need 'joints_2d' labels")
 
-
-def round_like_dataset(x: np.ndarray) -> torch.Tensor:
-    """float32 voxels → float32 torch tensor rounded as DATASET.zarr stores them (float16, clipped at its
-    maximum), so live inputs equal training inputs. Torch converts RT-Pose's 5.2 M voxels in 3 ms on 2 cores;
-    numpy's float16 cast takes 30 ms."""
-    from rfpose.dataset import FLOAT16_MAX
-
-    return torch.from_numpy(x).clamp(max=FLOAT16_MAX).half().float()
-
-
-class RecentFrames:
-    """The ``frames`` most recent inputs (1, D, Z, Y, X), stacked oldest first along the channel axis. Until
-    ``frames`` have been pushed the oldest is repeated, as the dataset reader clamps a window at a session's
-    start (``rfpose.dataset.session_windows``)."""
-
-    def __init__(self, frames: int):
-        from collections import deque
-
-        self._recent = deque(maxlen=frames)
-
-    def push(self, x):
-        """Add the newest frame; → (1, frames × D, Z, Y, X)."""
-        self._recent.append(x)
-        if self._recent.maxlen == 1:
-            return x
-        missing = self._recent.maxlen - len(self._recent)
-        return torch.cat([self._recent[0]] * missing + list(self._recent), dim=1)

@@ -35,6 +35,9 @@ class HRRadarPoseFamily(ModelFamily):
             x, joints = augment_voxels(x, joints, model.spec.grid, flip_perm, augment, rng)
         return (x,), joints, joints_2d
 
+    def live_inputs(self, model, window):
+        return (torch.cat([frame[0] for frame in window], dim=1),)  # (1, T·D, Z, Y, X), oldest first
+
     def summarise(self, result, skeleton, sessions_meta=None):
         from rfpose.models.evaluate import summarise_3d
 

@@ -16,6 +16,7 @@ class HuprFamily(ModelFamily):
     recipe = Recipe("adam", 1e-4, 1e-4, (0.9, 0.999), 200, 20, lr_decay_every=2000, lr_decay=0.999)
     selection = ("ap", True)
     needs_2d_labels = True
+    output_dims = 2
 
     def overrides_for_data(self, spec: InputSpec) -> dict:
         if spec.tensor_format != self.tensor_format:
@@ -31,6 +32,12 @@ class HuprFamily(ModelFamily):
         if augment is not None:
             xh, xv, joints_2d = augment_hupr(xh, xv, joints_2d, flip_perm, model.stride_px, augment, rng)
         return (xh, xv), joints, joints_2d
+
+    def live_inputs(self, model, window):
+        # per view (1, T, D', 2, R, A, E): the central Doppler bins of every frame, oldest first
+        doppler = slice(*model.spec.extra["doppler_bins"])
+        return tuple(torch.stack([frame[v][:, doppler] for frame in window], dim=1)
+                     for v in range(len(self.input_arrays)))
 
     def summarise(self, result, skeleton, sessions_meta=None):
         from rfpose.models.evaluate import summarise_2d

@@ -45,10 +45,20 @@ class PointsFamily(ModelFamily):
         span = (model.frames - 1) * stride + 1
         return reader.windows(span, span - 1)[:, ::stride]
 
-    def live_window(self, model):
-        from rfpose.models.points_data import PointsWindow
+    live_radars = 1  # one radar; its two dataset arrays are the ragged points
 
-        return PointsWindow(model.frames, int(getattr(model, "frame_stride", 1)), model.max_points)
+    def window_span(self, model) -> int:
+        return (model.frames - 1) * int(getattr(model, "frame_stride", 1)) + 1
+
+    def target_position(self, model) -> int:
+        return self.window_span(model) - 1
+
+    def live_inputs(self, model, window):
+        """``window``: the span's frames, oldest first, each a one-element tuple of its (n, F) points → the
+        (points (1, T, K, F), valid (1, T, K)) of every ``frame_stride``-th frame, padded as training pads."""
+        from rfpose.models.points_data import live_points
+
+        return live_points([w[0] for w in window[::int(getattr(model, "frame_stride", 1))]], model.max_points)
 
     def sample_inputs(self, model, reader, window, joints, joints_2d, augment, rng, flip_perm):
         from rfpose.models.points_data import sample_points

@@ -14,6 +14,12 @@ radar frames against label set ``gt``:
 - ``accel_*``: acceleration error (mm/frame², radar frames) of the labels with the configured smoothing and
   with none, and their MPJPE;
 - ``labelling_fps``: radar frames per second of everything after detection; the detector's own time.
+
+``--breakdown CAMERA`` adds where one camera + LiDAR's error comes from, per joint (``breakdown``): the label
+error with the detector and with exact 2D (``groundtruth``: what the LiDAR depth, the surface offsets and
+the time alignment leave), each split into the camera's axes (x right, y down, z depth: mean |·| and mean,
+mm), and the detector's 2D error against the exact projections (mean px, and its mean along u and v), all
+without smoothing.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rfpose.annotation.pipeline import AnnotateParams
+from rfpose.annotation.pipeline import SMOOTHERS, AnnotateParams
 from rfpose.annotation.rig import load_rig
 from rfpose.annotation.run import annotate_session
 from rfpose.app.annotation_report import truth_errors
@@ -111,18 +117,57 @@ def evaluate_session(path: str, detector: str = "mediapipe", modes=("mono", "ste
     return out
 
 
+def error_breakdown(path: str, camera: str, detector: str = "mediapipe",
+                    params: AnnotateParams = AnnotateParams()) -> dict:
+    """Per-joint error terms of one camera + LiDAR (see the module docstring); evaluation only."""
+    from rfpose.annotation.pipeline import to_rtpose15
+    from rfpose.annotation.run import detect_session
+    from rfpose.session import open_session
+    from rfpose.skeletons import get_skeleton
+
+    reader = open_session(path)
+    cam = load_rig(reader, cameras=[camera]).cameras[0]
+    gt = reader.labels("gt")
+    row = {int(f): i for i, f in enumerate(gt.frame_index)}
+    joints = get_skeleton("rtpose15").joints
+    out = {"camera": camera, "joints": list(joints)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for name in (detector, "groundtruth"):
+            ann, _ = annotate_session(reader, name, [camera], True, replace(params, smoothing="none"), progress=False)
+            keep = [n for n, f in enumerate(ann.frame_index) if int(f) in row and np.isfinite(ann.joints[n, 0]).all()]
+            err = ann.joints[keep, 0] - gt.joints[[row[int(ann.frame_index[n])] for n in keep], 0]
+            cam_err = err @ cam.T_cam_radar[:3, :3].T * 1000
+            out["exact_2d" if name == "groundtruth" else "detector"] = {
+                "frames": len(keep), "mpjpe_mm": (np.linalg.norm(err, axis=-1).mean(0) * 1000).round(1).tolist(),
+                "abs_xyz_mm": np.abs(cam_err).mean(0).round(1).tolist(),
+                "mean_xyz_mm": cam_err.mean(0).round(1).tolist()}
+        det, _, _ = detect_session(reader, detector, [camera], progress=False)
+        kp = to_rtpose15(det[camera], params.landmark_correction)[0][:, 0]
+        g2 = reader.labels(f"gt_2d_{camera}")
+        n = min(len(kp), len(g2))
+        e2 = np.where((g2.confidence[:n, 0] > 0)[..., None], kp[:n] - g2.joints[:n, 0], np.nan)
+        out["detector_2d"] = {"mean_px": np.nanmean(np.linalg.norm(e2, axis=-1), 0).round(2).tolist(),
+                              "mean_uv_px": np.nanmean(e2, 0).round(2).tolist()}
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m rfpose.app.annotation_eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sessions", nargs="+")
     p.add_argument("--detector", default="mediapipe")
     p.add_argument("--modes", default="mono,stereo,fused")
-    p.add_argument("--smoothing", default="savgol", choices=("savgol", "one-euro", "none"))
+    p.add_argument("--smoothing", default=AnnotateParams.smoothing, choices=SMOOTHERS)
+    p.add_argument("--breakdown", metavar="CAMERA", help="also the per-joint error terms of CAMERA + LiDAR")
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
     params = AnnotateParams(smoothing=a.smoothing)
     result = {s: evaluate_session(s, a.detector, [m for m in a.modes.split(",") if m], params) for s in a.sessions}
+    if a.breakdown:
+        for s in a.sessions:
+            result[s]["breakdown"] = error_breakdown(s, a.breakdown, a.detector, params)
     text = json.dumps(result, indent=1)
     if a.out:
         with open(a.out, "w") as f:

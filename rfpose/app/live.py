@@ -1,24 +1,28 @@
 """Radar-only pose estimation, one frame at a time, as a live monitor runs it.
 
-:class:`RadarPosePipeline` takes one frame of a radar source — the raw ADC words of a ``RadarFrame`` or the
-points of a ``PointCloudFrame`` (demo-firmware UART, a recorded points stream) — turns it into the model's
-input exactly as ``rfpose preprocess`` did for the dataset the model was trained on, runs the network and
-decodes skeletons in metres (radar frame). Each call reports its per-stage latency. A model trained on
-windows of several frames gets its window of the most recent ones (the family's ``live_window``); until
-the window is full the oldest frame is repeated, as the dataset reader clamps windows at a session's start.
+:class:`RadarPosePipeline` takes the raw ADC words of one frame (``RadarFrame.adc``) — of each radar, for a
+two-radar family (HuPR: horizontal and vertical) — turns them into the model's input exactly as ``rfpose
+preprocess`` does for the dataset the model was trained on, runs the network and decodes skeletons (metres in
+the radar frame, or label-image pixels for 2-D families). Each result reports its per-stage latency. A model
+trained on windows of T frames (``frames``) gets the same windows as the dataset reader forms
+(:class:`FrameWindows`): causal families (target last) answer every frame at once; HuPR's windows reach
+T − 1 − T//2 frames into the future, so its pose of a frame comes that many frames later (:meth:`flush` ends a
+stream). Two radars' frames are paired by time with :class:`FramePairer`, as preprocessing pairs them.
+A demo-firmware board's points (``PointCloudFrame.points``) feed a run trained on such points
+(``source_kind="points"``), through the same windows.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rfpose.errors import ConfigError, SourceMismatchError
-from rfpose.models.families.base import RecentFrames, round_like_dataset  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +33,89 @@ _MADE_FROM_ADC = {"rtpose": "voxel tensors", "hupr": "range-angle maps", "points
 
 @dataclass
 class PoseResult:
-    joints: np.ndarray  # (people, joints, 3) metres, radar frame
-    scores: np.ndarray  # (people,)
+    joints: np.ndarray  # (people, joints, 3) metres, radar frame; (people, joints, 2) label-image pixels (2-D)
+    scores: np.ndarray  # (people,) or (people, joints)
     latency_ms: dict[str, float] = field(default_factory=dict)  # per stage and "total"
+    frame: int = 0  # the (0-based) frame of the stream the pose is for; later than the newest for HuPR windows
+
+
+def round_like_dataset(x: np.ndarray):
+    """float32 voxels → float32 torch tensor rounded as DATASET.zarr stores them (float16, clipped at its
+    maximum), so live inputs equal training inputs. Torch converts RT-Pose's 5.2 M voxels in 3 ms on 2 cores;
+    numpy's float16 cast takes 30 ms."""
+    import torch
+
+    from rfpose.dataset import FLOAT16_MAX
+
+    return torch.from_numpy(x).clamp(min=-FLOAT16_MAX, max=FLOAT16_MAX).half().float()
+
+
+class FrameWindows:
+    """Temporal windows over a live stream as the dataset reader forms them within a session
+    (:func:`rfpose.dataset.session_windows`): the window of frame k is frames k − target … k − target + T − 1,
+    clamped to the stream's first frame and, at :meth:`flush`, to its last one.
+
+    :meth:`push` returns the windows the new frame completes — ``(k, frames oldest first)``; with the target
+    last (causal) that is the new frame's own window, otherwise the one of the frame T − 1 − target before it.
+    """
+
+    def __init__(self, frames: int, target: int):
+        self.frames, self.target = frames, target
+        if not 0 <= self.target < frames:
+            raise ConfigError(f"window target {self.target} outside a window of {frames} frames")
+        self.lag = frames - 1 - self.target
+        self._recent: deque = deque(maxlen=frames)
+        self._count = 0
+
+    def _window(self, k: int, last: int) -> tuple[int, list]:
+        first = self._count - len(self._recent)
+        idx = np.clip(np.arange(self.frames) + k - self.target, 0, last)
+        return k, [self._recent[int(i) - first] for i in idx]
+
+    def push(self, x) -> list[tuple[int, list]]:
+        self._recent.append(x)
+        self._count += 1
+        k = self._count - 1 - self.lag
+        return [self._window(k, self._count - 1)] if k >= 0 else []
+
+    def flush(self) -> list[tuple[int, list]]:
+        """The windows of the last frames, whose future the stream never gave (clamped to its last frame)."""
+        n = self._count
+        out = [self._window(k, n - 1) for k in range(max(n - self.lag, 0), n)]
+        self._recent.clear()
+        self._count = 0
+        return out
+
+
+class FramePairer:
+    """Pairs the frames of several radars by time, as preprocessing pairs a HuPR session's streams: frames
+    whose timestamps are within half a frame period form one tuple; a frame with no partner in time is
+    dropped and counted in ``dropped`` (per radar)."""
+
+    def __init__(self, radars: int, period_ns: float):
+        self.half_ns = 0.5 * period_ns
+        self._queues = [deque() for _ in range(radars)]
+        self.dropped = [0] * radars
+
+    def push(self, radar: int, frame) -> list[tuple]:
+        """Add one frame (with ``timestamp_ns``) of radar ``radar``; → the tuples (one frame per radar, in
+        radar order) it completes."""
+        self._queues[radar].append(frame)
+        out = []
+        while all(self._queues):
+            heads = [q[0].timestamp_ns for q in self._queues]
+            if max(heads) - min(heads) <= self.half_ns:
+                out.append(tuple(q.popleft() for q in self._queues))
+                continue
+            oldest = int(np.argmin(heads))
+            self._queues[oldest].popleft()
+            self.dropped[oldest] += 1
+        return out
 
 
 class RadarPosePipeline:
-    """Decode → the run's dataset preprocessing → model → skeletons.
+    """Decode → the run's dataset preprocessing → model → skeletons, for one radar or, for a two-radar
+    family (HuPR), two radars of the same board and .cfg whose frames come in pairs (:class:`FramePairer`).
 
     ``source_kind`` is the kind of the source whose frames will be fed: "radar" (``RadarFrame.adc`` words)
     or "points" (``PointCloudFrame.points``, a device's points: demo-firmware UART, ``emu+uart://``,
@@ -46,11 +126,12 @@ class RadarPosePipeline:
     ``run_dir`` is a training run (``rfpose train``): its ``config.json`` records the dataset's
     preprocessing config and radar, and the processor is rebuilt from them
     (:func:`rfpose.preprocessing.factory.processor_for_run`: grid, windows, clutter removal, Doppler
-    pooling), so the model gets what it was trained on. ``board`` and ``cfg_text`` describe the radar
+    pooling), so the model gets what it was trained on. ``board`` and ``cfg_text`` describe the radar(s)
     whose frames will be fed; one that would give other tensors is a
     :class:`~rfpose.preprocessing.factory.RadarMismatchError` naming the differing parameter. A run trained
     before runs recorded their preprocessing gets the default chain, checked by shape only. ``threads``
-    sets torch's intra-op threads.
+    sets torch's intra-op threads. ``radars`` (1 or 2, from the family's inputs) is how many ADC frames
+    each call takes, in the family's order (HuPR: horizontal, vertical).
     """
 
     def __init__(self, run_dir: str | Path, board: str, cfg_text: str, threads: int | None = None,
@@ -60,6 +141,7 @@ class RadarPosePipeline:
         from rfpose.boards import get_board
         from rfpose.dataset import InputSpec, PreprocessConfig, check_spec
         from rfpose.models.families import get_family
+        from rfpose.models.families.base import ModelFamily
         from rfpose.models.train import load_run
         from rfpose.preprocessing.factory import processor_for_run
         from rfpose.radar_config import parse_cfg
@@ -67,14 +149,14 @@ class RadarPosePipeline:
         if threads:
             torch.set_num_threads(threads)
         self.model, self.run_config = load_run(run_dir, which=which)
-        family = get_family(self.model)
+        self.family = family = get_family(self.model)
+        if type(family).live_inputs is ModelFamily.live_inputs:
+            raise ConfigError(f"{run_dir}: the {family.name} family has no live pipeline (its inputs "
+                              f"{', '.join(family.input_arrays)} are not built from radar frames here)")
+        self.radars = family.live_radars
         if source_kind not in SOURCE_INPUTS:
             raise ConfigError(f"the live pipeline reads radar sources ({', '.join(SOURCE_INPUTS)}); this source "
                               f"gives {source_kind} frames")
-        try:
-            self._window = family.live_window(self.model)
-        except ConfigError as e:
-            raise ConfigError(f"{run_dir}: {e}") from None
         self.board = get_board(board)
         self.params = parse_cfg(cfg_text, f"<{board} cfg>").derive(self.board)
         saved = self.run_config.get("preprocess")
@@ -94,19 +176,26 @@ class RadarPosePipeline:
         self.source_kind = source_kind
         shape = tuple(self.processor.output_shape)
         if config.format != "points" and shape != tuple(self.model.input_shape):
-            raise ConfigError(f"{run_dir}: the model takes {tuple(self.model.input_shape)} voxels, this radar "
+            raise ConfigError(f"{run_dir}: the model takes {tuple(self.model.input_shape)} per frame, this radar "
                               f"configuration gives {shape}")
         if saved is not None:
             spec = InputSpec.from_dict(self.processor.input_spec(self.model.spec.skeleton))
             check_spec(self.model.spec, spec, f"{run_dir}: live input")
         self.max_people = max_people
         self._torch = torch
+        self._windows = FrameWindows(family.window_span(self.model), family.target_position(self.model))
 
-    def prepare(self, data: np.ndarray) -> tuple:
-        """One frame (raw ADC words, or a device's structured points) → the model inputs (a tuple, batch 1) of
-        the window ending at it, as the dataset reader would give them (voxels: float16-rounded, the window's
-        older frames before it along channels; points: (1, T, K, F) padded points and their (1, T, K) mask)."""
-        return self._inputs(self._decode(data))
+    @property
+    def latency_frames(self) -> int:
+        """Frames between a frame's arrival and its pose (HuPR's windows: T − 1 − T//2; causal: 0)."""
+        return self._windows.lag
+
+    def prepare(self, *words: np.ndarray):
+        """One frame's raw ADC words (one array per radar) → the model inputs of the window it completes (a
+        tuple, as the dataset reader gives them: float16-rounded, the window's frames oldest first), or None
+        while a non-causal window still waits for its future frames."""
+        ready = self._push(words, {})
+        return ready[-1][1] if ready else None
 
     def _decode(self, data: np.ndarray):
         if self.processor.takes_points:
@@ -115,20 +204,37 @@ class RadarPosePipeline:
 
         return decode_radar_words(data, self.params, self.board)
 
-    def _inputs(self, decoded) -> tuple:
-        return self._window(self.processor.compute(decoded))
-
-    def __call__(self, data: np.ndarray) -> PoseResult:
-        """One frame (``RadarFrame.adc`` or ``PointCloudFrame.points``, as ``source_kind`` says) → skeletons."""
+    def _push(self, words, ms: dict) -> list[tuple[int, tuple]]:
+        if len(words) != self.radars:
+            raise ConfigError(f"the {self.family.name} model takes {self.radars} radar frame(s) per call "
+                              f"({', '.join(self.family.input_arrays)}), got {len(words)}")
         t0 = time.perf_counter()
-        decoded = self._decode(data)
+        iq = [self._decode(w) for w in words]
         t1 = time.perf_counter()
-        x = self._inputs(decoded)
+        # points are stored as computed (one (n, 5) array a frame); tensors float16-rounded
+        frame = tuple(self.processor.compute(x)[0] if self.processor.format == "points" else
+                      round_like_dataset(self.processor.compute(x)) for x in iq)
+        ms.update(decode=(t1 - t0) * 1e3, voxels=(time.perf_counter() - t1) * 1e3)
+        return [(k, self.family.live_inputs(self.model, w)) for k, w in self._windows.push(frame)]
+
+    def _run(self, k: int, inputs: tuple, ms: dict, t0: float) -> PoseResult:
         t2 = time.perf_counter()
         with self._torch.inference_mode():
-            out = self.model(*x)
+            out = self.model(*inputs)
             joints, scores = self.model.decode(out, max_people=self.max_people)
         t3 = time.perf_counter()
-        ms = {"decode": (t1 - t0) * 1e3, "voxels": (t2 - t1) * 1e3, "model": (t3 - t2) * 1e3,
-              "total": (t3 - t0) * 1e3}
-        return PoseResult(joints[0].numpy(), scores[0].numpy(), ms)
+        ms = {**ms, "model": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
+        return PoseResult(joints[0].numpy(), scores[0].numpy(), ms, frame=k)
+
+    def __call__(self, *words: np.ndarray) -> PoseResult | None:
+        """One frame (one ADC array per radar) → the pose of the frame its window completes: this frame for
+        causal families, the one :attr:`latency_frames` before it otherwise (None until there is one)."""
+        t0, ms = time.perf_counter(), {}
+        ready = self._push(words, ms)
+        return self._run(*ready[-1], ms, t0) if ready else None
+
+    def flush(self) -> list[PoseResult]:
+        """The poses of the stream's last :attr:`latency_frames` frames (windows clamped at its end, as the
+        dataset reader clamps at a session's end); the next frame starts a new stream."""
+        return [self._run(k, self.family.live_inputs(self.model, w), {}, time.perf_counter())
+                for k, w in self._windows.flush()]

@@ -25,15 +25,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "adc2tensor": ("adc2tensor", "turn an adc_data.bin capture into radar tensors"),
     "annotate": ("annotate", "label a session's radar frames with 3D skeletons from cameras and LiDAR"),
     "preprocess": ("preprocess", "turn sessions into a training dataset"),
-    "import": ("import_data", "import third-party recordings (MARS) as a dataset"),
     "train": ("train", "train a pose model on a dataset"),
     "evaluate": ("evaluate", "evaluate a training run on a dataset split"),
+    "evaluate-monitor": ("evaluate_monitor", "replay a simulated fall benchmark through the room monitor; score falls, presence"),
     "baseline": ("baseline", "score the non-learned 3-D baselines (mean pose at true root / radar peak)"),
     "export": ("export", "export a trained model to ONNX or TorchScript"),
     "monitor": ("monitor", "run the radar-only room monitor (MQTT / Home Assistant, web page)"),
     "bench": ("bench", "benchmarks: dsp, capture, model, sim"),
     "calibrate": ("calibrate", "calibrate the rig from calibration captures; apply a calibration to sessions"),
-    "import": ("import_data", "import third-party recordings (MARS datasets, TI UART recordings)"),
+    "import": ("import_data", "import third-party recordings (MARS, RT-Pose, HuPR datasets; TI UART recordings)"),
     "demo": ("demo", "run the whole pipeline on the simulated rig and write a report"),
 }
 

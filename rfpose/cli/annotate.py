@@ -1,7 +1,7 @@
 """Label a session's radar frames with 3D skeletons from its cameras and LiDAR (auto-annotation).
 
   rfpose annotate SESSION.zarr [--labels auto] [--detector mediapipe] [--cameras cam_left,cam_right]
-        [--no-lidar] [--smoothing savgol|one-euro|none] [--quality-threshold 0.3] [--max-gap-ms 100]
+        [--no-lidar] [--smoothing savgol|least-squares|one-euro|none] [--quality-threshold 0.3] [--max-gap-ms 100]
         [--cache DIR] [--report QA.html] [--json] [--force]
   rfpose annotate --install-detector     # first use: install MediaPipe into this environment
 
@@ -23,7 +23,8 @@ def add_arguments(p) -> None:
     p.add_argument("--detector", default="mediapipe", help="2D detector: mediapipe (default) or groundtruth")
     p.add_argument("--cameras", default=None, help="comma-separated camera streams (default: all)")
     p.add_argument("--no-lidar", action="store_true", help="do not use the LiDAR (needs two cameras)")
-    p.add_argument("--smoothing", default="savgol", choices=("savgol", "one-euro", "none"))
+    p.add_argument("--smoothing", default="least-squares", choices=("savgol", "least-squares", "one-euro", "none"),
+                   help="temporal smoothing (default: least-squares trajectory, docs/annotation.md)")
     p.add_argument("--quality-threshold", type=float, default=0.3, help="flag frames below this quality (0-1)")
     p.add_argument("--max-gap-ms", type=float, default=100.0,
                    help="never interpolate labels between camera frames further apart (ms)")

@@ -3,6 +3,7 @@ Assistant discovery) and an authenticated web page.
 
   rfpose monitor --config monitor.toml
   rfpose monitor --source URI --run RUN_DIR [--mqtt HOST:PORT] [--web HOST:PORT] [--token-file FILE] [--zones FILE]
+  rfpose monitor … --record OUT.zarr [--force]    # also record the radar stream it watches
 
 Sources are radar only: dca1000://…, uart://…, sim://…, session://REC.zarr?realtime=1&loop=1#radar.
 """
@@ -36,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--radar-height", type=float, default=None, help="radar height above the floor, m (quick form)")
     p.add_argument("--event-log", default=None, help="SQLite event log (default monitor-events.sqlite)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--record", metavar="OUT.zarr", help="also record the radar stream into this session (every "
+                                                         "frame as received; refused if it exists, unless --force)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --record session")
     p.add_argument("--check", action="store_true", help="validate the configuration and exit")
 
 
@@ -67,6 +71,8 @@ def build_config(args):
         validate(cfg)
     if args.event_log:
         cfg.event_log = args.event_log
+    if args.record:
+        cfg.source.record, cfg.source.record_overwrite = args.record, args.force
     return cfg
 
 

@@ -32,6 +32,12 @@ def add_arguments(p) -> None:
     p.add_argument("--scene", choices=("clean", "cluttered"), help="room override (default: the scenario's)")
     p.add_argument("--motion-seed", type=int,
                    help="same subjects as --seed, another take of the motion (default: drawn from --seed)")
+    p.add_argument("--rig-seed", type=int,
+                   help="record on the physical rig of this seed (sensor poses, camera models, clocks) instead of "
+                        "--seed's own: several subjects on one rig and one calibration")
+    p.add_argument("--stereo-baseline", type=float, metavar="M",
+                   help="place cam_left/cam_right M metres apart, toed in to converge 3.5 m ahead (a rig built "
+                        "for stereo labelling; default: the compact pair, 12 cm apart, parallel)")
 
 
 def run(args) -> int:
@@ -62,7 +68,8 @@ def run(args) -> int:
                                people=args.people, camera=not args.no_camera, lidar=not args.no_lidar,
                                lidar_pattern=args.lidar_pattern, multipath=args.multipath, cfg_text=cfg_text,
                                overwrite=args.overwrite, progress=True, scene=args.scene,
-                               motion_seed=args.motion_seed)
+                               motion_seed=args.motion_seed, rig_seed=args.rig_seed,
+                               stereo_baseline_m=args.stereo_baseline)
     parts = ", ".join(f"{n}: {c}" for n, c in summary["frames"].items())
     print(f"wrote {args.out} ({summary['scenario']}, seed {summary['seed']}; {parts})")
     return 0

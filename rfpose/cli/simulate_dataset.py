@@ -3,6 +3,7 @@
   rfpose simulate-dataset --list
   rfpose simulate-dataset --preset sim-bench-v1 --out data/sim-bench-v1 [--workers 2]
   rfpose simulate-dataset --preset sim-bench-v1 --out /tmp/smoke --subjects 3 --frames-per-session 2 --scenarios walk
+  rfpose simulate-dataset --preset sim-falls-v1 --out data/sim-falls-small --subjects 4 --frames-per-session 60 --test-takes 1
 
 The presets live in ``rfpose.app.sim_datasets`` (one module each); ``--list`` names them.
 """
@@ -24,6 +25,8 @@ def add_arguments(p) -> None:
     p.add_argument("--subjects", type=a.positive_int, help="use only the first N subject seeds (smoke runs; changes the preset)")
     p.add_argument("--frames-per-session", type=a.positive_int, help="override frames per session (smoke runs)")
     p.add_argument("--scenarios", help="comma-separated scenario subset (smoke runs; changes the preset)")
+    p.add_argument("--test-takes", type=a.positive_int,
+                   help="takes of every scenario per test subject (presets that have test_takes; smoke runs)")
     p.add_argument("--workers", type=a.positive_int, default=1, help="sessions simulated at once (one process and core each)")
     p.add_argument("--scheduler", type=a.scheduler, default="synchronous",
                    help="dataset build: 'synchronous' (default), 'local' (dask LocalCluster) or a scheduler address")
@@ -56,6 +59,10 @@ def run(args) -> int:
     if args.frames_per_session:
         preset = replace(preset, name=f"{preset.name}-f{args.frames_per_session}",
                          frames_per_session=args.frames_per_session)
+    if args.test_takes:
+        if not hasattr(preset, "test_takes"):
+            raise ConfigError(f"--test-takes: preset {args.preset} has no test takes")
+        preset = replace(preset, name=f"{preset.name}-k{args.test_takes}", test_takes=args.test_takes)
     scheduler = None if args.scheduler == "local" else args.scheduler
     summary = build_preset(preset, args.out, scheduler=scheduler, workers=args.workers)
     print(json.dumps(summary))

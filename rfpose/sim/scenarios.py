@@ -28,6 +28,7 @@ from rfpose.sim.targets import CharucoBoard, CornerReflector, StopAndGo, facing
 
 
 SCENES = ("clean", "cluttered")
+RIGS = ("rtpose", "hupr")  # one radar (+ stereo cameras, LiDAR) | HuPR's horizontal + vertical radar, one camera
 
 
 @dataclass(frozen=True)
@@ -98,15 +99,30 @@ def default_board(spec: ScenarioSpec) -> str:
 def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None = None, people: int | None = None,
               camera: bool = True, lidar: bool = True, lidar_pattern: str = "livox", multipath: bool = False,
               cfg_text: str | None = None, camera_model: CameraModel | None = None, scene: str | None = None,
-              motion_seed: int | None = None) -> SimulatedRig:
+              motion_seed: int | None = None, rig_seed: int | None = None,
+              stereo_baseline_m: float | None = None, rig: str | None = None) -> SimulatedRig:
     """Build the rig of scenario ``name``. ``board`` defaults to mmwcas (RT-Pose-like); ``cfg_text`` to the
     board's shipped .cfg. ``people`` overrides the scenario's person count (actions cycle).
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; a cluttered room always has a chair.
     ``motion_seed``: None draws body and motion from ``seed`` alone (the default); an integer keeps the bodies
     of ``seed`` (same subjects) and draws their paths and gestures from ``(seed, motion_seed)``, so one subject
-    can perform several different takes of an action."""
+    can perform several different takes of an action.
+
+    ``rig_seed``: None gives every seed its own physical rig (the default); an integer puts the session on the
+    rig of that seed (sensor poses, mounting and tape errors, camera models, clocks), as a dataset recorded
+    with one rig and one calibration across subjects is. ``stereo_baseline_m``: None keeps the rig's compact
+    camera pair (12 cm apart, parallel); a distance spreads ``cam_left``/``cam_right`` that far apart, toed in
+    to converge at :data:`STEREO_CONVERGE_M`, as a rig built for stereo labelling is (see
+    :func:`make_sensors`).
+
+    ``rig`` ("rtpose" | "hupr") overrides the scenario's sensor rig: "hupr" puts any scenario's people in
+    front of HuPR's two radars (``radar_hori``, ``radar_vert``) and one camera."""
     spec = get_scenario(name)
+    if rig is not None:
+        if rig not in RIGS:
+            raise UnknownNameError("rig", rig, RIGS)
+        spec = replace(spec, hupr=rig == "hupr")
     if scene is not None:
         if scene not in SCENES:
             raise UnknownNameError("scene", scene, SCENES)
@@ -120,12 +136,13 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     chair_xy = None
     if spec.chair:
         chair_xy = (float(rng.uniform(3.0, 4.0)), float(rng.uniform(-0.8, 0.8)))
-    rig_rng = rig_rngs(seed, b.name)
+    rig_rng = rig_rngs(seed if rig_seed is None else rig_seed, b.name)
     targets = []
     if spec.reflector:
         targets.append(CornerReflector(reflector_path(np.random.default_rng([seed, 0x4EF])), floor_z=area.floor_z))
     if spec.charuco:
-        targets.append(CharucoBoard(charuco_path(np.random.default_rng([seed, 0xC4A]))))
+        wide = None if stereo_baseline_m is None else camera_designs(spec.hupr, stereo_baseline_m)
+        targets.append(CharucoBoard(charuco_path(np.random.default_rng([seed, 0xC4A]), wide)))
     room = Room(floor_z=area.floor_z, kind=spec.scene, chair_xy=chair_xy)
     n_people = len(spec.actions) if people is None else int(people)
     if n_people and not spec.actions:
@@ -142,9 +159,14 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     world = World(room, persons, seed, multipath, wavelength_m=b_params.wavelength_m, targets=targets)
 
     radars, lidars, cameras = make_sensors(b, cfg, rig_rng, hupr=spec.hupr, lidar=lidar, camera=camera,
-                                           lidar_pattern=lidar_pattern, camera_model=camera_model)
+                                           lidar_pattern=lidar_pattern, camera_model=camera_model,
+                                           stereo_baseline_m=stereo_baseline_m)
     desc = {"scenario": name, "seed": seed, "spec": spec.to_dict(), "board": b.name, "multipath": multipath,
             "rig": "hupr" if spec.hupr else "rtpose", "motion_seed": motion_seed}
+    if rig_seed is not None:
+        desc["rig_seed"] = int(rig_seed)
+    if stereo_baseline_m is not None:
+        desc["stereo_baseline_m"] = float(stereo_baseline_m)
     return SimulatedRig(world, radars, lidars, cameras, num_frames, seed, desc)
 
 
@@ -154,6 +176,8 @@ MOUNT_TRANS_M, MOUNT_ROT_DEG = 0.01, 1.0  # true pose = design pose ∘ a mounti
 TAPE_TRANS_M, TAPE_ROT_DEG = 0.05, 3.0  # nominal = true pose ∘ a tape-measure error of up to these
 FOCAL_ERROR = (0.015, 0.04)  # nominal focal length off the true one by this fraction (either sign)
 CLOCK_OFFSET_S = (0.02, 0.2)  # |true clock offset| of each LiDAR / camera trigger against the radar
+COMPACT_BASELINE_M = 0.12  # the default rig's camera pair: side by side above the radar, parallel
+STEREO_CONVERGE_M = 3.5  # a wide pair's optical axes cross this far ahead (the middle of the walking area)
 
 
 def rig_rngs(seed: int, board: str):
@@ -197,10 +221,33 @@ def nominal_camera_model(rng: np.random.Generator, true: CameraModel) -> CameraM
     return replace(true, fx=f, fy=f, cx=(true.width - 1) / 2, cy=(true.height - 1) / 2, distortion=(0.0,) * 5)
 
 
+def camera_designs(hupr: bool = False, stereo_baseline_m: float | None = None) -> list[tuple[str, np.ndarray]]:
+    """``(name, T_rig_camera design pose)`` of the rig's cameras: HuPR's single camera; the compact pair
+    (:data:`COMPACT_BASELINE_M` apart, parallel); or, with ``stereo_baseline_m``, a pair that far apart, each
+    turned about the vertical toward the rig's axis so the optical axes cross :data:`STEREO_CONVERGE_M` ahead."""
+    if hupr:
+        return [("camera", transform(R_RIG_CAM_FORWARD, (0.0, 0.0, 0.12)))]
+    if stereo_baseline_m is None:
+        half = COMPACT_BASELINE_M / 2
+        return [(nm, transform(R_RIG_CAM_FORWARD, (0.0, y, 0.1)))
+                for nm, y in (("cam_left", half), ("cam_right", -half))]
+    if not 0.02 <= stereo_baseline_m <= 5.0:
+        raise ConfigError(f"--stereo-baseline must be within 0.02-5 m, got {stereo_baseline_m:g}")
+    half = float(stereo_baseline_m) / 2
+    return [(nm, transform(Rotation.from_euler("z", -np.arctan2(y, STEREO_CONVERGE_M)).as_matrix() @ R_RIG_CAM_FORWARD,
+                           (0.0, y, 0.1))) for nm, y in (("cam_left", half), ("cam_right", -half))]
+
+
 def make_sensors(board, cfg: str, rig_rng, hupr: bool = False, lidar: bool = True, camera: bool = True,
-                 lidar_pattern: str = "livox", camera_model: CameraModel | None = None):
+                 lidar_pattern: str = "livox", camera_model: CameraModel | None = None,
+                 stereo_baseline_m: float | None = None):
     """The radars, LiDAR and cameras of the rig: design poses, true poses (mounting deviation), nominal
-    poses (tape error), clocks and camera models, each drawn from its own ``rig_rng(name)`` stream."""
+    poses (tape error), clocks and camera models, each drawn from its own ``rig_rng(name)`` stream.
+
+    ``stereo_baseline_m`` (None: :data:`COMPACT_BASELINE_M`, parallel) places ``cam_left``/``cam_right`` at
+    y = ±baseline/2 and turns each toward the rig's axis so the optical axes meet :data:`STEREO_CONVERGE_M`
+    ahead; the draws (mounting, tape, intrinsics, clocks) are the same streams, so only the design poses
+    differ from the compact rig of the same seed."""
     def placed(name: str, design: np.ndarray, origin: bool = False) -> tuple[np.ndarray, np.ndarray]:
         if origin:  # the rig frame's own sensor: exact by definition
             return design, design
@@ -228,9 +275,8 @@ def make_sensors(board, cfg: str, rig_rng, hupr: bool = False, lidar: bool = Tru
         design = camera_model or CameraModel()
         g = rig_rng("cameras/clock")  # the cameras share one trigger
         cam_clock = SensorClock(float(g.uniform(0, 1 / 30)), _offset(g), 2e-3)
-        placements = ((("camera", 0.0, 0.12),) if hupr else (("cam_left", 0.06, 0.1), ("cam_right", -0.06, 0.1)))
-        for nm, y, z in placements:
-            T, N = placed(nm, transform(R_RIG_CAM_FORWARD, (0.0, y, z)))
+        for nm, design_T in camera_designs(hupr, stereo_baseline_m):
+            T, N = placed(nm, design_T)
             true = true_camera_model(rig_rng(nm + "/intrinsics"), design)
             clock = SensorClock(cam_clock.start_s, cam_clock.clock_offset_s, cam_clock.jitter_s)
             cameras.append(CameraSensor(nm, true, T, clock, nominal_T=N,
@@ -252,27 +298,37 @@ def reflector_path(rng: np.random.Generator, stops: int = 10) -> StopAndGo:
     return StopAndGo(pos, rot, dwell_s=1.3, move_s=0.6, start_s=0.3)
 
 
-def charuco_path(rng: np.random.Generator) -> StopAndGo:
-    """16 board poses for intrinsics and LiDAR–camera calibration: nine across the image (corners, edges,
-    centre) and seven near the centre, at 0.9–2.0 m, tilted ±10–35° about the vertical and horizontal
-    axes with ±15° roll; each held 0.8 s, 0.4 s moves: 19.1 s."""
-    cam = np.array([0.0, 0.0, 0.1])  # the cameras' design position; image coords as normalised rays
-    grid = [(-0.28, -0.2), (0.0, -0.22), (0.28, -0.2), (-0.3, 0.0), (0.0, 0.0), (0.3, 0.0), (-0.28, 0.2),
-            (0.0, 0.22), (0.28, 0.2)] + [(rng.uniform(-0.12, 0.12), rng.uniform(-0.1, 0.1)) for _ in range(7)]
+def charuco_path(rng: np.random.Generator, cameras: list[tuple[str, np.ndarray]] | None = None) -> StopAndGo:
+    """Board poses for intrinsics and LiDAR–camera calibration: per camera nine across its image (corners,
+    edges, centre) at 1.1–2.0 m and (default rig) seven near the centre at 0.9–1.6 m, tilted ±10–35° about
+    the vertical and horizontal axes with ±15° roll; each held 0.8 s, 0.4 s moves.
+
+    ``cameras`` None: the compact pair, seen as one camera at the rig's centre (16 poses, 19.1 s). A wide
+    stereo rig (``(name, design pose)`` of :func:`camera_designs`) gets the nine poses in front of each camera
+    plus two near each camera's centre, held 0.6 s with 0.3 s moves (22 poses, 20.1 s), as a user calibrating
+    each camera of a spread-out rig would."""
+    views = [(np.array([0.0, 0.0, 0.1]), np.eye(3), 7)] if cameras is None else [
+        (T[:3, 3], T[:3, :3] @ R_RIG_CAM_FORWARD.T, 2) for _, T in cameras]
     pos, rot = [], []
-    for i, (u, v) in enumerate(grid):
-        d = rng.uniform(1.1, 2.0) if i < 9 else rng.uniform(0.9, 1.6)
-        ray = np.array([1.0, -u, -v])  # camera looks along +x: image right = -y, image down = -z
-        pos.append(cam + d * ray / np.linalg.norm(ray))
-        sign = rng.choice([-1.0, 1.0], 2)
-        yaw, pitch = sign * np.radians(rng.uniform(10, 35, 2))
-        roll = np.radians(rng.uniform(-15, 15))
-        local = Rotation.from_euler("yxz", [yaw, pitch, roll]).as_matrix()  # about v (yaw), u (pitch), w (roll)
-        rot.append(facing(pos[-1], cam) @ local)
-    return StopAndGo(np.array(pos), np.array(rot), dwell_s=0.8, move_s=0.4, start_s=0.3)
+    for cam, R_yaw, n_centre in views:  # R_yaw: the camera's turn about the vertical, in the rig frame
+        grid = [(-0.28, -0.2), (0.0, -0.22), (0.28, -0.2), (-0.3, 0.0), (0.0, 0.0), (0.3, 0.0), (-0.28, 0.2),
+                (0.0, 0.22), (0.28, 0.2)]
+        grid += [(rng.uniform(-0.12, 0.12), rng.uniform(-0.1, 0.1)) for _ in range(n_centre)]
+        for i, (u, v) in enumerate(grid):
+            d = rng.uniform(1.1, 2.0) if i < 9 else rng.uniform(0.9, 1.6)
+            ray = R_yaw @ np.array([1.0, -u, -v])  # camera looks along +x: image right = -y, image down = -z
+            pos.append(cam + d * ray / np.linalg.norm(ray))
+            sign = rng.choice([-1.0, 1.0], 2)
+            yaw, pitch = sign * np.radians(rng.uniform(10, 35, 2))
+            roll = np.radians(rng.uniform(-15, 15))
+            local = Rotation.from_euler("yxz", [yaw, pitch, roll]).as_matrix()  # about v (yaw), u (pitch), w (roll)
+            rot.append(facing(pos[-1], cam) @ local)
+    dwell, move = (0.8, 0.4) if cameras is None else (0.6, 0.3)
+    return StopAndGo(np.array(pos), np.array(rot), dwell_s=dwell, move_s=move, start_s=0.3)
 
 
-def default_frames(name: str, board: str | None = None, cfg_text: str | None = None) -> int:
+def default_frames(name: str, board: str | None = None, cfg_text: str | None = None,
+                   stereo_baseline_m: float | None = None) -> int:
     """Radar frames a scenario needs by default: a calibration scenario's whole target path plus 0.2 s;
     10 for the others."""
     spec = get_scenario(name)
@@ -280,5 +336,6 @@ def default_frames(name: str, board: str | None = None, cfg_text: str | None = N
         return 10
     b = get_board(board or default_board(spec))
     period = validate_cfg(parse_cfg(cfg_text or b.default_cfg_text(), "<cfg_text>"), b).frame_period_s
-    path = reflector_path(np.random.default_rng(0)) if spec.reflector else charuco_path(np.random.default_rng(0))
+    wide = None if stereo_baseline_m is None else camera_designs(spec.hupr, stereo_baseline_m)
+    path = reflector_path(np.random.default_rng(0)) if spec.reflector else charuco_path(np.random.default_rng(0), wide)
     return int(np.ceil((path.duration_s + 0.2) / period))

@@ -28,6 +28,7 @@ def session_attrs(rig: SimulatedRig) -> dict:
         "config": {"simulator": {"scenario": d["scenario"], "seed": d["seed"], "board": d["board"],
                                  "multipath": d["multipath"], "num_frames": rig.num_frames,
                                  "scene": d["room"]["kind"], "motion_seed": d.get("motion_seed"),
+                                 **{k: d[k] for k in ("rig_seed", "stereo_baseline_m") if k in d},
                                  "revision": SIM_REVISION}},
         "epoch_ns": EPOCH_NS,
         # the truth, for evaluation and tests only (no calibration, label or training stage reads it)
@@ -40,13 +41,23 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                      lidar_pattern: str = "livox", multipath: bool = False, cfg_text: str | None = None,
                      overwrite: bool = False, progress: bool = False, labels_2d: bool = True,
                      scene: str | None = None, motion_seed: int | None = None, camera_model=None,
+                     rig_seed: int | None = None, stereo_baseline_m: float | None = None,
+                     rig: str | None = None, radar_time_labels_2d: str | None = None,
                      device_points=None, points_stream: str = "radar_points") -> dict:
     """Simulate ``num_frames`` radar frames of ``scenario`` (None: the scenario's default, which covers a
     calibration scenario's whole target path) and write them to the session ``out``.
 
     ``scene`` ("clean" | "cluttered") overrides the scenario's room; ``motion_seed`` gives the same subjects
     (bodies of ``seed``) a different take of the motion (see :func:`rfpose.sim.scenarios.build_rig`);
-    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests).
+    ``camera_model`` the cameras' design (:class:`rfpose.sim.camera.CameraModel`; e.g. a small one for tests);
+    ``rig_seed`` and ``stereo_baseline_m`` choose the physical rig (see :func:`rfpose.sim.scenarios.build_rig`);
+    ``rig`` overrides the scenario's sensor rig ("hupr": two radars and one camera, see
+    :func:`~rfpose.sim.scenarios.build_rig`).
+
+    ``radar_time_labels_2d`` (a skeleton name, e.g. "hupr14"): also write, per camera, the label set
+    ``gt_2d_<skeleton>_<camera>``: the exact projection (true pose and lens, distortion included) of the 3-D
+    truth at each reference radar frame's label time into that camera's image, in that skeleton, pixels.
+    Joints the skeleton derives (hupr14's neck = rtpose15's thorax) follow :mod:`rfpose.skeletons`.
 
     ``device_points``: ``f(frame: RadarFrame) -> points`` (:data:`rfpose.source.RADAR_POINT_DTYPE`), the
     processing a board runs on its own ADC (e.g. the demo firmware's detection, as its UART sends it); its
@@ -56,10 +67,15 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
     from rfpose.sim.scenarios import default_frames
 
     if num_frames is None:
-        num_frames = default_frames(scenario, board, cfg_text)
+        num_frames = default_frames(scenario, board, cfg_text, stereo_baseline_m)
+    from rfpose.sim.camera import project
+    from rfpose.skeletons import convert, get_skeleton
+
+    rig_name = rig
     rig = build_rig(scenario, seed=seed, num_frames=num_frames, board=board, people=people, camera=camera,
                     lidar=lidar, lidar_pattern=lidar_pattern, multipath=multipath, cfg_text=cfg_text,
-                    scene=scene, motion_seed=motion_seed, camera_model=camera_model)
+                    scene=scene, motion_seed=motion_seed, camera_model=camera_model, rig_seed=rig_seed,
+                    stereo_baseline_m=stereo_baseline_m, rig=rig_name)
     n_people = len(rig.world.people)
     with SessionWriter(out, attrs=session_attrs(rig), overwrite=overwrite, commit_every=16) as w:
         for name, src in rig.sources.items():
@@ -89,6 +105,16 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                 w.add_labels(f"gt_2d_{c.name}", skeleton="rtpose15", dims=2, max_people=max(1, n_people),
                              provenance={"method": "simulator", "projection": "exact, with lens distortion"},
                              attrs={"stream": c.name})
+        if radar_time_labels_2d:
+            sk = get_skeleton(radar_time_labels_2d)
+            for c in cams:
+                w.add_labels(radar_time_label_set(sk.name, c.name), skeleton=sk.name, dims=2,
+                             max_people=max(1, n_people),
+                             provenance={"method": "simulator", "projection": "exact, true camera pose and lens "
+                                         "(distortion included)", "time": "the reference radar frame's label time",
+                                         "skeleton": f"rtpose15 truth converted to {sk.name} (rfpose.skeletons)"},
+                             attrs={"stream": c.name, "radar_stream": rig.radars[0].name,
+                                    "image_size": [c.sensor.model.width, c.sensor.model.height]})
         # every stream's frames in order of true capture time
         events = []
         for name, src in rig.sources.items():
@@ -110,6 +136,13 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                 tl = rig.label_time_s(i)
                 j = rig.world.joints(tl)[0]
                 w.append_labels("gt", EPOCH_NS + int(round(tl * 1e9)), j, np.ones(j.shape[:2], np.float32), i)
+                if radar_time_labels_2d:
+                    js = convert(j, "rtpose15", radar_time_labels_2d)[0]
+                    for c in cams:
+                        uv, ok = project(c.sensor.model, c.sensor.T_rig_sensor, js)
+                        w.append_labels(radar_time_label_set(radar_time_labels_2d, c.name),
+                                        EPOCH_NS + int(round(tl * 1e9)), uv.astype(np.float32),
+                                        ok.astype(np.float32), i)
             elif labels_2d and isinstance(src, SimCameraSource):
                 uv, ok = src.keypoints(i)
                 w.append_labels(f"gt_2d_{name}", EPOCH_NS + int(round(src.true_time_s(i) * 1e9)), uv,
@@ -119,3 +152,8 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
         if bar is not None:
             bar.close()
     return {"scenario": scenario, "seed": seed, "frames": {n: len(s) for n, s in rig.sources.items()}}
+
+
+def radar_time_label_set(skeleton: str, camera: str) -> str:
+    """Name of the label set ``simulate_session(radar_time_labels_2d=skeleton)`` writes for ``camera``."""
+    return f"gt_2d_{skeleton}_{camera}"

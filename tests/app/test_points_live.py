@@ -229,7 +229,8 @@ def test_export_of_the_points_run_runs_in_onnxruntime(points_run, tmp_path, caps
     import onnxruntime as ort
 
     from rfpose.models.export import onnx_feeds
-    from rfpose.models.points_data import PointsWindow
+    from rfpose.models.families import get_family
+    from rfpose.models.points_data import live_points
     from rfpose.models.train import load_run
 
     data, run = points_run
@@ -242,10 +243,10 @@ def test_export_of_the_points_run_runs_in_onnxruntime(points_run, tmp_path, caps
     from rfpose.dataset import DatasetReader
 
     reader = DatasetReader(data)
-    window = PointsWindow(model.frames, model.frame_stride, model.max_points)
+    windows = get_family(model).windows(reader, model)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     for row in range(8):
-        inputs = window(reader.points([row])[0])
+        inputs = live_points(reader.points(windows[row]), model.max_points)
         (got,) = sess.run(None, onnx_feeds(sess, ["points", "valid"], inputs))
         with torch.inference_mode():
             want = model.eval()(*inputs)["joints"].numpy()

@@ -132,3 +132,24 @@ def test_oks_ap_missing_detection_lowers_recall():
     pred = gt.copy()
     pred[1] = np.nan  # no detection in image 2
     assert metrics.oks_ap(pred, np.ones((2, 1)), gt, sig, per_joint=False)["ap"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_pck_2d_hand_case_and_matching():
+    rng = np.random.default_rng(3)
+    names = HUPR14.joints
+    gt = rng.uniform(60, 200, (2, 1, 14, 2))
+    torso = metrics.torso_diameter(gt[:, 0], names)
+    assert torso[0] == pytest.approx(np.linalg.norm(gt[0, 0, names.index("l_shoulder")] - gt[0, 0, names.index("r_hip")]))
+    pred = np.repeat(gt, 2, axis=1)  # two detections per frame
+    pred[:, 1] += 500.0  # a far-away second detection is not the one paired
+    # frame 0: joints 0-6 moved just inside 0.2 × torso, 7-13 just outside; frame 1: no detection at all
+    off = np.where(np.arange(14)[:, None] < 7, 0.19, 0.21) * torso[0] * np.array([[0.6, 0.8]])
+    pred[0, 0] += off
+    pred[1] = np.nan
+    out = metrics.pck_2d(pred, gt, names)
+    assert out["people"] == 2
+    assert out["pck"] == pytest.approx(7 / 28)
+    assert out["per_joint_pck"]["r_hip"] == pytest.approx(0.5) and out["per_joint_pck"]["r_wrist"] == 0.0
+    assert metrics.pck_2d(gt, gt, names)["pck"] == 1.0
+    with pytest.raises(ShapeError):
+        metrics.pck_2d(pred[..., :1], gt, names)

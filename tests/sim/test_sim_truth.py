@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from rfpose.errors import ConfigError
 from rfpose.rig_calibration import Calibration, pose_error
 from rfpose.sim.scenarios import (TAPE_ROT_DEG, TAPE_TRANS_M, build_rig, charuco_path, default_frames,
                                   reflector_path)
@@ -87,3 +88,62 @@ def test_calibration_target_paths(seed):
             np.testing.assert_array_equal(path.pose(a + 0.01)[0], path.pose(b - 0.01)[0])
     assert default_frames("calibration-reflector") <= 200 and default_frames("calibration-charuco") <= 200
     assert default_frames("walk") == 10
+
+
+def test_rig_seed_puts_other_subjects_on_one_rig():
+    """``rig_seed``: sessions of different subjects recorded with one physical rig (one calibration)."""
+    a = build_rig("walk", seed=21, num_frames=1, board="awr1843boost", rig_seed=5)
+    b = build_rig("walk", seed=22, num_frames=1, board="awr1843boost", rig_seed=5)
+    own = build_rig("walk", seed=5, num_frames=1, board="awr1843boost")
+    for n in own.truth().sensors:
+        np.testing.assert_array_equal(a.truth().pose(n), own.truth().pose(n))
+        np.testing.assert_array_equal(b.truth().pose(n), own.truth().pose(n))
+        assert a.truth().clock_offset_ns(n) == own.truth().clock_offset_ns(n)
+    assert a.describe()["people"][0]["subject"] != b.describe()["people"][0]["subject"]
+    assert a.describe()["rig_seed"] == 5 and "rig_seed" not in own.describe()
+
+
+def test_wide_stereo_baseline_is_a_new_option_on_the_same_rig():
+    """``stereo_baseline_m`` moves cam_left/cam_right apart and toes them in to meet 3.5 m ahead; the LiDAR,
+    radar, clocks and camera models of the seed's rig stay the same, and the default is the compact pair."""
+    from rfpose.sim.camera import project
+    from rfpose.sim.scenarios import COMPACT_BASELINE_M, STEREO_CONVERGE_M
+
+    compact = build_rig("walk", seed=9, num_frames=1, board="awr1843boost")
+    wide = build_rig("walk", seed=9, num_frames=1, board="awr1843boost", stereo_baseline_m=1.2)
+    c, w = compact.truth(), wide.truth()
+    np.testing.assert_array_equal(c.pose("lidar"), w.pose("lidar"))
+    np.testing.assert_array_equal(c["cam_left"].K, w["cam_left"].K)
+    assert c.clock_offset_ns("cam_left") == w.clock_offset_ns("cam_left")
+    gap = lambda t: np.linalg.norm(t.pose("cam_left")[:3, 3] - t.pose("cam_right")[:3, 3])  # noqa: E731
+    assert abs(gap(c) - COMPACT_BASELINE_M) < 0.025 and abs(gap(w) - 1.2) < 0.025  # mounting error ≤ 1 cm each
+    ahead = np.array([[[STEREO_CONVERGE_M, 0.0, 0.1]]])
+    for cam in wide.cameras:  # the convergence point sits near each image's centre (mounting ≤ 1°, pp ±2 %)
+        uv, ok = project(cam.model, cam.T_rig_sensor, ahead)
+        assert ok.all() and np.all(np.abs(uv[0, 0] - (cam.model.cx, cam.model.cy)) < 30)
+    assert wide.describe()["stereo_baseline_m"] == 1.2 and "stereo_baseline_m" not in compact.describe()
+    with pytest.raises(ConfigError):
+        build_rig("walk", seed=9, num_frames=1, board="awr1843boost", stereo_baseline_m=9.0)
+
+
+def test_wide_rig_board_capture_covers_each_camera():
+    """A board capture on a wide rig holds the board in front of each camera: every camera sees ≥ 9 poses
+    whole, with board corners near each of its four image edges."""
+    from rfpose.sim.camera import project
+
+    rig = build_rig("calibration-charuco", seed=3, num_frames=1, board="awr1843boost", stereo_baseline_m=1.2)
+    path = rig.world.targets[0].path
+    assert len(path.positions) == 22
+    for cam in rig.cameras:
+        whole, uvs = 0, []
+        for c, R in zip(path.positions, path.rotations):
+            corners = np.array([c + R[:, 0] * a * 0.28 + R[:, 1] * b * 0.2 for a in (-1, 1) for b in (-1, 1)])
+            uv, ok = project(cam.model, cam.T_rig_sensor, corners[None])
+            inside = ok.all() and np.all((uv >= 0) & (uv < (cam.model.width, cam.model.height)))
+            whole += bool(inside)
+            if inside:
+                uvs.append(uv[0])
+        uvs = np.concatenate(uvs)
+        assert whole >= 9
+        assert uvs[:, 0].min() < 0.2 * cam.model.width and uvs[:, 0].max() > 0.8 * cam.model.width
+        assert uvs[:, 1].min() < 0.2 * cam.model.height and uvs[:, 1].max() > 0.8 * cam.model.height

@@ -53,6 +53,8 @@ class SourceConfig:
     reconnect_min_s: float = 0.5  # backoff between attempts to reopen: doubles up to reconnect_max_s
     reconnect_max_s: float = 2.0
     queue_frames: int = 1  # frames waiting for inference; older ones are dropped (and counted): the freshest wins
+    record: str = ""  # also record the radar stream into this session (.zarr), every frame; "" = no recording
+    record_overwrite: bool = False  # an existing recording is refused unless this is true (--force)
 
 
 @dataclass
@@ -327,6 +329,7 @@ def _resolve_paths(cfg: MonitorConfig, base: Path) -> None:
 
     cfg.model.run = res(cfg.model.run)
     cfg.event_log = res(cfg.event_log)
+    cfg.source.record = res(cfg.source.record)
     cfg.web.token_file = res(cfg.web.token_file)
     for attr in ("password_file", "ca_file", "cert_file", "key_file"):
         setattr(cfg.mqtt, attr, res(getattr(cfg.mqtt, attr)))

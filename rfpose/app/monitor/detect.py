@@ -82,6 +82,30 @@ class OnnxRuntimeModel:
         return t_onnx < t_torch
 
 
+def check_3d_run(run) -> None:
+    """Refuse a run whose model does not give 3-D skeletons in metres: the monitor tracks people, zones and
+    falls in 3-D room coordinates, and a 2-D image-plane skeleton (HuPR: pixels of the camera's label image,
+    no depth) cannot be placed in the room. Raises :class:`~rfpose.errors.IncompatibleRunError`."""
+    import json
+
+    from rfpose.errors import FormatError, IncompatibleRunError
+    from rfpose.models.families import get_family
+    from rfpose.models.registry import model_entry
+
+    path = Path(run) / "config.json"
+    try:
+        name = json.loads(path.read_text())["model"]["name"]
+    except FileNotFoundError:
+        raise FormatError(f"{run}: not a training run (no config.json)") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise FormatError(f"{path}: malformed run config ({e})") from None
+    family = get_family(model_entry(name).family)
+    if family.output_dims != 3:
+        raise IncompatibleRunError(f"{run}: model {name} ({family.name} family) gives {family.output_dims}-D "
+                                   "skeletons in image pixels; the room monitor needs 3-D skeletons in metres "
+                                   "(an hrradarpose or points run)")
+
+
 class SkeletonEstimator:
     """Radar frame → skeletons with a trained run (:class:`rfpose.app.live`'s pipeline: the run's
     preprocessing rebuilt for the source's board and .cfg): raw ADC frames (``kind`` "radar") with a tensor or
@@ -99,6 +123,7 @@ class SkeletonEstimator:
                                   + (" (give the uart source ?board=NAME&cfg=FILE)" if kind == "points" else ""))
             from rfpose.app.live import RadarPosePipeline
 
+            check_3d_run(model.run)
             pipeline = RadarPosePipeline(model.run, metadata["board"], metadata["cfg_text"], threads=model.threads,
                                          max_people=model.max_people, source_kind=kind)
             if model.runtime != "torch":

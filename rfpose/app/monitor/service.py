@@ -161,6 +161,15 @@ class Monitor:
         self.store = EventStore(cfg.event_log)
         self._estimator, self._estimator_key = estimator, None
         self._fixed_estimator = estimator is not None
+        self.recorder = None
+        if cfg.source.record:
+            from rfpose.app.monitor.record import SessionRecorder, recording_opener
+
+            self.recorder = SessionRecorder(cfg.source.record, cfg.source.record_overwrite,
+                                            attrs={"source_uri": cfg.source.uri, "device_id": cfg.device_id})
+            if opener is None:
+                from rfpose.drivers.open_source import open_source as opener
+            opener = recording_opener(opener, self.recorder)
         self.frames: queue.Queue = queue.Queue(maxsize=cfg.source.queue_frames)
         self.reader = SourceReader(cfg.source.uri, self.frames, cfg.source.reconnect_min_s,
                                    cfg.source.reconnect_max_s, opener)
@@ -211,6 +220,8 @@ class Monitor:
         self._stop.set()
         self.reader.stop()
         self.reader.join(timeout=5)
+        if self.recorder is not None:
+            self.recorder.close()
         if self.mqtt is not None:
             self.mqtt.stop()
         if self.web is not None:
@@ -257,10 +268,13 @@ class Monitor:
             self._estimator_key = key
         return self._estimator
 
-    def process(self, frame) -> dict:
+    def process(self, frame, clock_s: float | None = None) -> dict:
+        """One frame through estimator → tracker → events → log, MQTT and the web page. ``clock_s`` replaces
+        both the monotonic and the wall clock (a replay faster than real time, ``rfpose evaluate-monitor``);
+        None uses the real clocks and records the frame's latency."""
         estimator = self._estimator_for()  # built on the first frame (seconds): the frame's time starts after it
-        t = time.monotonic()
-        wall = time.time()
+        t = time.monotonic() if clock_s is None else clock_s
+        wall = time.time() if clock_s is None else clock_s
         detections, stage_ms = estimator(frame)
         tracks = self.tracker.update(t, detections)
         events = self.engine.update(t, wall, tracks)
@@ -278,7 +292,8 @@ class Monitor:
         self.processed += 1
         now_ns = time.time_ns()
         self._frame_times.append(time.monotonic())
-        self.latency_ms.append((now_ns - frame.timestamp_ns) * 1e-6)
+        if clock_s is None:
+            self.latency_ms.append((now_ns - frame.timestamp_ns) * 1e-6)
         self.stage_ms.append(stage_ms.get("total", 0.0))
         for fn in self.listeners:
             fn(payload)

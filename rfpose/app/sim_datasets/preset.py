@@ -88,9 +88,16 @@ class SimDatasetPreset:
         simulate_session(path, scenario, self.frames_per_session, seed=seed, board=self.board, camera=False,
                          lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed)
 
+    def in_dataset(self, seed: int, scenario: str) -> bool:
+        """Whether a session goes into ``dataset.zarr`` (all do here); a preset whose held-out sessions are
+        evaluated from the raw sessions (a monitor benchmark) keeps them out."""
+        return True
+
     def preprocess_config(self, subject_of_seed: dict[int, str]) -> PreprocessConfig:
-        return replace(self.preprocess, val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds),
-                       test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds))
+        """The dataset's config with the split filled in from ``subject_of_seed`` (the seeds in the dataset)."""
+        return replace(self.preprocess,
+                       val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds if s in subject_of_seed),
+                       test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds if s in subject_of_seed))
 
     def extra_datasets(self, subject_of_seed: dict[int, str]) -> dict:
         """Further datasets built from the same sessions, ``{file name under OUT: PreprocessConfig}`` (a preset
@@ -206,18 +213,19 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
             _simulate_one(*job)
             bar.update()
     bar.close()
-    paths = [str(path) for path, *_ in plan]
-    subject_of_seed = {seed: str(zarr.open_group(str(path), mode="r").attrs["subject"])
-                       for path, seed, *_ in plan}
+    in_data = [(path, seed) for path, seed, sc, *_ in plan if preset.in_dataset(seed, sc)]
+    paths = [str(path) for path, _ in in_data]
+    subject_of_seed = {seed: str(zarr.open_group(str(path), mode="r").attrs["subject"]) for path, seed in in_data}
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
     configs = {"dataset.zarr": preset.preprocess_config(subject_of_seed), **preset.extra_datasets(subject_of_seed)}
+    new_in_data = any(preset.in_dataset(seed, sc) for _, _, sc, seed, *_ in todo)
     built = {}
     for name, config in configs.items():
         dataset = out / name
         # a dataset is built after every session exists, so one that predates sessions simulated now (another
         # simulator revision) or was built from another list of sessions (a grown preset) is stale
-        stale = dataset.exists() and (bool(todo) or [x["path"] for x in zarr.open_group(
+        stale = dataset.exists() and (new_in_data or [x["path"] for x in zarr.open_group(
             str(dataset), mode="r").attrs.get("sessions", [])] != paths)
         if stale:
             log.info("%s: older than its sessions or built from others; rebuilding", dataset)
@@ -230,10 +238,10 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
     root = zarr.open_group(str(out / "dataset.zarr"), mode="r")
     split = root["split"][:]
     counts = {name: int((split == code).sum()) for code, name in enumerate(("train", "val", "test"))}
-    subjects = {name: sorted({subject_of_seed[s] for s in seeds}) for name, seeds in (
+    subjects = {name: sorted({subject_of_seed[s] for s in seeds if s in subject_of_seed}) for name, seeds in (
         ("val", preset.val_seeds), ("test", preset.test_seeds))}
     subjects["train"] = sorted(set(subject_of_seed.values()) - set(subjects["val"]) - set(subjects["test"]))
-    return {"preset": preset.name, "sessions": len(paths), "subjects": subject_of_seed, "split_subjects": subjects,
+    return {"preset": preset.name, "sessions": len(plan), "dataset_sessions": len(paths), "subjects": subject_of_seed, "split_subjects": subjects,
             "split_samples": counts, "simulate_s": round(t_sim, 1), "preprocess_s": round(t_pre, 1),
             "frames": int(len(split)), "dataset": summary, **({"extra_datasets": extra} if extra else {}),
             "unique_subjects_per_split_ok":

@@ -1,0 +1,129 @@
+"""sim-falls-v1 and ``rfpose evaluate-monitor``: the preset's plan (split by subject, an hour of non-fall
+activity for the test subjects, fall sessions long enough to confirm), the scoring rules, and a tiny preset
+replayed end to end through a trained run."""
+
+import json
+
+import pytest
+
+from rfpose.app.monitor.evaluate import Trial, _score, _spread, _trial, meets, summarise
+from rfpose.app.sim_datasets import get_preset, reduced_cfg
+from rfpose.cli import main
+from rfpose.sim.motion import CONFOUNDER_ACTIONS, FALL_ACTIONS
+
+
+def test_the_preset_splits_by_subject_and_gives_the_test_subjects_an_hour_of_non_fall_activity():
+    p = get_preset("sim-falls-v1")
+    assert p.board == "awr1843boost" and set(FALL_ACTIONS) | set(CONFOUNDER_ACTIONS) <= set(p.scenarios)
+    plan = p.sessions()
+    test = [s for s in plan if s[0] in p.test_seeds]
+    assert {s[0] for s in plan if p.in_dataset(s[0], s[1])} == set(p.subject_seeds) - set(p.test_seeds)
+    assert [s[1] for s in test].count("empty") == len(p.test_seeds)
+    falls = [s for s in test if s[1] in FALL_ACTIONS]
+    assert len(falls) == len(p.test_seeds) * p.test_takes * len(FALL_ACTIONS) >= 20
+    assert len({s[3] for s in falls if s[0] == p.test_seeds[0]}) == len(falls) // len(p.test_seeds)  # takes differ
+    cfg = reduced_cfg(p.board, p.adc_samples, p.loops)
+    activity = [s for s in test if s[1] not in FALL_ACTIONS and s[1] != "empty"]
+    n = p.frames_for(activity[0][1], activity[0][0], cfg, "cluttered", activity[0][3], test=True)
+    assert len(activity) * n * 0.1 >= 3600  # 10 Hz
+    for sc in ("slump", "fall-forward"):  # fall sessions run 12 s past the floor: a slow fall confirms inside
+        from rfpose.sim.scenarios import build_rig
+
+        rig = build_rig(sc, seed=6, num_frames=10, board=p.board, camera=False, lidar=False, cfg_text=cfg,
+                        scene="cluttered", motion_seed=0)
+        t_floor = rig.world.people[0].describe()["event"]["t_floor_s"]
+        assert p.frames_for(sc, 6, cfg, "cluttered", 0, test=True) * 0.1 >= t_floor + 12.0
+
+
+def _out(t, occupied, falls=()):
+    return {"state": {"occupied": occupied}, "events": [{"kind": "fall", "time": t} for _ in falls]}
+
+
+def test_scoring_alerts_false_alarms_and_presence_timing():
+    fall = _trial({"path": "/x/s1.zarr", "scenario": "fall-forward", "subject": "S1",
+                   "event": {"kind": "fall", "t_start_s": 2.0, "t_floor_s": 2.8}}, 3.0, 10.0, 0.1, leave=False)
+    assert fall.t_start_s == 5.0 and fall.non_fall_s == 2.0 and fall.t_leave_s is None
+    for k in range(130):
+        t = k * 0.1
+        occupied = t >= 3.4 or 1.0 <= t < 1.2  # a 0.2 s phantom before the entry, occupied 0.4 s after it
+        _score(fall, t, 0.1, _out(t, occupied, [1] if k in (40, 90, 110) else []))  # 4.0 s: before the fall
+    assert fall.false_alarms == [4.0] and fall.alert_s == pytest.approx(9.0 - 5.8)
+    assert fall.occupied_after_s == pytest.approx(0.4) and fall.phantom_s == pytest.approx(0.2)
+    assert fall.repeat_alarms == 1  # the second alarm of the same fall is neither a detection nor a false alarm
+    walk = _trial({"path": "/x/s2.zarr", "scenario": "walk", "subject": "S1", "event": {"kind": "none"}},
+                  3.0, 20.0, 0.1, leave=True)
+    for k in range(300):
+        t = k * 0.1
+        _score(walk, t, 0.1, _out(t, 3.0 <= t < 27.5))
+    assert walk.empty_after_s == pytest.approx(4.5) and walk.non_fall_s == 20.0 and not walk.false_alarms
+    s = summarise([fall, walk], {"name": "p"}, "test", _Cfg(), {"frames": 430}, "run", 3.0, 35.0)
+    assert s["falls"] == {"trials": 1, "detected": 1, "recall": 1.0, "repeat_alarms": 1,
+                          "alert_after_floor_s": {"n": 1, "p50": 3.2, "max": 3.2}}
+    assert s["false_alarms"]["count"] == 1 and s["false_alarms"]["non_fall_activity_h"] == pytest.approx(22 / 3600, abs=1e-3)
+    assert s["meets"]["recall"] and s["meets"]["alert_s"] and not s["meets"]["non_fall_hours"]
+    assert s["meets"]["empty_s"] and s["meets"]["occupied_s"]
+    assert meets({**s, "falls": {**s["falls"], "alert_after_floor_s": {"n": 1, "p50": 6, "max": 6}}})["alert_s"] is False
+
+
+class _Cfg:
+    from rfpose.app.monitor.config import EventsConfig, TrackingConfig
+
+    events, tracking = EventsConfig(), TrackingConfig()
+
+
+def test_leave_trials_are_spread_over_the_scenarios():
+    ss = [{"path": f"{sc}{i}", "scenario": sc} for sc in ("walk", "kneel", "wave") for i in range(3)]
+    assert _spread(ss, 3) == {"walk0", "kneel0", "wave0"} and len(_spread(ss, 5)) == 5 and len(_spread(ss, None)) == 9
+
+
+@pytest.fixture(scope="module")
+def tiny_falls(tmp_path_factory):
+    """A tiny sim-falls-v1 (3 subjects, sit-fast and walk, 6-frame training sessions) and a run trained one
+    step on its training subjects."""
+    import torch
+
+    d = tmp_path_factory.mktemp("falls")
+    data, run = d / "falls", d / "run"
+    threads = torch.get_num_threads()
+    try:
+        assert main(["simulate-dataset", "--preset", "sim-falls-v1", "--out", str(data), "--subjects", "3",
+                     "--frames-per-session", "6", "--scenarios", "sit-fast,walk", "--test-takes", "1"]) == 0
+        assert main(["train", "--model", "hrradarpose-lite", "--data", str(data / "dataset.zarr"), "--out", str(run),
+                     "--epochs", "1", "--limit-train", "1", "--limit-val", "1", "--batch-size", "1",
+                     "--threads", "2"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return data, run
+
+
+def test_evaluate_monitor_replays_the_test_subject_through_the_monitor(tiny_falls, tmp_path, capsys):
+    import zarr
+
+    data, run = tiny_falls
+    root = zarr.open_group(str(data / "dataset.zarr"), mode="r")
+    assert len(root.attrs["sessions"]) == 4  # train and val subjects only: the test subject is replayed raw
+    capsys.readouterr()
+    out = tmp_path / "eval.json"
+    assert main(["evaluate-monitor", str(run), "--data", str(data), "--pre", "1", "--post", "1.5",
+                 "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "falls detected (recall)" in table and "false alarms / non-fall activity" in table
+    s = json.loads(out.read_text())
+    assert s["split"] == "test" and len(s["subjects"]) == 1 and s["falls"]["trials"] == 0
+    assert [t["scenario"] for t in s["trials"]] == ["sit-fast", "walk"]
+    # 24-frame test sessions (6 x activity factor 4) after 10 empty frames, then 15 empty frames
+    assert [t["frames"] for t in s["trials"]] == [49, 49] and s["speed"]["frames"] == 98
+    assert s["false_alarms"]["non_fall_activity_s"] == pytest.approx(4.8)
+    assert s["presence"]["leaves"] == 2 and s["presence"]["empty_room_s"] == pytest.approx(5.0)
+    assert s["speed"]["realtime_factor"] > 0 and s["rules"]["events"]["fall_confirm_s"] == 2.0
+    assert main(["evaluate-monitor", str(run), "--data", str(data), "--out", str(out)]) == 2  # exists: --force
+
+
+def test_evaluate_monitor_user_mistakes_are_one_line(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert main(["evaluate-monitor", str(tmp_path / "run"), "--data", str(tmp_path)]) == 2
+    assert "not a training run" in capsys.readouterr().err
+    (tmp_path / "run" / "config.json").write_text("{}")
+    assert main(["evaluate-monitor", str(tmp_path / "run"), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no preset.json" in err and err.count("\n") == 1
