@@ -152,7 +152,8 @@ def evaluate_baselines(data, split: str = "test", kinds=None, progress: bool = T
     spec = reader.spec
     if spec.tensor_format == HUPR_FORMAT:
         return evaluate_baselines_2d(reader, data, split, BASELINES_2D if kinds is None else kinds)
-    kinds = BASELINES if kinds is None else kinds
+    if kinds is None:  # every baseline the dataset allows: the peak ones need voxel tensors
+        kinds = BASELINES if spec.tensor_format == RTPOSE_FORMAT else tuple(k for k in BASELINES if k not in PEAK_KINDS)
     for k in kinds:
         if k not in BASELINES:
             raise UnknownNameError("baseline", k, BASELINES)

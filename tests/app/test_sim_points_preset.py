@@ -97,5 +97,7 @@ def test_mean_pose_baseline_on_a_points_dataset(mini, tmp_path, capsys):
     r = DatasetReader(out / "dataset-uart.zarr")
     train = r.labels("joints")[r.indices("train")][:, 0]
     np.testing.assert_allclose(mean_pose["fit"]["mean_abs_pose_m"], train.mean(axis=0), atol=1e-5)
-    assert main(["baseline", "--data", str(out / "dataset-uart.zarr"), "--split", "test"]) == 2
+    assert main(["baseline", "--data", str(out / "dataset-uart.zarr"), "--split", "test", "--json"]) == 0
+    assert [r["baseline"] for r in json.loads(capsys.readouterr().out)] == ["mean-at-root", "mean-pose"]
+    assert main(["baseline", "--data", str(out / "dataset-uart.zarr"), "--split", "test", "--kind", "mean-at-peak"]) == 2
     assert "need an rtpose dataset" in capsys.readouterr().err
