@@ -31,7 +31,7 @@ from rfpose.rig_calibration import Calibration, SensorCalibration, merge_all, po
 
 log = logging.getLogger(__name__)
 
-SOLVERS = ("intrinsics", "lidar-camera", "radar-lidar", "clocks")
+SOLVERS = ("intrinsics", "lidar-camera", "radar-lidar", "radar-camera", "clocks")
 ROLES = ("board", "reflector", "motion")
 
 
@@ -64,6 +64,7 @@ class CalibrationRun:
     lidar_camera: dict[str, LidarCameraResult] = field(default_factory=dict)
     overlays: dict[str, dict] = field(default_factory=dict)
     radar: Calibration | None = None
+    radar_camera: dict = field(default_factory=dict)  # camera -> RadarCameraFit (direct, from the marker)
     clocks: Calibration | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -298,19 +299,31 @@ def calibrate_captures(paths: list[str], opts: CalibrateOptions | None = None) -
     cameras = calibrate_cameras(by_role["board"], opts, run) if wants_cameras else []
     radar = []
     if "radar-lidar" in opts.solvers and by_role["reflector"]:
-        from rfpose.app.calibration_inputs import radar_lidar_from_session
+        from rfpose.app.calibration_inputs import (radar_camera_from_session, radar_lidar_from_session,
+                                                   reflector_tracks)
 
-        t = time.perf_counter()
-        radar = [radar_lidar_from_session(r, method=opts.radar_method, edge_m=opts.reflector_edge_m,
-                                          workers=opts.workers) for r in by_role["reflector"]]
-        run.radar = radar[-1]
-        run.seconds["radar-lidar"] = time.perf_counter() - t
+        for r in by_role["reflector"]:
+            t = time.perf_counter()
+            tracks = reflector_tracks(r, method=opts.radar_method, edge_m=opts.reflector_edge_m, workers=opts.workers)
+            radar.append(radar_lidar_from_session(r, method=opts.radar_method, edge_m=opts.reflector_edge_m,
+                                                  tracks=tracks))
+            run.seconds["radar-lidar"] = run.seconds.get("radar-lidar", 0.0) + time.perf_counter() - t
+            cams = _streams_of(r, "camera")
+            if "radar-camera" in opts.solvers and cams:
+                t = time.perf_counter()
+                so_far = combine(radar[-1:], cameras, None, readers)
+                with _bar(opts, sum(len(r.stream(c)) for c in cams), f"reflector marker {Path(r.path).name}") as bar:
+                    part, fits = radar_camera_from_session(r, so_far, tracks, cams, opts.max_clock_offset_s, bar)
+                radar.append(part)
+                run.radar_camera.update(fits)
+                run.seconds["radar-camera"] = run.seconds.get("radar-camera", 0.0) + time.perf_counter() - t
+        run.radar = radar[0]
         run.overlays["_reflector"] = _reflector_overlay(by_role["reflector"][-1])
     if "clocks" in opts.solvers and by_role["motion"]:
         from rfpose.app.calibration_inputs import clock_offsets_from_session
 
         t = time.perf_counter()
-        known = radar[0] if radar and radar[0].rig_frame in by_role["motion"][0].streams else None
+        known = merge_all(radar) if radar and radar[0].rig_frame in by_role["motion"][0].streams else None
         run.clocks = clock_offsets_from_session(by_role["motion"][0], max_offset_s=opts.max_clock_offset_s,
                                                 workers=opts.workers, known=known)
         run.seconds["clocks"] = time.perf_counter() - t
@@ -344,3 +357,51 @@ def combine(radar: list[Calibration], cameras: list[Calibration], clocks: Calibr
 
 def _describe(t: CharucoTarget) -> str:
     return f"{t.squares[0]}x{t.squares[1]}, {t.square_m * 1e3:g} mm squares, {t.dictionary}"
+
+
+@dataclass
+class CalibrationOutput:
+    """What :func:`calibrate_sessions` did: the run (calibration + everything the report shows), the files
+    written (``json_path``, ``html_path``; None if not asked) and, per session it was applied to, the summary
+    of :func:`rfpose.session.calibration.apply_calibration`."""
+
+    run: CalibrationRun
+    json_path: Path | None = None
+    html_path: Path | None = None
+    applied: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def calibration(self) -> Calibration:
+        return self.run.calibration
+
+
+def calibrate_sessions(captures: list[str | Path], out: str | Path | None = None, apply_to: list[str | Path] = (),
+                       opts: CalibrateOptions | None = None, report: bool = True,
+                       force: bool = False) -> CalibrationOutput:
+    """One call from calibration captures to calibrated sessions (what ``rfpose calibrate`` and
+    ``rfpose calibrate apply`` do together).
+
+    ``captures``: the rig's calibration sessions — a ``calibration-charuco`` capture (board: intrinsics and
+    LiDAR → camera), a ``calibration-reflector`` capture recorded with every sensor (radar → LiDAR, direct
+    radar → camera from the reflector's marker, the LiDAR's and the cameras' clocks) and optionally a capture
+    with motion (``walk``: clocks of streams the reflector capture lacks). ``out``: write ``CALIB.json``
+    (and, with ``report``, ``CALIB.html`` next to it; an existing file only with ``force``). ``apply_to``:
+    sessions to write the result into (versioned stream attrs). Typed :class:`CalibrationError` subclasses
+    name what is missing or degenerate."""
+    from rfpose.session.calibration import apply_calibration
+
+    json_path = Path(out) if out is not None else None
+    if json_path is not None and json_path.exists() and not force:
+        raise CalibrationError(f"{json_path}: exists; pass force=True (--force) to replace it")
+    run = calibrate_captures([str(c) for c in captures], opts)
+    result = CalibrationOutput(run)
+    if json_path is not None:
+        run.calibration.save(json_path, overwrite=force)
+        result.json_path = json_path
+        if report:
+            from rfpose.app.calibration_report import write_report
+
+            result.html_path = write_report(run, json_path.with_suffix(".html"))
+    for s in apply_to:
+        result.applied[str(s)] = apply_calibration(s, run.calibration, source=str(json_path) if json_path else None)
+    return result

@@ -68,7 +68,7 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
     the angle transforms (zero-padded to 256 × 64) on ``±window_bins`` range bins around the strongest
     range, and :func:`rfpose.calibration.reflector.peak_in_polar`. ``cfar`` also runs the CFAR point
     detector (static clutter kept) for comparison."""
-    from rfpose.calibration.reflector import peak_in_polar, phase_centre_m, strongest_point
+    from rfpose.calibration.reflector import peak_in_polar, phase_centre_m, range_centroid, strongest_point
     from rfpose.preprocessing.decode import decode_radar_words
     from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
     from rfpose.preprocessing.polar import PolarConfig, PolarProcessor
@@ -124,19 +124,9 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
                 cxyz[i] = p + centre
     g = probe.grid
     res = (dr * range_pad, 2.0 / g.n_az, 2.0 / g.n_el if has_el else np.inf)
-    rng = np.array([_profile_peak(total[i], ax.range_m, gate) for i in range(F)])
+    rng = np.array([range_centroid(total[i], ax.range_m, gate) for i in range(F)])
     ts = np.asarray(s.timestamps_ns, np.int64)
     return RadarTrack(ts, xyz, cxyz, snr, res, has_el, rng, ts + int(round(params.active_chirping_s / 2 * 1e9)))
-
-
-def _profile_peak(p: np.ndarray, axis: np.ndarray, gate: np.ndarray) -> float:
-    k = int(np.argmax(np.where(gate, p, -np.inf)))
-    if 0 < k < len(p) - 1:
-        lm, l0, lp = np.log(np.maximum(p[k - 1:k + 2], 1e-30))
-        den = lm - 2 * l0 + lp
-        f = 0.5 * (lm - lp) / den if den < 0 else 0.0
-        return float(axis[k] + np.clip(f, -0.5, 0.5) * (axis[1] - axis[0]))
-    return float(axis[k])
 
 
 @dataclass
@@ -176,21 +166,36 @@ def lidar_reflector_track(session, stream: str | None = None, edge_m: float = 0.
     return LidarTrack(np.asarray(s.timestamps_ns, np.int64), pts, xyz, sample)
 
 
+def reflector_tracks(session, radar: str | None = None, lidar: str | None = None, method: str = "polar",
+                     edge_m: float = 0.10, workers: int = 1) -> tuple[RadarTrack, LidarTrack]:
+    """The reflector located in every radar frame and LiDAR sweep of a ``calibration-reflector`` capture
+    (:func:`radar_reflector_track`, :func:`lidar_reflector_track`); the radar is the expensive part, so the
+    solvers below take these tracks instead of recomputing them."""
+    r = _reader(session)
+    radar = radar or next((s for s in r.streams if r.kind(s) == "radar"), None)
+    lidar = lidar or next((s for s in r.streams if r.kind(s) == "lidar"), None)
+    if radar is None:
+        raise CorrespondenceError(f"{r.path}: no radar stream in the reflector capture")
+    if lidar is None:
+        raise CorrespondenceError(f"{r.path}: no LiDAR stream for the radar–LiDAR calibration")
+    return (radar_reflector_track(r, radar, cfar=method == "cfar", workers=workers),
+            lidar_reflector_track(r, lidar, edge_m))
+
+
 def radar_lidar_from_session(session, radar: str | None = None, lidar: str | None = None, method: str = "polar",
-                             edge_m: float = 0.10, workers: int = 1, clock: bool = True):
+                             edge_m: float = 0.10, workers: int = 1, clock: bool = True,
+                             tracks: tuple[RadarTrack, LidarTrack] | None = None):
     """Radar → LiDAR extrinsics from one ``calibration-reflector`` capture: a partial
     :class:`rfpose.rig_calibration.Calibration` (rig frame = the radar) with the LiDAR's pose, residuals,
     covariance and per-axis uncertainty, and (``clock``) the LiDAR's clock offset from the reflector's moves
-    (:func:`reflector_clock_offset`). ``method``: ``"polar"`` (interpolated tensor peak) or ``"cfar"``."""
+    (:func:`reflector_clock_offset`). ``method``: ``"polar"`` (interpolated tensor peak) or ``"cfar"``;
+    ``tracks``: :func:`reflector_tracks` of this capture, if already computed."""
     from rfpose.calibration.radar_extrinsics import solve_radar_lidar
 
     r = _reader(session)
-    radar = radar or next(s for s in r.streams if r.kind(s) == "radar")
+    radar = radar or next((s for s in r.streams if r.kind(s) == "radar"), None)
     lidar = lidar or next((s for s in r.streams if r.kind(s) == "lidar"), None)
-    if lidar is None:
-        raise CorrespondenceError(f"{r.path}: no LiDAR stream for the radar–LiDAR calibration")
-    rt = radar_reflector_track(r, radar, cfar=method == "cfar", workers=workers)
-    lt = lidar_reflector_track(r, lidar, edge_m)
+    rt, lt = tracks or reflector_tracks(r, radar, lidar, method, edge_m, workers)
     calib = solve_radar_lidar(rt.timestamps_ns, rt.cfar_xyz if method == "cfar" else rt.xyz, lt.timestamps_ns,
                               lt.points, radar_name=radar, lidar_name=lidar, has_elevation=rt.has_elevation,
                               resolution=rt.resolution, edge_m=edge_m, inputs=[str(r.path)], where=str(r.path))
@@ -199,6 +204,94 @@ def radar_lidar_from_session(session, radar: str | None = None, lidar: str | Non
         calib.sensors[lidar].clock_offset_ns = e.offset_ns
         calib.sensors[lidar].residual["clock"] = {**e.to_dict(), "via": radar, "signal": "reflector range"}
     return calib
+
+
+def camera_marker_track(session, stream: str, progress=None):
+    """The reflector's marker in every frame of a camera stream
+    (:class:`rfpose.calibration.radar_camera.MarkerTrack`): the capture's median image (60 frames) is the
+    room; :func:`rfpose.calibration.radar_camera.locate_marker` finds the checker among the changed pixels."""
+    from rfpose.calibration.radar_camera import MarkerTrack, locate_marker
+
+    r = _reader(session)
+    s = r.stream(stream)
+    F = len(s)
+    step = max(1, F // 60)
+    bg = np.median(np.stack([s[i].image.mean(-1) for i in range(0, F, step)]), axis=0).astype(np.float32)
+    uv, contrast = np.full((F, 2), np.nan), np.zeros(F)
+    for a in range(0, F, 32):
+        imgs = s.read(a, min(F, a + 32)).mean(-1).astype(np.float32)
+        for j, img in enumerate(imgs):
+            found = locate_marker(img, bg)
+            if found is not None:
+                uv[a + j], contrast[a + j] = found
+        if progress is not None:
+            progress.update(len(imgs))
+    return MarkerTrack(np.asarray(s.timestamps_ns, np.int64), uv, contrast)
+
+
+def radar_camera_from_session(session, calib, tracks: tuple[RadarTrack, LidarTrack], cameras: list[str] | None = None,
+                              max_offset_s: float = 0.5, progress=None):
+    """Every camera of a reflector capture against the radar, from the marker on the reflector: its clock
+    offset (the marker's pixels against the LiDAR's reflector track projected into the image, chained through
+    the LiDAR's offset; against the radar's own track when there is no LiDAR) and the direct radar → camera
+    pose (:func:`rfpose.calibration.radar_camera.solve_radar_camera`).
+
+    ``calib``: what is known so far, rig frame = the radar (the LiDAR's pose and clock from
+    :func:`radar_lidar_from_session`; cameras' intrinsics and, when a board capture gave one, the pose chained
+    through the LiDAR — the fit starts there and the result is compared with it). Returns a partial
+    :class:`rfpose.rig_calibration.Calibration` (rig frame = the radar): per camera the clock offset, the
+    direct fit in ``residual["radar_camera_direct"]`` (and as the pose when no chained one exists), and the
+    fits themselves ``{camera: RadarCameraFit}``."""
+    from rfpose.calibration.radar_camera import marker_clock_offset, marker_stops, solve_radar_camera
+    from rfpose.calibration.radar_extrinsics import radar_stops
+    from rfpose.errors import TargetNotFoundError
+    from rfpose.rig_calibration import Calibration, SensorCalibration, invert, pose_error, provenance
+
+    r = _reader(session)
+    rt, lt = tracks
+    radar = calib.rig_frame
+    cameras = cameras if cameras is not None else [s for s in r.streams if r.kind(s) == "camera"]
+    lidar = next((s for s in r.streams if r.kind(s) == "lidar"), None)
+    T_rig_radar = np.asarray(r.stream(radar).metadata.get("extrinsics", np.eye(4)), float)
+    rs = radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)
+    sensors, fits = {}, {}
+    for cam in cameras:
+        s = r.stream(cam)
+        where = f"{r.path}: {cam}"
+        known = calib.sensors.get(cam)
+        K = known.K if known is not None and known.K is not None else np.asarray(s.metadata["intrinsics"], float)
+        dist = (known.dist if known is not None and known.dist is not None
+                else np.asarray(s.metadata.get("distortion", np.zeros(5)), float))
+        chained = known.T_rig_sensor if known is not None else None
+        T0 = chained if chained is not None else invert(T_rig_radar) @ np.asarray(s.metadata["extrinsics"], float)
+        track = camera_marker_track(r, cam, progress)
+        if track.found < 10:
+            raise TargetNotFoundError(f"{where}: the reflector's marker was found in {track.found} of {len(s)} frames; "
+                                      "the reflector capture needs the marker facing the camera at every position")
+        if lidar is not None and lidar in calib.sensors and calib.sensors[lidar].clock_offset_ns is not None:
+            T_lidar_cam = invert(calib.pose(lidar)) @ T0
+            e = marker_clock_offset(track, lt.sample_ns, lt.xyz, T_lidar_cam, K, dist, max_offset_s,
+                                    where=f"{where}: clock offset")
+            offset, via = e.offset_ns + calib.sensors[lidar].clock_offset_ns, lidar
+        else:
+            e = marker_clock_offset(track, rt.sample_ns, rt.xyz, T0, K, dist, max_offset_s, where=f"{where}: clock offset")
+            offset, via = e.offset_ns, radar
+        shifted = type(track)(track.timestamps_ns + offset, track.uv, track.contrast)
+        fit = solve_radar_camera(rs, marker_stops(shifted), K, dist, T0, rt.has_elevation, max_offset_s=0.2,
+                                 where=where)
+        direct = {**fit.summary(), "T_rig_sensor": fit.T.tolist(), "covariance": fit.covariance.tolist(),
+                  "covariance_frame": radar}
+        if chained is not None:
+            dt, dr = pose_error(fit.T, chained)
+            direct["agreement_with_chained"] = {"trans_mm": dt * 1e3, "rot_deg": dr}
+        fits[cam] = fit
+        sensors[cam] = SensorCalibration(
+            None if chained is not None else fit.T, int(offset),
+            covariance=None if chained is not None else fit.covariance,
+            residual={"radar_camera_direct": direct,
+                      "clock": {**e.to_dict(), "via": via, "signal": "reflector marker pixels"}})
+    part = Calibration(radar, sensors, provenance([str(r.path)], "reflector marker: direct radar -> camera, camera clocks"))
+    return part, fits
 
 
 def reflector_clock_offset(rt: RadarTrack, lt: LidarTrack, T_radar_lidar: np.ndarray, max_offset_s: float = 0.5,

@@ -191,17 +191,66 @@ def render_report(run) -> str:
         parts.append(covariance_figure(lc.covariance, f"{cam} in the {lc.lidar} frame: correlations"))
     if run.radar is not None:
         parts.append(_radar_section(run))
-    if run.clocks is not None:
+    if getattr(run, "radar_camera", None):
+        parts.append(_radar_camera_section(run))
+    clocks = {n: s for n, s in calib.sensors.items() if s.clock_offset_ns is not None and n != calib.rig_frame}
+    if clocks:
         rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{s.clock_offset_ns / 1e6:+.2f} ms</td>"
                        f"<td><small>{html.escape(json.dumps(s.residual.get('clock', {}), default=str))}</small></td></tr>"
-                       for n, s in run.clocks.sensors.items() if s.clock_offset_ns is not None)
-        parts.append(f"<h2>Clock offsets</h2><table><tr><th>stream</th><th>offset</th><th>fit</th></tr>{rows}</table>")
+                       for n, s in clocks.items())
+        parts.append(f"<h2>Clock offsets (against {html.escape(calib.rig_frame)})</h2><table><tr><th>stream</th>"
+                     f"<th>offset (add to its timestamps)</th><th>fit</th></tr>{rows}</table>")
     parts.append("<h2>CALIB.json</h2><pre>" + html.escape(calib.to_json()) + "</pre>")
     style = ("body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}img{margin:4px}"
              "pre{font-size:11px;background:#f6f6f6;padding:8px;overflow:auto;max-height:400px}")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>rfpose calibration</title><style>{style}</style>" \
            f"</head><body>{''.join(parts)}</body></html>"
+
+
+def _radar_camera_section(run) -> str:
+    """Direct radar → camera (from the reflector's marker) next to the pose chained through the LiDAR."""
+    calib: Calibration = run.calibration
+    radar = calib.rig_frame
+    rows, figs = [], []
+    for cam, fit in run.radar_camera.items():
+        d = calib.sensors[cam].residual.get("radar_camera_direct", {})
+        agree = d.get("agreement_with_chained")
+        chained = "—" if agree is None else f"{agree['trans_mm']:.1f} mm / {agree['rot_deg']:.3f}°"
+        t = fit.T[:3, 3] * 1e3
+        rows.append(f"<tr><td>{html.escape(cam)}</td><td>t = ({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f}) mm</td>"
+                    f"<td>{d.get('rms_px', float('nan')):.3f} px over {d.get('inliers', 0)} of {d.get('stops', 0)} "
+                    f"stops</td><td>({', '.join(f'{v:.1f}' for v in d.get('std_trans_mm', []))}) mm; "
+                    f"({', '.join(f'{v:.3f}' for v in d.get('std_rot_deg', []))})°</td><td>{chained}</td></tr>")
+        ov = run.overlays.get("_reflector", {}).get("images", {}).get(cam)
+        if ov is not None:
+            figs.append(_marker_figure(calib, cam, radar, fit, ov))
+    return (f"<h2>{html.escape(radar)} → cameras, direct (reflector marker)</h2><p>The marker's centre (the "
+            "reflector's apex) located in every camera frame, pooled per stop, against the radar's stop positions; "
+            "errors-in-variables fit (radar and pixel residuals whitened), covariance from the Jacobian. The "
+            "written pose is the one chained through the LiDAR when a board capture gave it; the last column "
+            "is how far the two disagree.</p><table><tr><th>camera</th><th>direct pose (camera in the radar "
+            "frame)</th><th>reprojection</th><th>1-sigma</th><th>direct vs chained</th></tr>"
+            + "".join(rows) + "</table>" + "".join(figs))
+
+
+def _marker_figure(calib: Calibration, cam: str, radar: str, fit, image: np.ndarray) -> str:
+    from rfpose.calibration.radar_camera import _project as project_px
+
+    fig, ax = _figure(1, 1, (7, 5.5))
+    ax.imshow(image)
+    s = calib.sensors[cam]
+    pc = (fit.radar_xyz - fit.T[:3, 3]) @ fit.T[:3, :3]
+    uv_d = project_px(s.K, s.dist, pc)
+    ax.scatter(fit.uv[:, 0], fit.uv[:, 1], s=50, facecolors="none", edgecolors="lime", label="marker (camera)")
+    ax.scatter(uv_d[:, 0], uv_d[:, 1], s=30, marker="x", c="red", label="radar stop, direct pose")
+    if _can_project(calib, cam, radar):
+        uv_c, ok = _project(calib, cam, radar, fit.radar_xyz)
+        ax.scatter(uv_c[ok, 0], uv_c[ok, 1], s=30, marker="+", c="cyan", label="radar stop, chained pose")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"{cam}: reflector stops", fontsize=9)
+    ax.axis("off")
+    return _png(fig)
 
 
 def _radar_section(run) -> str:

@@ -138,6 +138,13 @@ def run_all(args, solvers=None) -> int:
 
 def _summary(run) -> None:
     """One line per solver result on stderr."""
+    for cam, fit in run.radar_camera.items():
+        d = run.calibration.sensors[cam].residual.get("radar_camera_direct", {})
+        agree = d.get("agreement_with_chained")
+        print(f"{run.calibration.rig_frame}->{cam} direct (reflector marker): {d.get('inliers')} of {d.get('stops')} stops, "
+              f"radar residual RMS {d.get('radar_rms_mm', float('nan')):.1f} mm"
+              + ("" if agree is None else f"; vs chained through the LiDAR {agree['trans_mm']:.1f} mm / "
+                 f"{agree['rot_deg']:.3f} deg"), file=sys.stderr)
     for cam, r in run.intrinsics.items():
         print(f"{cam}: fx {r.K[0, 0]:.2f} fy {r.K[1, 1]:.2f} cx {r.K[0, 2]:.2f} cy {r.K[1, 2]:.2f} px, RMS "
               f"{r.rms_px:.3f} px over {len(r.per_view)} views ({r.counts['rejected_few_corners']} rejected for too "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rfpose.sim.body import SKIN
-from rfpose.sim.geometry import ELLIPSOID, cast, rect_uv
+from rfpose.sim.geometry import ELLIPSOID, RECT, cast, rect_uv
 from rfpose.sim.threads import single_blas_thread
 
 #: rig-from-camera rotation of a camera looking along the rig's +x (columns = camera axes in the rig)
@@ -272,8 +272,8 @@ def _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, 
         col = np.broadcast_to(base, (len(sel), 3)).copy()
         if p.owner >= 0 and p.kind == ELLIPSOID and p.material == SKIN:  # the only skin ellipsoid: a head
             col = _face(p, pts[sel], col, hair_rgb(person_palettes[p.owner]))
-        if p.texture == "charuco" and "charuco" in textures:
-            col = _board_area_sampled(model, p, o, R, sel, textures["charuco"])
+        if p.kind == RECT and p.texture in textures:  # printed targets: the ChArUco board, the reflector's marker
+            col = _board_area_sampled(model, p, o, R, sel, textures[p.texture])
             rgb[sel] = col * (0.75 + 0.25 * shade[sel, None])
             continue
         if p.texture:

@@ -35,6 +35,7 @@ from rfpose.sim.motion import Person
 from rfpose.sim.radar import ReceiverModel, Scatterers, synthesize_frame
 from rfpose.sim.scattering import FLOOR_GAMMA, body_centres, body_scatterers, floor_images, occluded_by
 from rfpose.sim.scene import MATERIAL_RGB, Room
+from rfpose.sim.targets import MARKER_TEXTURE, CornerReflector, marker_texture
 from rfpose.source import CameraFrame, LidarFrame, RadarFrame, SourceBase
 
 EPOCH_NS = 1_790_000_000_000_000_000  # a fixed host-clock origin, so sessions are reproducible
@@ -326,6 +327,8 @@ class SimulatedRig:
             self._textures["charuco"] = charuco_texture(c.get("squares", (7, 5)), c.get("square_m", 0.08),
                                                         c.get("marker_m", 0.06))[0]
         for tg in world.targets:
+            if isinstance(tg, CornerReflector):
+                self._textures[MARKER_TEXTURE] = marker_texture()
             if getattr(tg, "squares", None) is not None:
                 self._textures["charuco"] = charuco_texture(tg.squares, tg.square_m, tg.marker_m)[0]
         self.sources: dict[str, _SimSource] = {}

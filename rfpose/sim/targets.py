@@ -9,7 +9,10 @@ Reference points (what the calibration solvers estimate, documented in docs/simu
 
 - corner reflector: ``position`` = the apex, the radar phase centre of a trihedral. The simulator draws the
   reflector as a metal block whose front face (facing the rig) is centred on the apex, so the LiDAR
-  reference point of the target is the centre of that face.
+  reference point of the target is the centre of that face. The face carries a visual marker for the
+  cameras, as Domhof et al.'s target carries its circles: a printed 2 × 2 black/white checker
+  (:func:`marker_texture`) whose centre — a saddle point a camera locates to a fraction of a pixel — is the
+  apex (a radar-transparent foam or paper sheet in front of a real trihedral).
 - ChArUco board: ``position`` = the board centre; the rotation maps board axes to the rig: columns u (along
   the squares' columns, image right as seen from the rig), v (along rows, down), w = u × v (into the board,
   away from the viewer), OpenCV's board-frame convention.
@@ -25,6 +28,17 @@ from scipy.spatial.transform import Rotation, Slerp
 from rfpose.sim.geometry import BOX, RECT, Primitive
 
 METAL, BOARD, FOAM = 13, 15, 11  # rfpose.sim.scene materials (foam renders and reflects like a wall)
+MARKER_TEXTURE = "reflector_marker"
+
+
+def marker_texture(px: int = 64) -> np.ndarray:
+    """The reflector's visual marker: a 2 × 2 checker (uint8 grey, ``px`` × ``px``; top-left and bottom-right
+    black) whose centre is the apex."""
+    h = px // 2
+    img = np.full((px, px), 255, np.uint8)
+    img[:h, :h] = 0
+    img[h:, h:] = 0
+    return img
 
 
 @dataclass
@@ -107,10 +121,12 @@ class CornerReflector:
         axes = np.stack([-n, R[:, 0], np.cross(-n, R[:, 0])])
         block = Primitive(BOX, apex - n * (a / 3), axes, np.array([a / 3, a / 2, a / 2]), material=METAL,
                           name=self.name)
+        marker = Primitive(RECT, apex + n * 1e-3, _rect_axes(R), np.array([a / 2, a / 2, 0.0]), material=BOARD,
+                           texture=MARKER_TEXTURE, name=self.name + "_marker")
         top = apex[2] - a / 2
         stand = Primitive(BOX, np.array([*(apex[:2] - n[:2] * (a / 3)), (self.floor_z + top) / 2]), axes,
                           np.array([0.04, 0.04, (top - self.floor_z) / 2 - 1e-3]), material=FOAM, name="stand")
-        return [block, stand]
+        return [block, marker, stand]
 
     def radar_points(self, t: float) -> np.ndarray:
         """``(1, 3)`` scattering centre (the apex) in the rig frame."""
@@ -118,6 +134,7 @@ class CornerReflector:
 
     def describe(self) -> dict:
         return {"kind": "corner_reflector", "edge_m": self.edge_m, "reference": "apex = centre of the front face",
+                "marker": "2x2 checker on the front face, its centre on the apex",
                 **self.path.describe()}
 
 

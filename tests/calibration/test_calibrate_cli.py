@@ -126,3 +126,25 @@ def test_whole_rig_calibration(tmp_path):
         # cameras' clocks from a 100-frame walk at 10 Hz were 14 ms off in the measured run, not the issue's 2 ms
         assert abs(errors[cam]["clock_ms"]) < 20
     assert "radar reflector detections" in out.with_suffix(".html").read_text()
+
+
+def test_calibrate_sessions_calibrates_and_applies_in_one_call(charuco_session, tmp_path):
+    """The API the demo calls: captures in, CALIB.json + CALIB.html out, the result written into a session."""
+    import shutil
+
+    from rfpose.app.calibrate import CalibrateOptions, calibrate_sessions
+    from rfpose.errors import CalibrationError
+    from rfpose.session import SessionReader
+
+    target = tmp_path / "session.zarr"
+    shutil.copytree(charuco_session, target)
+    out = calibrate_sessions([charuco_session], tmp_path / "CALIB.json", apply_to=[target],
+                             opts=CalibrateOptions(solvers=("intrinsics",)))
+    assert out.json_path.exists() and out.html_path.exists()
+    assert out.applied[str(target)]["streams"]
+    K = out.calibration.sensors["cam_left"].K
+    import numpy as np
+
+    assert np.allclose(SessionReader(target).stream("cam_left").metadata["intrinsics"], K)
+    with pytest.raises(CalibrationError, match="exists"):
+        calibrate_sessions([charuco_session], out.json_path, opts=CalibrateOptions(solvers=("intrinsics",)))
