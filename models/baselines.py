@@ -10,6 +10,11 @@
 * ``mean-at-moving-peak``: as ``mean-at-peak`` with the Doppler channel holding 0 m/s left out of the sum
   (a one-line moving-target indicator), i.e. the strongest *moving* reflector. The stronger of the two
   peak baselines, and the localisation a model must beat.
+* ``mean-pose``: one constant pose for every frame, the training split's mean pose (absolute, radar
+  frame): what a model scores that ignores its input (MARS's "constant pose" anchor). Any dataset format.
+
+The peak baselines need an rtpose dataset; ``mean-at-root`` and ``mean-pose`` read labels only. A points
+dataset's summaries include MARS's per-axis MAE (its family's metrics).
 
 Poses are (J, 3) metres in the radar frame (x forward, y left, z up). Input tensors are the dataset's
 ``x`` (N, D, Z, Y, X).
@@ -27,7 +32,7 @@ from rfpose.dataset import VoxelGrid
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("mean-at-root", "mean-at-peak", "mean-at-moving-peak")
+BASELINES = ("mean-at-root", "mean-at-peak", "mean-at-moving-peak", "mean-pose")
 PEAK_KINDS = {"mean-at-peak": "all", "mean-at-moving-peak": "moving"}
 
 
@@ -39,6 +44,7 @@ class BaselineFit:
     peak_to_root_dz_m: dict  # peak kind ("all" | "moving") → median (root z − peak z) over the training split, m
     train_people: int
     train_frames: int
+    mean_abs_pose_m: list | None = None  # (J, 3) mean pose in the radar frame, metres (mean-pose)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,7 +109,8 @@ def fit(train_joints: np.ndarray, train_peaks: dict[str, np.ndarray], root: int 
     mean = mean_root_relative_pose(train_joints, root)
     poses, frames = valid_people(train_joints, root)
     dz = {k: float(np.median(poses[:, root, 2] - p[frames, 2])) for k, p in train_peaks.items()}
-    return BaselineFit(mean.tolist(), dz, int(len(poses)), int(len(train_joints)))
+    return BaselineFit(mean.tolist(), dz, int(len(poses)), int(len(train_joints)),
+                       np.nanmean(poses, axis=0).astype(np.float64).tolist())
 
 
 def predict(kind: str, fitted: BaselineFit, joints: np.ndarray, peaks: dict | None, root: int = 0) -> np.ndarray:
@@ -117,6 +124,9 @@ def predict(kind: str, fitted: BaselineFit, joints: np.ndarray, peaks: dict | No
             ok = np.isfinite(joints[n, :, root]).all(-1)
             if ok.any():
                 roots[n] = joints[n, np.argmax(ok), root]
+    elif kind == "mean-pose":
+        pose = np.asarray(fitted.mean_abs_pose_m, np.float64)
+        return np.broadcast_to(pose, (N, 1, *pose.shape)).astype(np.float32)
     elif kind in PEAK_KINDS:
         pk = None if peaks is None else peaks.get(PEAK_KINDS[kind])
         if pk is None or pk.shape != (N, 3):
@@ -135,35 +145,40 @@ def evaluate_baselines(data, split: str = "test", kinds=None, progress: bool = T
     from rfpose.dataset import HUPR_FORMAT, RTPOSE_FORMAT, DatasetReader
     from rfpose.models.baselines_2d import BASELINES_2D, evaluate_baselines_2d
     from rfpose.models.evaluate import summarise_3d
+    from rfpose.models.families import get_family, list_families
     from rfpose.skeletons import get_skeleton
 
     reader = DatasetReader(data)
     spec = reader.spec
     if spec.tensor_format == HUPR_FORMAT:
         return evaluate_baselines_2d(reader, data, split, BASELINES_2D if kinds is None else kinds)
-    if spec.tensor_format != RTPOSE_FORMAT:
-        raise FormatError(f"{data}: baselines need an rtpose (voxel tensors) or hupr (two-radar maps) dataset, "
-                          f"got {spec.tensor_format}")
-    kinds = BASELINES if kinds is None else kinds
+    if kinds is None:  # every baseline the dataset allows: the peak ones need voxel tensors
+        kinds = BASELINES if spec.tensor_format == RTPOSE_FORMAT else tuple(k for k in BASELINES if k not in PEAK_KINDS)
     for k in kinds:
         if k not in BASELINES:
             raise UnknownNameError("baseline", k, BASELINES)
     train_idx, eval_idx = reader.indices("train"), reader.indices(split)
+    need_peaks = any(k in PEAK_KINDS for k in kinds)
+    if need_peaks and spec.tensor_format != RTPOSE_FORMAT:
+        raise FormatError(f"{data}: the peak baselines ({', '.join(PEAK_KINDS)}) need an rtpose dataset (voxel "
+                          f"tensors), got {spec.tensor_format}; mean-at-root and mean-pose need labels only")
+    family = next((f for f in map(get_family, list_families()) if f.overrides_for_data(spec)), None)
     root = get_skeleton(spec.skeleton).root
     if len(train_idx) == 0:
         raise FormatError(f"{data}: the train split is empty; nothing to fit the baselines on")
     if len(eval_idx) == 0:
         raise FormatError(f"{data}: split {split!r} is empty")
     joints = reader.labels("joints")
-    velocity = (reader.input_spec.get("axes") or {}).get("velocity_mps")
-    if velocity is None or len(velocity) != spec.shape[0]:
-        raise FormatError(f"{data}: input_spec axes velocity_mps missing or not one per Doppler channel")
-    static = static_channel(velocity)
-    x = reader.root["x"]
-    train_peaks = iter_peaks(x, train_idx, spec.grid, static, progress=progress)
-    fitted = fit(joints[train_idx], train_peaks, root)
-    need_peaks = any(k in PEAK_KINDS for k in kinds)
-    eval_peaks = iter_peaks(x, eval_idx, spec.grid, static, progress=progress) if need_peaks else None
+    train_peaks = eval_peaks = None
+    if need_peaks:
+        velocity = (reader.input_spec.get("axes") or {}).get("velocity_mps")
+        if velocity is None or len(velocity) != spec.shape[0]:
+            raise FormatError(f"{data}: input_spec axes velocity_mps missing or not one per Doppler channel")
+        static = static_channel(velocity)
+        x = reader.root["x"]
+        train_peaks = iter_peaks(x, train_idx, spec.grid, static, progress=progress)
+        eval_peaks = iter_peaks(x, eval_idx, spec.grid, static, progress=progress)
+    fitted = fit(joints[train_idx], train_peaks or {}, root)
     gt = joints[eval_idx]
     out = []
     for k in kinds:
@@ -171,6 +186,7 @@ def evaluate_baselines(data, split: str = "test", kinds=None, progress: bool = T
         result = {"pred": pred, "scores": np.ones(pred.shape[:2], np.float32), "joints": gt,
                   "joints_2d": np.zeros(gt.shape[:-1] + (2,), np.float32), "session": reader.session_index[eval_idx],
                   "index": eval_idx, "loss": float("nan")}
-        summary = summarise_3d(result, spec.skeleton, reader.attrs.get("sessions"))
+        summary = (family.summarise if family is not None else summarise_3d)(result, spec.skeleton,
+                                                                              reader.attrs.get("sessions"))
         out.append({"baseline": k, "data": str(data), "split": split, "fit": fitted.to_dict(), **summary})
     return out

@@ -38,7 +38,8 @@ class TupleOutputs(nn.Module):
 def input_names(model) -> list[str]:
     from rfpose.models.families import get_family
 
-    return list(get_family(model).input_arrays)
+    family = get_family(model)
+    return list(family.model_inputs or family.input_arrays)
 
 
 def output_names(model) -> list[str]:
@@ -83,14 +84,26 @@ def export_model(model, fmt: str, path: str | Path, run_config: dict | None = No
     return path
 
 
-def run_exported(path: str | Path, fmt: str, inputs: tuple[torch.Tensor, ...]) -> list[np.ndarray]:
-    """Run an exported file on ``inputs`` (onnxruntime on CPU, or TorchScript) → list of numpy outputs."""
+def onnx_feeds(session, names: list[str], inputs) -> dict:
+    """ONNX Runtime's feed of ``inputs`` (the model's arguments, named ``names``): the exporter drops an input
+    the graph never reads (``mars-cnn`` ignores the points' mask), so only the session's inputs are fed."""
+    wanted = {i.name for i in session.get_inputs()}
+    return {n: (t.numpy() if isinstance(t, torch.Tensor) else t) for n, t in zip(names, inputs) if n in wanted}
+
+
+def run_exported(path: str | Path, fmt: str, inputs: tuple[torch.Tensor, ...], names: list[str] | None = None
+                 ) -> list[np.ndarray]:
+    """Run an exported file on ``inputs`` (onnxruntime on CPU, or TorchScript) → list of numpy outputs.
+    ``names``: the inputs' names (default: the sidecar JSON's, else the session's in order)."""
     if fmt == "onnx":
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        feeds = {i.name: t.numpy() for i, t in zip(sess.get_inputs(), inputs)}
-        return sess.run(None, feeds)
+        if names is None:
+            meta = Path(str(path) + ".json")
+            names = list(json.loads(meta.read_text())["inputs"]) if meta.exists() else \
+                [i.name for i in sess.get_inputs()]
+        return sess.run(None, onnx_feeds(sess, names, inputs))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         module = torch.jit.load(str(path))
@@ -104,7 +117,7 @@ def parity(model, path: str | Path, fmt: str, seed: int = 0, batch: int = 1) -> 
     inputs = tuple(torch.rand(t.shape[0] * batch, *t.shape[1:], generator=g) for t in model.example_inputs(1))
     with torch.no_grad():
         ref = model.eval()(*inputs)
-    got = run_exported(path, fmt, inputs)
+    got = run_exported(path, fmt, inputs, input_names(model))
     worst = 0.0
     for name, arr in zip(ref.keys(), got):
         r = ref[name].numpy()

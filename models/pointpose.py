@@ -55,6 +55,17 @@ def segment_mean(x: torch.Tensor, seg: torch.Tensor, n: int) -> torch.Tensor:
     return total / count[:, None]
 
 
+def _dense_pool(h: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """:func:`segment_max` and :func:`segment_mean` of every frame's real points, on the padded features
+    h (B, T, K, C) with their mask valid (B, T, K) → (B, T, 2C). The MLP then also runs on the padding (about
+    1.5× the training time at half-full frames), but the graph has no data-dependent shape, so it exports."""
+    real = (valid > 0).unsqueeze(-1)
+    top = torch.where(real, h, torch.full_like(h, float("-inf"))).amax(dim=2)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    mean = (h * real).sum(dim=2) / real.sum(dim=2).clamp(min=1)
+    return torch.cat([top, mean], dim=-1)
+
+
 class PointPose(JointRegressor):
     loss_name = "l1"
 
@@ -98,12 +109,15 @@ class PointPose(JointRegressor):
         if feats.shape[-1] > 4:
             feats = torch.cat([feats[..., :4], torch.log1p(feats[..., 4:].clamp(min=0))], dim=-1)
         b, t, k, f = feats.shape
-        keep = (valid.reshape(-1) > 0).nonzero().squeeze(1)  # only real points go through the MLP
-        seg = torch.div(keep, k, rounding_mode="floor")  # frame id in [0, B·T)
-        h = self.points_mlp(feats.reshape(-1, f)[keep])  # (P, c2)
         count = valid.reshape(b * t, k).sum(1, keepdim=True) / k
-        desc = torch.cat([segment_max(h, seg, b * t), segment_mean(h, seg, b * t), count], dim=1)
-        desc = desc.reshape(b, t, -1) + self.frame_embedding
+        if torch.jit.is_tracing():  # ONNX / TorchScript export: fixed shapes, the same values
+            pooled = _dense_pool(self.points_mlp(feats), valid).reshape(b * t, -1)
+        else:
+            keep = (valid.reshape(-1) > 0).nonzero().squeeze(1)  # only real points go through the MLP
+            seg = torch.div(keep, k, rounding_mode="floor")  # frame id in [0, B·T)
+            h = self.points_mlp(feats.reshape(-1, f)[keep])  # (P, c2)
+            pooled = torch.cat([segment_max(h, seg, b * t), segment_mean(h, seg, b * t)], dim=1)
+        desc = torch.cat([pooled, count], dim=1).reshape(b, t, -1) + self.frame_embedding
         return {"joints": self.head(desc.flatten(1)).reshape(-1, self.num_joints, 3)}
 
 

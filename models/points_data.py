@@ -105,3 +105,13 @@ def sample_points(reader, window: np.ndarray, k: int, joints: torch.Tensor, augm
         p, v, j = augment_points(p, v, j, flip_perm, augment, rng)
     return (torch.from_numpy(np.ascontiguousarray(p)), torch.from_numpy(np.ascontiguousarray(v))), \
         torch.from_numpy(np.ascontiguousarray(j))
+
+
+
+def live_points(frames: list[np.ndarray], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """T frames' (n_i, F) points, oldest first → ``(points (1, T, k, F), valid (1, T, k))`` float32, each
+    frame padded by :func:`pad_frames` (the live pipeline's equivalent of :func:`sample_points`)."""
+    out = [pad_frames(np.asarray(f, np.float32), np.array([0, len(f)]), k) for f in frames]
+    points = np.stack([p[0] for p, _ in out])[None]
+    valid = np.stack([np.arange(k) < c[0] for _, c in out]).astype(np.float32)[None]
+    return torch.from_numpy(points), torch.from_numpy(valid)

@@ -69,6 +69,7 @@ class _SessionPlan:
     skeleton: str
     board: str = ""
     cfg_text: str = ""
+    stream_kind: str = "radar"  # "radar" (raw ADC) or "points" (a device's point clouds)
     extra: dict = field(default_factory=dict)
 
 
@@ -192,7 +193,7 @@ def plan_session(path: str, cfg: PreprocessConfig) -> _SessionPlan:
                         action=attrs.get("action"), scene=attrs.get("scene"), frames=frames, vert_frames=vert,
                         timestamps=ts[frames], frame_index=np.asarray(frame_index, np.int64),
                         joints=joints.astype(np.float32), confidence=conf, joints_2d=joints_2d,
-                        skeleton=labels.skeleton, board=board, cfg_text=cfg_text)
+                        skeleton=labels.skeleton, board=board, cfg_text=cfg_text, stream_kind=r.kind(ref_name))
     r.close()
     return plan
 
@@ -264,6 +265,9 @@ def run_task(out_path: str, task: dict, cfg: PreprocessConfig, workers: int = 1)
             s = r.stream(name)
             proc = cached_processor(cfg, *_radar_meta(s, f"{task['session_path']}/streams/{name}"), workers)
             lo, hi = min(frames), max(frames) + 1
+            if proc.takes_points:
+                results.append(proc([s[i].points for i in frames]))
+                continue
             block = s.read(lo, hi)[np.asarray(frames) - lo]  # (n, words) or (n, chips, words)
             if proc.board.capture == "tda2":
                 x = np.concatenate([decode_cascade_frames(b, proc.params) for b in block])
@@ -299,6 +303,7 @@ def build_dataset(sessions: list[str], out: str, cfg: PreprocessConfig, schedule
         raise ConfigError("no sessions given")
     plans = [plan_session(s, cfg) for s in sessions]
     fmt = cfg.format
+    cfg = _points_source(cfg, plans)
     proc = cached_processor(cfg, plans[0].board, plans[0].cfg_text, -1)
     for p in plans[1:]:
         if (p.board, p.cfg_text) != (plans[0].board, plans[0].cfg_text) and fmt != "points":
@@ -346,6 +351,25 @@ def build_dataset(sessions: list[str], out: str, cfg: PreprocessConfig, schedule
     writer.finish()
     return {"path": str(out), "samples": N, "tasks": len(tasks), "skipped_tasks": len(tasks) - len(todo),
             "format": fmt}
+
+
+def _points_source(cfg: PreprocessConfig, plans: list[_SessionPlan]) -> PreprocessConfig:
+    """The config with ``points_from`` set by the radar streams' kind: raw ADC → "adc" (CFAR), a device's
+    point clouds → "stream". Tensor formats need raw ADC; one dataset takes one kind."""
+    import dataclasses
+
+    kinds = {p.stream_kind for p in plans}
+    if len(kinds) > 1:
+        names = {k: next(p.path for p in plans if p.stream_kind == k) for k in sorted(kinds)}
+        raise FormatError("the sessions' radar streams mix raw ADC and point clouds ("
+                          + ", ".join(f"{k}: {v}" for k, v in names.items()) + "); one dataset takes one kind")
+    kind = kinds.pop()
+    if kind == "points" and cfg.format != "points":
+        raise FormatError(f"{plans[0].path}/streams/{cfg.radar_stream} is a point-cloud stream: only "
+                          "--format points can be built from it")
+    if cfg.format != "points":
+        return cfg
+    return dataclasses.replace(cfg, points_from="stream" if kind == "points" else "adc")
 
 
 def _sample_table(plans: list[_SessionPlan], split_of: dict[str, int]) -> SampleTable:

@@ -21,7 +21,7 @@ from rfpose.radar_config import RadarParams
 
 from rfpose.preprocessing.cartesian import CartesianConfig, CartesianProcessor
 from rfpose.preprocessing.hupr import HuprProcessor
-from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
+from rfpose.preprocessing.points import DevicePoints, PointCloudConfig, PointCloudProcessor
 
 #: radar parameters that do not change a frame's tensor (how many frames a capture runs for)
 _RADAR_FIELDS_IGNORED = ("num_frames",)
@@ -45,8 +45,9 @@ class DatasetProcessor:
     """Radar frames → the per-sample tensors a dataset stores (a dataset format's whole chain).
 
     ``chain`` is the underlying processor (:class:`CartesianProcessor`, :class:`HuprProcessor`,
-    :class:`PointCloudProcessor`). :meth:`compute` gives float32 values before storage, :meth:`__call__` the
-    stored ones (float16 for tensors; point clouds are stored as computed).
+    :class:`PointCloudProcessor`, or :class:`DevicePoints` for a points dataset built from a point-cloud stream).
+    :meth:`compute` gives float32 values before storage, :meth:`__call__` the stored ones (float16 for tensors;
+    point clouds are stored as computed).
     """
 
     config: PreprocessConfig
@@ -74,8 +75,14 @@ class DatasetProcessor:
             return (d, 2, r, a, e)
         return (None, 5)
 
-    def compute(self, iq: np.ndarray):
-        """Complex frames (F, L, T, R, N) → float32 (F, *output_shape) (points: a list of (n_i, 5) arrays)."""
+    @property
+    def takes_points(self) -> bool:
+        """True when the input is a device's point clouds (``points_from = "stream"``), not raw ADC frames."""
+        return isinstance(self.chain, DevicePoints)
+
+    def compute(self, iq):
+        """Complex frames (F, L, T, R, N) → float32 (F, *output_shape) (points: a list of (n_i, 5) arrays; with
+        :attr:`takes_points`, ``iq`` is a sequence of the device's structured point arrays)."""
         if self.format == "points":
             return [self.chain(f) for f in iq]
         y = self.chain(iq)
@@ -109,8 +116,11 @@ class DatasetProcessor:
                     "normalisation": "complex FFT output divided by N·L·V (the chain's coherent gain); re/im on axis 1",
                     "skeleton": skeleton, "axes": {**self.chain.axes.to_dict(),
                                                    "order": ["doppler", "re_im", "range", "azimuth", "elevation"]}}
+        # points from a device's stream carry its SNR; a note in the (verbatim-compared) normalisation keeps a
+        # model trained on them from taking CFAR points unnoticed, and the other way round
+        source = "; the device's points as sent (e.g. demo-firmware UART)" if self.takes_points else ""
         return {"tensor_format": fmt, "shape": [None, 5], "dtype": "float32",
-                "normalisation": "none: metres, m/s (positive receding), dB", "skeleton": skeleton,
+                "normalisation": "none: metres, m/s (positive receding), dB" + source, "skeleton": skeleton,
                 "axes": {"fields": ["x", "y", "z", "v", "snr"]}}
 
     def _chain_note(self) -> str:
@@ -142,6 +152,8 @@ def build_processor(config: PreprocessConfig, params: RadarParams, board: Board,
             workers=workers)
     elif config.format == "hupr":
         chain = HuprProcessor(params, board, workers=workers)
+    elif config.points_from == "stream":
+        chain = DevicePoints()
     else:
         chain = PointCloudProcessor(params, board, PointCloudConfig(method=config.cfar), workers=workers)
     return DatasetProcessor(config, params, board, chain)

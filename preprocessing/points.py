@@ -21,12 +21,15 @@ import scipy.fft as sfft
 from scipy.ndimage import maximum_filter, rank_filter
 
 from rfpose.boards import Board
-from rfpose.errors import ConfigError
+from rfpose.errors import ConfigError, SourceMismatchError
 from rfpose.radar_config import RadarParams
 
 from rfpose.preprocessing.polar import PolarConfig, PolarProcessor
 
 POINT_FIELDS = ("x", "y", "z", "v", "snr")
+#: the fields of a device's point (:data:`rfpose.source.RADAR_POINT_DTYPE`) that make a dataset point, in
+#: :data:`POINT_FIELDS` order
+DEVICE_POINT_FIELDS = ("x", "y", "z", "v", "snr_db")
 
 
 @dataclass(frozen=True)
@@ -154,3 +157,26 @@ class PointCloudProcessor:
         out = np.stack([rr * np.sqrt(c2), rr * u, rr * w, ax.velocity_mps[d_idx],
                         10 * np.log10(power[d_idx, r_idx] / np.maximum(noise[d_idx, r_idx], 1e-30))], axis=1)
         return out.astype(np.float32)
+
+
+class DevicePoints:
+    """A device's points as it sent them (a structured :data:`rfpose.source.RADAR_POINT_DTYPE` array, e.g. the
+    demo firmware's UART points) → float32 ``(n_points, 5)`` (x, y, z, v, snr), unchanged: no detection
+    runs on the host. Points with a non-finite coordinate (a frame the session marked corrupt) are dropped."""
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        names = points.dtype.names or ()
+        if not set(DEVICE_POINT_FIELDS) <= set(names):
+            raise SourceMismatchError(f"device points need the fields {', '.join(DEVICE_POINT_FIELDS)}; this source "
+                                      f"gives {', '.join(names) or 'unstructured values'}",
+                                      ", ".join(DEVICE_POINT_FIELDS), ", ".join(names))
+        out = np.stack([np.asarray(points[f], np.float32) for f in DEVICE_POINT_FIELDS], axis=1).reshape(-1, 5)
+        out = out[np.isfinite(out[:, :3]).all(axis=1)]
+        if not np.isfinite(out[:, 3:]).all():
+            raise SourceMismatchError("the points carry no Doppler or SNR (an SDK 1.x/2.x stream, or the SDK 3 demo "
+                                      "with its side-info TLV off in guiMonitor); these points need x, y, z, v, SNR",
+                                      ", ".join(DEVICE_POINT_FIELDS), "points without Doppler or SNR")
+        return out
+
+    def to_dict(self) -> dict:
+        return {"points": {"from": "stream", "device_fields": list(DEVICE_POINT_FIELDS)}, "fields": list(POINT_FIELDS)}

@@ -25,6 +25,17 @@ class ConfigError(RfposeError):
         super().__init__(where + message)
 
 
+class SourceMismatchError(ConfigError):
+    """A trained run cannot take what a source gives: a tensor model on a point-cloud source, a points model
+    trained on one kind of points fed another (rfpose's CFAR points from raw ADC vs a device's points), or
+    points without the fields the model reads. ``needs`` and ``gives`` say what the run needs and what the
+    source gives."""
+
+    def __init__(self, message: str, needs: str, gives: str, path: str | None = None):
+        self.needs, self.gives = needs, gives
+        super().__init__(message, path)
+
+
 class IncompatibleRunError(ConfigError):
     """A trained run cannot serve where it is asked to: for example a 2-D model (image-plane skeletons in
     label-image pixels, the HuPR family) where 3-D room coordinates are needed (the room monitor)."""

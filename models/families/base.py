@@ -56,8 +56,9 @@ class ModelFamily:
     Class attributes a family sets:
         name: the family's name (the models' ``family`` attribute and ``register_model``'s argument).
         tensor_format: the dataset tensor format its models read (``input_spec.tensor_format``).
-        input_arrays: dataset arrays of one sample, in ``model(*inputs)`` order; also the exported
-            model's input names.
+        input_arrays: dataset arrays of one sample, in ``model(*inputs)`` order.
+        model_inputs: the names of ``model(*inputs)``'s arguments, the exported model's input names; by
+            default :attr:`input_arrays` (a family whose inputs are made from the arrays names its own).
         recipe: optimiser defaults (:class:`Recipe`); ``model_recipes`` those of models that differ.
         selection: (metric name, higher is better) that picks the best checkpoint.
         needs_2d_labels: training needs ``joints_2d`` in the dataset.
@@ -70,6 +71,7 @@ class ModelFamily:
     name: ClassVar[str]
     tensor_format: ClassVar[str]
     input_arrays: ClassVar[tuple[str, ...]]
+    model_inputs: ClassVar[tuple[str, ...] | None] = None
     recipe: ClassVar[Recipe]
     selection: ClassVar[tuple[str, bool]]
     needs_2d_labels: ClassVar[bool] = False
@@ -96,6 +98,15 @@ class ModelFamily:
     def windows(self, reader: DatasetReader, model) -> np.ndarray:
         """(N, model.frames) sample indices of every sample's temporal window."""
         return reader.windows(model.frames, self.target_position(model))
+
+    @property
+    def live_radars(self) -> int:
+        """Radar frames the live pipeline takes per call (one per input array; HuPR: two radars)."""
+        return len(self.input_arrays)
+
+    def window_span(self, model) -> int:
+        """Frames of the stream one window covers (``model.frames`` unless the window skips frames)."""
+        return model.frames
 
     def live_inputs(self, model, window: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
         """The model's inputs (batch 1) from one temporal window of live frames, as :meth:`sample_inputs`
@@ -131,3 +142,4 @@ class ModelFamily:
 
         if self.needs_2d_labels and "joints_2d" not in reader:
             raise FormatError(f"{reader.path}: {self.name} models need 'joints_2d' labels")
+

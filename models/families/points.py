@@ -20,6 +20,7 @@ class PointsFamily(ModelFamily):
     name = "points"
     tensor_format = POINTS_FORMAT  # MARS's datasets are "points-xyzvi" (intensity in place of SNR)
     input_arrays = TENSOR_ARRAYS["points"]
+    model_inputs = ("points", "valid")  # (B, T, K, F) padded points and their (B, T, K) mask
     # MARS (MARS_model.py): Keras Adam lr 1e-3, beta_1 0.5, no weight decay, batch 128, 150 epochs, MSE, no
     # augmentation
     recipe = Recipe("adam", 1e-3, 0.0, (0.5, 0.999), 150, 128, val_batch_size=512, augment=False)
@@ -43,6 +44,21 @@ class PointsFamily(ModelFamily):
         stride = int(getattr(model, "frame_stride", 1))
         span = (model.frames - 1) * stride + 1
         return reader.windows(span, span - 1)[:, ::stride]
+
+    live_radars = 1  # one radar; its two dataset arrays are the ragged points
+
+    def window_span(self, model) -> int:
+        return (model.frames - 1) * int(getattr(model, "frame_stride", 1)) + 1
+
+    def target_position(self, model) -> int:
+        return self.window_span(model) - 1
+
+    def live_inputs(self, model, window):
+        """``window``: the span's frames, oldest first, each a one-element tuple of its (n, F) points → the
+        (points (1, T, K, F), valid (1, T, K)) of every ``frame_stride``-th frame, padded as training pads."""
+        from rfpose.models.points_data import live_points
+
+        return live_points([w[0] for w in window[::int(getattr(model, "frame_stride", 1))]], model.max_points)
 
     def sample_inputs(self, model, reader, window, joints, joints_2d, augment, rng, flip_perm):
         from rfpose.models.points_data import sample_points

@@ -8,6 +8,8 @@ trained on windows of T frames (``frames``) gets the same windows as the dataset
 (:class:`FrameWindows`): causal families (target last) answer every frame at once; HuPR's windows reach
 T − 1 − T//2 frames into the future, so its pose of a frame comes that many frames later (:meth:`flush` ends a
 stream). Two radars' frames are paired by time with :class:`FramePairer`, as preprocessing pairs them.
+A demo-firmware board's points (``PointCloudFrame.points``) feed a run trained on such points
+(``source_kind="points"``), through the same windows.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rfpose.errors import ConfigError
+from rfpose.errors import ConfigError, SourceMismatchError
 
 log = logging.getLogger(__name__)
+
+#: what a source's frames carry, by ``Source.kind``, as the live pipeline names it
+SOURCE_INPUTS = {"radar": "raw ADC frames", "points": "point clouds"}
+_MADE_FROM_ADC = {"rtpose": "voxel tensors", "hupr": "range-angle maps", "points": "rfpose's CFAR points"}
 
 
 @dataclass
@@ -111,6 +117,12 @@ class RadarPosePipeline:
     """Decode → the run's dataset preprocessing → model → skeletons, for one radar or, for a two-radar
     family (HuPR), two radars of the same board and .cfg whose frames come in pairs (:class:`FramePairer`).
 
+    ``source_kind`` is the kind of the source whose frames will be fed: "radar" (``RadarFrame.adc`` words)
+    or "points" (``PointCloudFrame.points``, a device's points: demo-firmware UART, ``emu+uart://``,
+    ``uart-file://``, a recorded points stream). A run whose dataset was built from the other kind (a tensor
+    or CFAR-points model on a points source, a model of a device's points on raw ADC) is a
+    :class:`~rfpose.errors.SourceMismatchError`.
+
     ``run_dir`` is a training run (``rfpose train``): its ``config.json`` records the dataset's
     preprocessing config and radar, and the processor is rebuilt from them
     (:func:`rfpose.preprocessing.factory.processor_for_run`: grid, windows, clutter removal, Doppler
@@ -123,7 +135,7 @@ class RadarPosePipeline:
     """
 
     def __init__(self, run_dir: str | Path, board: str, cfg_text: str, threads: int | None = None,
-                 which: str = "best", max_people: int | None = None):
+                 which: str = "best", max_people: int | None = None, source_kind: str = "radar"):
         import torch
 
         from rfpose.boards import get_board
@@ -141,7 +153,10 @@ class RadarPosePipeline:
         if type(family).live_inputs is ModelFamily.live_inputs:
             raise ConfigError(f"{run_dir}: the {family.name} family has no live pipeline (its inputs "
                               f"{', '.join(family.input_arrays)} are not built from radar frames here)")
-        self.radars = len(family.input_arrays)
+        self.radars = family.live_radars
+        if source_kind not in SOURCE_INPUTS:
+            raise ConfigError(f"the live pipeline reads radar sources ({', '.join(SOURCE_INPUTS)}); this source "
+                              f"gives {source_kind} frames")
         self.board = get_board(board)
         self.params = parse_cfg(cfg_text, f"<{board} cfg>").derive(self.board)
         saved = self.run_config.get("preprocess")
@@ -151,8 +166,16 @@ class RadarPosePipeline:
         config = PreprocessConfig.from_dict(saved) if saved is not None else PreprocessConfig()
         self.processor = processor_for_run(config, self.run_config.get("radar"), self.board, self.params,
                                            f"{run_dir} on {board}", workers=threads or 2)
+        needs = "points" if self.processor.takes_points else "radar"
+        if source_kind != needs:
+            trained = (f"the points of the point-cloud stream {config.radar_stream!r}" if needs == "points" else
+                       f"{_MADE_FROM_ADC[config.format]} computed from the raw ADC of {config.radar_stream!r}")
+            raise SourceMismatchError(f"the model was trained on {trained}; this source gives "
+                                      f"{SOURCE_INPUTS[source_kind]} (it needs a source of {SOURCE_INPUTS[needs]})",
+                                      needs, source_kind, str(run_dir))
+        self.source_kind = source_kind
         shape = tuple(self.processor.output_shape)
-        if shape != tuple(self.model.input_shape):
+        if config.format != "points" and shape != tuple(self.model.input_shape):
             raise ConfigError(f"{run_dir}: the model takes {tuple(self.model.input_shape)} per frame, this radar "
                               f"configuration gives {shape}")
         if saved is not None:
@@ -160,7 +183,7 @@ class RadarPosePipeline:
             check_spec(self.model.spec, spec, f"{run_dir}: live input")
         self.max_people = max_people
         self._torch = torch
-        self._windows = FrameWindows(self.model.frames, family.target_position(self.model))
+        self._windows = FrameWindows(family.window_span(self.model), family.target_position(self.model))
 
     @property
     def latency_frames(self) -> int:
@@ -174,10 +197,12 @@ class RadarPosePipeline:
         ready = self._push(words, {})
         return ready[-1][1] if ready else None
 
-    def _decode(self, words: np.ndarray) -> np.ndarray:
+    def _decode(self, data: np.ndarray):
+        if self.processor.takes_points:
+            return [data]
         from rfpose.preprocessing.decode import decode_radar_words
 
-        return decode_radar_words(words, self.params, self.board)
+        return decode_radar_words(data, self.params, self.board)
 
     def _push(self, words, ms: dict) -> list[tuple[int, tuple]]:
         if len(words) != self.radars:
@@ -186,7 +211,9 @@ class RadarPosePipeline:
         t0 = time.perf_counter()
         iq = [self._decode(w) for w in words]
         t1 = time.perf_counter()
-        frame = tuple(round_like_dataset(self.processor.compute(x)) for x in iq)
+        # points are stored as computed (one (n, 5) array a frame); tensors float16-rounded
+        frame = tuple(self.processor.compute(x)[0] if self.processor.format == "points" else
+                      round_like_dataset(self.processor.compute(x)) for x in iq)
         ms.update(decode=(t1 - t0) * 1e3, voxels=(time.perf_counter() - t1) * 1e3)
         return [(k, self.family.live_inputs(self.model, w)) for k, w in self._windows.push(frame)]
 

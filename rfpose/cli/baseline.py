@@ -2,12 +2,15 @@
 
   rfpose baseline --data DIR/dataset.zarr --split test [--kind KIND,...] [--json] [--out FILE]
 
-rtpose datasets (3-D; metrics in mm) — kinds mean-at-root, mean-at-peak, mean-at-moving-peak:
+rtpose datasets (3-D; metrics in mm) — kinds mean-at-root, mean-at-peak, mean-at-moving-peak, mean-pose
+(points datasets: mean-at-root, mean-pose):
 
 mean-at-root: the training split's mean root-relative pose at the TRUE root (MRPE 0 by construction).
 mean-at-peak: the same pose at the DETECTED radar peak (arg-max of the Doppler-summed voxel magnitude, in
 metres with the dataset's grid) plus the training split's median peak-to-pelvis height offset.
 mean-at-moving-peak: the same with the 0 m/s Doppler channel left out (the strongest moving reflector).
+mean-pose: the training split's mean pose (radar frame) for every frame, whatever the input (any format;
+  points datasets add MARS's mae_cm).
 hupr datasets (2-D; COCO OKS AP and PCK@0.2 in the label image) — kinds mean-at-pelvis, mean-at-moving-peak:
 mean-at-pelvis: the training split's mean pelvis-relative 2-D pose at the TRUE pelvis (midpoint of the hips).
 mean-at-moving-peak: the same pose where the two radars' strongest moving return falls in the image (a
@@ -43,7 +46,7 @@ def run(args) -> int:
     if args.json:
         print(text)
     else:
-        keys = KEYS_2D if rows and "ap" in rows[0] else KEYS
+        keys = KEYS_2D if rows and "ap" in rows[0] else KEYS + (("mae_cm_mean",) if any("mae_cm_mean" in r for r in rows) else ())
         print("baseline".ljust(20) + "".join(k.rjust(17) for k in keys))
         for r in rows:
             print(r["baseline"].ljust(20) + "".join(f"{r.get(k, float('nan')):17.4g}" for k in keys))

@@ -11,6 +11,10 @@ Each radar frame gets the label entry nearest in time (set --labels); frames wit
 a frame period are skipped. Splits are by the sessions' ``subject`` attr: named subjects, or fractions of
 the sorted subject list (test = the last subjects, val the ones before them); with neither, all train.
 
+--format points on a raw-ADC radar stream runs rfpose's CFAR (--cfar ca|os); on a point-cloud stream (a
+demo-firmware UART recording: --radar-stream radar_points) it stores the device's points as sent (x, y, z,
+Doppler, SNR). The dataset records which (``points_from``), so a run deploys on the matching source.
+
 Work runs on Dask: a local cluster (2 workers x 1 thread, no dashboard) by default, a running cluster with
 --scheduler ADDRESS, or in-process with --scheduler synchronous. An interrupted build resumes: rerun the
 same command and finished tasks are skipped. The dataset records the whole configuration (and the label
@@ -52,7 +56,7 @@ def add_arguments(p) -> None:
                    help=f"session label set to build from (default {DEFAULT_LABELS}); recorded in the dataset")
     p.add_argument("--include-flagged", action="store_true",
                    help="keep label entries that rfpose annotate flagged (default: skip them)")
-    p.add_argument("--radar-stream", default="radar", help="radar stream for rtpose/points")
+    p.add_argument("--radar-stream", default="radar", help="radar stream for rtpose/points (for points: raw ADC, or a point-cloud stream)")
     p.add_argument("--hori-stream", default="radar_hori", help="hupr: horizontal radar stream")
     p.add_argument("--vert-stream", default="radar_vert", help="hupr: vertical radar stream")
     p.add_argument("--camera-stream", default=None, help="camera for joints_2d (default: the first camera)")

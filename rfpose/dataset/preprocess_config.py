@@ -48,7 +48,11 @@ RTPOSE_ROI = CartesianGrid(x_m=(0.77, 7.98), y_m=(-5.03, 4.87), z_m=(-1.09, 4.35
 
 #: the :class:`PreprocessConfig` fields that change a sample's tensor
 TENSOR_FIELDS = ("format", "grid_x_m", "grid_y_m", "grid_z_m", "grid_n_zyx", "doppler_window", "angle_window",
-                 "clutter_removal", "doppler_pool", "cfar", "hupr_image_size")
+                 "clutter_removal", "doppler_pool", "cfar", "points_from", "hupr_image_size")
+
+#: where a points dataset's points come from: "adc" (rfpose's CFAR on the radar stream's raw ADC) or
+#: "stream" (a point-cloud stream as the device sent it, e.g. the demo firmware's UART points)
+POINTS_FROM = ("adc", "stream")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,10 @@ class PreprocessConfig:
     test_fraction: float = 0.0
     hupr_image_size: int = 256
     cfar: str = "ca"
+    points_from: str = "adc"
+    """points: "adc" (CFAR on the raw ADC of ``radar_stream``) or "stream" (``radar_stream`` is a point-cloud
+    stream, e.g. demo-firmware UART points, stored as recorded); ``rfpose preprocess`` sets it from the
+    stream's kind"""
     # rtpose voxel grid: centres span these limits (m, radar frame); counts (n_z, n_y, n_x)
     grid_x_m: tuple[float, float] = RTPOSE_ROI.x_m
     grid_y_m: tuple[float, float] = RTPOSE_ROI.y_m
@@ -99,6 +107,8 @@ class PreprocessConfig:
         for name in ("doppler_window", "angle_window"):
             if getattr(self, name) not in CHAIN_WINDOWS:
                 raise UnknownNameError(name.replace("_", " "), getattr(self, name), CHAIN_WINDOWS)
+        if self.points_from not in POINTS_FROM:
+            raise UnknownNameError("points source", self.points_from, POINTS_FROM)
         if not (isinstance(self.doppler_pool, int) and self.doppler_pool >= 1):
             raise ConfigError(f"doppler_pool must be an integer ≥ 1, got {self.doppler_pool!r}")
 

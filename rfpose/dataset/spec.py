@@ -89,7 +89,7 @@ class InputSpec:
         grid = d.get("grid")
         return cls(
             tensor_format=d["tensor_format"],
-            shape=tuple(int(s) for s in d["shape"]),
+            shape=tuple(-1 if s is None else int(s) for s in d["shape"]),
             normalisation=str(d.get("normalisation", "")),
             skeleton=d["skeleton"],
             grid=None if grid is None else VoxelGrid(tuple(map(float, grid["voxel_size_m"])),

@@ -10,6 +10,7 @@ from rfpose.errors import ConfigError
 from rfpose.sim import SIM_REVISION
 from rfpose.sim.rig import EPOCH_NS, SimCameraSource, SimulatedRig
 from rfpose.sim.scenarios import build_rig
+from rfpose.source import PointCloudFrame
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                      scene: str | None = None, motion_seed: int | None = None, camera_model=None,
                      rig_seed: int | None = None, stereo_baseline_m: float | None = None,
                      rig: str | None = None, radar_time_labels_2d: str | None = None,
+                     device_points=None, points_stream: str = "radar_points",
                      streams: tuple[str, ...] | None = None) -> dict:
     """Simulate ``num_frames`` radar frames of ``scenario`` (None: the scenario's default, which covers a
     calibration scenario's whole target path) and write them to the session ``out``.
@@ -58,7 +60,12 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
     ``radar_time_labels_2d`` (a skeleton name, e.g. "hupr14"): also write, per camera, the label set
     ``gt_2d_<skeleton>_<camera>``: the exact projection (true pose and lens, distortion included) of the 3-D
     truth at each reference radar frame's label time into that camera's image, in that skeleton, pixels.
-    Joints the skeleton derives (hupr14's neck = rtpose15's thorax) follow :mod:`rfpose.skeletons`."""
+    Joints the skeleton derives (hupr14's neck = rtpose15's thorax) follow :mod:`rfpose.skeletons`.
+
+    ``device_points``: ``f(frame: RadarFrame) -> points`` (:data:`rfpose.source.RADAR_POINT_DTYPE`), the
+    processing a board runs on its own ADC (e.g. the demo firmware's detection, as its UART sends it); its
+    output for every frame of the first radar is written as the points stream ``points_stream``, with the
+    radar frame's timestamp and extrinsics and the frame index as the device's frame number."""
     from rfpose.session import SessionWriter
     from rfpose.sim.scenarios import default_frames
 
@@ -92,6 +99,11 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
             else:
                 w.add_camera_stream(name, height=m["height"], width=m["width"], intrinsics=m["intrinsics"],
                                     distortion=m["distortion"], extrinsics=m["extrinsics"], attrs=extra)
+        radar0 = rig.radars[0].name
+        if device_points is not None:
+            m = rig.sources[radar0].metadata
+            w.add_points_stream(points_stream, board=m["board"], cfg_text=m["cfg_text"], extrinsics=m["extrinsics"],
+                                attrs={"derived_from": radar0, "source": "simulator"})
         w.add_labels("gt", skeleton="rtpose15", dims=3, max_people=max(1, n_people),
                      provenance={"method": "simulator", "frame": "rig (= radar) frame, metres",
                                  "time": "middle of the radar frame's chirping, true time"},
@@ -125,8 +137,11 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
             bar = tqdm(total=len(events), unit="frame", desc=f"simulate {scenario}")
         for _t, name, i in events:
             src = rig.sources[name]
-            w.append(name, src[i])
-            if name == rig.radars[0].name:
+            frame = src[i]
+            w.append(name, frame)
+            if name == radar0 and device_points is not None:
+                w.append(points_stream, PointCloudFrame(frame.index, frame.timestamp_ns, device_points(frame), i))
+            if name == radar0:
                 tl = rig.label_time_s(i)
                 j = rig.world.joints(tl)[0]
                 w.append_labels("gt", EPOCH_NS + int(round(tl * 1e9)), j, np.ones(j.shape[:2], np.float32), i)

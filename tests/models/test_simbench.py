@@ -149,7 +149,7 @@ def test_cli_baseline_and_simulate_dataset(tiny_bench, tmp_path, capsys):
     out, _preset, _summary = tiny_bench
     assert main(["baseline", "--data", str(out / "dataset.zarr"), "--json", "--out", str(tmp_path / "b.json")]) == 0
     rows = json.loads((tmp_path / "b.json").read_text())
-    assert [r["baseline"] for r in rows] == ["mean-at-root", "mean-at-peak", "mean-at-moving-peak"]
+    assert [r["baseline"] for r in rows] == ["mean-at-root", "mean-at-peak", "mean-at-moving-peak", "mean-pose"]
     assert json.loads(capsys.readouterr().out) == rows
     assert main(["baseline", "--data", str(out / "dataset.zarr"), "--kind", "nope"]) == 2
     assert "mean-at-root" in capsys.readouterr().err

@@ -43,7 +43,7 @@ class OnnxRuntimeModel:
         except ImportError:
             raise ConfigError("model.runtime onnx/auto needs ONNX Runtime: pip install 'rfpose[export]'") from None
 
-        from rfpose.models.export import export_model
+        from rfpose.models.export import export_model, input_names
 
         self.model = model
         if not path.exists():
@@ -53,13 +53,15 @@ class OnnxRuntimeModel:
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
+        self.inputs = input_names(model)
         self.outputs = [o.name for o in self.session.get_outputs()]
 
-    def __call__(self, x):
+    def __call__(self, *inputs):
         import torch
 
-        outs = self.session.run(None, {self.input: x.numpy()})
+        from rfpose.models.export import onnx_feeds
+
+        outs = self.session.run(None, onnx_feeds(self.session, self.inputs, inputs))
         return {n: torch.from_numpy(o) for n, o in zip(self.outputs, outs)}
 
     def __getattr__(self, name):
@@ -72,10 +74,10 @@ class OnnxRuntimeModel:
 
         from rfpose.app.benchmarking import best_time_s
 
-        (x,) = self.model.example_inputs(1)
+        x = self.model.example_inputs(1)
         with torch.inference_mode():
-            t_torch = best_time_s(lambda: self.model(x), repeat=3, min_time_s=0.0)
-        t_onnx = best_time_s(lambda: self(x), repeat=3, min_time_s=0.0)
+            t_torch = best_time_s(lambda: self.model(*x), repeat=3, min_time_s=0.0)
+        t_onnx = best_time_s(lambda: self(*x), repeat=3, min_time_s=0.0)
         log.info("runtime auto: torch %.0f ms, ONNX Runtime %.0f ms per frame", t_torch * 1e3, t_onnx * 1e3)
         return t_onnx < t_torch
 
@@ -105,26 +107,30 @@ def check_3d_run(run) -> None:
 
 
 class SkeletonEstimator:
-    """Raw ADC frame → skeletons with a trained HRRadarPose-family run (:class:`rfpose.app.live`'s
-    pipeline: the run's preprocessing rebuilt for the source's board and .cfg)."""
+    """Radar frame → skeletons with a trained run (:class:`rfpose.app.live`'s pipeline: the run's
+    preprocessing rebuilt for the source's board and .cfg): raw ADC frames (``kind`` "radar") with a tensor or
+    CFAR-points run, a device's point clouds (``kind`` "points") with a run trained on such points."""
 
-    def __init__(self, model: ModelConfig, metadata: dict, T_room_radar: np.ndarray, pipeline=None):
+    def __init__(self, model: ModelConfig, metadata: dict, T_room_radar: np.ndarray, pipeline=None,
+                 kind: str = "radar"):
         from rfpose.skeletons import get_skeleton
 
         if pipeline is None:
             if not model.run:
                 raise ConfigError("a raw-ADC radar source needs a trained run (model.run / --run)")
-            if "board" not in metadata or "cfg_text" not in metadata:
-                raise ConfigError("the radar source does not say its board and .cfg; cannot rebuild the preprocessing")
+            if not metadata.get("board") or not metadata.get("cfg_text"):
+                raise ConfigError("the radar source does not say its board and .cfg; cannot rebuild the preprocessing"
+                                  + (" (give the uart source ?board=NAME&cfg=FILE)" if kind == "points" else ""))
             from rfpose.app.live import RadarPosePipeline
 
             check_3d_run(model.run)
             pipeline = RadarPosePipeline(model.run, metadata["board"], metadata["cfg_text"], threads=model.threads,
-                                         max_people=model.max_people)
+                                         max_people=model.max_people, source_kind=kind)
             if model.runtime != "torch":
                 onnx = OnnxRuntimeModel(pipeline.model, Path(model.run) / "model.onnx", model.threads)
                 if model.runtime == "onnx" or onnx.faster_than_torch():
                     pipeline.model = onnx
+        self.frame_data = (lambda f: f.points) if kind == "points" else (lambda f: f.adc)
         self.runtime = "onnx" if isinstance(pipeline.model, OnnxRuntimeModel) else "torch"
         self.pipeline = pipeline
         sk = get_skeleton(pipeline.model.spec.skeleton)
@@ -135,7 +141,7 @@ class SkeletonEstimator:
         self.T = T_room_radar
 
     def __call__(self, frame) -> tuple[list[Detection], dict]:
-        res = self.pipeline(frame.adc)
+        res = self.pipeline(self.frame_data(frame))
         return self.from_skeletons(res.joints, res.scores), res.latency_ms
 
     def from_skeletons(self, joints_radar: np.ndarray, scores: np.ndarray) -> list[Detection]:
@@ -207,9 +213,10 @@ class ClusterEstimator:
 
 
 def make_estimator(kind: str, metadata: dict, model: ModelConfig, T_room_radar: np.ndarray):
-    """The estimator for a source of ``kind`` ("radar": raw ADC → skeletons; "points": clusters)."""
-    if kind == "radar":
-        return SkeletonEstimator(model, metadata, T_room_radar)
+    """The estimator for a source of ``kind`` ("radar": raw ADC → skeletons; "points": skeletons when a run
+    is given, else clusters)."""
+    if kind == "radar" or (kind == "points" and model.run):
+        return SkeletonEstimator(model, metadata, T_room_radar, kind=kind)
     if kind == "points":
         return ClusterEstimator(T_room_radar)
     raise ConfigError(f"the room monitor reads radar only; this source gives {kind} frames")

@@ -272,9 +272,10 @@ class Monitor:
         """One frame through estimator → tracker → events → log, MQTT and the web page. ``clock_s`` replaces
         both the monotonic and the wall clock (a replay faster than real time, ``rfpose evaluate-monitor``);
         None uses the real clocks and records the frame's latency."""
+        estimator = self._estimator_for()  # built on the first frame (seconds): the frame's time starts after it
         t = time.monotonic() if clock_s is None else clock_s
         wall = time.time() if clock_s is None else clock_s
-        detections, stage_ms = self._estimator_for()(frame)
+        detections, stage_ms = estimator(frame)
         tracks = self.tracker.update(t, detections)
         events = self.engine.update(t, wall, tracks)
         self.store.add(events)

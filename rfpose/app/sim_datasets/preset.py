@@ -2,8 +2,9 @@
 
 Every preset is a :class:`SimDatasetPreset` (or a subclass that overrides how a session is simulated or how
 the dataset is preprocessed); :func:`build_preset` simulates its sessions into ``OUT/sessions``, builds
-``OUT/dataset.zarr`` through ``rfpose.preprocessing`` (split by subject, never by frame) and writes
-``OUT/preset.json`` (the resolved preset, also stored in the dataset's root attrs ``preset``). Rerunning
+``OUT/dataset.zarr`` (and any :meth:`SimDatasetPreset.extra_datasets`) through ``rfpose.preprocessing``
+(split by subject, never by frame) and writes ``OUT/preset.json`` (the resolved preset, also stored in
+each dataset's root attrs ``preset``). Rerunning
 resumes: finished sessions are kept and the dataset build skips finished tasks.
 """
 
@@ -97,6 +98,11 @@ class SimDatasetPreset:
         return replace(self.preprocess,
                        val_subjects=tuple(subject_of_seed[s] for s in self.val_seeds if s in subject_of_seed),
                        test_subjects=tuple(subject_of_seed[s] for s in self.test_seeds if s in subject_of_seed))
+
+    def extra_datasets(self, subject_of_seed: dict[int, str]) -> dict:
+        """Further datasets built from the same sessions, ``{file name under OUT: PreprocessConfig}`` (a preset
+        whose sessions carry two inputs, e.g. raw ADC and a device's points); none by default."""
+        return {}
 
     def to_dict(self) -> dict:
         from rfpose.sim import SIM_REVISION
@@ -212,19 +218,24 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
     subject_of_seed = {seed: str(zarr.open_group(str(path), mode="r").attrs["subject"]) for path, seed in in_data}
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
-    dataset = out / "dataset.zarr"
-    # the dataset is built after every session exists, so one that predates sessions simulated now (another
-    # simulator revision) or was built from another list of sessions (a grown preset) is stale
+    configs = {"dataset.zarr": preset.preprocess_config(subject_of_seed), **preset.extra_datasets(subject_of_seed)}
     new_in_data = any(preset.in_dataset(seed, sc) for _, _, sc, seed, *_ in todo)
-    stale = dataset.exists() and (new_in_data or [x["path"] for x in zarr.open_group(str(dataset), mode="r").attrs.get(
-        "sessions", [])] != paths)
-    if stale:
-        log.info("%s: older than its sessions or built from others; rebuilding", dataset)
-    summary = build_dataset(paths, str(dataset), preset.preprocess_config(subject_of_seed),
-                            scheduler=scheduler, progress=progress, overwrite=stale)
+    built = {}
+    for name, config in configs.items():
+        dataset = out / name
+        # a dataset is built after every session exists, so one that predates sessions simulated now (another
+        # simulator revision) or was built from another list of sessions (a grown preset) is stale
+        stale = dataset.exists() and (new_in_data or [x["path"] for x in zarr.open_group(
+            str(dataset), mode="r").attrs.get("sessions", [])] != paths)
+        if stale:
+            log.info("%s: older than its sessions or built from others; rebuilding", dataset)
+        built[name] = build_dataset(paths, str(dataset), config, scheduler=scheduler, progress=progress,
+                                    overwrite=stale)
+        zarr.open_group(str(dataset), mode="r+").attrs["preset"] = preset.to_dict()
+    summary = built.pop("dataset.zarr")
+    extra = built
     t_pre = time.perf_counter() - t0
-    root = zarr.open_group(str(out / "dataset.zarr"), mode="r+")
-    root.attrs["preset"] = preset.to_dict()
+    root = zarr.open_group(str(out / "dataset.zarr"), mode="r")
     split = root["split"][:]
     counts = {name: int((split == code).sum()) for code, name in enumerate(("train", "val", "test"))}
     subjects = {name: sorted({subject_of_seed[s] for s in seeds if s in subject_of_seed}) for name, seeds in (
@@ -232,7 +243,8 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
     subjects["train"] = sorted(set(subject_of_seed.values()) - set(subjects["val"]) - set(subjects["test"]))
     return {"preset": preset.name, "sessions": len(plan), "dataset_sessions": len(paths), "subjects": subject_of_seed, "split_subjects": subjects,
             "split_samples": counts, "simulate_s": round(t_sim, 1), "preprocess_s": round(t_pre, 1),
-            "frames": int(len(split)), "dataset": summary, "unique_subjects_per_split_ok":
+            "frames": int(len(split)), "dataset": summary, **({"extra_datasets": extra} if extra else {}),
+            "unique_subjects_per_split_ok":
             bool(all(len(np.unique(split[root["subject"][:] == s])) == 1 for s in np.unique(root["subject"][:])))}
 
 
