@@ -59,7 +59,8 @@ class Mosquitto:
                              "log_dest none\n")
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> Mosquitto:
+    def start(self) -> None:
+        """Start the broker and wait until it listens (again, on the same port, after :meth:`stop`)."""
         self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         t0 = time.monotonic()
@@ -68,15 +69,22 @@ class Mosquitto:
                 raise RfposeError(f"mosquitto exited at start: {self.proc.stderr.read().decode().strip()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
+                return
             except OSError:
                 time.sleep(0.05)
-        self.__exit__()
+        self.stop()
         raise RfposeError(f"mosquitto did not listen on 127.0.0.1:{self.port} within 10 s")
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         _terminate(self.proc)
         self.proc = None
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class HeadlessChromium:

@@ -5,12 +5,8 @@ skeletons move on the canvases."""
 import base64
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
-import urllib.request
 
 import httpx
 import pytest
@@ -18,8 +14,10 @@ import websockets.sync.client as wsc
 from monitor_sim import TruthEstimator, realtime_opener, sim_config, sim_skeletons
 from websockets.exceptions import InvalidStatus
 
+from rfpose.app.local_services import HeadlessChromium
 from rfpose.app.monitor.config import ZoneConfig
 from rfpose.app.monitor.service import Monitor
+from rfpose.errors import DependencyError
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -92,72 +90,18 @@ def test_every_endpoint_needs_the_token(web_monitor):
                 assert conn.subprotocol == f"rfpose.token.{TOKEN}"
 
 
-def _chromium():
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
+def _chromium() -> HeadlessChromium:
+    try:
+        return HeadlessChromium()
+    except DependencyError as e:
         if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI (make test installs it with .ci/ensure-chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    return exe
-
-
-class DevTools:
-    """Drive one Chromium page over the DevTools protocol (its WebSocket), with the websockets package."""
-
-    def __init__(self, exe: str):
-        self.profile = tempfile.mkdtemp()
-        self.proc = subprocess.Popen(
-            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "--window-size=1200,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = os.path.join(self.profile, "DevToolsActivePort")
-        t0 = time.monotonic()
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            assert time.monotonic() - t0 < 60, "chromium did not start"
-            time.sleep(0.1)
-        port = int(open(port_file).read().split()[0])
-        pages = []
-        while not pages:
-            pages = [p for p in json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
-                     if p["type"] == "page"]
-        self.ws = wsc.connect(pages[0]["webSocketDebuggerUrl"], max_size=50_000_000, open_timeout=30).__enter__()
-        self.n = 0
-
-    def call(self, method: str, **params):
-        self.n += 1
-        self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv(timeout=60))
-            if msg.get("id") == self.n:
-                assert "error" not in msg, msg
-                return msg["result"]
-
-    def eval(self, js: str):
-        r = self.call("Runtime.evaluate", expression=js, returnByValue=True, awaitPromise=True)
-        return r["result"].get("value")
-
-    def wait(self, js: str, timeout: float = 20.0):
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
-            v = self.eval(js)
-            if v:
-                return v
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {js}")
-
-    def close(self):
-        self.ws.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        shutil.rmtree(self.profile, ignore_errors=True)
+            pytest.fail(f"chromium is required in CI (make test installs it with .ci/ensure-chromium): {e}")
+        pytest.skip(str(e))
 
 
 def test_headless_chromium_logs_in_and_sees_skeletons_move(web_monitor, tmp_path):
     mon, addr = web_monitor
-    browser = DevTools(_chromium())
-    try:
-        browser.call("Page.enable")
+    with _chromium() as browser:
         browser.call("Page.navigate", url=f"http://{addr}/")
         browser.wait("location.pathname === '/login' && !!document.getElementById('token')")
         assert browser.eval("document.cookie") == ""
@@ -183,5 +127,3 @@ def test_headless_chromium_logs_in_and_sees_skeletons_move(web_monitor, tmp_path
         shot = browser.call("Page.captureScreenshot", format="png")["data"]
         (tmp_path / "monitor.png").write_bytes(base64.b64decode(shot))
         assert (tmp_path / "monitor.png").stat().st_size > 10_000
-    finally:
-        browser.close()
