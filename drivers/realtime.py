@@ -82,9 +82,13 @@ class RealtimeSource(SourceBase):
                 else:
                     t = None
                 planned = t is not None  # known or predicted before reading: a frame read in time is emitted
-                if planned and self._overdue(start + (t - t0 + lap * span) / self.speed, period):
-                    self.dropped += 1  # a live sensor would have moved on
-                    continue
+                if planned:
+                    due = start + (t - t0 + lap * span) / self.speed
+                    if self._overdue(due, period):
+                        self.dropped += 1  # a live sensor would have moved on
+                        continue
+                    if due - last_emit < self.min_interval_s:
+                        continue  # over the rate cap: skipped unread (producing a frame, e.g. rendering, costs time)
                 frame = self.source[i]
                 if times is None:
                     t = frame.timestamp_ns * 1e-9

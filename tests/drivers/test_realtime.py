@@ -113,6 +113,13 @@ def test_overdue_frames_of_a_source_with_known_times_are_never_read():
     assert inner.reads == len(frames) == src.emitted and src.dropped > 10
 
 
+def test_frames_over_the_rate_cap_of_a_source_with_known_times_are_never_read():
+    inner = _SlowKnown(30, 0.01)
+    src = RealtimeSource(inner, max_rate_hz=30, drop_late=False)  # every 4th frame, each produced in 30 ms
+    frames = list(src)
+    assert [f.index for f in frames] == list(range(0, 30, 4)) and inner.reads == len(frames)
+
+
 def test_drop_late_false_emits_every_frame_in_order():
     src = RealtimeSource(_SlowKnown(12, 0.01), drop_late=False)
     assert [f.index for f in src] == list(range(12)) and src.dropped == 0
