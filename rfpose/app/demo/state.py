@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StageResult:
+    """One row of the report's stage table: status, wall time and throughput (``items`` ``unit`` per second)."""
+
     name: str
     status: str = "pending"  # done | failed | skipped
     seconds: float = 0.0
@@ -36,6 +38,9 @@ class StageResult:
 
 @dataclass
 class DemoState:
+    """What the stages share: the config, the output directory, the stage table, the report document
+    (``report.json``) and the figures."""
+
     cfg: DemoConfig
     out: Path
     stages: list[StageResult] = field(default_factory=list)
@@ -69,9 +74,11 @@ def stage(state: DemoState, name: str, needs: tuple[str, ...] = ()):
 
 
 def done(state: DemoState, name: str) -> bool:
+    """Whether stage ``name`` completed."""
     return any(s.name == name and s.status == "done" for s in state.stages)
 
 
 def jsonable(x):
+    """``x`` with numpy scalars and arrays as plain JSON values (anything else as its ``str``)."""
     return json.loads(json.dumps(x, default=lambda o: o.item() if isinstance(o, np.generic) else
                                  (o.tolist() if isinstance(o, np.ndarray) else str(o))))
