@@ -4,12 +4,15 @@ solvers never look at it), and a small recorded session for the CLI."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
 SEEDS = (0, 1, 2)
+FAST_SEEDS = (0,)
+"""the seeds ``make test`` runs the solvers on (each renders its own capture: ~1 min on 2 idle cores); the
+others are ``slow`` (pytest -m slow)"""
 BOARD = "awr1843boost"  # the cheapest radar to simulate; the rig's cameras and LiDAR do not depend on it
 
 
@@ -21,10 +24,14 @@ class BoardCapture:
     views: list
     camera: object
     lidar: object
+    sweeps: dict = field(default_factory=dict, repr=False)
 
     def sweep(self, i: int) -> np.ndarray:
-        p = self.lidar[i].points
-        return np.stack([p["x"], p["y"], p["z"]], 1).astype(np.float64)
+        """LiDAR sweep ``i`` as (N, 3) xyz, simulated once (several tests search the same sweeps)."""
+        if i not in self.sweeps:
+            p = self.lidar[i].points
+            self.sweeps[i] = np.stack([p["x"], p["y"], p["z"]], 1).astype(np.float64)
+        return self.sweeps[i]
 
 
 def board_rig(seed: int):
@@ -52,7 +59,8 @@ def board_capture(seed: int) -> BoardCapture:
     return _CAPTURES[seed]
 
 
-@pytest.fixture(scope="session", params=SEEDS, ids=[f"seed{s}" for s in SEEDS])
+@pytest.fixture(scope="session", params=[pytest.param(s, id=f"seed{s}", marks=() if s in FAST_SEEDS else pytest.mark.slow)
+                                        for s in SEEDS])
 def capture(request) -> BoardCapture:
     return board_capture(request.param)
 
