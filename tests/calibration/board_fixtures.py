@@ -11,8 +11,8 @@ import pytest
 
 SEEDS = (0, 1, 2)
 FAST_SEEDS = (0,)
-"""the seeds ``make test`` runs the solvers on (each renders its own capture: ~1 min on 2 idle cores); the
-others are ``slow`` (pytest -m slow)"""
+"""the seeds ``make test`` runs the solvers on (each seed renders its own 19 s board capture, the suite's
+costliest fixture); the others are ``slow`` (pytest -m slow)"""
 BOARD = "awr1843boost"  # the cheapest radar to simulate; the rig's cameras and LiDAR do not depend on it
 
 
