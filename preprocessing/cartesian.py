@@ -270,9 +270,9 @@ class CartesianProcessor:
         """Complex frames ``(F, L, T, R, N)`` (or one frame ``(L, T, R, N)``) → voxels ``(F, D', n_z, n_y, n_x)``.
 
         ``out``: where to write them instead of a new array — one array of the output's shape (the F axis may
-        be left out for one frame) and any strides (e.g. a channel slice of a channels-last model input), or a tuple
-        of such arrays that all receive the same values (the live pipeline writes a frame into the input of
-        every temporal window it belongs to); the first is returned. ``float16_values`` (magnitude output)
+        be left out for one frame) and any strides (e.g. a channel slice of a channels-last model input), or a
+        tuple of such arrays that all receive the same values (the live pipeline writes a frame into the input
+        of every temporal window it belongs to); the first is returned. ``float16_values`` (magnitude output)
         rounds the values as a float16 dataset stores them (clipped to ±65504, :func:`rfpose.dataset.to_float16`)
         while they are written, still as float32.
         """
@@ -282,20 +282,21 @@ class CartesianProcessor:
         if x.ndim != 5 or x.shape[1:] != self.params.frame_shape:
             raise ShapeError(f"expected complex frames (F, {', '.join(map(str, self.params.frame_shape))}), "
                              f"got {x.shape}")
-        outs = self._outputs(x.shape[0], out, single, float16_values)
+        outs = self._outputs(x.shape[0], out, float16_values)
         with self._lock:
             for f in range(x.shape[0]):
                 self.polar.load_trnl(x[f], self._buffer("trnl"))
                 self._voxels_from_trnl(tuple(o[f] for o in outs), float16_values)
         return outs[0][0] if single else outs[0]
 
-    def _outputs(self, frames: int, out, single: bool, float16_values: bool) -> tuple[np.ndarray, ...]:
+    def _outputs(self, frames: int, out, float16_values: bool) -> tuple[np.ndarray, ...]:
         """The destinations of :meth:`__call__`, each ``(F, D', n_z, n_y, n_x)`` (checked)."""
         if float16_values and self.config.output != "magnitude":
             raise ConfigError("float16_values applies to magnitude output, not complex voxels")
         if out is None:
             return (self._empty_output(frames),)
-        outs = tuple(o[None] if getattr(o, "ndim", 0) == 4 else o for o in (out if isinstance(out, (tuple, list)) else (out,)))
+        given = out if isinstance(out, (tuple, list)) else (out,)
+        outs = tuple(o[None] if getattr(o, "ndim", 0) == 4 else o for o in given)  # one frame without its F axis
         dtype = np.complex64 if self.config.output == "complex" else np.float32
         for o in outs:
             if not isinstance(o, np.ndarray) or o.shape != (frames, *self.output_shape) or o.dtype != dtype:
