@@ -148,7 +148,8 @@ class RadarCameraFit:
     """``T_radar_camera`` (4×4, camera → radar), its ``covariance`` (6×6 over ``[rotation vector rad,
     translation m]``, left perturbation in the radar frame), per stop pixel residuals ``residual_px`` (n, 2),
     radar residuals ``residual_mm`` (n, 3) (fitted minus measured position), ``inliers`` (n,), and the
-    stops' ``radar_xyz`` (n, 3) and ``uv`` (n, 2)."""
+    stops' ``radar_xyz`` (n, 3), ``uv`` (n, 2) with its covariance ``uv_cov`` and (after
+    :func:`solve_radar_camera`) ``radar_index``, the radar stop of each row."""
 
     T: np.ndarray
     covariance: np.ndarray
@@ -157,6 +158,8 @@ class RadarCameraFit:
     inliers: np.ndarray
     radar_xyz: np.ndarray
     uv: np.ndarray
+    uv_cov: np.ndarray | None = None  # (n, 2, 2) px²
+    radar_index: np.ndarray | None = None  # (n,) which of the radar's stops each row is
     extra: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -238,7 +241,7 @@ def fit_radar_camera(radar_xyz: np.ndarray, radar_cov: np.ndarray, uv: np.ndarra
     rpx = _project(K, dist, pc) - uv
     inl = np.zeros(n, bool)
     inl[idx] = True
-    return RadarCameraFit(T, cov, rpx, (p_all - radar_xyz) * 1e3, inl, radar_xyz, uv)
+    return RadarCameraFit(T, cov, rpx, (p_all - radar_xyz) * 1e3, inl, radar_xyz, uv, np.asarray(uv_cov, float))
 
 
 def solve_radar_camera(radar: list[StopMeasurement], camera: list[StopMeasurement], K: np.ndarray, dist: np.ndarray,
@@ -258,6 +261,7 @@ def solve_radar_camera(radar: list[StopMeasurement], camera: list[StopMeasuremen
     check_geometry(pr, has_elevation, where)
     fit = fit_radar_camera(pr, np.array([radar[i].cov for i, _ in pairs]), np.array([camera[j].xyz[:2] for _, j in pairs]),
                            np.array([camera[j].cov[:2, :2] for _, j in pairs]), K, dist, T0, where)
+    fit.radar_index = np.array([i for i, _ in pairs])
     fit.extra.update({"stops_radar": len(radar), "stops_camera": len(camera), "pairs": len(pairs)})
     return fit
 

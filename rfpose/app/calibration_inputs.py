@@ -294,6 +294,76 @@ def radar_camera_from_session(session, calib, tracks: tuple[RadarTrack, LidarTra
     return part, fits
 
 
+def joint_from_tracks(tracks: tuple[RadarTrack, LidarTrack], calib, fits: dict, boards: dict, target, cfg,
+                      edge_m: float = 0.10, where: str = ""):
+    """Refine radar → LiDAR, every LiDAR → camera and radar → camera at once
+    (:func:`rfpose.calibration.joint.joint_refine`) from the reflector capture's tracks and the board solves.
+
+    ``calib``: the merged calibration so far (rig frame = the radar: the LiDAR's pose, the cameras' intrinsics
+    and chained poses); ``fits``: the direct radar → camera fits ``{camera: RadarCameraFit}`` of this capture
+    (their stop pairs and inliers); ``boards``: ``{camera: LidarCameraResult}`` (board poses, LiDAR board points);
+    ``target``, ``cfg``: the board and the LiDAR → camera configuration those were solved with. Returns a
+    partial :class:`rfpose.rig_calibration.Calibration` (rig frame = the radar) whose LiDAR and camera poses and
+    covariances are the joint ones, the separate estimates and their agreement kept in ``residual["joint"]``,
+    and the :class:`~rfpose.calibration.joint.JointFit`."""
+    from rfpose.calibration.joint import CameraTerms, PointObservations, joint_refine
+    from rfpose.calibration.lidar_camera import board_problem
+    from rfpose.calibration.radar_extrinsics import fit_radar_to, lidar_stops, match_stops, radar_stops
+    from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
+
+    rt, lt = tracks
+    radar = calib.rig_frame
+    lidar = next(iter(boards.values())).lidar
+    rs = radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)
+    ls = lidar_stops(lt.timestamps_ns, lt.points, edge_m)
+    pairs = match_stops(rs, ls, where=where)
+    sep = fit_radar_to(rs, ls, pairs, rt.has_elevation, where)
+    lp = [(i, j) for (i, j), ok in zip(pairs, sep.inliers) if ok]
+
+    def obs(index, stops, d=3):
+        return PointObservations(np.asarray(index), np.array([s.xyz[:d] for s in stops]),
+                                 np.array([s.cov[:d, :d] for s in stops]))
+
+    radar_obs = obs(range(len(rs)), rs)
+    lidar_obs = obs([i for i, _ in lp], [ls[j] for _, j in lp])
+    cams = {}
+    for cam, fit in fits.items():
+        if cam not in boards or calib.sensors.get(cam) is None or calib.sensors[cam].K is None:
+            continue
+        b, known = boards[cam], calib.sensors[cam]
+        k = fit.inliers
+        problem = board_problem(b.poses, known.K, known.dist, target, cfg)
+        cams[cam] = CameraTerms(known.K, known.dist, PointObservations(fit.radar_index[k], fit.uv[k], fit.uv_cov[k]),
+                                problem, b.T_lidar_cam, [p.T_cam_board for p in b.poses])
+    if not cams:
+        return None, None
+    T_rl0 = calib.pose(lidar)
+    j = joint_refine(radar_obs, lidar_obs, T_rl0, cams, where)
+    joint_rl = {**{k: v for k, v in j.residual.items() if k not in cams},
+                "separate": {"T_rig_sensor": T_rl0.tolist(), "change": _change(j.T_radar_lidar, T_rl0)}}
+    sensors = {lidar: SensorCalibration(j.T_radar_lidar, covariance=j.cov_radar_lidar,
+                                        residual={"covariance_frame": radar, "joint": joint_rl})}
+    for cam in cams:
+        chained = calib.pose(cam)
+        joint_c = {**j.residual[cam], "T_lidar_cam": j.T_lidar_cam[cam].tolist(),
+                   "covariance_lidar_cam": j.cov_lidar_cam[cam].tolist(), "covariance_lidar_cam_frame": lidar,
+                   "chained_separate": {"T_rig_sensor": chained.tolist(), "change": _change(j.T_radar_cam[cam], chained)},
+                   "direct_separate": {"T_rig_sensor": fits[cam].T.tolist(),
+                                       "change": _change(j.T_radar_cam[cam], fits[cam].T)},
+                   "direct_vs_chained_separate": _change(fits[cam].T, chained)}
+        sensors[cam] = SensorCalibration(j.T_radar_cam[cam], covariance=j.cov_radar_cam[cam],
+                                         residual={"covariance_frame": radar, "joint": joint_c})
+    return Calibration(radar, sensors, provenance(
+        [], "joint radar-lidar-camera refinement (reflector stops, marker pixels, board corners/ranges/edges)")), j
+
+
+def _change(T: np.ndarray, T_ref: np.ndarray) -> dict:
+    from rfpose.rig_calibration import pose_error
+
+    dt, dr = pose_error(T, T_ref)
+    return {"trans_mm": dt * 1e3, "rot_deg": dr}
+
+
 def reflector_clock_offset(rt: RadarTrack, lt: LidarTrack, T_radar_lidar: np.ndarray, max_offset_s: float = 0.5,
                            where: str = ""):
     """The LiDAR's clock offset against the radar from the reflector's range while it is carried between
