@@ -48,7 +48,8 @@ class PointObservations:
 @dataclass
 class CameraTerms:
     """One camera in the joint problem: its calibrated ``K``, ``dist``; the marker's stops (``marker``, px);
-    the board problem of its LiDAR → camera solve (``board``, already centred at that solve's solution)."""
+    the board problem of its LiDAR → camera solve (``board``: :func:`lidar_camera.board_problem`) and that
+    solve's ``T_lidar_cam0`` and board poses ``T_cam_board0`` (the start)."""
 
     K: np.ndarray
     dist: np.ndarray
@@ -72,6 +73,12 @@ class JointFit:
     cov_radar_cam: dict[str, np.ndarray]
     positions: np.ndarray
     residual: dict = field(default_factory=dict)
+
+
+def _T(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, t
+    return T
 
 
 def _left(T0: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -110,19 +117,20 @@ class _Problem:
         self.n_pos = len(positions0)
         self.n = o + 3 * self.n_pos
 
-    def x0(self, positions: np.ndarray) -> np.ndarray:
+    def x0(self, positions: np.ndarray, state: dict) -> np.ndarray:
+        """The parameters at ``T_rl0``, the cameras' ``state`` ``{camera: (T_lidar_cam, [T_cam_board])}`` (the
+        centres of their rotations) and ``positions``."""
         parts = [np.zeros(6)]
-        for t in self.cameras.values():
-            parts.append(np.concatenate([np.zeros(3), t.T_lidar_cam0[:3, 3]] +
-                                        [np.concatenate([np.zeros(3), T[:3, 3]]) for T in t.T_cam_board0]))
+        for c in self.cameras:
+            T_lc, T_cb = state[c]
+            parts.append(np.concatenate([np.zeros(3), T_lc[:3, 3]] + [np.concatenate([np.zeros(3), T[:3, 3]])
+                                                                       for T in T_cb]))
         parts.append(np.asarray(positions, float).ravel())
         return np.concatenate(parts)
 
     def T_lc(self, x, c) -> np.ndarray:
         R, t, _, _ = self.cameras[c].board.unpack(x[self.off[c]:self.off[c] + self.cameras[c].board.n])
-        T = np.eye(4)
-        T[:3, :3], T[:3, 3] = R, t
-        return T
+        return _T(R, t)
 
     def reflector_residuals(self, x) -> np.ndarray:
         T_rl = _left(self.T_rl0, x[:6])
@@ -187,25 +195,17 @@ def joint_refine(radar: PointObservations, lidar: PointObservations, T_radar_lid
     for _ in range(rounds):
         for c, t in cameras.items():  # re-centre the rotations at the current estimate (as the board solver does)
             T_lc, T_cb = state[c]
-            t.T_lidar_cam0, t.T_cam_board0 = T_lc, T_cb
             t.board.centre(T_lc[:3, :3], T_lc[:3, 3], [T[:3, :3] for T in T_cb], [T[:3, 3] for T in T_cb])
         prob = _Problem(radar, lidar, cameras, T_rl, positions)
         with threadpool_limits(1, "blas"):
-            sol = least_squares(prob.residuals, prob.x0(positions), jac=prob.jacobian, loss="soft_l1",
+            sol = least_squares(prob.residuals, prob.x0(positions, state), jac=prob.jacobian, loss="soft_l1",
                                 f_scale=f_scale, method="trf", x_scale="jac", max_nfev=50)
         x = sol.x
         T_rl = _left(T_rl, x[:6])
         positions = x[prob.p_off:].reshape(-1, 3).copy()
         for c, t in cameras.items():
             R_lc, t_lc, R_cb, t_cb = t.board.unpack(x[prob.off[c]:prob.off[c] + t.board.n])
-            T_lc = np.eye(4)
-            T_lc[:3, :3], T_lc[:3, 3] = R_lc, t_lc
-            T_cb = []
-            for R, tt in zip(R_cb, t_cb):
-                T = np.eye(4)
-                T[:3, :3], T[:3, 3] = R, tt
-                T_cb.append(T)
-            state[c] = (T_lc, T_cb)
+            state[c] = (_T(R_lc, t_lc), [_T(R, tt) for R, tt in zip(R_cb, t_cb)])
         moved = max([np.abs(x[:3]).max()] + [np.abs(x[o:o + 3]).max() for o in prob.off.values()])
         if moved < 1e-7:
             break
