@@ -375,7 +375,7 @@ def joint_from_tracks(tracks: tuple[RadarTrack, LidarTrack], calib, fits: dict, 
         sensors[cam] = SensorCalibration(j.T_radar_cam[cam], covariance=j.cov_radar_cam[cam],
                                          residual={"covariance_frame": radar, "joint": joint_c})
     return Calibration(radar, sensors, provenance(
-        [], "joint radar-lidar-camera refinement (reflector stops, marker pixels, board corners/ranges/edges)")), j
+        [where] if where else [], "joint radar-lidar-camera refinement (reflector stops, marker pixels, board corners/ranges/edges)")), j
 
 
 def _change(T: np.ndarray, T_ref: np.ndarray) -> dict:
