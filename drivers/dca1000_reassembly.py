@@ -4,7 +4,9 @@ The FPGA numbers the byte stream, not the frames: frame ``k`` is stream bytes ``
 payload is written at its ``byte_count`` into a ring of frame slots, so a lost packet leaves zeros at
 exactly its span (also when it straddles a frame boundary: each side is charged to its own frame), a
 late packet fills its span back in and its bytes stop counting as lost, and a duplicate is ignored.
-A frame is emitted once the stream has moved ``reorder_bytes`` past its end (or on :meth:`flush`).
+A frame is emitted as soon as every one of its bytes arrived (nothing can change it any more: a live
+monitor gets it with the datagram that completed it), else once the stream has moved ``reorder_bytes`` past
+its end (or on :meth:`flush`), with the missing bytes zero.
 
 No single packet can move the stream. Between two genuine packets ``a`` and ``b`` with ``a.seq < b.seq``
 the protocol guarantees ``a.end <= b.byte_count <= a.byte_count + (b.seq - a.seq) * 1456``; a packet that
@@ -105,6 +107,7 @@ class FrameReassembler:
         self.slots = -(-(max(self.reorder_bytes, self.window_bytes) + MAX_PAYLOAD_BYTES) // frame_bytes) + 2
         self.ring = np.zeros(self.slots * frame_bytes, np.uint8)
         self.have = np.zeros(self.slots * frame_bytes, np.uint8)  # 1 where a byte of the slot arrived
+        self.got = np.zeros(self.slots, np.int64)  # bytes of each slot's frame that arrived
         self._ring_mv = memoryview(self.ring)
         self._have_mv = memoryview(self.have)
         self.ring_bytes = self.slots * frame_bytes
@@ -174,16 +177,19 @@ class FrameReassembler:
         else:
             self.max_end = end
         st.bytes += end - start
-        # Copy, splitting at the ring's end.
+        # Copy, split at frame boundaries (a frame's slot is contiguous in the ring), counting new bytes.
         pos, src = start, DATA_HEADER_BYTES + start - bc
         mv, have, R = self._ring_mv, self._have_mv, self.ring_bytes
         while pos < end:
             o = pos % R
-            take = min(end - pos, R - o)
+            take = min(end - pos, F - o % F)
+            self.got[o // F] += take - int(np.count_nonzero(self.have[o:o + take]))
             mv[o:o + take] = buf[src:src + take]
             have[o:o + take] = _ONES[:take]
             pos += take
             src += take
+        while self.got[self.base % self.slots] == F:  # complete: final now, whatever the reorder window
+            self._emit_base()
         limit = self.max_end - self.reorder_bytes
         while (self.base + 1) * F <= limit:
             self._emit_base()
@@ -245,10 +251,11 @@ class FrameReassembler:
         k, F = self.base, self.F
         s = k % self.slots
         o = s * F
-        got = int(np.count_nonzero(self.have[o:o + F]))
+        got = int(self.got[s])
         words = self.ring[o:o + F].view(np.int16).copy()
         self.ring[o:o + F] = 0          # the slot's next frame starts zero-filled
         self.have[o:o + F] = 0
+        self.got[s] = 0
         lost = F - got
         st = self.stats
         st.frames_emitted += 1

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from rfpose.boards import Board
+from rfpose.dataset import FLOAT16_MAX, to_float16
 from rfpose.dataset.preprocess_config import RTPOSE_ROI
 from rfpose.errors import ConfigError, ShapeError
 from rfpose.radar_config import RadarParams
@@ -265,20 +266,43 @@ class CartesianProcessor:
         return out.reshape(F, D, c.n_z, c.n_y, c.n_x)
 
     # -- the chain -------------------------------------------------------------------------------------------
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Complex frames ``(F, L, T, R, N)`` (or one frame ``(L, T, R, N)``) → voxels ``(F, D', n_z, n_y, n_x)``."""
+    def __call__(self, x: np.ndarray, out=None, float16_values: bool = False) -> np.ndarray:
+        """Complex frames ``(F, L, T, R, N)`` (or one frame ``(L, T, R, N)``) → voxels ``(F, D', n_z, n_y, n_x)``.
+
+        ``out``: where to write them instead of a new array — one array of the output's shape (the F axis may
+        be left out for one frame) and any strides (e.g. a channel slice of a channels-last model input), or a
+        tuple of such arrays that all receive the same values (the live pipeline writes a frame into the input
+        of every temporal window it belongs to); the first is returned. ``float16_values`` (magnitude output)
+        rounds the values as a float16 dataset stores them (clipped to ±65504, :func:`rfpose.dataset.to_float16`)
+        while they are written, still as float32.
+        """
         single = x.ndim == 4
         if single:
             x = x[None]
         if x.ndim != 5 or x.shape[1:] != self.params.frame_shape:
             raise ShapeError(f"expected complex frames (F, {', '.join(map(str, self.params.frame_shape))}), "
                              f"got {x.shape}")
-        out = self._empty_output(x.shape[0])
+        outs = self._outputs(x.shape[0], out, float16_values)
         with self._lock:
             for f in range(x.shape[0]):
                 self.polar.load_trnl(x[f], self._buffer("trnl"))
-                self._voxels_from_trnl(out[f])
-        return out[0] if single else out
+                self._voxels_from_trnl(tuple(o[f] for o in outs), float16_values)
+        return outs[0][0] if single else outs[0]
+
+    def _outputs(self, frames: int, out, float16_values: bool) -> tuple[np.ndarray, ...]:
+        """The destinations of :meth:`__call__`, each ``(F, D', n_z, n_y, n_x)`` (checked)."""
+        if float16_values and self.config.output != "magnitude":
+            raise ConfigError("float16_values applies to magnitude output, not complex voxels")
+        if out is None:
+            return (self._empty_output(frames),)
+        given = out if isinstance(out, (tuple, list)) else (out,)
+        outs = tuple(o[None] if getattr(o, "ndim", 0) == 4 else o for o in given)  # one frame without its F axis
+        dtype = np.complex64 if self.config.output == "complex" else np.float32
+        for o in outs:
+            if not isinstance(o, np.ndarray) or o.shape != (frames, *self.output_shape) or o.dtype != dtype:
+                raise ShapeError(f"out must be {dtype.__name__} {(frames, *self.output_shape)}, got "
+                                 f"{getattr(o, 'dtype', type(o))} {getattr(o, 'shape', '')}")
+        return outs
 
     def from_words(self, words: np.ndarray) -> np.ndarray:
         """int16 wire words → voxels ``(F, D', n_z, n_y, n_x)``, decoding fused into the chain.
@@ -304,7 +328,7 @@ class CartesianProcessor:
                                    lambda slots, words=w[f]: self._decode_chips(words, slots, trnl))
                 else:
                     self.polar.load_trnl(decode_frames(w[f], self.params)[0], trnl)
-                self._voxels_from_trnl(out[f])
+                self._voxels_from_trnl((out[f],))
         return out
 
     def _decode_chips(self, words: np.ndarray, slots: range, trnl: np.ndarray) -> None:
@@ -334,8 +358,8 @@ class CartesianProcessor:
             b = self._buffers[name] = np.empty(shape, dtype)
         return b
 
-    def _voxels_from_trnl(self, out: np.ndarray) -> None:
-        """Premodulated frame in the ``trnl`` buffer → ``out`` ``(D', n_z, n_y, n_x)``."""
+    def _voxels_from_trnl(self, outs: tuple[np.ndarray, ...], float16_values: bool = False) -> None:
+        """Premodulated frame in the ``trnl`` buffer → each of ``outs`` ``(D', n_z, n_y, n_x)``."""
         c = self.config
         magnitude_first = c.output == "magnitude" and c.interpolate == "magnitude"
         pool = c.doppler_pool if magnitude_first else 1
@@ -357,8 +381,9 @@ class CartesianProcessor:
             if mag is None:
                 mag = self._buffers["mag"] = np.empty((self.n_columns, D // pool), np.float32)
             self._parallel(self._block_split, lambda part: self._magnitudes(rows, part, pool, mag))
-            self._interpolate(mag, out.reshape(D // pool, -1))
+            self._interpolate(mag, tuple(_flat_voxels(o) for o in outs), float16_values)
             return
+        out = outs[0]
         p = c.doppler_pool if c.output == "magnitude" else 1
         chunk = max(p, (c.doppler_chunk // p) * p)
         for d0 in range(0, D, chunk):  # in Doppler chunks: one chunk of (K', chunk) complex values at a time
@@ -372,6 +397,10 @@ class CartesianProcessor:
             else:
                 m = np.abs(res).reshape(-1, p, *out.shape[1:]).max(axis=1)
                 out[d0 // p:d1 // p] = m / np.float32(self.scale)
+        if float16_values:
+            np.copyto(out, to_float16(out))
+        for other in outs[1:]:
+            np.copyto(other, out)
 
     def _parallel(self, split, fn) -> None:
         """``fn(blocks)`` over the parts of ``split``, one thread each; BLAS kept to one thread per caller
@@ -414,17 +443,22 @@ class CartesianProcessor:
             spec = b.weights @ np.take(rows, b.pairs, axis=1).reshape(n_rows, n * Dc)
             pol[b.dest] = spec.reshape(b.n_el * n, Dc)
 
-    def _interpolate(self, values: np.ndarray, out: np.ndarray) -> None:
-        """``values`` (K', C) float32 or complex64 → ``out`` (C, voxels) of the same dtype, through the compacted
-        operator in voxel blocks (each block's transposed write stays in cache)."""
+    def _interpolate(self, values: np.ndarray, out, float16_values: bool = False) -> None:
+        """``values`` (K', C) float32 or complex64 → ``out`` (C, voxels) of the same dtype (or each array of a
+        tuple of them), through the compacted operator in voxel blocks (each block's transposed writes stay in
+        cache); ``float16_values`` rounds real values to float16's on the way."""
         cplx = np.iscomplexobj(values)
         vals = values.view(np.float32) if cplx else values  # complex: re/im as two real columns
+        outs = out if isinstance(out, tuple) else (out,)
 
         def part(idx):
             for i in idx:
                 v0, v1, blk = self._voxel_blocks[i]
                 r = blk @ vals
-                np.copyto(out[:, v0:v1], (r.view(np.complex64) if cplx else r).T)
+                if float16_values:
+                    _round_float16_(r)
+                for o in outs:
+                    np.copyto(o[:, v0:v1], (r.view(np.complex64) if cplx else r).T)
 
         self._parallel(self._voxel_split, part)
 
@@ -443,6 +477,32 @@ class _ElevationBlock:
     offset: int
     weights: np.ndarray  # (n_el, rows) complex64: rows of the elevation DFT matrix
     dest: np.ndarray | None = None  # (n_el·len(pairs),) rows of the compacted polar array, (el, pair) order
+
+
+def _flat_voxels(out: np.ndarray) -> np.ndarray:
+    """``(D', n_z, n_y, n_x)`` → a ``(D', voxels)`` view of the same memory (contiguous or channels-last)."""
+    flat = out.reshape(out.shape[0], -1)
+    if not np.shares_memory(flat, out):
+        raise ShapeError(f"out's strides {out.strides} do not merge its voxel axes; give a C-contiguous or "
+                         "channels-last (voxel-major) array")
+    return flat
+
+
+_ROUND_CHUNK = 1 << 15  # values: torch converts chunks this small inline (no thread start-up), vectorised
+
+
+def _round_float16_(x: np.ndarray) -> None:
+    """In place on a C-contiguous float32 array: values as :func:`rfpose.dataset.to_float16` stores them
+    (clipped to ±65504, rounded to the nearest float16), kept float32. Torch's conversion is vectorised,
+    numpy's is not (4× slower); chunks stay in cache."""
+    import torch
+
+    if not x.flags.c_contiguous or x.dtype != np.float32:
+        raise ShapeError(f"float16 rounding works in place on C-contiguous float32, got {x.dtype} {x.strides}")
+    t = torch.from_numpy(x.reshape(-1))
+    for i in range(0, t.numel(), _ROUND_CHUNK):
+        c = t[i:i + _ROUND_CHUNK]
+        c.copy_(c.clamp_(-FLOAT16_MAX, FLOAT16_MAX).half())
 
 
 def _split_even(costs: list, parts: int) -> list:

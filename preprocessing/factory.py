@@ -91,6 +91,15 @@ class DatasetProcessor:
             y = np.stack([y.real, y.imag], axis=2).astype(np.float32)
         return y
 
+    def voxels_into(self, iq: np.ndarray, out) -> np.ndarray:
+        """rtpose: complex frames → the stored values (float16-rounded, as float32) written straight into
+        ``out`` — an array ``(F, *output_shape)`` (or without F for one frame) of any strides, or a tuple of
+        them that all receive the values (:meth:`CartesianProcessor.__call__`); the live pipeline fills its
+        model inputs this way, without intermediate arrays."""
+        if self.format != "rtpose":
+            raise ConfigError(f"voxels_into computes rtpose voxels, not the {self.format} format")
+        return self.chain(iq, out=out, float16_values=True)
+
     def __call__(self, iq: np.ndarray):
         y = self.compute(iq)
         return y if self.format == "points" else to_float16(y)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from rfpose.app.live import FramePairer, FrameWindows, round_like_dataset
+from rfpose.app.live import FramePairer, FrameWindows, StackedWindows, round_like_dataset
 from rfpose.errors import ConfigError
 from rfpose.models.data import session_windows
 from rfpose.preprocessing.dataset import FLOAT16_MAX
@@ -40,6 +40,29 @@ def test_live_windows_equal_the_dataset_reader_windows(frames, target):
     for k, w in got:
         assert w == list(reader[k])
     assert win.push("next") == ([(0, ["next"] * frames)] if win.lag == 0 else [])  # a new stream starts clamped
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3])
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last_3d])
+def test_stacked_windows_equal_the_concatenated_causal_windows(frames, fmt):
+    """Frames written in place into every window they belong to give, frame after frame, the windows
+    FrameWindows forms (the first frame repeated at a stream's start, after a reset too), concatenated on
+    the channel axis oldest first, as the hrradarpose family's live_inputs does."""
+    C, shape = 2, (2, 3, 4, 5)
+    st = StackedWindows(frames, shape, fmt)
+    ref = FrameWindows(frames, frames - 1)
+    for n in (5, 3):  # two streams
+        for i in range(n):
+            value = np.full(shape, float(i + 1), np.float32)
+            for dest in st.destinations():
+                assert dest.shape == shape
+                dest[...] = value
+            k, x = st.push()
+            (kr, window), = ref.push(value)
+            assert k == kr == i and x.shape == (1, frames * C, *shape[1:]) and x.is_contiguous(memory_format=fmt)
+            np.testing.assert_array_equal(x[0].numpy(), np.concatenate(window, axis=0))
+        st.reset()
+        ref.flush()
 
 
 def test_frame_pairer_pairs_by_time_and_drops_unpartnered():

@@ -64,7 +64,10 @@ class ModelFamily:
         needs_2d_labels: training needs ``joints_2d`` in the dataset.
         causal: windows end at the target frame (frames t-T+1 … t), so a live pipeline needs no future
             frame; False: the target sits at T//2.
-        memory_format: torch memory format of the model and its inputs in training.
+        memory_format: torch memory format of the model and its inputs (training and live inference).
+        stacks_frames_on_channels: :meth:`live_inputs` concatenates a window's frames (one input array, each
+            ``(1, C, …)``) along axis 1, oldest first; a causal family with it lets the live pipeline write
+            every frame straight into the inputs of the windows it belongs to.
         output_dims: 3 for skeletons in metres (radar frame), 2 for skeletons in label-image pixels.
     """
 
@@ -77,6 +80,7 @@ class ModelFamily:
     needs_2d_labels: ClassVar[bool] = False
     causal: ClassVar[bool] = False
     memory_format: ClassVar[torch.memory_format] = torch.contiguous_format
+    stacks_frames_on_channels: ClassVar[bool] = False
     output_dims: ClassVar[int] = 3
 
     #: recipes of particular models that differ from the family's (model name → Recipe)

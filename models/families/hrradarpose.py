@@ -19,6 +19,7 @@ class HRRadarPoseFamily(ModelFamily):
     causal = True
     # oneDNN's 3-D convolutions run about 15 % faster on channels-last tensors (2-core CPU, lite model)
     memory_format = torch.channels_last_3d
+    stacks_frames_on_channels = True  # live_inputs below
 
     def overrides_for_data(self, spec: InputSpec) -> dict:
         if spec.tensor_format != self.tensor_format:

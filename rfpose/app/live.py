@@ -87,6 +87,46 @@ class FrameWindows:
         return out
 
 
+class StackedWindows:
+    """Causal windows of T frames stacked on the channel axis (a family with ``stacks_frames_on_channels``),
+    filled in place: T input tensors ``(1, T·C, …)`` in ``memory_format``, window k in tensor k mod T.
+
+    Frame k belongs to windows k … k + T − 1, at channel slot T − 1 … 0; :meth:`destinations` gives those
+    slots (numpy views) so the processor writes the frame into all of them at once — plus, at a stream's
+    first frame, the earlier slots its windows clamp to it (as :class:`FrameWindows` and the dataset reader
+    repeat a session's first frame). No tensor is allocated or concatenated per frame.
+    """
+
+    def __init__(self, frames: int, shape: tuple[int, ...], memory_format):
+        import torch
+
+        self.frames, self.channels = frames, shape[0]
+        self.memory_format = memory_format
+        self.inputs = [torch.empty((1, frames * shape[0], *shape[1:]), memory_format=memory_format)
+                       for _ in range(frames)]
+        self._arrays = [t[0].numpy() for t in self.inputs]
+        self.count = 0
+
+    def destinations(self) -> tuple[np.ndarray, ...]:
+        """Where the next frame goes: ``(C, …)`` views of the inputs of every window it belongs to."""
+        k, T, C = self.count, self.frames, self.channels
+        out = []
+        for w in range(k, k + T):
+            slot = k - w + T - 1
+            buf = self._arrays[w % T]
+            out += [buf[i * C:(i + 1) * C] for i in range(0 if k == 0 else slot, slot + 1)]
+        return tuple(out)
+
+    def push(self) -> tuple[int, "torch.Tensor"]:
+        """The frame was written: → (k, the input of its window, valid until the next frame is written)."""
+        k = self.count
+        self.count += 1
+        return k, self.inputs[k % self.frames]
+
+    def reset(self) -> None:
+        self.count = 0
+
+
 class FramePairer:
     """Pairs the frames of several radars by time, as preprocessing pairs a HuPR session's streams: frames
     whose timestamps are within half a frame period form one tuple; a frame with no partner in time is
@@ -142,6 +182,7 @@ class RadarPosePipeline:
         from rfpose.dataset import InputSpec, PreprocessConfig, check_spec
         from rfpose.models.families import get_family
         from rfpose.models.families.base import ModelFamily
+        from rfpose.models.inference import for_cpu_inference
         from rfpose.models.train import load_run
         from rfpose.preprocessing.factory import processor_for_run
         from rfpose.radar_config import parse_cfg
@@ -150,6 +191,7 @@ class RadarPosePipeline:
             torch.set_num_threads(threads)
         self.model, self.run_config = load_run(run_dir, which=which)
         self.family = family = get_family(self.model)
+        for_cpu_inference(self.model, family.memory_format)
         if type(family).live_inputs is ModelFamily.live_inputs:
             raise ConfigError(f"{run_dir}: the {family.name} family has no live pipeline (its inputs "
                               f"{', '.join(family.input_arrays)} are not built from radar frames here)")
@@ -184,6 +226,10 @@ class RadarPosePipeline:
         self.max_people = max_people
         self._torch = torch
         self._windows = FrameWindows(family.window_span(self.model), family.target_position(self.model))
+        # voxels written straight into the model's inputs (float16-rounded as stored, in its memory format)
+        self._stacked: StackedWindows | None = None
+        self._in_place = (family.stacks_frames_on_channels and family.causal and self.radars == 1
+                          and config.format == "rtpose")
 
     @property
     def latency_frames(self) -> int:
@@ -195,7 +241,7 @@ class RadarPosePipeline:
         tuple, as the dataset reader gives them: float16-rounded, the window's frames oldest first), or None
         while a non-causal window still waits for its future frames."""
         ready = self._push(words, {})
-        return ready[-1][1] if ready else None
+        return tuple(t.clone() for t in ready[-1][1]) if ready else None
 
     def _decode(self, data: np.ndarray):
         if self.processor.takes_points:
@@ -211,14 +257,33 @@ class RadarPosePipeline:
         t0 = time.perf_counter()
         iq = [self._decode(w) for w in words]
         t1 = time.perf_counter()
+        if self._in_place:
+            stacked = self._stacked_windows()
+            self.processor.voxels_into(iq[0], stacked.destinations())
+            ms.update(decode=(t1 - t0) * 1e3, voxels=(time.perf_counter() - t1) * 1e3)
+            k, x = stacked.push()
+            return [(k, (x,))]
         # points are stored as computed (one (n, 5) array a frame); tensors float16-rounded
         frame = tuple(self.processor.compute(x)[0] if self.processor.format == "points" else
                       round_like_dataset(self.processor.compute(x)) for x in iq)
         ms.update(decode=(t1 - t0) * 1e3, voxels=(time.perf_counter() - t1) * 1e3)
         return [(k, self.family.live_inputs(self.model, w)) for k, w in self._windows.push(frame)]
 
+    def _input_format(self):
+        """The model's memory format for a torch model; ONNX Runtime takes contiguous arrays."""
+        return self.family.memory_format if isinstance(self.model, self._torch.nn.Module) else \
+            self._torch.contiguous_format
+
+    def _stacked_windows(self) -> StackedWindows:
+        fmt = self._input_format()
+        if self._stacked is None or self._stacked.memory_format != fmt:  # (re)made when the runtime is set
+            self._stacked = StackedWindows(self._windows.frames, tuple(self.processor.output_shape), fmt)
+        return self._stacked
+
     def _run(self, k: int, inputs: tuple, ms: dict, t0: float) -> PoseResult:
         t2 = time.perf_counter()
+        fmt = self._input_format()
+        inputs = tuple(t.contiguous(memory_format=fmt) if t.dim() == 5 else t for t in inputs)
         with self._torch.inference_mode():
             out = self.model(*inputs)
             joints, scores = self.model.decode(out, max_people=self.max_people)
@@ -236,5 +301,7 @@ class RadarPosePipeline:
     def flush(self) -> list[PoseResult]:
         """The poses of the stream's last :attr:`latency_frames` frames (windows clamped at its end, as the
         dataset reader clamps at a session's end); the next frame starts a new stream."""
+        if self._stacked is not None:
+            self._stacked.reset()
         return [self._run(k, self.family.live_inputs(self.model, w), {}, time.perf_counter())
                 for k, w in self._windows.flush()]

@@ -160,3 +160,20 @@ def input_file(path: str | Path, what: str) -> Path:
     if not p.exists():
         raise ConfigError(f"{what}: no such file", str(p))
     return p
+
+
+def model_overrides(items: Iterable[str], option: str = "--model-arg") -> dict:
+    """``KEY=VALUE`` items (VALUE JSON, else a string) → constructor overrides; a malformed item is a
+    :class:`~rfpose.errors.ConfigError` naming the option."""
+    import json
+
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{option} {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides

@@ -12,7 +12,6 @@ weight decay 1e-4). The run directory gets config.json, last.pt, best.pt, metric
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def add_arguments(p) -> None:
@@ -44,20 +43,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from rfpose.cli.args import output_dir
-    from rfpose.errors import ConfigError
+    from rfpose.cli.args import model_overrides, output_dir
     from rfpose.models.augment import AugmentConfig
     from rfpose.models.train import TrainConfig, train
 
-    overrides = {}
-    for item in args.model_arg:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--model-arg {item!r}: expected KEY=VALUE")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    overrides = model_overrides(args.model_arg)
     output_dir(args.out, args.force, allow_existing=args.resume)
     cfg = TrainConfig(model=args.model, data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, weight_decay=args.weight_decay, optimizer=args.optimizer,

@@ -158,7 +158,8 @@ def test_partial_tail_at_stop():
     for seq, bc, payload in packets(data):
         d = pack_data_packet(seq, bc, payload)
         r.feed(d, len(d))
-    assert r.flush(include_partial=True) == 3
+    assert len(out) == 2  # the complete frames went out with their last byte
+    assert r.flush(include_partial=True) == 1
     assert out[2].lost_bytes == F - 3000 and not out[2].complete
     out2 = []
     r2 = FrameReassembler(F, out2.append)
@@ -169,17 +170,27 @@ def test_partial_tail_at_stop():
     assert len(out2) == 2
 
 
-def test_frames_are_emitted_once_the_stream_passed_the_reorder_window():
+def test_complete_frames_go_out_with_their_last_byte_incomplete_ones_after_the_reorder_window():
+    """A live consumer gets a complete frame with the datagram that completed it (no wait for the next
+    frame's packets or the receiver's idle flush); a frame missing a packet waits until the stream is the
+    reorder window past its end, in case the packet comes late."""
     data = stream(4)
+    lost = next(i for i, (_, bc, p) in enumerate(packets(data)) if bc < 2 * F - 3000 < bc + len(p))  # in frame 1
     out = []
     r = FrameReassembler(F, out.append, reorder_bytes=2 * MAX_PAYLOAD_BYTES)
-    for seq, bc, payload in packets(data):
+    for i, (seq, bc, payload) in enumerate(packets(data)):
+        if i == lost:
+            continue
         d = pack_data_packet(seq, bc, payload)
         r.feed(d, len(d))
-        # frame k is out as soon as the stream is 2 packets past its end, not before
+        end = bc + len(payload)
         emitted = {f.index for f in out}
         for k in range(4):
-            assert (k in emitted) == ((k + 1) * F <= bc + len(payload) - 2 * MAX_PAYLOAD_BYTES)
+            out_at = (k + 1) * F + (2 * MAX_PAYLOAD_BYTES if k == 1 else 0)  # frame 1 waits for the window
+            if k > 1:  # frames go out in order: behind frame 1
+                out_at = max(out_at, 2 * F + 2 * MAX_PAYLOAD_BYTES)
+            assert (k in emitted) == (out_at <= end), (k, end)
+    assert [f.index for f in out] == [0, 1, 2, 3] and [f.complete for f in out] == [True, False, True, True]
 
 
 def test_bad_frame_size():

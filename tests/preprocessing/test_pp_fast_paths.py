@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pp_synth import Target, encode_cascade, encode_dca, if_frame, small_params
-from rfpose.errors import ShapeError
+from rfpose.errors import ConfigError, ShapeError
 from rfpose.preprocessing.cartesian import CartesianConfig, CartesianProcessor
 from rfpose.preprocessing.decode import decode_cascade_frame_trnl, decode_cascade_frames, decode_frames
 from rfpose.preprocessing.hupr import HuprProcessor
@@ -129,3 +129,39 @@ def test_two_lane_lane_shuffle_extreme_values(q_first):
     words[..., 2:4] = second.reshape(3, 4, 2, 2)
     got = decode_frames(words.reshape(-1), p)[0, 0]
     np.testing.assert_array_equal(got, i.astype(np.float32) + 1j * q.astype(np.float32))
+
+
+@pytest.mark.parametrize("board", ["awr1843boost", "mmwcas"])
+def test_voxels_written_into_channels_last_inputs_as_float16_stores_them(board):
+    """The live pipeline's path: one frame's voxels, float16-rounded in the resampling pass, written into
+    channel slices of channels-last model inputs (two windows at once) — the same values, bit for bit, as
+    the plain chain's output stored by the dataset writer."""
+    import torch
+
+    from rfpose.dataset import to_float16
+
+    p, b, words, x = _frame(board, frames=1)
+    conf = CartesianConfig(n_x=40, n_y=16, n_z=8)
+    proc = CartesianProcessor(p, b, conf)
+    stored = to_float16(proc(x)[0]).astype(np.float32)
+    D = proc.output_shape[0]
+    inputs = [torch.zeros((1, 2 * D, *proc.output_shape[1:])).contiguous(memory_format=torch.channels_last_3d)
+              for _ in range(2)]
+    dest = (inputs[0][0, D:].numpy(), inputs[1][0, :D].numpy())
+    got = proc(x, out=dest, float16_values=True)
+    assert np.shares_memory(got, inputs[0].numpy())
+    np.testing.assert_array_equal(inputs[0][0, D:].numpy(), stored)
+    np.testing.assert_array_equal(inputs[1][0, :D].numpy(), stored)
+    assert not inputs[0][0, :D].any() and not inputs[1][0, D:].any()  # the other slots untouched
+    big = np.full((1, 1, 1, 1), 1e6, np.float32)
+    from rfpose.preprocessing.cartesian import _round_float16_
+
+    _round_float16_(big)
+    assert big.item() == 65504.0  # clipped as to_float16 clips
+    with pytest.raises(ShapeError, match="strides"):  # voxel axes that do not merge into one
+        proc(x, out=np.zeros((D, *proc.output_shape[1:][::-1]), np.float32).transpose(0, 3, 2, 1),
+             float16_values=True)
+    with pytest.raises(ShapeError, match="out must be"):
+        proc(x, out=np.zeros(proc.output_shape, np.float64))
+    with pytest.raises(ConfigError, match="magnitude"):
+        CartesianProcessor(p, b, CartesianConfig(n_x=8, n_y=4, n_z=2, output="complex"))(x, float16_values=True)

@@ -8,7 +8,10 @@ monitor's skeleton messages) to the moment the MQTT subscriber / the WebSocket c
 monitor's CPU is read from ``/proc`` over the measured window (100 % = one core).
 
 Without ``--run`` the model is an untrained ``hrradarpose-lite`` at RT-Pose's grid (the voxel grid the
-AWR1843's configuration gives): timing does not depend on the weights.
+AWR1843's configuration gives) of the project's recipe (run 15: :data:`RECIPE_MODEL_ARGS`, two frames per
+input; ``--model-arg`` replaces them): timing does not depend on the weights. The JSON says which model ran.
+Each row also gives the monitor's per-stage medians (``/health``'s ``stages_ms_p50``: the wait from the
+frame's last packet to processing, decode, voxels, model, tracking-events-publishing).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ import numpy as np
 from rfpose.errors import ConfigError
 
 BOARD = "awr1843boost"
+#: the widths and settings of the project's best recipe (run 15, README "Results"): what a deployment runs
+RECIPE_MODEL_ARGS = {"head_channels": 32, "fuse_channels": 64, "offset_loss": "isotropic", "offset_radius": 1,
+                     "frames": 2, "heatmap_head_channels": 8}
 
 
 def _free_port() -> int:
@@ -65,8 +71,9 @@ def _session(tmp: Path, frames: int) -> Path:
     return path
 
 
-def _untrained_run(tmp: Path) -> Path:
-    """hrradarpose-lite with the input shape the AWR1843's default configuration gives, saved as a run."""
+def _untrained_run(tmp: Path, model_args: dict) -> Path:
+    """hrradarpose-lite with the input shape the AWR1843's default configuration gives and ``model_args``,
+    saved as a run."""
     import torch
 
     from rfpose.boards import get_board
@@ -76,13 +83,25 @@ def _untrained_run(tmp: Path) -> Path:
     board = get_board(BOARD)
     params = board.default_config().derive(board)
     shape = list(CartesianProcessor(params, board, workers=1).output_shape)
-    model = create_model("hrradarpose-lite", input_shape=shape)
+    overrides = {**model_args, "input_shape": shape}
+    model = create_model("hrradarpose-lite", **overrides)
     run = tmp / "run"
     run.mkdir()
-    (run / "config.json").write_text(json.dumps({"model": {"name": "hrradarpose-lite",
-                                                           "overrides": {"input_shape": shape}}}))
+    (run / "config.json").write_text(json.dumps({"model": {"name": "hrradarpose-lite", "overrides": overrides}}))
     torch.save({"model": model.state_dict()}, run / "best.pt")
     return run
+
+
+def _model_description(run: Path, run_dir: str | None, model_args: dict) -> dict:
+    """What the JSON records of the model: the run given, or the untrained recipe model and its arguments."""
+    doc = json.loads((run / "config.json").read_text())["model"]
+    overrides = doc.get("overrides", {})
+    out = {"name": doc["name"], "input_shape": overrides.get("input_shape"), "frames": overrides.get("frames", 1)}
+    if run_dir:
+        return {**out, "run": str(run_dir), "weights": "the run's"}
+    recipe = "the project's recipe (run 15)" if model_args == RECIPE_MODEL_ARGS else "--model-arg"
+    return {**out, "run": None, "model_args": model_args, "model_args_from": recipe,
+            "weights": "untrained (timing does not depend on them)"}
 
 
 class _Collector:
@@ -175,14 +194,16 @@ rate_hz = 1000
         a = np.array(col.lat[kind])
         for q in (50, 95, 99):
             row[f"{kind}_p{q}_ms"] = round(float(np.percentile(a, q)), 1) if a.size else None
-    row["inference_p50_ms"] = health.get("inference_ms_p50")
+    for stage, ms in (health.get("stages_ms_p50") or {}).items():  # queue, decode, voxels, model, inference, …
+        row[f"{stage}_p50_ms"] = ms
     row["dropped_frames"] = health.get("dropped_frames")
     row["cpu_percent"] = round(cpu, 1)
     return row
 
 
 def run(run_dir: str | None, runtimes: list[str], seconds: float, warmup_s: float, threads: int,
-        session: str | None = None) -> tuple[list[dict], dict]:
+        session: str | None = None, model_args: dict | None = None) -> tuple[list[dict], dict]:
+    """``model_args`` (untrained model only; default :data:`RECIPE_MODEL_ARGS`) are its constructor arguments."""
     from rfpose.boards import get_board
     from rfpose.drivers.emulators.adc_frames import SourceAdc
     from rfpose.drivers.emulators.dca1000 import DCA1000Emulator
@@ -194,13 +215,17 @@ def run(run_dir: str | None, runtimes: list[str], seconds: float, warmup_s: floa
     for r in runtimes:
         if r not in ("torch", "onnx"):
             raise ConfigError(f"--runtimes: {r!r} is not torch or onnx")
+    if run_dir and model_args:
+        raise ConfigError("--model-arg builds an untrained model; a --run brings its own")
+    model_args = dict(RECIPE_MODEL_ARGS) if model_args is None else model_args
     tmp = Path(tempfile.mkdtemp(prefix="rfpose-bench-monitor-"))
     procs = []
     try:
         sess = Path(session) if session else _session(tmp, 30)
-        run = Path(run_dir) if run_dir else _untrained_run(tmp)
+        run = Path(run_dir) if run_dir else _untrained_run(tmp, model_args)
         if not (run / "config.json").exists():
             raise ConfigError(f"{run}: not a training run (no config.json)")
+        model = _model_description(run, run_dir, model_args)
         if "onnx" in runtimes and not (run / "model.onnx").exists():
             if run_dir:  # never write into the user's run
                 run = Path(shutil.copytree(run, tmp / "run-copy"))
@@ -230,6 +255,6 @@ def run(run_dir: str | None, runtimes: list[str], seconds: float, warmup_s: floa
             p.terminate()
             p.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
-    extra = {"board": BOARD, "model": "hrradarpose-lite" if not run_dir else str(run_dir), "seconds": seconds,
+    extra = {"board": BOARD, "model": model, "seconds": seconds,
              "warmup_s": warmup_s, "threads": threads, "frame_period_s": 0.1, "target_p95_ms": 100.0}
     return rows, extra

@@ -50,6 +50,8 @@ class OnnxRuntimeModel:
             log.info("exporting %s for ONNX Runtime", path)
             export_model(model, "onnx", path)
         opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # constant folding, fusions
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one frame at a time: parallel ops, not branches
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -186,7 +186,7 @@ class Monitor:
         self.available = False
         self.processed = 0
         self.latency_ms: deque = deque(maxlen=200)  # frame complete → published
-        self.stage_ms: deque = deque(maxlen=200)
+        self.stage_ms: deque = deque(maxlen=200)  # per frame {stage: ms}: queue, decode, voxels, model, … publish
         self._frame_times: deque = deque(maxlen=100)
         self._cpu = (time.monotonic(), time.process_time(), 0.0)
         self._last_diag = 0.0
@@ -275,7 +275,10 @@ class Monitor:
         estimator = self._estimator_for()  # built on the first frame (seconds): the frame's time starts after it
         t = time.monotonic() if clock_s is None else clock_s
         wall = time.time() if clock_s is None else clock_s
+        t0 = time.perf_counter()
+        waited_ms = (time.time_ns() - frame.timestamp_ns) * 1e-6  # the frame's last packet → processing starts
         detections, stage_ms = estimator(frame)
+        t1 = time.perf_counter()
         tracks = self.tracker.update(t, detections)
         events = self.engine.update(t, wall, tracks)
         self.store.add(events)
@@ -294,7 +297,10 @@ class Monitor:
         self._frame_times.append(time.monotonic())
         if clock_s is None:
             self.latency_ms.append((now_ns - frame.timestamp_ns) * 1e-6)
-        self.stage_ms.append(stage_ms.get("total", 0.0))
+        t2 = time.perf_counter()
+        self.stage_ms.append({**({"queue": waited_ms} if clock_s is None else {}), **stage_ms,
+                              "inference": stage_ms.get("total", (t1 - t0) * 1e3),
+                              "after_inference": (t2 - t1) * 1e3})
         for fn in self.listeners:
             fn(payload)
         for e in events:
@@ -316,6 +322,8 @@ class Monitor:
         fps = (len(ft) - 1) / (ft[-1] - ft[0]) if len(ft) > 1 and ft[-1] > ft[0] else 0.0
         lat = np.array(list(self.latency_ms))
         stage = list(self.stage_ms)
+        stages = {k: round(float(np.median([st[k] for st in stage if k in st])), 1)
+                  for k in dict.fromkeys(k for st in stage for k in st) if k != "total"}
         t0, c0, cpu = self._cpu
         if now - t0 >= 1.0:
             cpu = 100.0 * (time.process_time() - c0) / (now - t0)
@@ -324,7 +332,8 @@ class Monitor:
             "available": self.available, "frames": self.processed, "fps": round(fps, 2),
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
-            "inference_ms_p50": round(float(np.median(stage)), 1) if stage else None,
+            "inference_ms_p50": stages.get("inference"),
+            "stages_ms_p50": stages,  # queue (last packet → processing), decode, voxels, model, after_inference
             "cpu_percent": round(cpu, 1), "cpu_count": os.cpu_count(),
             "dropped_frames": self.reader.dropped_frames, "reconnects": self.reader.reconnects,
             "source_error": self.reader.last_error or None, "tracks": len(self.tracker.confirmed),

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--run", help="training run (default: an untrained hrradarpose-lite at RT-Pose's grid)")
+    p.add_argument("--run", help="training run (default: an untrained hrradarpose-lite at RT-Pose's grid, the "
+                                 "project's recipe: run 15's model arguments)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
+                   help="without --run: the untrained model's constructor arguments instead of run 15's (repeatable)")
     p.add_argument("--session", help="AWR1843 session to stream (default: a simulated walk, 30 frames)")
     p.add_argument("--runtimes", default="torch,onnx", help="comma separated: torch, onnx (default both)")
     p.add_argument("--seconds", type=float, default=30.0, help="measured time per runtime (default 30)")
@@ -17,10 +20,14 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from rfpose.app.benchmarking import emit, monitor
+    from rfpose.cli.args import model_overrides
 
     rows, extra = monitor.run(args.run, [r.strip() for r in args.runtimes.split(",") if r.strip()], args.seconds,
-                              args.warmup, args.threads, args.session)
+                              args.warmup, args.threads, args.session, model_overrides(args.model_arg) or None)
+    m = extra["model"]
+    model = f"{m['name']} from {m['run']}" if m["run"] else f"untrained {m['name']} ({m['model_args_from']})"
     emit(rows, args.json, args.out, extra=extra,
          title=f"monitor: AWR1843 via emulated DCA1000 -> rfpose monitor -> MQTT / WebSocket, {args.seconds:g} s "
-               "per runtime (latency from the frame's last packet, ms)")
+               f"per runtime (latency from the frame's last packet, ms); {model}, input {m['input_shape']} x "
+               f"{m['frames']} frames")
     return 0
