@@ -266,7 +266,7 @@ def _skew(v: np.ndarray) -> np.ndarray:
                      np.stack([-v[:, 1], v[:, 0], z], -1)], 1)
 
 
-class _JointProblem:
+class BoardProblem:
     """Residuals and their sparse Jacobian for :func:`solve_lidar_camera`.
 
     Parameters: ``[a, t]`` of ``T_lidar_cam`` (``R = exp(a)·R_lc0``), then ``[b_k, s_k]`` of each
@@ -387,6 +387,20 @@ class _JointProblem:
                           shape=(row, self.n))
 
 
+def board_problem(poses: list[BoardPose], K: np.ndarray, dist: np.ndarray, target: CharucoTarget,
+                  cfg: LidarCameraConfig = LidarCameraConfig(), seed: int = 0) -> BoardProblem:
+    """The residuals of :func:`solve_lidar_camera` over ``poses`` (each with its LiDAR board), with the same
+    random subset of ``cfg.points_per_pose`` LiDAR points per pose for the same ``seed`` — also used by the
+    joint radar–LiDAR–camera refinement (:mod:`rfpose.calibration.joint`). Centre it before use."""
+    rng = np.random.default_rng(seed)
+    lidar_pts = []
+    for p in poses:
+        pts = p.lidar.points
+        lidar_pts.append(pts[rng.choice(len(pts), cfg.points_per_pose, replace=False)] if len(pts) > cfg.points_per_pose
+                         else pts)
+    return BoardProblem(poses, lidar_pts, K, dist, target.size_m, cfg)
+
+
 def solve_lidar_camera(poses: list[BoardPose], K: np.ndarray, dist: np.ndarray, target: CharucoTarget,
                        T_lidar_cam0: np.ndarray, camera: str = "camera", lidar: str = "lidar", where: str = "",
                        cfg: LidarCameraConfig = LidarCameraConfig(), seed: int = 0) -> LidarCameraResult:
@@ -403,13 +417,8 @@ def solve_lidar_camera(poses: list[BoardPose], K: np.ndarray, dist: np.ndarray, 
                                          f"is undetermined: add poses tilted >= {cfg.min_normal_spread_deg:g} deg "
                                          "about both a vertical and a horizontal axis")
     T0 = planes_initial(poses)
-    rng = np.random.default_rng(seed)
-    lidar_pts = []
-    for p in poses:
-        pts = p.lidar.points
-        lidar_pts.append(pts[rng.choice(len(pts), cfg.points_per_pose, replace=False)] if len(pts) > cfg.points_per_pose
-                         else pts)
-    problem = _JointProblem(poses, lidar_pts, K, dist, target.size_m, cfg)
+    problem = board_problem(poses, K, dist, target, cfg, seed)
+    lidar_pts = problem.pts
     # rotations are perturbed on the left of the current estimate; re-centring after each solve makes the
     # analytic Jacobian (first order in the perturbation) exact at the solution used for the covariance
     R_lc, t_lc = T0[:3, :3], T0[:3, 3]

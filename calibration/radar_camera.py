@@ -148,7 +148,8 @@ class RadarCameraFit:
     """``T_radar_camera`` (4×4, camera → radar), its ``covariance`` (6×6 over ``[rotation vector rad,
     translation m]``, left perturbation in the radar frame), per stop pixel residuals ``residual_px`` (n, 2),
     radar residuals ``residual_mm`` (n, 3) (fitted minus measured position), ``inliers`` (n,), and the
-    stops' ``radar_xyz`` (n, 3) and ``uv`` (n, 2)."""
+    stops' ``radar_xyz`` (n, 3), ``uv`` (n, 2) with its covariance ``uv_cov`` and (after
+    :func:`solve_radar_camera`) ``radar_index``, the radar stop of each row."""
 
     T: np.ndarray
     covariance: np.ndarray
@@ -157,6 +158,8 @@ class RadarCameraFit:
     inliers: np.ndarray
     radar_xyz: np.ndarray
     uv: np.ndarray
+    uv_cov: np.ndarray | None = None  # (n, 2, 2) px²
+    radar_index: np.ndarray | None = None  # (n,) which of the radar's stops each row is
     extra: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -238,7 +241,7 @@ def fit_radar_camera(radar_xyz: np.ndarray, radar_cov: np.ndarray, uv: np.ndarra
     rpx = _project(K, dist, pc) - uv
     inl = np.zeros(n, bool)
     inl[idx] = True
-    return RadarCameraFit(T, cov, rpx, (p_all - radar_xyz) * 1e3, inl, radar_xyz, uv)
+    return RadarCameraFit(T, cov, rpx, (p_all - radar_xyz) * 1e3, inl, radar_xyz, uv, np.asarray(uv_cov, float))
 
 
 def solve_radar_camera(radar: list[StopMeasurement], camera: list[StopMeasurement], K: np.ndarray, dist: np.ndarray,
@@ -258,8 +261,23 @@ def solve_radar_camera(radar: list[StopMeasurement], camera: list[StopMeasuremen
     check_geometry(pr, has_elevation, where)
     fit = fit_radar_camera(pr, np.array([radar[i].cov for i, _ in pairs]), np.array([camera[j].xyz[:2] for _, j in pairs]),
                            np.array([camera[j].cov[:2, :2] for _, j in pairs]), K, dist, T0, where)
+    fit.radar_index = np.array([i for i, _ in pairs])
     fit.extra.update({"stops_radar": len(radar), "stops_camera": len(camera), "pairs": len(pairs)})
     return fit
+
+
+def _reference_pixels(ref_xyz: np.ndarray, T_ref_camera: np.ndarray, K: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """The reference sensor's reflector positions ``(F, 3)`` projected into the camera ``(F, 2)`` px (NaN where
+    missing or behind the camera)."""
+    T = np.asarray(T_ref_camera, float)
+    ok = np.isfinite(ref_xyz[:, 0])
+    uv = np.full((len(ref_xyz), 2), np.nan)
+    pc = (ref_xyz[ok] - T[:3, 3]) @ T[:3, :3]
+    front = pc[:, 2] > 0.1
+    tmp = np.full((ok.sum(), 2), np.nan)
+    tmp[front] = _project(np.asarray(K, float), dist, pc[front])
+    uv[ok] = tmp
+    return uv
 
 
 def marker_clock_offset(track: MarkerTrack, ref_t_ns: np.ndarray, ref_xyz: np.ndarray, T_ref_camera: np.ndarray,
@@ -271,12 +289,35 @@ def marker_clock_offset(track: MarkerTrack, ref_t_ns: np.ndarray, ref_xyz: np.nd
     geometry, so the parallax between the sensors biases nothing."""
     from rfpose.calibration.clock import estimate_offset
 
-    T = np.asarray(T_ref_camera, float)
-    ok = np.isfinite(ref_xyz[:, 0])
-    uv = np.full((len(ref_xyz), 2), np.nan)
-    pc = (ref_xyz[ok] - T[:3, 3]) @ T[:3, :3]
-    front = pc[:, 2] > 0.1
-    tmp = np.full((ok.sum(), 2), np.nan)
-    tmp[front] = _project(np.asarray(K, float), dist, pc[front])
-    uv[ok] = tmp
+    uv = _reference_pixels(ref_xyz, T_ref_camera, K, dist)
     return estimate_offset(ref_t_ns, uv, track.timestamps_ns, track.uv, max_offset_s, where=where)
+
+
+def trigger_clock_offset(tracks: list[MarkerTrack], ref_t_ns: np.ndarray, ref_xyz: np.ndarray,
+                         T_ref_cameras: list[np.ndarray], Ks: list[np.ndarray], dists: list[np.ndarray],
+                         max_offset_s: float = 0.5, where: str = ""):
+    """One clock offset for cameras on one hardware trigger (one exposure instant per frame, one clock): each
+    camera's frames are matched to the first camera's by time (nearest within half a frame period), the
+    matched frames' timestamps averaged (each camera's stamping jitter averages out), and the marker's pixels
+    of every camera form one multi-channel signal against the reference projected into each camera
+    (:func:`marker_clock_offset`'s signals, pooled: the correlation is summed over the cameras). Frames where a
+    camera misses the marker drop out of the pooled signal."""
+    from rfpose.calibration.clock import estimate_offset
+
+    t0 = np.asarray(tracks[0].timestamps_ns, np.int64)
+    period = float(np.median(np.diff(t0))) if len(t0) > 1 else np.inf
+    t_sum, n = t0.astype(np.float64), np.ones(len(t0))
+    x = [tracks[0].uv]
+    for tr in tracks[1:]:
+        t = np.asarray(tr.timestamps_ns, np.int64)
+        k = np.clip(np.searchsorted(t, t0), 1, len(t) - 1)
+        k -= (t0 - t[k - 1]) < (t[k] - t0)  # the nearer neighbour
+        near = np.abs(t[k] - t0) < period / 2
+        uv = np.full((len(t0), 2), np.nan)
+        uv[near] = tr.uv[k[near]]
+        t_sum[near] += t[k[near]]
+        n[near] += 1
+        x.append(uv)
+    ref = np.concatenate([_reference_pixels(ref_xyz, T, K, d) for T, K, d in zip(T_ref_cameras, Ks, dists)], 1)
+    t_mean = np.round(t_sum / n).astype(np.int64)
+    return estimate_offset(ref_t_ns, ref, t_mean, np.concatenate(x, 1), max_offset_s, where=where)

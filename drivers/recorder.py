@@ -85,6 +85,8 @@ def _add_stream(writer, s: SensorConfig, src) -> None:
     geometry = ("extrinsics", "intrinsics", "distortion")
     meta = {k: v for k, v in src.metadata.items() if k not in ("cfg_text", "board", "frame_shape", *geometry)}
     meta["driver_uri"] = s.uri or s.driver
+    if s.trigger:  # the rig file's word wins over the source's
+        meta["trigger"] = s.trigger
     extrinsics, intrinsics, distortion = (getattr(s, k) if getattr(s, k) is not None else src.metadata.get(k)
                                           for k in geometry)
     if s.kind == "radar":

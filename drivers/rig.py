@@ -32,6 +32,7 @@
     kind = "camera"
     uri = "camera://0"
     intrinsics = [[600, 0, 320], [0, 600, 240], [0, 0, 1]]
+    trigger = "stereo"         # sensors on one hardware trigger share a name: calibrated with one clock offset
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class SensorConfig:
     extrinsics: list | None = None
     intrinsics: list | None = None
     distortion: list | None = None
+    trigger: str = ""
     emulation: EmulationConfig = field(default_factory=EmulationConfig)
 
 

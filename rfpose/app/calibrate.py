@@ -31,7 +31,7 @@ from rfpose.rig_calibration import Calibration, SensorCalibration, merge_all, po
 
 log = logging.getLogger(__name__)
 
-SOLVERS = ("intrinsics", "lidar-camera", "radar-lidar", "radar-camera", "clocks")
+SOLVERS = ("intrinsics", "lidar-camera", "radar-lidar", "radar-camera", "joint", "clocks")
 ROLES = ("board", "reflector", "motion")
 
 
@@ -65,6 +65,7 @@ class CalibrationRun:
     overlays: dict[str, dict] = field(default_factory=dict)
     radar: Calibration | None = None
     radar_camera: dict = field(default_factory=dict)  # camera -> RadarCameraFit (direct, from the marker)
+    joint: object | None = None  # rfpose.calibration.joint.JointFit of the last reflector capture
     clocks: Calibration | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -297,7 +298,7 @@ def calibrate_captures(paths: list[str], opts: CalibrateOptions | None = None) -
     if "radar-lidar" in opts.solvers and not by_role["reflector"] and set(opts.solvers) <= {"radar-lidar", "clocks"}:
         raise TargetNotFoundError(f"no corner reflector found by the LiDAR in any capture ({', '.join(roles)})")
     cameras = calibrate_cameras(by_role["board"], opts, run) if wants_cameras else []
-    radar = []
+    radar, refined = [], []
     if "radar-lidar" in opts.solvers and by_role["reflector"]:
         from rfpose.app.calibration_inputs import (radar_camera_from_session, radar_lidar_from_session,
                                                    reflector_tracks)
@@ -317,6 +318,16 @@ def calibrate_captures(paths: list[str], opts: CalibrateOptions | None = None) -
                 radar.append(part)
                 run.radar_camera.update(fits)
                 run.seconds["radar-camera"] = run.seconds.get("radar-camera", 0.0) + time.perf_counter() - t
+                if "joint" in opts.solvers and set(fits) & set(run.lidar_camera):
+                    from rfpose.app.calibration_inputs import joint_from_tracks
+
+                    t = time.perf_counter()
+                    joint, fit = joint_from_tracks(tracks, so_far, fits, run.lidar_camera, opts.target,
+                                                   opts.lidar_camera, opts.reflector_edge_m, str(r.path))
+                    if joint is not None:
+                        refined.append(joint)
+                        run.joint = fit
+                    run.seconds["joint"] = run.seconds.get("joint", 0.0) + time.perf_counter() - t
         run.radar = radar[0]
         run.overlays["_reflector"] = _reflector_overlay(by_role["reflector"][-1])
     if "clocks" in opts.solvers and by_role["motion"]:
@@ -327,7 +338,7 @@ def calibrate_captures(paths: list[str], opts: CalibrateOptions | None = None) -
         run.clocks = clock_offsets_from_session(by_role["motion"][0], max_offset_s=opts.max_clock_offset_s,
                                                 workers=opts.workers, known=known)
         run.seconds["clocks"] = time.perf_counter() - t
-    run.calibration = combine(radar, cameras, run.clocks, readers)
+    run.calibration = combine(radar, cameras, run.clocks, readers, refined)
     run.calibration.provenance = {
         **provenance([str(r.path) for r in readers], "rfpose calibrate", solvers=list(opts.solvers), roles=roles,
                      seconds=run.seconds, target=opts.target.to_dict()),
@@ -335,14 +346,16 @@ def calibrate_captures(paths: list[str], opts: CalibrateOptions | None = None) -
     return run
 
 
-def combine(radar: list[Calibration], cameras: list[Calibration], clocks: Calibration | None, readers) -> Calibration:
+def combine(radar: list[Calibration], cameras: list[Calibration], clocks: Calibration | None, readers,
+            refined: list[Calibration] = ()) -> Calibration:
     """Merge partial results into one calibration whose origin is the radar when a radar → LiDAR pose is
-    known, else the LiDAR when a LiDAR → camera pose is, else the first radar stream (poses absent)."""
+    known, else the LiDAR when a LiDAR → camera pose is, else the first radar stream (poses absent);
+    ``refined`` (the joint radar–LiDAR–camera refinement) last, so its poses win over the separate ones."""
     posed = [c for c in cameras if c.rig_frame]
     intrinsics = [c for c in cameras if not c.rig_frame]
     frame = (radar[0].rig_frame if radar else posed[0].rig_frame if posed else
              next((s for r in readers for s in _streams_of(r, "radar")), None) or readers[0].streams[0])
-    parts = radar + posed + [Calibration(frame, c.sensors, c.provenance) for c in intrinsics]
+    parts = radar + posed + [Calibration(frame, c.sensors, c.provenance) for c in intrinsics] + list(refined)
     if clocks is not None:
         if clocks.rig_frame != frame and frame in clocks.sensors:  # offsets against the new origin's clock
             base = clocks.sensors[frame].clock_offset_ns

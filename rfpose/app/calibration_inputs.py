@@ -242,7 +242,8 @@ def radar_camera_from_session(session, calib, tracks: tuple[RadarTrack, LidarTra
     :class:`rfpose.rig_calibration.Calibration` (rig frame = the radar): per camera the clock offset, the
     direct fit in ``residual["radar_camera_direct"]`` (and as the pose when no chained one exists), and the
     fits themselves ``{camera: RadarCameraFit}``."""
-    from rfpose.calibration.radar_camera import marker_clock_offset, marker_stops, solve_radar_camera
+    from rfpose.calibration.radar_camera import (marker_clock_offset, marker_stops, solve_radar_camera,
+                                                 trigger_clock_offset)
     from rfpose.calibration.radar_extrinsics import radar_stops
     from rfpose.errors import TargetNotFoundError
     from rfpose.rig_calibration import Calibration, SensorCalibration, invert, pose_error, provenance
@@ -255,9 +256,9 @@ def radar_camera_from_session(session, calib, tracks: tuple[RadarTrack, LidarTra
     T_rig_radar = np.asarray(r.stream(radar).metadata.get("extrinsics", np.eye(4)), float)
     rs = radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)
     sensors, fits = {}, {}
+    geo = {}  # camera -> (K, dist, chained pose or None, start pose, marker track)
     for cam in cameras:
         s = r.stream(cam)
-        where = f"{r.path}: {cam}"
         known = calib.sensors.get(cam)
         K = known.K if known is not None and known.K is not None else np.asarray(s.metadata["intrinsics"], float)
         dist = (known.dist if known is not None and known.dist is not None
@@ -266,16 +267,37 @@ def radar_camera_from_session(session, calib, tracks: tuple[RadarTrack, LidarTra
         T0 = chained if chained is not None else invert(T_rig_radar) @ np.asarray(s.metadata["extrinsics"], float)
         track = camera_marker_track(r, cam, progress)
         if track.found < 10:
-            raise TargetNotFoundError(f"{where}: the reflector's marker was found in {track.found} of {len(s)} frames; "
-                                      "the reflector capture needs the marker facing the camera at every position")
-        if lidar is not None and lidar in calib.sensors and calib.sensors[lidar].clock_offset_ns is not None:
-            T_lidar_cam = invert(calib.pose(lidar)) @ T0
-            e = marker_clock_offset(track, lt.sample_ns, lt.xyz, T_lidar_cam, K, dist, max_offset_s,
-                                    where=f"{where}: clock offset")
-            offset, via = e.offset_ns + calib.sensors[lidar].clock_offset_ns, lidar
+            raise TargetNotFoundError(f"{r.path}: {cam}: the reflector's marker was found in {track.found} of {len(s)} "
+                                      "frames; the reflector capture needs the marker facing the camera at every "
+                                      "position")
+        geo[cam] = (K, dist, chained, T0, track)
+    # clocks: against the LiDAR's reflector track (then + the LiDAR's offset), else the radar's; cameras on one
+    # hardware trigger (stream attr "trigger") get one offset from their pooled signals
+    if lidar is not None and lidar in calib.sensors and calib.sensors[lidar].clock_offset_ns is not None:
+        ref_t, ref_xyz, T_ref, base, via = (lt.sample_ns, lt.xyz, invert(calib.pose(lidar)),
+                                            calib.sensors[lidar].clock_offset_ns, lidar)
+    else:
+        ref_t, ref_xyz, T_ref, base, via = rt.sample_ns, rt.xyz, np.eye(4), 0, radar
+    groups: dict[str, list[str]] = {}
+    for cam in cameras:
+        groups.setdefault(r.stream(cam).metadata.get("trigger") or f"\0{cam}", []).append(cam)
+    clocks = {}
+    for trig, cams in groups.items():
+        K, dist, _, T0, track = zip(*(geo[c] for c in cams))
+        if len(cams) == 1:
+            e = marker_clock_offset(track[0], ref_t, ref_xyz, T_ref @ T0[0], K[0], dist[0], max_offset_s,
+                                    where=f"{r.path}: {cams[0]}: clock offset")
         else:
-            e = marker_clock_offset(track, rt.sample_ns, rt.xyz, T0, K, dist, max_offset_s, where=f"{where}: clock offset")
-            offset, via = e.offset_ns, radar
+            e = trigger_clock_offset(list(track), ref_t, ref_xyz, [T_ref @ T for T in T0], list(K), list(dist),
+                                     max_offset_s, where=f"{r.path}: {', '.join(cams)} (trigger {trig!r}): clock offset")
+        for c in cams:
+            clocks[c] = (e, {**e.to_dict(), "via": via, "signal": "reflector marker pixels"} |
+                         ({"trigger": trig, "cameras": cams} if len(cams) > 1 else {}))
+    for cam in cameras:
+        where = f"{r.path}: {cam}"
+        K, dist, chained, T0, track = geo[cam]
+        e, clock = clocks[cam]
+        offset = e.offset_ns + base
         shifted = type(track)(track.timestamps_ns + offset, track.uv, track.contrast)
         fit = solve_radar_camera(rs, marker_stops(shifted), K, dist, T0, rt.has_elevation, max_offset_s=0.2,
                                  where=where)
@@ -288,10 +310,79 @@ def radar_camera_from_session(session, calib, tracks: tuple[RadarTrack, LidarTra
         sensors[cam] = SensorCalibration(
             None if chained is not None else fit.T, int(offset),
             covariance=None if chained is not None else fit.covariance,
-            residual={"radar_camera_direct": direct,
-                      "clock": {**e.to_dict(), "via": via, "signal": "reflector marker pixels"}})
+            residual={"radar_camera_direct": direct, "clock": clock})
     part = Calibration(radar, sensors, provenance([str(r.path)], "reflector marker: direct radar -> camera, camera clocks"))
     return part, fits
+
+
+def joint_from_tracks(tracks: tuple[RadarTrack, LidarTrack], calib, fits: dict, boards: dict, target, cfg,
+                      edge_m: float = 0.10, where: str = ""):
+    """Refine radar → LiDAR, every LiDAR → camera and radar → camera at once
+    (:func:`rfpose.calibration.joint.joint_refine`) from the reflector capture's tracks and the board solves.
+
+    ``calib``: the merged calibration so far (rig frame = the radar: the LiDAR's pose, the cameras' intrinsics
+    and chained poses); ``fits``: the direct radar → camera fits ``{camera: RadarCameraFit}`` of this capture
+    (their stop pairs and inliers); ``boards``: ``{camera: LidarCameraResult}`` (board poses, LiDAR board points);
+    ``target``, ``cfg``: the board and the LiDAR → camera configuration those were solved with. Returns a
+    partial :class:`rfpose.rig_calibration.Calibration` (rig frame = the radar) whose LiDAR and camera poses and
+    covariances are the joint ones, the separate estimates and their agreement kept in ``residual["joint"]``,
+    and the :class:`~rfpose.calibration.joint.JointFit`."""
+    from rfpose.calibration.joint import CameraTerms, PointObservations, joint_refine
+    from rfpose.calibration.lidar_camera import board_problem
+    from rfpose.calibration.radar_extrinsics import fit_radar_to, lidar_stops, match_stops, radar_stops
+    from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
+
+    rt, lt = tracks
+    radar = calib.rig_frame
+    lidar = next(iter(boards.values())).lidar
+    rs = radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)
+    ls = lidar_stops(lt.timestamps_ns, lt.points, edge_m)
+    pairs = match_stops(rs, ls, where=where)
+    sep = fit_radar_to(rs, ls, pairs, rt.has_elevation, where)
+    lp = [(i, j) for (i, j), ok in zip(pairs, sep.inliers) if ok]
+
+    def obs(index, stops, d=3):
+        return PointObservations(np.asarray(index), np.array([s.xyz[:d] for s in stops]),
+                                 np.array([s.cov[:d, :d] for s in stops]))
+
+    radar_obs = obs(range(len(rs)), rs)
+    lidar_obs = obs([i for i, _ in lp], [ls[j] for _, j in lp])
+    cams = {}
+    for cam, fit in fits.items():
+        if cam not in boards or calib.sensors.get(cam) is None or calib.sensors[cam].K is None:
+            continue
+        b, known = boards[cam], calib.sensors[cam]
+        k = fit.inliers
+        problem = board_problem(b.poses, known.K, known.dist, target, cfg)
+        cams[cam] = CameraTerms(known.K, known.dist, PointObservations(fit.radar_index[k], fit.uv[k], fit.uv_cov[k]),
+                                problem, b.T_lidar_cam, [p.T_cam_board for p in b.poses])
+    if not cams:
+        return None, None
+    T_rl0 = calib.pose(lidar)
+    j = joint_refine(radar_obs, lidar_obs, T_rl0, cams, where)
+    joint_rl = {**{k: v for k, v in j.residual.items() if k not in cams},
+                "separate": {"T_rig_sensor": T_rl0.tolist(), "change": _change(j.T_radar_lidar, T_rl0)}}
+    sensors = {lidar: SensorCalibration(j.T_radar_lidar, covariance=j.cov_radar_lidar,
+                                        residual={"covariance_frame": radar, "joint": joint_rl})}
+    for cam in cams:
+        chained = calib.pose(cam)
+        joint_c = {**j.residual[cam], "T_lidar_cam": j.T_lidar_cam[cam].tolist(),
+                   "covariance_lidar_cam": j.cov_lidar_cam[cam].tolist(), "covariance_lidar_cam_frame": lidar,
+                   "chained_separate": {"T_rig_sensor": chained.tolist(), "change": _change(j.T_radar_cam[cam], chained)},
+                   "direct_separate": {"T_rig_sensor": fits[cam].T.tolist(),
+                                       "change": _change(j.T_radar_cam[cam], fits[cam].T)},
+                   "direct_vs_chained_separate": _change(fits[cam].T, chained)}
+        sensors[cam] = SensorCalibration(j.T_radar_cam[cam], covariance=j.cov_radar_cam[cam],
+                                         residual={"covariance_frame": radar, "joint": joint_c})
+    return Calibration(radar, sensors, provenance(
+        [where] if where else [], "joint radar-lidar-camera refinement (reflector stops, marker pixels, board corners/ranges/edges)")), j
+
+
+def _change(T: np.ndarray, T_ref: np.ndarray) -> dict:
+    from rfpose.rig_calibration import pose_error
+
+    dt, dr = pose_error(T, T_ref)
+    return {"trans_mm": dt * 1e3, "rot_deg": dr}
 
 
 def reflector_clock_offset(rt: RadarTrack, lt: LidarTrack, T_radar_lidar: np.ndarray, max_offset_s: float = 0.5,

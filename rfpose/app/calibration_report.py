@@ -217,20 +217,30 @@ def _radar_camera_section(run) -> str:
         d = calib.sensors[cam].residual.get("radar_camera_direct", {})
         agree = d.get("agreement_with_chained")
         chained = "—" if agree is None else f"{agree['trans_mm']:.1f} mm / {agree['rot_deg']:.3f}°"
+        j = calib.sensors[cam].residual.get("joint", {})
+        joint = "—" if not j else (f"{j['direct_separate']['change']['trans_mm']:.1f} mm / "
+                                   f"{j['direct_separate']['change']['rot_deg']:.3f}° (direct), "
+                                   f"{j['chained_separate']['change']['trans_mm']:.1f} mm / "
+                                   f"{j['chained_separate']['change']['rot_deg']:.3f}° (chained); marker "
+                                   f"{j['marker_rms_px']:.3f} px, board {j['board_rms_px']:.3f} px")
         t = fit.T[:3, 3] * 1e3
         rows.append(f"<tr><td>{html.escape(cam)}</td><td>t = ({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f}) mm</td>"
                     f"<td>{d.get('rms_px', float('nan')):.3f} px over {d.get('inliers', 0)} of {d.get('stops', 0)} "
                     f"stops</td><td>({', '.join(f'{v:.1f}' for v in d.get('std_trans_mm', []))}) mm; "
-                    f"({', '.join(f'{v:.3f}' for v in d.get('std_rot_deg', []))})°</td><td>{chained}</td></tr>")
+                    f"({', '.join(f'{v:.3f}' for v in d.get('std_rot_deg', []))})°</td><td>{chained}</td>"
+                    f"<td>{joint}</td></tr>")
         ov = run.overlays.get("_reflector", {}).get("images", {}).get(cam)
         if ov is not None:
             figs.append(_marker_figure(calib, cam, radar, fit, ov))
     return (f"<h2>{html.escape(radar)} → cameras, direct (reflector marker)</h2><p>The marker's centre (the "
             "reflector's apex) located in every camera frame, pooled per stop, against the radar's stop positions; "
-            "errors-in-variables fit (radar and pixel residuals whitened), covariance from the Jacobian. The "
-            "written pose is the one chained through the LiDAR when a board capture gave it; the last column "
-            "is how far the two disagree.</p><table><tr><th>camera</th><th>direct pose (camera in the radar "
-            "frame)</th><th>reprojection</th><th>1-sigma</th><th>direct vs chained</th></tr>"
+            "errors-in-variables fit (radar and pixel residuals whitened), covariance from the Jacobian. When a "
+            "board capture gave the LiDAR → camera pose, the written poses are the joint refinement (radar, LiDAR "
+            "and marker stops with the board's corners, ranges and edges in one least-squares problem), so "
+            "radar → camera = radar → LiDAR · LiDAR → camera; the last columns: how far the separate direct and "
+            "chained poses disagree, and how far the joint one moved from each.</p><table><tr><th>camera</th>"
+            "<th>direct pose (camera in the radar frame)</th><th>reprojection</th><th>1-sigma</th><th>direct vs "
+            "chained</th><th>joint vs separate</th></tr>"
             + "".join(rows) + "</table>" + "".join(figs))
 
 

@@ -105,6 +105,7 @@ class CameraSensor:
     clock: SensorClock = field(default_factory=SensorClock)
     nominal_T: np.ndarray | None = None
     nominal_model: CameraModel | None = None  # the data sheet's pinhole model; None: the truth
+    trigger: str | None = None  # cameras on one hardware trigger share this name (and one clock)
 
     @property
     def rate_hz(self) -> float:
@@ -296,6 +297,8 @@ class SimCameraSource(_SimSource):
         self.metadata = {"height": m.height, "width": m.width, "intrinsics": m.K.tolist(),
                          "distortion": list(m.distortion), "extrinsics": nominal_pose(sensor).tolist(),
                          "rate_hz": sensor.rate_hz, "simulated": True}
+        if sensor.trigger:
+            self.metadata["trigger"] = sensor.trigger
 
     def render(self, index: int) -> Rendered:
         t = self.true_time_s(index)

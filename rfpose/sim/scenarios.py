@@ -280,7 +280,8 @@ def make_sensors(board, cfg: str, rig_rng, hupr: bool = False, lidar: bool = Tru
             true = true_camera_model(rig_rng(nm + "/intrinsics"), design)
             clock = SensorClock(cam_clock.start_s, cam_clock.clock_offset_s, cam_clock.jitter_s)
             cameras.append(CameraSensor(nm, true, T, clock, nominal_T=N,
-                                        nominal_model=nominal_camera_model(rig_rng(nm + "/datasheet"), true)))
+                                        nominal_model=nominal_camera_model(rig_rng(nm + "/datasheet"), true),
+                                        trigger="cameras"))
     return radars, lidars, cameras
 
 

@@ -10,19 +10,21 @@ from rfpose.session import SessionReader
 #: issue #15: radar → camera within the sum of the LiDAR → camera (10 mm, 0.2°) and the radar → LiDAR
 #: bounds (awr1843boost 20 mm, 0.7°); clocks within 2 ms — met by the LiDAR on every seed and by 5 of the 6
 #: cameras with 10 Hz cameras (seed 2 cam_left +2.25 ms, docs/calibration-radar.md), hence 2.5 ms here
-DIRECT_MM, DIRECT_DEG, CLOCK_MS, CAMERA_CLOCK_MS = 30.0, 0.9, 2.0, 2.5
+#: (mmwcas: 10 mm, 0.3°)
+DIRECT = {"awr1843boost": (30.0, 0.9), "mmwcas": (20.0, 0.5)}
+CLOCK_MS, CAMERA_CLOCK_MS = 2.0, 2.5
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)  # ~75 s CPU of simulation per seed; minutes of wall on a shared machine
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_camera_clocks_and_direct_radar_camera_against_truth(tmp_path, seed):
+@pytest.mark.timeout(3600)  # ~75 s CPU of simulation per seed (mmwcas: several minutes); more wall when shared
+@pytest.mark.parametrize("board,seed", [("awr1843boost", 0), ("awr1843boost", 1), ("awr1843boost", 2), ("mmwcas", 0)])
+def test_camera_clocks_and_direct_radar_camera_against_truth(tmp_path, board, seed):
     from rfpose.app.calibration_inputs import radar_camera_from_session, radar_lidar_from_session, reflector_tracks
     from rfpose.sim.camera import CameraModel
     from rfpose.sim.session_writer import simulate_session
 
     s = tmp_path / "reflector.zarr"
-    simulate_session(s, "calibration-reflector", None, seed=seed, board="awr1843boost",
+    simulate_session(s, "calibration-reflector", None, seed=seed, board=board,
                      camera_model=CameraModel(rate_hz=10), labels_2d=False)
     r = SessionReader(s)
     truth = Calibration.from_dict(r.attrs["sim_truth"])
@@ -37,7 +39,7 @@ def test_camera_clocks_and_direct_radar_camera_against_truth(tmp_path, seed):
     for cam in ("cam_left", "cam_right"):
         assert abs(err[cam]["clock_ms"]) <= CAMERA_CLOCK_MS, (cam, err[cam])
         dt, dr = pose_error(fits[cam].T, truth.pose(cam))
-        assert dt * 1e3 <= DIRECT_MM and dr <= DIRECT_DEG, (cam, dt, dr)
+        assert dt * 1e3 <= DIRECT[board][0] and dr <= DIRECT[board][1], (cam, dt, dr)
         # the covariance is honest: the translation error is within 4 sigma on each axis (+1 mm)
         std = np.sqrt(np.diag(fits[cam].covariance)[3:]) * 1e3
         d = (fits[cam].T[:3, 3] - truth.pose(cam)[:3, 3]) * 1e3

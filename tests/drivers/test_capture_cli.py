@@ -168,3 +168,21 @@ def test_bench_capture_short(tmp_path, capsys):
     assert paced["offered_mbps"] == pytest.approx(319.3, abs=0.5)
     assert unpaced["packet_delay_us"] == "unpaced"
     assert json.loads(capsys.readouterr().out)["rows"] == doc["rows"]
+
+
+def test_a_shared_trigger_is_recorded_in_the_stream_attrs(tmp_path):
+    """Cameras declared on one hardware trigger in the rig file carry it as the stream attr ``trigger`` (which
+    ``rfpose calibrate`` reads to estimate one clock offset for them); the rig file's word wins over the
+    source's, and a camera without one keeps the source's (the simulator's cameras share one)."""
+    from rfpose.drivers.recorder import Recorder
+    from rfpose.session import SessionReader
+
+    uri = "sim://walk?board=awr1843boost&seed=0&frames=2#cam_left"
+    sensors = "".join(f'\n[[sensors]]\nname = "{n}"\nkind = "camera"\nuri = "{uri}"\n{extra}'
+                      for n, extra in (("left", 'trigger = "stereo"\n'), ("right", 'trigger = "stereo"\n'), ("sim", "")))
+    Recorder(parse_rig(sensors, "rig.toml"), tmp_path / "rec.zarr").run()
+    r = SessionReader(tmp_path / "rec.zarr")
+    assert r.stream("left").metadata["trigger"] == r.stream("right").metadata["trigger"] == "stereo"
+    assert r.stream("sim").metadata["trigger"] == "cameras"
+    with pytest.raises(ConfigError, match="trigger = 3 must be a string"):
+        parse_rig('[[sensors]]\nname="c"\nkind="camera"\nuri="camera://0"\ntrigger=3\n', "rig.toml")
