@@ -69,7 +69,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def estimate_offset(t_ref_ns: np.ndarray, ref: np.ndarray, t_ns: np.ndarray, x: np.ndarray,
                     max_offset_s: float = 0.5, min_overlap_s: float = 4.0, min_correlation: float = 0.5,
-                    max_std_s: float = 0.005, max_second_ratio: float = 0.8, where: str = "") -> OffsetEstimate:
+                    max_std_s: float = 0.05, max_second_ratio: float = 0.8, where: str = "") -> OffsetEstimate:
     """The offset to add to the stream's timestamps ``t_ns`` so its signal ``x`` lines up with the
     reference's ``ref`` at ``t_ref_ns``. Signals are ``(N,)`` or ``(N, k)`` (k channels on the same
     scale, e.g. pixels); samples with a NaN are ignored. Refused (:class:`DegenerateCalibrationError`) when

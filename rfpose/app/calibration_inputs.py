@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rfpose.errors import CorrespondenceError, FormatError
+from rfpose.errors import CorrespondenceError, DegenerateCalibrationError, FormatError
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +199,15 @@ def radar_lidar_from_session(session, radar: str | None = None, lidar: str | Non
     calib = solve_radar_lidar(rt.timestamps_ns, rt.cfar_xyz if method == "cfar" else rt.xyz, lt.timestamps_ns,
                               lt.points, radar_name=radar, lidar_name=lidar, has_elevation=rt.has_elevation,
                               resolution=rt.resolution, edge_m=edge_m, inputs=[str(r.path)], where=str(r.path))
-    if clock:
-        e = reflector_clock_offset(rt, lt, calib.pose(lidar), where=f"{r.path}: clock offset of {lidar}")
-        calib.sensors[lidar].clock_offset_ns = e.offset_ns
-        calib.sensors[lidar].residual["clock"] = {**e.to_dict(), "via": radar, "signal": "reflector range"}
+    if clock:  # the geometry stands without it: a capture whose moves do not pin the clock down keeps it
+        try:
+            e = reflector_clock_offset(rt, lt, calib.pose(lidar), where=f"{r.path}: clock offset of {lidar}")
+        except DegenerateCalibrationError as err:
+            log.warning("%s", err)
+            calib.sensors[lidar].residual["clock"] = {"not_calibrated": str(err)}
+        else:
+            calib.sensors[lidar].clock_offset_ns = e.offset_ns
+            calib.sensors[lidar].residual["clock"] = {**e.to_dict(), "via": radar, "signal": "reflector range"}
     return calib
 
 

@@ -184,7 +184,7 @@ def test_clock_offset_refuses_a_constant_velocity_walk():
     t_ref, t = np.arange(0, 6, 0.1), np.arange(0, 6, 0.2) + 0.03
     ramp = lambda s: 1.5 + 0.9 * s  # noqa: E731 - metres from the sensor, walking away at 0.9 m/s
     a, b = ramp(t_ref) + rng.normal(0, 0.02, len(t_ref)), ramp(t - 0.08) + rng.normal(0, 0.02, len(t))
-    with pytest.raises(DegenerateCalibrationError, match="does not pin the offset down"):
+    with pytest.raises(DegenerateCalibrationError, match="does not pin the offset down|ambiguous"):
         estimate_offset(_ns(t_ref), a, _ns(t), b, max_offset_s=0.3, min_overlap_s=4.0)
 
 

@@ -112,15 +112,28 @@ def stage_calibrate(state: DemoState) -> None:
         for name, off in cap.get("true_clock_offset_ns", {}).items():
             if name in calib.sensors and calib.sensors[name].clock_offset_ns is not None:
                 after.setdefault(name, {})["clock_ms"] = (calib.sensors[name].clock_offset_ns - off) / 1e6
+                if (std := _clock_std_ms(calib, name)) is not None:
+                    after[name]["clock_std_ms"] = std
             elif name in after:
                 after[name].pop("clock_ms", None)
         doc["errors"] = _error_rows(nominal, after)
         set_truth = Calibration.from_dict(SessionReader(ts["clock_session"]).attrs["sim_truth"])
         doc["training_set_clock_ms"] = {n: float(e["clock_ms"]) for n, e in calib_set.compare(set_truth).items()
                                         if "clock_ms" in e and n != calib_set.rig_frame}
+        doc["training_set_clock_std_ms"] = {n: _clock_std_ms(calib_set, n) for n in doc["training_set_clock_ms"]}
         doc["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
         doc["roles"] = {Path(k).name: v for k, v in run.roles.items()}
         state.doc["calibration"] = doc
         worst = [r for r in doc["errors"] if r["geometry"] == "calibrated" and "trans_mm" in r and r["sensor"] != "radar"]
         st.detail = "; ".join(f"{r['sensor']}: {r['trans_mm']:.1f} mm / {r['rot_deg']:.2f} deg" for r in worst)
         st.items, st.unit = 1 + len(ts["sessions"]), "sessions calibrated"
+
+
+def _clock_std_ms(calib, name: str) -> float | None:
+    """The 1-sigma (ms) of a stream's clock offset from motion, through the stream it was chained to."""
+    clock = calib.sensors[name].residual.get("clock", {})
+    if "std_ms" not in clock:
+        return None
+    via = clock.get("via")
+    chained = _clock_std_ms(calib, via) if via in calib.sensors and via != calib.rig_frame else 0.0
+    return float((clock["std_ms"] ** 2 + (chained or 0.0) ** 2) ** 0.5)
