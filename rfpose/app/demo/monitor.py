@@ -60,7 +60,8 @@ def _browse_monitor(url: str, token: str, shot: Path, seconds: float) -> dict:
         b.wait("location.pathname === '/login' && !!document.getElementById('token')", what="the login page")
         b.eval(f"document.getElementById('token').value = {json.dumps(token)};"
                "document.getElementById('login').click(); true")
-        b.wait("location.pathname === '/' && window.rfpose && window.rfpose.frames >= 2", timeout_s=max(seconds, 30),
+        # several frames: the page shows a live, moving view, not one snapshot
+        b.wait("location.pathname === '/' && window.rfpose && window.rfpose.frames >= 5", timeout_s=max(seconds, 30),
                what="live frames on the page")
         t0 = time.monotonic()
         while time.monotonic() - t0 < seconds and not b.eval("window.rfpose.last && window.rfpose.last.tracks "
