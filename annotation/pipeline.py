@@ -47,7 +47,7 @@ class AnnotateParams:
     landmark_correction: bool = True  # move the detector's landmarks onto rtpose15's joint centres
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
-    quality_threshold: float = 0.3  # frames with a lower mean joint confidence are flagged
+    quality_threshold: float = 0.3  # frames with a lower quality (P(error ≤ 80 mm), quality.MODEL) are flagged
     max_people: int = 2
     max_speed_mps: float = 4.0  # a track moving faster is a new identity (and, single-person, flagged)
     lidar: LidarDepthParams = field(default_factory=LidarDepthParams)
@@ -70,7 +70,7 @@ class Annotation:
     timestamps_ns: np.ndarray  # (N,) label times, radar clock
     joints: np.ndarray  # (N, P, 15, 3) radar frame, m
     confidence: np.ndarray  # (N, P, 15)
-    quality: np.ndarray  # (N,) mean joint confidence of the frame's people (0 where unlabelled)
+    quality: np.ndarray  # (N,) lowest person quality of the frame (quality.quality; 0 where unlabelled)
     flags: np.ndarray  # (N,) bits FLAG_*
     track_times_ns: np.ndarray  # (T,) reference camera frames, radar clock
     track_joints: np.ndarray  # (T, P, 15, 3) refined
@@ -78,7 +78,7 @@ class Annotation:
     track_confidence: np.ndarray  # (T, P, 15)
     reference_camera: str
     stats: dict
-    cues: np.ndarray | None = None  # (N, P, len(quality.CUES)) the quality cues at the radar frames
+    cues: np.ndarray | None = None  # (N, P, len(quality.ALL_CUES)) the quality cues at the radar frames
     person_quality: np.ndarray | None = None  # (N, P) probability the person's label is within 80 mm
 
     @property

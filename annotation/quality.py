@@ -39,10 +39,18 @@ CUES = (
     "distance",         # camera depth of the pelvis (m)
     "multi_view",       # fraction of joints seen by ≥ 2 cameras
     "log_jerk",         # log10 of the raw track's mean second difference (m) around the frame
+    "log_bone_max",     # log10 of the largest joint's bone-length deviation (m): a foreshortened limb lifted flat
+    "limb_unsupported",  # fraction of elbows, wrists, knees and ankles without an agreeing LiDAR depth
 )
+#: cues also given as their mean over the surrounding camera frames (suffix ``_ctx``, CONTEXT_FRAMES wide):
+#: a label's error persists over a few frames while single-frame cues flicker
+CONTEXT = ("vis_mean", "lidar_support", "log_sigma", "reproj_p90", "log_smooth_max", "log_bone_max",
+           "log_shape_dev", "profile", "limb_unsupported")
+CONTEXT_FRAMES = 9
+ALL_CUES = CUES + tuple(n + "_ctx" for n in CONTEXT)
+LIMBS = np.array([_J[j] for j in ("r_elbow", "l_elbow", "r_wrist", "l_wrist", "r_knee", "l_knee", "r_ankle",
+                                  "l_ankle")])
 
-#: fitted constants (see the module docstring); None: fall back to the mean joint confidence
-MODEL: dict | None = None
 
 
 def _log(x, floor):
@@ -72,7 +80,7 @@ def rigid_residual(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 def frame_cues(cams, KP: np.ndarray, CF: np.ndarray, raw: np.ndarray, refined: np.ndarray, sigma: np.ndarray,
                bone_dev: np.ndarray, support: np.ndarray | None, world: np.ndarray, swapped: np.ndarray) -> np.ndarray:
-    """Cues ``(T, P, len(CUES))`` of every camera frame and person.
+    """Cues ``(T, P, len(ALL_CUES))`` of every camera frame and person.
 
     ``cams``: the cameras (reference first) with ``project``/``width``/``height``; ``KP (C, T, P, 15, 2)`` px
     and ``CF (C, T, P, 15)`` the 2D detections after swap repair; ``raw``/``refined (T, P, 15, 3)`` radar
@@ -133,7 +141,15 @@ def frame_cues(cams, KP: np.ndarray, CF: np.ndarray, raw: np.ndarray, refined: n
             jerk[1:-1] = a
             jerk[0], jerk[-1] = a[0], a[-1]
         out[..., col["log_jerk"]] = _log(jerk, 1e-3)
-    return out
+        out[..., col["log_bone_max"]] = _log(np.nanmax(bone_dev, -1), 1e-3)
+        out[..., col["limb_unsupported"]] = 0.0 if support is None else (support[..., LIMBS] <= 0).mean(-1)
+        ctx = out[..., [col[n] for n in CONTEXT]]
+        h = CONTEXT_FRAMES // 2
+        pad = np.concatenate([np.full((h,) + ctx.shape[1:], np.nan), ctx, np.full((h,) + ctx.shape[1:], np.nan)])
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        ctx = np.nanmean(sliding_window_view(pad, CONTEXT_FRAMES, axis=0), -1)
+    return np.concatenate([out, ctx], -1)
 
 
 def standardise(cues: np.ndarray, model: dict) -> np.ndarray:
@@ -143,12 +159,12 @@ def standardise(cues: np.ndarray, model: dict) -> np.ndarray:
 
 
 def quality(cues: np.ndarray, model: dict | None = None) -> np.ndarray:
-    """Probability ``(...)`` that a label is within 80 mm (mean over joints) from its cues ``(..., len(CUES))``;
+    """Probability ``(...)`` that a label is within 80 mm (mean over joints) from its cues ``(..., len(ALL_CUES))``;
     NaN where no model is available (the caller falls back)."""
     model = MODEL if model is None else model
     if model is None:
         return np.full(cues.shape[:-1], np.nan)
-    if tuple(model["cues"]) != CUES:
+    if tuple(model["cues"]) != ALL_CUES:
         raise ValueError("quality model was fitted on other cues; refit with python -m rfpose.app.annotation_quality")
     logit = standardise(cues, model) @ np.asarray(model["coef"]) + float(model["intercept"])
     return 1.0 / (1.0 + np.exp(logit))  # the model predicts P(bad)
@@ -173,3 +189,25 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
         if np.abs(step).max() < 1e-8:
             break
     return theta[:-1], float(theta[-1])
+
+
+#: fitted constants (see the module docstring); None: fall back to the mean joint confidence
+MODEL: dict | None = {
+    "cues": list(ALL_CUES),
+    "mean": [0.90293, 0.06402, 0.01252, 0.4063, 0.03587, -0.76986, 0.08597, 113.10757, -1.21565, -0.59074, -1.2888,
+        -0.94076, 0.52154, 0.0467, 3.83369, 0.6676, -0.76868, -0.89693, 0.34418, 0.90116, 0.39434, -0.78023,
+        87.5018, -0.59724, -0.9117, -0.95268, 0.519, 0.35833],
+    "scale": [0.06868, 0.07876, 0.03104, 0.31514, 0.05256, 0.68252, 0.22267, 2200.27105, 0.6806, 0.6673, 0.69546,
+        0.4184, 0.15278, 0.20536, 0.91103, 0.47107, 0.64633, 0.74377, 0.2818, 0.06631, 0.30311, 0.65706, 1033.10799,
+        0.62209, 0.72097, 0.42312, 0.14625, 0.27497],
+    "coef": [-0.51356, 0.64733, 0.11303, -0.1081, 0.03662, -1.09445, -0.25714, 0.00026, 1.34499, -0.54229, 1.37056,
+        1.59322, -0.07858, 0.31226, 0.23832, 0.08786, -0.28007, -0.10172, 0.87133, -0.04417, -2.09009, -0.74275,
+        0.00196, 0.1381, 1.56525, 1.1345, 0.52946, -1.19855],
+    "intercept": 0.48327,
+    "frames": 716, "bad_frames": 290, "training_auroc": 0.987,
+    # training sessions (simulated with the compact rig, calibration from the simulator's truth, MediaPipe):
+    # rfpose simulate --scenario S --frames 40 --seed N --board awr1843boost for walk 13, walk-wave 11 and 14,
+    # random-poses 12, two-people 15; walk3 = rfpose simulate --scenario walk --seed 3 (docs/annotation.md)
+    "fitted_by": ("python -m rfpose.app.annotation_quality fit walk3.zarr walk-wave-11.zarr random-poses-12.zarr "
+                  "walk-13.zarr walk-wave-14.zarr two-people-15.zarr --modes mono,fused,stereo --l2 1.0"),
+}

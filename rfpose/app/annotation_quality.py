@@ -4,7 +4,7 @@
   python -m rfpose.app.annotation_quality eval HELD_OUT.zarr... [--model MODEL.json] [--out RESULT.json]
 
 ``fit`` runs the stage (cached detections) on the training sessions in every mode, takes each labelled radar
-frame's quality cues (:data:`rfpose.annotation.quality.CUES`, person 0) and whether its mean joint error
+frame's quality cues (:data:`rfpose.annotation.quality.ALL_CUES`, person 0) and whether its mean joint error
 against ``gt`` exceeds 80 mm, fits the logistic model (:func:`~rfpose.annotation.quality.fit_logistic`) and
 prints it as the Python literal that goes into :data:`rfpose.annotation.quality.MODEL`. ``eval`` scores
 held-out sessions with the shipped model (or ``--model``): per session and mode the AUROC of the quality for
@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 
 from rfpose.annotation.pipeline import AnnotateParams
-from rfpose.annotation.quality import CUES, fit_logistic, quality
+from rfpose.annotation.quality import ALL_CUES, fit_logistic, quality
 from rfpose.annotation.run import annotate_session
 from rfpose.app.annotation_eval import MODES, auroc
 from rfpose.app.annotation_report import truth_errors
@@ -62,7 +62,7 @@ def fit(data: list[dict], l2: float = 1.0) -> dict:
     Z = np.nan_to_num((X - mean) / scale, nan=0.0)
     w, b = fit_logistic(Z, y, l2)
     r = lambda a: [float(round(v, 5)) for v in a]  # noqa: E731
-    return {"cues": list(CUES), "mean": r(mean), "scale": r(scale), "coef": r(w), "intercept": round(b, 5),
+    return {"cues": list(ALL_CUES), "mean": r(mean), "scale": r(scale), "coef": r(w), "intercept": round(b, 5),
             "frames": int(len(y)), "bad_frames": int(y.sum())}
 
 

@@ -38,22 +38,22 @@ def test_fit_logistic_recovers_a_known_relation():
 
 
 def _model(coef):
-    F = len(Q.CUES)
-    return {"cues": list(Q.CUES), "mean": [0.0] * F, "scale": [1.0] * F, "coef": coef, "intercept": 0.0}
+    F = len(Q.ALL_CUES)
+    return {"cues": list(Q.ALL_CUES), "mean": [0.0] * F, "scale": [1.0] * F, "coef": coef, "intercept": 0.0}
 
 
 def test_quality_is_the_probability_of_a_good_label():
-    coef = [0.0] * len(Q.CUES)
-    coef[Q.CUES.index("log_shape_dev")] = 2.0
+    coef = [0.0] * len(Q.ALL_CUES)
+    coef[Q.ALL_CUES.index("log_shape_dev")] = 2.0
     m = _model(coef)
-    cues = np.zeros((3, len(Q.CUES)))
-    cues[:, Q.CUES.index("log_shape_dev")] = [-1.0, 0.0, 1.0]
+    cues = np.zeros((3, len(Q.ALL_CUES)))
+    cues[:, Q.ALL_CUES.index("log_shape_dev")] = [-1.0, 0.0, 1.0]
     q = Q.quality(cues, m)
     assert q[0] > 0.5 > q[2] and q[1] == pytest.approx(0.5)
-    cues[1, Q.CUES.index("log_shape_dev")] = np.nan  # a missing cue counts as the training average
+    cues[1, Q.ALL_CUES.index("log_shape_dev")] = np.nan  # a missing cue counts as the training average
     assert Q.quality(cues, m)[1] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="refit"):
-        Q.quality(cues, dict(m, cues=list(Q.CUES[:-1]) + ["other"]))
+        Q.quality(cues, dict(m, cues=list(Q.ALL_CUES[:-1]) + ["other"]))
 
 
 def test_cues_respond_to_what_they_measure():
@@ -78,15 +78,16 @@ def test_cues_respond_to_what_they_measure():
     support[:, :, :8] = 5
     support[70, 0, :4] = -5
     c = Q.frame_cues(cams, KP, CF, raw, refined, sig, np.zeros((T, 1, 15)), support, world, swapped)[:, 0]
-    col = {n: i for i, n in enumerate(Q.CUES)}
-    assert c.shape == (T, len(Q.CUES))
+    col = {n: i for i, n in enumerate(Q.ALL_CUES)}
+    assert c.shape == (T, len(Q.ALL_CUES))
     assert np.flatnonzero(c[:, col["swap_near"]] > 0).tolist() == [18, 19, 20, 21, 22]
     assert c[30, col["vis_low"]] == pytest.approx(5 / 15) and c[31, col["vis_low"]] == 0
     assert c[40, col["out_of_image"]] == pytest.approx(3 / 15)
     assert c[50, col["reproj_p90"]] > 0.05 > np.max(np.delete(c[:, col["reproj_p90"]], [40, 50]))  # 40: kp moved
     assert c[50, col["log_smooth_max"]] == pytest.approx(np.log10(0.3)) and c[49, col["log_smooth_max"]] == -3
     assert c[60, col["log_shape_dev"]] > np.log10(0.04) > np.nanmax(np.delete(c[:, col["log_shape_dev"]], [50, 60]))
-    assert c[70, col["lidar_disagree"]] == pytest.approx(4 / 15) and c[70, col["lidar_support"]] == pytest.approx(4 / 15)
+    assert c[70, col["lidar_disagree"]] == pytest.approx(4 / 15)
+    assert c[70, col["lidar_support"]] == pytest.approx(4 / 15)
     assert c[0, col["multi_view"]] == 1.0
     z = np.array([cams[0].project(J[i, 0, :1])[1][0] for i in (0, T - 1)])
     assert np.allclose(c[[0, T - 1], col["distance"]], z)
@@ -109,7 +110,7 @@ def test_shipped_model_ranks_corrupted_frames_below_clean_ones():
     ann = annotate(_rig(cams), dets, radar_t, params=AnnotateParams())
     err = np.nanmean(np.linalg.norm(ann.joints[:, 0] - _truth_at(rig_sim, radar_t)[:, 0], axis=-1), -1)
     ok = np.isfinite(err)
-    assert ann.cues.shape == (len(radar_t), 1, len(Q.CUES))
+    assert ann.cues.shape == (len(radar_t), 1, len(Q.ALL_CUES))
     assert np.all((ann.quality[ok] >= 0) & (ann.quality[ok] <= 1))
     worst = err[ok] > np.percentile(err[ok], 75)
     assert auroc(ann.quality[ok][worst], ann.quality[ok][~worst]) > 0.6
