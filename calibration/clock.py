@@ -9,7 +9,10 @@ reference is interpolated by a piecewise cubic (modified Akima: follows a stop-a
 without overshoot) and evaluated at the stream's own sample times, shifted; the score is the Pearson
 correlation of the two (summed over the channels of a multi-channel signal, e.g. pixel ``u`` and ``v``).
 Scanned over ±``max_offset_s`` at 10 ms, then refined below a millisecond by a bounded scalar search
-(sub-frame refinement). Linear interpolation of both signals onto a grid, as before, biased the offset by
+(sub-frame refinement). An offset the motion does not pin down is refused rather than guessed
+(:class:`~rfpose.errors.DegenerateCalibrationError`): a correlation that stays flat around its peak (a
+constant-velocity walk: two range ramps correlate whatever their shift) or a separate peak nearly as good
+(periodic motion). Linear interpolation of both signals onto a grid, as before, biased the offset by
 up to 0.5 ms at 10 Hz. The sign follows the calibration contract: the returned ``offset_ns`` is *added to the
 stream's timestamps* to put them on the reference clock.
 
@@ -26,14 +29,16 @@ import numpy as np
 from scipy.interpolate import Akima1DInterpolator
 from scipy.optimize import minimize_scalar
 
-from rfpose.errors import CalibrationError, TargetNotFoundError
+from rfpose.errors import CalibrationError, DegenerateCalibrationError, TargetNotFoundError
 
 
 @dataclass
 class OffsetEstimate:
     """``offset_ns`` (add to the stream's timestamps); ``correlation`` at the optimum (−1..1);
-    ``std_ns`` the 1-sigma from the correlation peak's curvature and the overlap length; ``overlap_s``;
-    ``second_ratio`` the second-best separate peak relative to the best (near 1 = ambiguous)."""
+    ``std_ns`` the 1-sigma from the correlation peak's curvature (the larger of the curvature at the optimum and
+    over ±100 ms around it) and the overlap length; ``overlap_s``; ``second_ratio`` the misfit (1 − correlation)
+    at the optimum over the misfit at the best separate local peak more than 100 ms away (0 = none; near 1 =
+    ambiguous)."""
 
     offset_ns: int
     correlation: float
@@ -64,10 +69,12 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def estimate_offset(t_ref_ns: np.ndarray, ref: np.ndarray, t_ns: np.ndarray, x: np.ndarray,
                     max_offset_s: float = 0.5, min_overlap_s: float = 4.0, min_correlation: float = 0.5,
-                    where: str = "") -> OffsetEstimate:
+                    max_std_s: float = 0.005, max_second_ratio: float = 0.8, where: str = "") -> OffsetEstimate:
     """The offset to add to the stream's timestamps ``t_ns`` so its signal ``x`` lines up with the
     reference's ``ref`` at ``t_ref_ns``. Signals are ``(N,)`` or ``(N, k)`` (k channels on the same
-    scale, e.g. pixels); samples with a NaN are ignored."""
+    scale, e.g. pixels); samples with a NaN are ignored. Refused (:class:`DegenerateCalibrationError`) when
+    the 1-sigma exceeds ``max_std_s`` or a separate peak's misfit is within ``1 / max_second_ratio`` of the
+    optimum's."""
     ta_ns, a = _clean(t_ref_ns, ref)
     tb_ns, b = _clean(t_ns, x)
     if len(ta_ns) < 10 or len(tb_ns) < 10:
@@ -98,17 +105,35 @@ def estimate_offset(t_ref_ns: np.ndarray, ref: np.ndarray, t_ns: np.ndarray, x: 
     if sc[k] < min_correlation:
         raise TargetNotFoundError(f"{where}: the motion signals do not match (best correlation {sc[k]:.2f} < "
                                   f"{min_correlation}); is the same moving person seen by both sensors?")
-    # second separate peak (outside ±100 ms of the best) tells how ambiguous the answer is
-    far = np.abs(coarse - coarse[k]) > 0.1
-    second = float(sc[far].max()) if far.any() else -1.0
+    if k in (0, len(coarse) - 1):
+        raise DegenerateCalibrationError(f"{where}: the best alignment is at the edge of the ±{max_offset_s:g} s "
+                                         "search; the offset may be larger (raise the maximum offset)")
     res = minimize_scalar(lambda o: -score(o), bounds=(coarse[k] - 0.01, coarse[k] + 0.01), method="bounded",
                           options={"xatol": 1e-6})
     best = float(res.x) if -res.fun >= sc[k] else float(coarse[k])
     rho = max(score(best), sc[k])
-    # curvature of the correlation at the peak → std of the offset (Cramér–Rao-like, per independent sample)
+    # curvature of the correlation at the peak → std of the offset (Cramér–Rao-like, per independent sample);
+    # also over ±100 ms, since a bumpy plateau (gappy samples, interpolation) can look sharp at the top
     h = 5e-3
     c2 = (score(best + h) - 2 * rho + score(best - h)) / h ** 2
+    near = (np.abs(coarse - best) <= 0.1) & (sc > -1)
+    if near.sum() >= 5:
+        c2 = max(c2, 2 * float(np.polyfit(coarse[near] - best, sc[near], 2)[0]))
     overlap = min(ta[-1], tb[-1] + best) - max(ta[0], tb[0] + best)
     n_eff = max(1.0, overlap / dt)
     std = float(np.sqrt(max(1e-12, (1 - rho ** 2) / max(-c2, 1e-9) / n_eff))) if c2 < 0 else float("inf")
-    return OffsetEstimate(int(round(best * 1e9)), rho, std * 1e9, float(overlap), second / rho if rho > 0 else 1.0)
+    # the best separate local peak (more than 100 ms away), as a misfit ratio
+    peaks = np.flatnonzero((sc >= np.roll(sc, 1)) & (sc >= np.roll(sc, -1)) & (np.abs(coarse - best) > 0.1))
+    peaks = peaks[(peaks > 0) & (peaks < len(sc) - 1) & (sc[peaks] > -1)]
+    second = float(sc[peaks].max()) if len(peaks) else None
+    ratio = 0.0 if second is None else (1 - rho + 1e-3) / (1 - second + 1e-3)  # 1e-3: indistinguishable
+    if std > max_std_s:
+        raise DegenerateCalibrationError(
+            f"{where}: the motion does not pin the offset down (1-sigma {std * 1e3:.0f} ms > {max_std_s * 1e3:.0f} "
+            f"ms: the correlation is flat around {best * 1e3:+.0f} ms); record a walk with turns and stops, "
+            "not a straight line at constant speed")
+    if ratio > max_second_ratio:
+        raise DegenerateCalibrationError(
+            f"{where}: ambiguous offset: {best * 1e3:+.0f} ms (correlation {rho:.3f}) and a separate peak "
+            f"(correlation {second:.3f}) fit nearly as well; record a less repetitive motion")
+    return OffsetEstimate(int(round(best * 1e9)), rho, std * 1e9, float(overlap), ratio)

@@ -6,14 +6,20 @@ to :class:`~rfpose.drivers.dca1000_reassembly.FrameReassembler`, which parses th
 copies the payload into its frame ring; no Python object is made per packet. Finished frames go into a
 bounded queue; when the consumer falls behind, frames are dropped and counted (the receiver never
 blocks, since a blocked receiver loses packets in the kernel instead).
+
+A frame's timestamp is the kernel's receive time of the datagram that completed it (``SIOCGSTAMPNS``, asked
+once per frame, not per packet), so a receiver thread that a busy host schedules late does not stamp
+frames late; where the kernel has no stamp (another OS), the host clock at completion.
 """
 
 from __future__ import annotations
 
 import collections
+import fcntl
 import logging
 import queue
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +32,7 @@ from rfpose.source import RadarFrame
 log = logging.getLogger(__name__)
 
 DEFAULT_RCVBUF_BYTES = 8 << 20
+SIOCGSTAMPNS = 0x8907  # linux/sockios.h: the last datagram's receive time as a struct timespec
 
 
 class DCA1000Receiver:
@@ -49,7 +56,8 @@ class DCA1000Receiver:
                  idle_flush_s: float = 0.05, on_idle: Callable[[], None] | None = None):
         self.frames: queue.Queue[RadarFrame] = queue.Queue(maxsize=queue_frames)
         self.dropped_frames = 0
-        self.reassembler = FrameReassembler(frame_bytes, self._put, reorder_bytes=reorder_bytes)
+        self.reassembler = FrameReassembler(frame_bytes, self._put, reorder_bytes=reorder_bytes,
+                                            clock_ns=self._received_ns)
         self.idle_flush_s = idle_flush_s
         self.peer = (fpga_ip, fpga_port)
         self.on_idle = on_idle
@@ -66,6 +74,7 @@ class DCA1000Receiver:
             self.sock.close()
             raise DeviceError(f"cannot bind the DCA1000 data port {host_ip}:{data_port}: {e.strerror}") from None
         self.sock.settimeout(idle_flush_s)
+        self._received_ns()  # the first ask turns the kernel's receive stamps on for this socket
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.thread_cpu_s = 0.0
@@ -74,6 +83,14 @@ class DCA1000Receiver:
         self.error: BaseException | None = None
         self._final = False
         self._overflow: collections.deque[RadarFrame] = collections.deque()
+
+    def _received_ns(self) -> int:
+        """The kernel's receive time of the last datagram read (ns since the epoch), else the host clock now."""
+        try:
+            sec, nsec = struct.unpack("qq", fcntl.ioctl(self.sock.fileno(), SIOCGSTAMPNS, bytes(16)))
+            return sec * 1_000_000_000 + nsec
+        except OSError:  # no datagram stamped yet, or not Linux
+            return time.time_ns()
 
     @property
     def stats(self) -> StreamStats:

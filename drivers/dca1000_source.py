@@ -1,7 +1,7 @@
 """A live DCA1000EVM radar source: configures the capture card (and the radar over its CLI when a port
 is given), starts the record before ``sensorStart`` as TI requires, and yields
-:class:`~rfpose.source.RadarFrame` with host timestamps at frame completion, ``lost_bytes`` and
-``complete``. ``stop()`` stops the radar and the record; every frame received is still read.
+:class:`~rfpose.source.RadarFrame` with timestamps (the kernel's receive time of the datagram that
+completed the frame), ``lost_bytes`` and ``complete``. ``stop()`` stops the radar and the record; every frame received is still read.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from rfpose.dataset import VoxelGrid
 
 @dataclass
 class AugmentConfig:
-    enabled: bool = True
+    enabled: bool | None = None
+    """None: the model's recipe decides (HuPR's trains without augmentation, RT-Pose's with)"""
     flip_prob: float = 0.5
     max_yaw_deg: float = 10.0
     """rtpose: uniform yaw in ±max_yaw_deg, applied with probability rotate_prob"""

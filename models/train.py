@@ -82,8 +82,8 @@ class TrainConfig:
         c.grad_clip = c.grad_clip if c.grad_clip is not None else r.grad_clip
         c.optimizer = c.optimizer or r.optimizer
         c.val_batch_size = c.val_batch_size or r.val_batch_size
-        if not r.augment:
-            c.augment = dataclasses.replace(c.augment, enabled=False)
+        if c.augment.enabled is None:
+            c.augment = dataclasses.replace(c.augment, enabled=r.augment)
         if c.cache and c.workers:
             raise ConfigError("the in-RAM cache (--cache) needs --workers 0: each worker would hold a copy")
         if c.optimizer not in ("adamw-onecycle", "adam"):

@@ -89,7 +89,7 @@ def test_calibrated_from_the_captures(demo_run):
         after, before = rows[(sensor, "calibrated")], rows[(sensor, "nominal (before)")]
         assert after["trans_mm"] < 30 and after["rot_deg"] < 1.0, after
         assert after["trans_mm"] < before["trans_mm"] or after["rot_deg"] < before["rot_deg"], (before, after)
-        if not any("of the capture" in n for n in cal.get("notes", [])):  # too little motion on a loaded machine
+        if not any("of the capture" in n for n in cal.get("notes", [])):  # too little or too plain a motion (a loaded machine drops frames)
             assert abs(after["clock_ms"]) < 50, after
     assert abs(rows[("cam_left", "calibrated")]["fx_pct"]) < 1.0
     if not any("of the training set" in n for n in cal.get("notes", [])):

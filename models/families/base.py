@@ -47,7 +47,7 @@ class Recipe:
     lr_decay: float = 1.0
     val_batch_size: int = 4
     augment: bool = True
-    """False: the recipe never augments (a paper that trains without augmentation)"""
+    """the default of ``--augment`` / ``--no-augment`` (False: the paper trains without augmentation)"""
 
 
 class ModelFamily:

@@ -13,7 +13,8 @@ class HuprFamily(ModelFamily):
     tensor_format = HUPR_FORMAT
     input_arrays = TENSOR_ARRAYS["hupr"]  # ("x_hori", "x_vert")
     # HuPR: Adam lr 1e-4, (coupled) wd 1e-4, ×0.999 every 2000 batches, batch 20, 200 epochs
-    recipe = Recipe("adam", 1e-4, 1e-4, (0.9, 0.999), 200, 20, lr_decay_every=2000, lr_decay=0.999)
+    # and no augmentation (train and test transforms are identical)
+    recipe = Recipe("adam", 1e-4, 1e-4, (0.9, 0.999), 200, 20, lr_decay_every=2000, lr_decay=0.999, augment=False)
     selection = ("ap", True)
     needs_2d_labels = True
     output_dims = 2

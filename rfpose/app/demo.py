@@ -431,7 +431,7 @@ def stage_calibrate(state: _State) -> None:
         cap = state.doc["capture"]
         def with_clocks(session: str, what: str):
             """The geometry plus clock offsets from the motion in ``session``; without them (a note in the
-            report) if the session shows too little motion — its streams then keep their recorded clocks."""
+            report) if the motion in it does not pin them down — its streams then keep their recorded clocks."""
             t = time.perf_counter()
             try:
                 return geometry.merge(clock_offsets_from_session(session, max_offset_s=cfg.max_clock_offset_s,

@@ -11,6 +11,7 @@ weight decay 1e-4). The run directory gets config.json, last.pt, best.pt, metric
 
 from __future__ import annotations
 
+import argparse
 import json
 
 
@@ -36,7 +37,8 @@ def add_arguments(p) -> None:
     p.add_argument("--limit-train", type=a.positive_int, help="use only the first N training samples")
     p.add_argument("--limit-val", type=a.positive_int, help="use only the first N validation samples")
     a.add_force(p)
-    p.add_argument("--no-augment", action="store_true", help="disable flip / rotation / intensity jitter")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip / rotation / intensity jitter (default: the model's recipe; HuPR's has none)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
                    help="constructor override, e.g. --model-arg max_people=3 (repeatable)")
 
@@ -61,7 +63,7 @@ def run(args) -> int:
                       lr=args.lr, weight_decay=args.weight_decay, optimizer=args.optimizer,
                       max_minutes=args.max_minutes, seed=args.seed, device=args.device, workers=args.workers,
                       limit_train=args.limit_train, limit_val=args.limit_val, resume=args.resume,
-                      augment=AugmentConfig(enabled=not args.no_augment), model_overrides=overrides,
+                      augment=AugmentConfig(enabled=args.augment), model_overrides=overrides,
                       threads=args.threads, cache=args.cache)
     result = train(cfg)
     if result["history"]:

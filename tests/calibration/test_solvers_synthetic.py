@@ -171,3 +171,37 @@ def test_clock_offset_recovered_from_sampled_motion(seed):
     with pytest.raises(TargetNotFoundError, match="do not match"):
         estimate_offset((t_ref * 1e9).astype(np.int64), a, (t_stream * 1e9).astype(np.int64),
                         rng.normal(size=len(b)))
+
+
+def _ns(t):
+    return (np.asarray(t) * 1e9).astype(np.int64)
+
+
+def test_clock_offset_refuses_a_constant_velocity_walk():
+    """Two range ramps correlate whatever their shift: refused, not guessed (a walk in a straight line at one
+    speed, as a short capture on a loaded machine gives, once aligned the LiDAR 125 ms off)."""
+    rng = np.random.default_rng(0)
+    t_ref, t = np.arange(0, 6, 0.1), np.arange(0, 6, 0.2) + 0.03
+    ramp = lambda s: 1.5 + 0.9 * s  # noqa: E731 - metres from the sensor, walking away at 0.9 m/s
+    a, b = ramp(t_ref) + rng.normal(0, 0.02, len(t_ref)), ramp(t - 0.08) + rng.normal(0, 0.02, len(t))
+    with pytest.raises(DegenerateCalibrationError, match="does not pin the offset down"):
+        estimate_offset(_ns(t_ref), a, _ns(t), b, max_offset_s=0.3, min_overlap_s=4.0)
+
+
+def test_clock_offset_refuses_a_periodic_motion_with_two_equal_peaks():
+    """A swing whose period is shorter than the search range: two shifts fit equally well."""
+    t_ref = np.arange(0, 20, 0.05)
+    t = np.arange(0, 20, 1 / 30) + 0.02
+    swing = lambda s: np.sin(2 * np.pi * s / 0.4)  # noqa: E731 - period 0.4 s inside a ±0.5 s search
+    with pytest.raises(DegenerateCalibrationError, match="ambiguous"):
+        estimate_offset(_ns(t_ref), swing(t_ref), _ns(t), swing(t), max_offset_s=0.5)
+
+
+def test_clock_offset_at_the_edge_of_the_search_is_refused():
+    rng = np.random.default_rng(3)
+    knots, vals = np.cumsum(rng.uniform(0.5, 1.5, 40)), rng.uniform(1.5, 4.5, 40)
+    t_ref = np.arange(0, 25, 0.1)
+    t = np.arange(0, 25, 0.1)
+    a, b = np.interp(t_ref, knots, vals), np.interp(t + 0.4, knots, vals)  # 400 ms off, searched over ±200 ms
+    with pytest.raises(DegenerateCalibrationError, match="edge"):
+        estimate_offset(_ns(t_ref), a, _ns(t), b, max_offset_s=0.2)

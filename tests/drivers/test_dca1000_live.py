@@ -262,3 +262,30 @@ def test_emulated_dca1000_streams_the_simulator(addrs):
         dca.close()
     want = open_source(uri)[0]
     assert len(got) == 1 and got[0].complete and np.array_equal(got[0].adc, want.adc)
+
+
+def test_a_frame_is_stamped_when_the_kernel_received_it_not_when_it_was_read(addrs):
+    """A host too busy to run the receiver thread on time must not stamp frames late: the frame's time is the
+    kernel's receive time of its last datagram, here 0.4 s before the thread first reads the socket."""
+    host, fpga = addrs
+    frame_bytes = 2 * proto.MAX_PAYLOAD_BYTES
+    rx = DCA1000Receiver(host, frame_bytes, fpga_ip=fpga)
+    board = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    board.bind((fpga, proto.FPGA_SOURCE_PORT))
+    try:
+        payload = bytes(range(256)) * (3 * frame_bytes // 256) + bytes(3 * frame_bytes % 256)  # 3 frames
+        for seq, off in enumerate(range(0, 3 * frame_bytes, proto.MAX_PAYLOAD_BYTES), start=1):
+            board.sendto(proto.pack_data_packet(seq, off, payload[off:off + proto.MAX_PAYLOAD_BYTES]),
+                         (host, proto.DATA_PORT))
+        sent = time.time_ns()
+        time.sleep(0.4)
+        read_from = time.time_ns()
+        rx.start()
+        frame = rx.get(timeout=5)
+        rx.stop()
+    finally:
+        rx.close()
+        board.close()
+    assert frame is not None and frame.complete and bytes(frame.adc.view(np.uint8)) == payload[:frame_bytes]
+    assert abs(frame.timestamp_ns - sent) < 50_000_000, (frame.timestamp_ns - sent) / 1e6
+    assert frame.timestamp_ns < read_from - 300_000_000

@@ -199,3 +199,11 @@ def test_ddp_two_processes(rt_dataset, tmp_path):
     assert len(list(csv.DictReader((run / "metrics.csv").open()))) == 1
     model, _ = load_run(run)
     assert model is not None
+
+
+@pytest.mark.parametrize("model, asked, used", [("hupr-lite", None, False), ("hupr-lite", True, True),
+                                                ("hrradarpose-lite", None, True), ("hrradarpose-lite", False, False)])
+def test_augmentation_defaults_to_the_papers_recipe_and_the_user_can_override_it(model, asked, used):
+    """HuPR trains without augmentation (train and test transforms identical), RT-Pose with flips and yaw."""
+    cfg = TrainConfig(model=model, data="d.zarr", out="r", augment=AugmentConfig(enabled=asked)).resolved()
+    assert cfg.augment.enabled is used
