@@ -89,7 +89,8 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
 
     ``times_ns (T,)`` on the radar clock; ``kp (T, 15, 2)`` px and ``conf (T, 15)`` of one person in ``cam``;
     ``world (T, 15, 3)`` optional root-relative shape. Returns ``depth (T, 15)`` m, ``sigma (T, 15)`` m and
-    ``support (T, 15)`` (LiDAR points used per joint; 0 where the depth came from the shape or the person).
+    ``support (T, 15)`` (LiDAR points used per joint; 0 where the depth came from the shape or the person
+    without LiDAR points, minus the points where the LiDAR's depth disagreed with the shape and was not used).
     """
     T, J = conf.shape
     ok = (conf > 0) & np.isfinite(kp).all(-1)
@@ -148,7 +149,7 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     use_shape = ok & ~agree & np.isfinite(shape)
     depth[agree], sigma[agree] = lid[agree], params.sigma_lidar_m
     depth[use_shape], sigma[use_shape] = shape[use_shape], params.sigma_shape_m
-    support[~agree] = 0
+    support[~agree] = np.where(has[~agree], -support[~agree], 0)
     return depth, sigma, support
 
 

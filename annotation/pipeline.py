@@ -14,6 +14,8 @@ from rfpose.annotation.detect import CameraDetections
 from rfpose.annotation.detectors import convert_confidence, correct_landmarks
 from rfpose.annotation.lidar_depth import LidarCloud, LidarDepthParams, joint_depths
 from rfpose.annotation.lift import lift
+from rfpose.annotation.quality import frame_cues
+from rfpose.annotation.quality import quality as score_quality
 from rfpose.annotation.refine import (bone_lengths, enforce_bone_lengths, reject_outliers, repair_swaps, resample,
                                       smooth_least_squares, smooth_one_euro, smooth_savgol)
 from rfpose.annotation.rig import RigView
@@ -45,7 +47,7 @@ class AnnotateParams:
     landmark_correction: bool = True  # move the detector's landmarks onto rtpose15's joint centres
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
-    quality_threshold: float = 0.3  # frames with a lower mean joint confidence are flagged
+    quality_threshold: float = 0.3  # frames with a lower quality (P(error ≤ 80 mm), quality.MODEL) are flagged
     max_people: int = 2
     max_speed_mps: float = 4.0  # a track moving faster is a new identity (and, single-person, flagged)
     lidar: LidarDepthParams = field(default_factory=LidarDepthParams)
@@ -68,7 +70,7 @@ class Annotation:
     timestamps_ns: np.ndarray  # (N,) label times, radar clock
     joints: np.ndarray  # (N, P, 15, 3) radar frame, m
     confidence: np.ndarray  # (N, P, 15)
-    quality: np.ndarray  # (N,) mean joint confidence of the frame's people (0 where unlabelled)
+    quality: np.ndarray  # (N,) lowest person quality of the frame (quality.quality; 0 where unlabelled)
     flags: np.ndarray  # (N,) bits FLAG_*
     track_times_ns: np.ndarray  # (T,) reference camera frames, radar clock
     track_joints: np.ndarray  # (T, P, 15, 3) refined
@@ -76,6 +78,8 @@ class Annotation:
     track_confidence: np.ndarray  # (T, P, 15)
     reference_camera: str
     stats: dict
+    cues: np.ndarray | None = None  # (N, P, len(quality.ALL_CUES)) the quality cues at the radar frames
+    person_quality: np.ndarray | None = None  # (N, P) probability the person's label is within 80 mm
 
     @property
     def labelled(self) -> np.ndarray:
@@ -198,6 +202,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     CF = np.zeros((C, T, P, 15))
     KP[0], CF[0] = kp0, conf0
     swaps = 0
+    swapped = np.zeros((T, P), bool)
     tol = int(params.pair_tolerance_ms * 1e6)
     for ci, c in enumerate(cams[1:], 1):
         t, kp, conf, _ = data[c.name]
@@ -217,6 +222,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
             for p in range(P):
                 KP[ci, :, p], CF[ci, :, p], sw = repair_swaps(KP[ci, :, p], CF[ci, :, p])
                 swaps += int(sw.sum())
+                swapped[:, p] |= sw
     # lifting: all frames and people at once, person axis folded into time
     R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
     tt = np.stack([c.T_cam_radar[:3, 3] for c in cams])
@@ -262,7 +268,15 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     conf = np.nan_to_num(resample(t_ref, jconf.reshape(T, -1), label_t, gap).reshape(N, P, 15))
     present = np.isfinite(joints).all(-1).any(-1)  # (N, P) person has any joint
     complete = np.isfinite(joints).all(axis=(2, 3))
-    quality = np.array([conf[i][present[i]].mean() if present[i].any() else 0.0 for i in range(N)])
+    cues_t = frame_cues(cams, KP, CF, raw, refined, sig, bone_dev,
+                        None if support is None else support.reshape(T, P, 15), world0, swapped)
+    cues = resample(t_ref, cues_t.reshape(T, -1), label_t, gap).reshape(N, P, -1)
+    pq = np.where(present, score_quality(cues), np.nan)
+    if np.isfinite(pq[present]).all():  # a fitted model: a frame is as good as its worst label
+        quality = np.where(present.any(1), np.nanmin(np.where(present, pq, np.inf), axis=1), 0.0)
+        quality = np.where(np.isfinite(quality), quality, 0.0)
+    else:  # no model: the mean joint confidence
+        quality = np.array([conf[i][present[i]].mean() if present[i].any() else 0.0 for i in range(N)])
     flags = np.zeros(N, np.int32)
     flags[(quality < params.quality_threshold) & present.any(1)] |= FLAG_LOW_QUALITY
     flags[present.any(1) & ~(complete | ~present).all(1)] |= FLAG_INCOMPLETE
@@ -276,4 +290,4 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
              "camera_order": [c.name for c in cams], "lidar_used": cloud is not None,
              "lidar_supported_joints": None if support is None else float((support > 0).mean())}
     return Annotation(np.arange(N), label_t, joints, conf, quality, flags, t_ref, refined, raw, jconf, ref.name,
-                      stats)
+                      stats, cues, pq)

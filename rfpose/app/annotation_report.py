@@ -45,7 +45,10 @@ def truth_errors(reader, ann: Annotation) -> np.ndarray | None:
         g = gt.joints[i][: int(gt.num_people[i])]
         if len(g) == 0:
             continue
-        k = int(np.nanargmin(np.linalg.norm(g[:, 0] - ann.joints[n, 0, 0], axis=-1)))
+        dist = np.linalg.norm(g[:, 0] - ann.joints[n, 0, 0], axis=-1)
+        if not np.isfinite(dist).any():  # the label's pelvis or every true pelvis missing
+            continue
+        k = int(np.nanargmin(dist))
         out[n] = np.linalg.norm(ann.joints[n, 0] - g[k], axis=-1)
     return out
 

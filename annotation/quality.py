@@ -1,0 +1,213 @@
+"""Per-frame label quality from measurable cues: the probability that a person's label is within 80 mm.
+
+A frame's label goes wrong in a handful of recognisable ways — the detector mixes left and right (a profile
+view), a joint is hidden or outside the image, the LiDAR misses the person or sees what hides a joint, the
+lifted 3D does not reproject onto the 2D detection once refined, the track jumps against its smoothed
+trajectory, the bones stretch away from the subject's lengths, the lifted skeleton disagrees with the
+detector's own 3D shape. :func:`frame_cues` measures each of these per camera frame and person from what the
+stage has (never the truth); :func:`quality` combines them with a logistic model whose constants
+(:data:`MODEL`) were fitted on training sessions only by ``python -m rfpose.app.annotation_quality`` (the
+command and sessions are in :data:`MODEL`'s ``fitted_by``; docs/annotation.md). The score is the model's
+probability that the frame's mean joint error is ≤ 80 mm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rfpose.skeletons import get_skeleton
+
+SK = get_skeleton("rtpose15")
+_J = {name: i for i, name in enumerate(SK.joints)}
+
+#: cue names, in the order of :func:`frame_cues`' last axis
+CUES = (
+    "vis_mean",         # mean detector confidence (MediaPipe visibility) of the 15 joints, reference camera
+    "vis_low",          # fraction of joints with confidence < 0.5
+    "out_of_image",     # fraction of joints not placed inside the reference image (2 % margin)
+    "lidar_support",    # fraction of joints whose depth came from LiDAR points that agreed with the shape
+    "lidar_disagree",   # fraction of joints whose LiDAR depth disagreed with the shape (occluded / background)
+    "log_sigma",        # log10 of the median posterior σ of the lifting (m)
+    "reproj",           # median reprojection distance, refined 3D vs 2D detection, per person height
+    "reproj_p90",       # its 90th percentile over joints and cameras
+    "log_smooth_dev",   # log10 median distance refined (bones + smoothing) vs raw lifted joints (m)
+    "log_smooth_max",   # log10 of its largest joint
+    "log_bone_dev",     # log10 of the mean bone-length deviation from the subject's lengths (m)
+    "log_shape_dev",    # log10 RMS distance, lifted vs detector 3D shape after rigid alignment (m)
+    "profile",          # 2D shoulder width / 2D torso length (small: seen from the side, swaps likely)
+    "swap_near",        # a left/right swap was repaired within ±2 frames
+    "distance",         # camera depth of the pelvis (m)
+    "multi_view",       # fraction of joints seen by ≥ 2 cameras
+    "log_jerk",         # log10 of the raw track's mean second difference (m) around the frame
+    "log_bone_max",     # log10 of the largest joint's bone-length deviation (m): a foreshortened limb lifted flat
+    "limb_unsupported",  # fraction of elbows, wrists, knees and ankles without an agreeing LiDAR depth
+)
+#: cues also given as their mean over the surrounding camera frames (suffix ``_ctx``, CONTEXT_FRAMES wide):
+#: a label's error persists over a few frames while single-frame cues flicker
+CONTEXT = ("vis_mean", "lidar_support", "log_sigma", "reproj_p90", "log_smooth_max", "log_bone_max",
+           "log_shape_dev", "profile", "limb_unsupported")
+CONTEXT_FRAMES = 9
+ALL_CUES = CUES + tuple(n + "_ctx" for n in CONTEXT)
+LIMBS = np.array([_J[j] for j in ("r_elbow", "l_elbow", "r_wrist", "l_wrist", "r_knee", "l_knee", "r_ankle",
+                                  "l_ankle")])
+
+
+
+def _log(x, floor):
+    return np.log10(np.maximum(np.nan_to_num(x, nan=floor), floor))
+
+
+def rigid_residual(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """RMS distance (m) between point sets ``A`` and ``B`` ``(..., J, 3)`` after the rotation and translation
+    that best move B onto A (Kabsch, vectorised); joints missing in either are left out; NaN with < 4 joints."""
+    ok = np.isfinite(A).all(-1) & np.isfinite(B).all(-1)
+    n = ok.sum(-1)
+    w = ok[..., None].astype(float)
+    a0, b0 = np.nan_to_num(A) * w, np.nan_to_num(B) * w
+    ca = a0.sum(-2, keepdims=True) / np.maximum(n, 1)[..., None, None]
+    cb = b0.sum(-2, keepdims=True) / np.maximum(n, 1)[..., None, None]
+    a, b = (a0 - ca) * w, (b0 - cb) * w
+    H = np.einsum("...ji,...jk->...ik", b, a)
+    U, _, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(np.einsum("...ij,...jk->...ik", U, Vt)))
+    D = np.ones(H.shape[:-2] + (3,))
+    D[..., 2] = d
+    R = np.einsum("...ij,...j,...jk->...ik", U, D, Vt)  # b @ R ≈ a
+    res = np.linalg.norm(np.einsum("...ji,...ik->...jk", b, R) - a, axis=-1)
+    rms = np.sqrt((res**2 * ok).sum(-1) / np.maximum(n, 1))
+    return np.where(n >= 4, rms, np.nan)
+
+
+def frame_cues(cams, KP: np.ndarray, CF: np.ndarray, raw: np.ndarray, refined: np.ndarray, sigma: np.ndarray,
+               bone_dev: np.ndarray, support: np.ndarray | None, world: np.ndarray, swapped: np.ndarray) -> np.ndarray:
+    """Cues ``(T, P, len(ALL_CUES))`` of every camera frame and person.
+
+    ``cams``: the cameras (reference first) with ``project``/``width``/``height``; ``KP (C, T, P, 15, 2)`` px
+    and ``CF (C, T, P, 15)`` the 2D detections after swap repair; ``raw``/``refined (T, P, 15, 3)`` radar
+    frame (m) before/after refinement; ``sigma (T, P, 15)`` the lifting's posterior σ (m); ``bone_dev (T, P,
+    15)`` m; ``support (T, P, 15)`` LiDAR points per joint (> 0 used, < 0 seen but disagreeing, None without
+    LiDAR); ``world (T, P, 15, 3)`` the detector's 3D shape (NaN without); ``swapped (T, P)`` bool."""
+    import warnings
+
+    C, T, P = CF.shape[:3]
+    out = np.full((T, P, len(CUES)), np.nan)
+    col = {n: i for i, n in enumerate(CUES)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kp0, c0 = KP[0], CF[0]
+        out[..., col["vis_mean"]] = c0.mean(-1)
+        out[..., col["vis_low"]] = (c0 < 0.5).mean(-1)
+        ref = cams[0]
+        mu, mv = 0.02 * ref.width, 0.02 * ref.height
+        inside = ((kp0[..., 0] >= mu) & (kp0[..., 0] <= ref.width - 1 - mu) & (kp0[..., 1] >= mv)
+                  & (kp0[..., 1] <= ref.height - 1 - mv))
+        out[..., col["out_of_image"]] = 1.0 - inside.mean(-1)
+        if support is None:
+            out[..., col["lidar_support"]] = 0.0
+            out[..., col["lidar_disagree"]] = 0.0
+        else:
+            out[..., col["lidar_support"]] = (support > 0).mean(-1)
+            out[..., col["lidar_disagree"]] = (support < 0).mean(-1)
+        out[..., col["log_sigma"]] = _log(np.nanmedian(sigma, -1), 1e-3)
+        lo, hi = np.nanmin(kp0, -2), np.nanmax(kp0, -2)
+        height = np.maximum(np.nan_to_num(np.linalg.norm(hi - lo, axis=-1), nan=1.0), 1.0)  # (T, P) px
+        d = np.full((C, T, P, 15), np.nan)
+        for ci, cam in enumerate(cams):
+            uv, z = cam.project(refined.reshape(-1, 3))
+            uv = uv.reshape(T, P, 15, 2)
+            d[ci] = np.where(CF[ci] > 0, np.linalg.norm(uv - KP[ci], axis=-1), np.nan) / height[..., None]
+        dd = np.moveaxis(d, 0, -1).reshape(T, P, -1)
+        out[..., col["reproj"]] = np.nanmedian(dd, -1)
+        out[..., col["reproj_p90"]] = np.nanpercentile(dd, 90, axis=-1)
+        dev = np.linalg.norm(refined - raw, axis=-1)
+        out[..., col["log_smooth_dev"]] = _log(np.nanmedian(dev, -1), 1e-3)
+        out[..., col["log_smooth_max"]] = _log(np.nanmax(dev, -1), 1e-3)
+        out[..., col["log_bone_dev"]] = _log(np.nanmean(bone_dev, -1), 1e-3)
+        out[..., col["log_shape_dev"]] = _log(rigid_residual(refined, world), 1e-3)
+        sh = np.linalg.norm(kp0[..., _J["l_shoulder"], :] - kp0[..., _J["r_shoulder"], :], axis=-1)
+        tor = np.linalg.norm(kp0[..., _J["thorax"], :] - kp0[..., _J["pelvis"], :], axis=-1)
+        out[..., col["profile"]] = sh / np.maximum(tor, 1.0)
+        sw = swapped.astype(float)
+        near = np.zeros_like(sw)
+        for k in range(-2, 3):
+            near = np.maximum(near, np.roll(sw, k, axis=0))
+        out[..., col["swap_near"]] = near
+        _, z0 = ref.project(refined[..., 0, :].reshape(-1, 3))
+        out[..., col["distance"]] = z0.reshape(T, P)
+        out[..., col["multi_view"]] = ((CF > 0).sum(0) >= 2).mean(-1)
+        jerk = np.full((T, P), np.nan)
+        if T >= 3:
+            a = np.nanmean(np.linalg.norm(np.diff(raw, 2, axis=0), axis=-1), -1)  # (T-2, P)
+            jerk[1:-1] = a
+            jerk[0], jerk[-1] = a[0], a[-1]
+        out[..., col["log_jerk"]] = _log(jerk, 1e-3)
+        out[..., col["log_bone_max"]] = _log(np.nanmax(bone_dev, -1), 1e-3)
+        out[..., col["limb_unsupported"]] = 0.0 if support is None else (support[..., LIMBS] <= 0).mean(-1)
+        ctx = out[..., [col[n] for n in CONTEXT]]
+        h = CONTEXT_FRAMES // 2
+        pad = np.concatenate([np.full((h,) + ctx.shape[1:], np.nan), ctx, np.full((h,) + ctx.shape[1:], np.nan)])
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        ctx = np.nanmean(sliding_window_view(pad, CONTEXT_FRAMES, axis=0), -1)
+    return np.concatenate([out, ctx], -1)
+
+
+def standardise(cues: np.ndarray, model: dict) -> np.ndarray:
+    """Cues minus the training mean over the training σ; a missing cue (NaN) counts as average (0)."""
+    z = (cues - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def quality(cues: np.ndarray, model: dict | None = None) -> np.ndarray:
+    """Probability ``(...)`` that a label is within 80 mm (mean over joints) from its cues ``(..., len(ALL_CUES))``;
+    NaN where no model is available (the caller falls back)."""
+    model = MODEL if model is None else model
+    if model is None:
+        return np.full(cues.shape[:-1], np.nan)
+    if tuple(model["cues"]) != ALL_CUES:
+        raise ValueError("quality model was fitted on other cues; refit with python -m rfpose.app.annotation_quality")
+    logit = standardise(cues, model) @ np.asarray(model["coef"]) + float(model["intercept"])
+    return 1.0 / (1.0 + np.exp(logit))  # the model predicts P(bad)
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method: ``P(y=1) = σ(X w + b)``; ``X (n, F)``
+    standardised, ``y (n,)`` in {0, 1}; classes weighted to equal total weight. Returns ``(w, b)``."""
+    n, F = X.shape
+    pos = y.sum()
+    sw = np.where(y > 0, 0.5 * n / max(pos, 1), 0.5 * n / max(n - pos, 1))
+    A = np.concatenate([X, np.ones((n, 1))], 1)
+    theta = np.zeros(F + 1)
+    reg = np.full(F + 1, l2)
+    reg[-1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(A @ theta)))
+        g = A.T @ (sw * (p - y)) + reg * theta
+        H = (A * (sw * p * (1 - p))[:, None]).T @ A + np.diag(reg + 1e-9)
+        step = np.linalg.solve(H, g)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return theta[:-1], float(theta[-1])
+
+
+#: fitted constants (see the module docstring); None: fall back to the mean joint confidence
+MODEL: dict | None = {
+    "cues": list(ALL_CUES),
+    "mean": [0.90293, 0.06402, 0.01252, 0.4063, 0.03587, -0.76986, 0.08597, 113.10757, -1.21565, -0.59074, -1.2888,
+        -0.94076, 0.52154, 0.0467, 3.83369, 0.6676, -0.76868, -0.89693, 0.34418, 0.90116, 0.39434, -0.78023,
+        87.5018, -0.59724, -0.9117, -0.95268, 0.519, 0.35833],
+    "scale": [0.06868, 0.07876, 0.03104, 0.31514, 0.05256, 0.68252, 0.22267, 2200.27105, 0.6806, 0.6673, 0.69546,
+        0.4184, 0.15278, 0.20536, 0.91103, 0.47107, 0.64633, 0.74377, 0.2818, 0.06631, 0.30311, 0.65706, 1033.10799,
+        0.62209, 0.72097, 0.42312, 0.14625, 0.27497],
+    "coef": [-0.51356, 0.64733, 0.11303, -0.1081, 0.03662, -1.09445, -0.25714, 0.00026, 1.34499, -0.54229, 1.37056,
+        1.59322, -0.07858, 0.31226, 0.23832, 0.08786, -0.28007, -0.10172, 0.87133, -0.04417, -2.09009, -0.74275,
+        0.00196, 0.1381, 1.56525, 1.1345, 0.52946, -1.19855],
+    "intercept": 0.48327,
+    "frames": 716, "bad_frames": 290, "training_auroc": 0.987,
+    # training sessions (simulated with the compact rig, calibration from the simulator's truth, MediaPipe):
+    # rfpose simulate --scenario S --frames 40 --seed N --board awr1843boost for walk 13, walk-wave 11 and 14,
+    # random-poses 12, two-people 15; walk3 = rfpose simulate --scenario walk --seed 3 (docs/annotation.md)
+    "fitted_by": ("python -m rfpose.app.annotation_quality fit walk3.zarr walk-wave-11.zarr random-poses-12.zarr "
+                  "walk-13.zarr walk-wave-14.zarr two-people-15.zarr --modes mono,fused,stereo --l2 1.0"),
+}
