@@ -15,7 +15,7 @@ def add_arguments(p) -> None:
     p.add_argument("--runtimes", default="torch,onnx", help="comma separated: torch, onnx (default both)")
     p.add_argument("--seconds", type=float, default=30.0, help="measured time per runtime (default 30)")
     p.add_argument("--warmup", type=float, default=15.0, help="unmeasured time first (default 15)")
-    p.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1, as the monitor's)")
 
 
 def run(args) -> int:
