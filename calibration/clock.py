@@ -70,13 +70,14 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def estimate_offset(t_ref_ns: np.ndarray, ref: np.ndarray, t_ns: np.ndarray, x: np.ndarray,
                     max_offset_s: float = 0.5, min_overlap_s: float = 4.0, min_correlation: float = 0.5,
-                    max_std_s: float | None = None, max_second_ratio: float = 0.8, where: str = "") -> OffsetEstimate:
+                    max_std_s: float | None = None, max_second_ratio: float = 0.8, where: str = "",
+                    advice: str | None = None) -> OffsetEstimate:
     """The offset to add to the stream's timestamps ``t_ns`` so its signal ``x`` lines up with the
     reference's ``ref`` at ``t_ref_ns``. Signals are ``(N,)`` or ``(N, k)`` (k channels on the same
     scale, e.g. pixels); samples with a NaN are ignored. Refused (:class:`DegenerateCalibrationError`) when
     the 1-sigma exceeds ``max_std_s`` (default a quarter of ``max_offset_s``: the estimate must be well inside the
     search, whose uniform prior has a 1-sigma of ``max_offset_s / √3``) or a separate peak's misfit is within ``1 / max_second_ratio`` of the
-    optimum's."""
+    optimum's; ``advice`` replaces the refusal's advice on what to record (default: a walker's)."""
     ta_ns, a = _clean(t_ref_ns, ref)
     tb_ns, b = _clean(t_ns, x)
     if len(ta_ns) < 10 or len(tb_ns) < 10:
@@ -136,12 +137,12 @@ def estimate_offset(t_ref_ns: np.ndarray, ref: np.ndarray, t_ns: np.ndarray, x: 
     if std > max_std_s:
         raise DegenerateCalibrationError(
             f"{where}: the motion does not pin the offset down (1-sigma {std * 1e3:.0f} ms > {max_std_s * 1e3:.0f} "
-            f"ms: the correlation is flat around {best * 1e3:+.0f} ms); record a walk with turns and stops, "
-            "not a straight line at constant speed")
+            f"ms: the correlation is flat around {best * 1e3:+.0f} ms); "
+            + (advice or "record a walk with turns and stops, not a straight line at constant speed"))
     if ratio > max_second_ratio:
         raise DegenerateCalibrationError(
             f"{where}: ambiguous offset: {best * 1e3:+.0f} ms (correlation {rho:.3f}) and a separate peak "
-            f"(correlation {second:.3f}) fit nearly as well; record a less repetitive motion")
+            f"(correlation {second:.3f}) fit nearly as well; " + (advice or "record a less repetitive motion"))
     return OffsetEstimate(int(round(best * 1e9)), rho, std * 1e9, float(overlap), ratio)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rfpose.errors import CorrespondenceError, DegenerateCalibrationError, FormatError
+from rfpose.errors import CalibrationError, CorrespondenceError, FormatError
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def radar_lidar_from_session(session, radar: str | None = None, lidar: str | Non
     if clock:  # the geometry stands without it: a capture whose moves do not pin the clock down keeps it
         try:
             e = reflector_clock_offset(rt, lt, calib.pose(lidar), where=f"{r.path}: clock offset of {lidar}")
-        except DegenerateCalibrationError as err:
+        except CalibrationError as err:  # refused (DegenerateCalibrationError), or no usable motion at all
             log.warning("%s", err)
             calib.sensors[lidar].residual["clock"] = {"not_calibrated": str(err)}
         else:
@@ -399,7 +399,10 @@ def reflector_clock_offset(rt: RadarTrack, lt: LidarTrack, T_radar_lidar: np.nda
     from rfpose.calibration.clock import estimate_offset
 
     rl = np.linalg.norm(lt.xyz @ T_radar_lidar[:3, :3].T + T_radar_lidar[:3, 3], axis=1)
-    return estimate_offset(rt.sample_ns, rt.range_m, lt.sample_ns, rl, max_offset_s, where=where)
+    return estimate_offset(rt.sample_ns, rt.range_m, lt.sample_ns, rl, max_offset_s, where=where,
+                           advice="the reflector's moves, as both sensors saw them, do not fix it: carry the reflector "
+                                  "briskly between positions in view of both sensors, or give a walk capture for "
+                                  "this clock")
 
 
 # -- clock offsets -------------------------------------------------------------------------------------------------

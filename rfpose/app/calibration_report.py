@@ -146,6 +146,8 @@ def _sensor_table(calib: Calibration) -> str:
             pose = f"t = ({t[0]:.1f}, {t[1]:.1f}, {t[2]:.1f}) mm<br>rpy = ({rpy[0]:.2f}, {rpy[1]:.2f}, {rpy[2]:.2f})°"
         if s.clock_offset_ns is not None:
             clock = f"{s.clock_offset_ns / 1e6:+.2f} ms"
+        elif s.residual.get("clock", {}).get("not_calibrated"):
+            clock = f"not calibrated<br><small>{html.escape(s.residual['clock']['not_calibrated'])}</small>"
         if s.K is not None:
             K = s.K
             intr = (f"fx {K[0, 0]:.2f}, fy {K[1, 1]:.2f}<br>cx {K[0, 2]:.2f}, cy {K[1, 2]:.2f}<br>"
@@ -193,9 +195,12 @@ def render_report(run) -> str:
         parts.append(_radar_section(run))
     if getattr(run, "radar_camera", None):
         parts.append(_radar_camera_section(run))
-    clocks = {n: s for n, s in calib.sensors.items() if s.clock_offset_ns is not None and n != calib.rig_frame}
+    clocks = {n: s for n, s in calib.sensors.items() if n != calib.rig_frame and
+              (s.clock_offset_ns is not None or s.residual.get("clock", {}).get("not_calibrated"))}
     if clocks:
-        rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{s.clock_offset_ns / 1e6:+.2f} ms</td>"
+        rows = "".join(f"<tr><td>{html.escape(n)}</td><td>"
+                       + ("not calibrated" if s.clock_offset_ns is None else f"{s.clock_offset_ns / 1e6:+.2f} ms")
+                       + "</td>"
                        f"<td><small>{html.escape(json.dumps(s.residual.get('clock', {}), default=str))}</small></td></tr>"
                        for n, s in clocks.items())
         parts.append(f"<h2>Clock offsets (against {html.escape(calib.rig_frame)})</h2><table><tr><th>stream</th>"
