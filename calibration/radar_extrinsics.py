@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rfpose.calibration.reflector import face_centre, find_stops, lidar_floor
+from rfpose.calibration.reflector import edge_bracketed_centre, face_centre, find_stops, lidar_floor
 from rfpose.calibration.rigid import RigidFit, fit_rigid, kabsch
 from rfpose.errors import CorrespondenceError, DegenerateCalibrationError, TargetNotFoundError
 from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
@@ -73,16 +73,22 @@ def radar_stops(t_ns: np.ndarray, xyz: np.ndarray, resolution: tuple[float, floa
 
 
 def lidar_stops(t_ns: np.ndarray, points: list[np.ndarray], edge_m: float = 0.10, tol_m: float = 0.03,
-                min_duration_s: float = 0.6) -> list[StopMeasurement]:
-    """Stops of the reflector in LiDAR sweeps (``points[i]``: its points in sweep i, sensor frame)."""
+                min_duration_s: float = 0.6, around: list[np.ndarray] | None = None) -> list[StopMeasurement]:
+    """Stops of the reflector in LiDAR sweeps (``points[i]``: its points in sweep i, sensor frame). With
+    ``around[i]`` (every point of sweep i near the reflector, hits and the rays that passed it) the centre
+    comes from :func:`~rfpose.calibration.reflector.edge_bracketed_centre`, else from the face's extent alone
+    (:func:`~rfpose.calibration.reflector.face_centre`, with :data:`~rfpose.calibration.reflector.LIDAR_FLOOR_M`)."""
     xyz = np.array([p.mean(axis=0) if len(p) >= 3 else np.full(3, np.nan) for p in points])
     out = []
     for s in find_stops(t_ns, xyz, tol_m, min_duration_s):
         per = [points[i] for i in s.frames]
         c = face_centre(np.concatenate(per), edge_m)
+        sigma = None
+        if around is not None:
+            c, sigma = edge_bracketed_centre(c, np.concatenate([around[i] for i in s.frames]), edge_m)
         # covariance of the centre from the spread of per-sweep centres (the faces' points move with noise)
         per_c = np.array([p.mean(axis=0) for p in per])
-        cov = np.cov(per_c.T) / len(per) + lidar_floor(c)
+        cov = np.cov(per_c.T) / len(per) + (lidar_floor(c) if sigma is None else lidar_floor(c, sigma))
         out.append(StopMeasurement(c, cov, s.mid_ns, s.t0_ns, s.t1_ns, len(per)))
     return out
 
@@ -165,11 +171,12 @@ def solve_radar_lidar(radar_t_ns: np.ndarray, radar_xyz: np.ndarray, lidar_t_ns:
                       lidar_points: list[np.ndarray], radar_name: str = "radar", lidar_name: str = "lidar",
                       has_elevation: bool = True, resolution: tuple[float, float, float] = (0.04, 0.25, 1.0),
                       edge_m: float = 0.10, max_offset_s: float = 0.5, inputs: list[str] | None = None,
-                      where: str = "") -> Calibration:
+                      where: str = "", lidar_around: list[np.ndarray] | None = None) -> Calibration:
     """The LiDAR's pose in the radar frame from one reflector capture; a partial calibration (rig frame =
-    the radar) whose LiDAR entry has the pose, the 6x6 covariance and the residuals."""
+    the radar) whose LiDAR entry has the pose, the 6x6 covariance and the residuals. ``lidar_around``: per
+    sweep, the points near the reflector (:func:`lidar_stops`)."""
     rs = radar_stops(radar_t_ns, radar_xyz, resolution)
-    ls = lidar_stops(lidar_t_ns, lidar_points, edge_m)
+    ls = lidar_stops(lidar_t_ns, lidar_points, edge_m, around=lidar_around)
     pairs = match_stops(rs, ls, max_offset_s, where)
     fit = fit_radar_to(rs, ls, pairs, has_elevation, where)
     res = {**fit.summary(), "stops_radar": len(rs), "stops_lidar": len(ls), "pairs": len(pairs),

@@ -13,8 +13,9 @@ Radar, two estimators (``docs/calibration.md`` compares them):
 
 LiDAR (:func:`locate_in_lidar`): points that are not background (:class:`VoxelBackground`: voxels occupied
 in most sweeps of the capture are the room) form the reflector and its stand; the reflector is the top
-``edge_m`` of that foreground; its reference point is the centroid of its front face (points between the
-top and bottom 1 cm bands, which hold the top and bottom faces the LiDAR may see).
+``edge_m`` of that foreground; its reference point is the centre of its front face, from the face's extent
+(:func:`face_centre`) and, per stop, from the rays that hit the target and those that passed it, with the
+target's known size (:func:`edge_bracketed_centre`).
 
 Stops (:func:`find_stops`): runs of detections that stay within ``tol_m`` of their median for at least
 ``min_duration_s`` — the reflector held still at one position.
@@ -113,13 +114,44 @@ def range_centroid(power: np.ndarray, range_m: np.ndarray, gate: np.ndarray, flo
 
 def phase_centre_m(params, board) -> np.ndarray:
     """``(3,)`` the virtual array's phase centre in the radar frame (m): the mean over the configured TX/RX
-    pairs of the TX–RX midpoint. Ranges and angles from the array's FFTs are measured from this point, not
-    from the board's antenna origin, so a detection ``d`` lies at ``d + phase_centre_m`` in the radar frame."""
+    pairs of the TX–RX midpoint. Ranges from the array's FFTs are measured from this point, not from the
+    board's antenna origin (angles from :func:`angle_centre_m`)."""
     half = params.wavelength_m / 2
     tx = board.tx_array()[list(params.tx_order)] * half
     rx = board.rx_array()[list(params.rx_channels)] * half
     c = 0.5 * (tx.mean(axis=0) + rx.mean(axis=0))
     return np.array([0.0, c[0], c[1]])
+
+
+def angle_centre_m(params, board) -> np.ndarray:
+    """``(3,)`` the point (radar frame, m) from which the angle FFTs measure directions at short range.
+
+    A pair's path to a target at range R in direction u is |p−a| + |p−b| ≈ 2R − (a+b)·u + (|a|² + |b|²)/(2R)
+    (TX at a, RX at b in the antenna plane). The FFT fits a linear phase over the virtual positions a+b; the
+    quadratic term's best linear fit, (|a|² + |b|²)/2 ≈ g·(a+b) + c over the pairs, adds g/R to the
+    direction cosines, i.e. the directions are those seen from the point g, not from the range's phase
+    centre (:func:`phase_centre_m`). For a MIMO layout the two differ: mmwcas by (8.4, 9.4) mm (y, z), the
+    awr1843boost by 3.2 mm in z (its elevated TX sits in the middle of the row) — constant offsets of every
+    detection at 2–4.5 m, well inside the Fraunhofer distance (docs/calibration-radar.md)."""
+    half = params.wavelength_m / 2
+    tx = board.tx_array()[list(params.tx_order)] * half
+    rx = board.rx_array()[list(params.rx_channels)] * half
+    a, b = np.repeat(tx, len(rx), axis=0), np.tile(rx, (len(tx), 1))
+    v = a + b
+    q = 0.5 * ((a ** 2).sum(axis=1) + (b ** 2).sum(axis=1))
+    g = np.linalg.lstsq(np.c_[v, np.ones(len(v))], q, rcond=None)[0][:2]
+    return np.array([0.0, g[0], g[1]])
+
+
+def radar_point(range_m: float, sin_az: float, sin_el: float, range_centre: np.ndarray,
+                angle_centre: np.ndarray) -> np.ndarray:
+    """``(3,)`` radar-frame position of a detection at ``range_m`` from ``range_centre`` in the direction
+    (``sin_az``, ``sin_el``) seen from ``angle_centre`` (:func:`phase_centre_m`, :func:`angle_centre_m`): the
+    point on that ray whose distance from the range centre is the range."""
+    d = direction_to_xyz(np.float64(1.0), np.float64(sin_az), np.float64(sin_el))
+    w = angle_centre - range_centre
+    s = -(w @ d) + np.sqrt(max(range_m ** 2 - w @ w + (w @ d) ** 2, 0.0))
+    return angle_centre + s * d
 
 
 def strongest_point(xyz: np.ndarray, power: np.ndarray, min_range_m: float = 0.5,
@@ -197,9 +229,18 @@ def reflector_points(p: np.ndarray, background: VoxelBackground, edge_m: float =
     return p[reflector_mask(p, background, edge_m)]
 
 
-#: 1-sigma of a stop's LiDAR estimate along the viewing ray, across it and vertically (m): the scan lines
-#: sample the face's edges with gaps of a few mm at 2–4 m
+#: 1-sigma of a stop's LiDAR estimate along the viewing ray, across it and vertically (m) from the face's points
+#: alone: the scan lines sample the face's edges with gaps of a few mm to 4 cm at 2–4 m
 LIDAR_FLOOR_M = (1e-3, 2e-3, 4e-3)
+#: the simulator's reflector (``rfpose/sim/targets.py``): a block of depth 2/3 of its edge behind the front
+#: face, the marker sheet 1 mm in front of it; the apex (the radar's reference) is the face's centre
+REFLECTOR_DEPTH_FRACTION = 2 / 3
+REFLECTOR_SHEET_M = 1e-3
+#: which rays near the reflector hit it (range within this of the block's depth span: 3 sigma of a LiDAR's
+#: 2 cm range noise) and which passed it (at least this far beyond its back)
+HIT_MARGIN_M, MISS_BEYOND_M = 0.06, 0.25
+#: 1-sigma added to an edge-bracketed centre's across and vertical axes (m): modelling error
+EDGE_FLOOR_M = 1e-3
 
 
 def face_centre(points: np.ndarray, edge_m: float = 0.10, band_m: float = 0.012) -> np.ndarray:
@@ -207,7 +248,11 @@ def face_centre(points: np.ndarray, edge_m: float = 0.10, band_m: float = 0.012)
     of one stop. A LiDAR samples a small face along scan lines, so the points' centroid is biased toward
     the densest lines; the face's extent is not: height = the top edge (highest point: the top face or the
     top scan line) − ``edge_m``/2; across the ray = the midpoint of the 0.5/99.5 % extremes; along the ray
-    = the median depth of the front-face points (between the top and bottom ``band_m`` bands)."""
+    = the median depth of the front-face points (between the top and bottom ``band_m`` bands).
+
+    The extent is only as good as the scan pattern near the edges: where no ray hits the face close to its
+    top edge (a gap of up to 4 cm in the simulated rosette at 4 m), the centre comes out that much too low.
+    :func:`edge_bracketed_centre` also uses the rays that passed the reflector."""
     z = points[:, 2]
     top = np.percentile(z, 99.5)
     face = points[(z < top - band_m) & (z > top - edge_m + band_m)]
@@ -222,12 +267,79 @@ def face_centre(points: np.ndarray, edge_m: float = 0.10, band_m: float = 0.012)
     return np.array([*(c_dep * h + c_lat * lat), top - edge_m / 2])
 
 
-def lidar_floor(xyz: np.ndarray) -> np.ndarray:
-    """``(3, 3)`` covariance of :data:`LIDAR_FLOOR_M` at ``xyz`` (LiDAR frame)."""
+def edge_bracketed_centre(centre: np.ndarray, around: np.ndarray, edge_m: float = 0.10,
+                          depth_m: float | None = None, sheet_m: float = REFLECTOR_SHEET_M,
+                          iterations: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The face's centre (LiDAR frame) and its 1-sigma ``(along, across, vertical)`` (m) from where rays hit
+    the reflector and where they passed it, with the target's known size.
+
+    ``centre``: a first estimate (:func:`face_centre`); ``around``: every point of the stop's sweeps within a
+    cone around the reflector (``(n, 3)``, LiDAR frame), hits and the rays that went past it to the room
+    behind. The reflector is an upright block, ``edge_m`` square face toward the rig, ``depth_m`` deep (default
+    :data:`REFLECTOR_DEPTH_FRACTION` × edge) with a sheet ``sheet_m`` in front of the face. A ray is known
+    without noise (its direction), only its range is noisy, so each ray is a segment through the block's depth
+    span ``[d, d + depth]`` (d the face's depth along the horizontal viewing direction): a ray that **hit** the
+    block has a point inside its cross-section, one that **passed** above (beside, below) has none. Each gives
+    a bound on an edge, and the edges are the centre ± ``edge_m``/2: the top edge lies above the lowest point
+    of every hit's segment and below the lowest point of every miss above; the bottom edge (hidden by the
+    stand for hits) above the highest point of every miss below; the sides likewise, from the rays across the
+    face's middle. The centre is the middle of the interval that all bounds leave, its 1-sigma that of a
+    uniform distribution over it (+ :data:`EDGE_FLOOR_M`). An axis whose bounds do not close (no passing rays:
+    nothing behind the target) or contradict each other keeps the first estimate with
+    :data:`LIDAR_FLOOR_M`. Along the ray: the first estimate's median depth (the sheet), + ``sheet_m`` (the
+    face behind it).
+
+    Why: on the simulator the face's top scan line was up to 24 mm below the top edge (awr1843boost seed 1,
+    4.1 m), which put 13 mm into the radar → LiDAR fit; with the bounds the vertical error is 2.4–3.2 mm RMS
+    (docs/calibration-radar.md)."""
+    a = float(edge_m)
+    depth = a * REFLECTOR_DEPTH_FRACTION if depth_m is None else float(depth_m)
+    p = np.asarray(around, float).reshape(-1, 3)
+    h = np.array([centre[0], centre[1], 0.0])
+    h /= np.linalg.norm(h)
+    lat = np.array([-h[1], h[0], 0.0])
+    d = float(centre @ h)
+    pd = p @ h
+    ok = pd > 1e-6
+    p, pd = p[ok], pd[ok]
+    hit = (pd > d - HIT_MARGIN_M) & (pd < d + depth + HIT_MARGIN_M)
+    miss = pd > d + depth + MISS_BEYOND_M
+    ends = [p * (x / pd)[:, None] for x in (d, d + depth)]  # each ray at the front and the back of the block
+    l0, l1 = (q @ lat for q in ends)
+    z0, z1 = (q[:, 2] for q in ends)
+    lmin, lmax, zmin, zmax = np.minimum(l0, l1), np.maximum(l0, l1), np.minimum(z0, z1), np.maximum(z0, z1)
+    c = np.array([float(centre @ lat), float(centre[2])])
+    sigma = np.array(LIDAR_FLOOR_M[1:], float)
+
+    def close(lo: list, hi: list, axis: int) -> None:
+        lo_, hi_ = max(lo, default=-np.inf), min(hi, default=np.inf)
+        if np.isfinite(lo_) and np.isfinite(hi_) and lo_ <= hi_:
+            c[axis] = 0.5 * (lo_ + hi_)
+            sigma[axis] = np.hypot((hi_ - lo_) / np.sqrt(12), EDGE_FLOOR_M)
+
+    def ext(fn, x, m):  # [fn(x[m])], or nothing when no ray qualifies
+        return [float(fn(x[m]))] if m.any() else []
+
+    for _ in range(iterations):
+        mid = np.abs(z0 - c[1]) < 0.3 * a  # rays across the face's middle: the sides
+        hm, ml, mr = hit & mid, miss & mid & (l0 < c[0]), miss & mid & (l0 > c[0])
+        close([x - a / 2 for x in ext(np.max, lmin, hm)] + [x + a / 2 for x in ext(np.max, lmax, ml)],
+              [x + a / 2 for x in ext(np.min, lmax, hm)] + [x - a / 2 for x in ext(np.min, lmin, mr)], 0)
+        inner = np.abs(l0 - c[0]) < 0.4 * a  # rays inside the sides: the top and bottom edges
+        hi_, above, below = hit & inner, miss & inner & (z0 > c[1]), miss & inner & (z0 < c[1])
+        close([x - a / 2 for x in ext(np.max, zmin, hi_)] + [x + a / 2 for x in ext(np.max, zmax, below)],
+              [x - a / 2 for x in ext(np.min, zmin, above)], 1)
+    xyz = (d + sheet_m) * h + c[0] * lat + np.array([0.0, 0.0, c[1]])
+    return xyz, np.array([LIDAR_FLOOR_M[0], *sigma])
+
+
+def lidar_floor(xyz: np.ndarray, sigma=LIDAR_FLOOR_M) -> np.ndarray:
+    """``(3, 3)`` covariance at ``xyz`` (LiDAR frame) of the 1-sigma ``(along, across, vertical)`` (m;
+    default :data:`LIDAR_FLOOR_M`): along the horizontal viewing direction, across it, vertical."""
     h = np.array([xyz[0], xyz[1], 0.0])
     h /= max(np.linalg.norm(h), 1e-9)
     B = np.stack([h, np.array([-h[1], h[0], 0.0]), np.array([0.0, 0.0, 1.0])], 1)
-    return B @ np.diag(np.square(LIDAR_FLOOR_M)) @ B.T
+    return B @ np.diag(np.square(sigma)) @ B.T
 
 
 def locate_in_lidar(p: np.ndarray, background: VoxelBackground, edge_m: float = 0.10) -> np.ndarray | None:

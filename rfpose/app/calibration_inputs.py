@@ -46,7 +46,8 @@ class RadarTrack:
     """Per radar frame: ``timestamps_ns`` (F,), reflector ``xyz`` (F, 3) from the polar peak and ``cfar_xyz``
     (F, 3) from the strongest CFAR point (NaN where none or not computed), ``snr_db`` (F,); the radar's
     ``resolution`` (range m, sin azimuth, sin elevation; elevation inf if it has none) and whether it resolves
-    elevation (``has_elevation``). Positions are in the radar frame (phase-centre corrected)."""
+    elevation (``has_elevation``). Positions are in the radar frame (ranges from the phase centre, directions
+    from the angle centre: :func:`rfpose.calibration.reflector.radar_point`)."""
 
     timestamps_ns: np.ndarray
     xyz: np.ndarray
@@ -68,7 +69,8 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
     the angle transforms (zero-padded to 256 × 64) on ``±window_bins`` range bins around the strongest
     range, and :func:`rfpose.calibration.reflector.peak_in_polar`. ``cfar`` also runs the CFAR point
     detector (static clutter kept) for comparison."""
-    from rfpose.calibration.reflector import peak_in_polar, phase_centre_m, range_centroid, strongest_point
+    from rfpose.calibration.reflector import (angle_centre_m, peak_in_polar, phase_centre_m, radar_point,
+                                              range_centroid, strongest_point)
     from rfpose.preprocessing.decode import decode_radar_words
     from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
     from rfpose.preprocessing.polar import PolarConfig, PolarProcessor
@@ -103,7 +105,7 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
     rd -= bg.astype(rd.dtype)
     prof = (rd.real ** 2 + rd.imag ** 2).sum(axis=(1, 2))  # (F, Nr) the static reflector
     total = prof + np.concatenate(moving)  # ... and the moving one
-    centre = phase_centre_m(params, board)
+    centre, angles_from = phase_centre_m(params, board), angle_centre_m(params, board)
     xyz, snr = np.full((F, 3), np.nan), np.full(F, np.nan)
     gate = (ax.range_m >= min_range_m) & (ax.range_m <= max_range_m)
     for i in range(F):
@@ -111,7 +113,7 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
         a, b = max(0, k - window_bins), min(len(ax.range_m), k + window_bins + 1)
         cube = proc.angle(rd[i:i + 1, None, :, :, a:b])[0, 0]  # (range, az, el)
         pk = peak_in_polar(np.abs(cube) ** 2, ax.range_m[a:b], ax.sin_az, ax.sin_el, min_range_m, max_range_m)
-        xyz[i], snr[i] = pk.xyz + centre, pk.snr_db
+        xyz[i], snr[i] = radar_point(pk.range_m, pk.sin_az, pk.sin_el, centre, angles_from), pk.snr_db
     cxyz = np.full((F, 3), np.nan)
     if cfar:
         pc = PointCloudProcessor(params, board, PointCloudConfig(clutter_removal=False, threshold_db=15.0),
@@ -121,7 +123,8 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
             still = np.abs(pts[:, 3]) < 0.05
             p = strongest_point(pts[still, :3], pts[still, 4], min_range_m, max_range_m)
             if p is not None:
-                cxyz[i] = p + centre
+                r_ = float(np.linalg.norm(p))
+                cxyz[i] = radar_point(r_, p[1] / r_, p[2] / r_, centre, angles_from)
     g = probe.grid
     res = (dr * range_pad, 2.0 / g.n_az, 2.0 / g.n_el if has_el else np.inf)
     rng = np.array([range_centroid(total[i], ax.range_m, gate) for i in range(F)])
@@ -132,12 +135,19 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
 @dataclass
 class LidarTrack:
     """Per LiDAR sweep: ``timestamps_ns`` (F,), the reflector's points (sensor frame) and their mean ``xyz``
-    (F, 3), NaN where it was not found."""
+    (F, 3), NaN where it was not found; ``around``: every point of the sweep within ``AROUND_M`` of the
+    reflector's direction (hits and the rays that passed it, for
+    :func:`rfpose.calibration.reflector.edge_bracketed_centre`)."""
 
     timestamps_ns: np.ndarray
     points: list
     xyz: np.ndarray
     sample_ns: np.ndarray | None = None  # (F,) the mean time of the reflector's points in each sweep
+    around: list | None = None
+
+
+#: radius (m, at the reflector's range) of the cone of rays kept around the reflector
+AROUND_M = 0.2
 
 
 def lidar_reflector_track(session, stream: str | None = None, edge_m: float = 0.10) -> LidarTrack:
@@ -155,15 +165,19 @@ def lidar_reflector_track(session, stream: str | None = None, edge_m: float = 0.
     sweeps = [xyz_all[off[i]:off[i + 1]] for i in range(len(s))]
     dt = np.asarray(allp["time_offset_ns"], np.float64)
     bg = VoxelBackground(sweeps)
-    pts, xyz = [], np.full((len(s), 3), np.nan)
+    pts, around, xyz = [], [], np.full((len(s), 3), np.nan)
     sample = np.asarray(s.timestamps_ns, np.int64).copy()
     for i, p in enumerate(sweeps):
         m = reflector_mask(p, bg, edge_m)
         pts.append(p[m])
+        around.append(p[:0])
         if m.sum() >= 3:
             xyz[i] = p[m].mean(axis=0)
             sample[i] += int(round(dt[off[i]:off[i + 1]][m].mean()))
-    return LidarTrack(np.asarray(s.timestamps_ns, np.int64), pts, xyz, sample)
+            dist = float(np.linalg.norm(xyz[i]))
+            cos = (p @ xyz[i]) / np.maximum(np.linalg.norm(p, axis=1) * dist, 1e-9)
+            around[i] = p[cos > np.cos(np.arctan(AROUND_M / dist))]
+    return LidarTrack(np.asarray(s.timestamps_ns, np.int64), pts, xyz, sample, around)
 
 
 def reflector_tracks(session, radar: str | None = None, lidar: str | None = None, method: str = "polar",
@@ -198,7 +212,8 @@ def radar_lidar_from_session(session, radar: str | None = None, lidar: str | Non
     rt, lt = tracks or reflector_tracks(r, radar, lidar, method, edge_m, workers)
     calib = solve_radar_lidar(rt.timestamps_ns, rt.cfar_xyz if method == "cfar" else rt.xyz, lt.timestamps_ns,
                               lt.points, radar_name=radar, lidar_name=lidar, has_elevation=rt.has_elevation,
-                              resolution=rt.resolution, edge_m=edge_m, inputs=[str(r.path)], where=str(r.path))
+                              resolution=rt.resolution, edge_m=edge_m, inputs=[str(r.path)], where=str(r.path),
+                              lidar_around=lt.around)
     if clock:  # the geometry stands without it: a capture whose moves do not pin the clock down keeps it
         try:
             e = reflector_clock_offset(rt, lt, calib.pose(lidar), where=f"{r.path}: clock offset of {lidar}")
@@ -341,7 +356,7 @@ def joint_from_tracks(tracks: tuple[RadarTrack, LidarTrack], calib, fits: dict, 
     radar = calib.rig_frame
     lidar = next(iter(boards.values())).lidar
     rs = radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)
-    ls = lidar_stops(lt.timestamps_ns, lt.points, edge_m)
+    ls = lidar_stops(lt.timestamps_ns, lt.points, edge_m, around=lt.around)
     pairs = match_stops(rs, ls, where=where)
     sep = fit_radar_to(rs, ls, pairs, rt.has_elevation, where)
     lp = [(i, j) for (i, j), ok in zip(pairs, sep.inliers) if ok]
