@@ -112,13 +112,17 @@ def range_centroid(power: np.ndarray, range_m: np.ndarray, gate: np.ndarray, flo
     return float(w @ np.asarray(range_m, float)[a:b] / w.sum())
 
 
+def _antennas_m(params, board) -> tuple[np.ndarray, np.ndarray]:
+    """The configured TX (TDM order) and RX positions in the antenna plane, ``(n, 2)`` m (horizontal, vertical)."""
+    half = params.wavelength_m / 2
+    return board.tx_array()[list(params.tx_order)] * half, board.rx_array()[list(params.rx_channels)] * half
+
+
 def phase_centre_m(params, board) -> np.ndarray:
     """``(3,)`` the virtual array's phase centre in the radar frame (m): the mean over the configured TX/RX
     pairs of the TX–RX midpoint. Ranges from the array's FFTs are measured from this point, not from the
     board's antenna origin (angles from :func:`angle_centre_m`)."""
-    half = params.wavelength_m / 2
-    tx = board.tx_array()[list(params.tx_order)] * half
-    rx = board.rx_array()[list(params.rx_channels)] * half
+    tx, rx = _antennas_m(params, board)
     c = 0.5 * (tx.mean(axis=0) + rx.mean(axis=0))
     return np.array([0.0, c[0], c[1]])
 
@@ -133,9 +137,7 @@ def angle_centre_m(params, board) -> np.ndarray:
     centre (:func:`phase_centre_m`). For a MIMO layout the two differ: mmwcas by (8.4, 9.4) mm (y, z), the
     awr1843boost by 3.2 mm in z (its elevated TX sits in the middle of the row) — constant offsets of every
     detection at 2–4.5 m, well inside the Fraunhofer distance (docs/calibration-radar.md)."""
-    half = params.wavelength_m / 2
-    tx = board.tx_array()[list(params.tx_order)] * half
-    rx = board.rx_array()[list(params.rx_channels)] * half
+    tx, rx = _antennas_m(params, board)
     a, b = np.repeat(tx, len(rx), axis=0), np.tile(rx, (len(tx), 1))
     v = a + b
     q = 0.5 * ((a ** 2).sum(axis=1) + (b ** 2).sum(axis=1))

@@ -123,8 +123,8 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
             still = np.abs(pts[:, 3]) < 0.05
             p = strongest_point(pts[still, :3], pts[still, 4], min_range_m, max_range_m)
             if p is not None:
-                r_ = float(np.linalg.norm(p))
-                cxyz[i] = radar_point(r_, p[1] / r_, p[2] / r_, centre, angles_from)
+                r_cfar = float(np.linalg.norm(p))
+                cxyz[i] = radar_point(r_cfar, p[1] / r_cfar, p[2] / r_cfar, centre, angles_from)
     g = probe.grid
     res = (dr * range_pad, 2.0 / g.n_az, 2.0 / g.n_el if has_el else np.inf)
     rng = np.array([range_centroid(total[i], ax.range_m, gate) for i in range(F)])
