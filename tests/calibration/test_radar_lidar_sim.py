@@ -88,6 +88,7 @@ def test_cli_refuses_a_capture_without_a_held_reflector(small_walk, tmp_path, ca
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # mmwcas: several minutes of simulation, more when the machine is shared
 @pytest.mark.parametrize("board", ["awr1843boost", "mmwcas"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_radar_lidar_against_truth(tmp_path, board, seed, capsys):
