@@ -106,12 +106,13 @@ class StackedWindows:
         self.memory_format = memory_format
         self.inputs = [torch.empty((1, frames * shape[0], *shape[1:]), memory_format=memory_format)
                        for _ in range(frames)]
+        self._arrays = [t[0].numpy() for t in self.inputs]
         self.count = 0
         self._spread = None  # the background copy of the last frame into its later windows
 
-    def _slot(self, window: int, slot: int):
+    def _slot(self, window: int, slot: int) -> np.ndarray:
         C = self.channels
-        return self.inputs[window % self.frames][0, slot * C:(slot + 1) * C]
+        return self._arrays[window % self.frames][slot * C:(slot + 1) * C]
 
     def _wait(self) -> None:
         if self._spread is not None:
@@ -122,7 +123,7 @@ class StackedWindows:
         """Where the next frame goes now: ``(C, …)`` views of the input of its own window."""
         self._wait()
         k, T = self.count, self.frames
-        return tuple(self._slot(k, i).numpy() for i in range(0 if k == 0 else T - 1, T))
+        return tuple(self._slot(k, i) for i in range(0 if k == 0 else T - 1, T))
 
     def push(self) -> tuple[int, "torch.Tensor"]:
         """The frame was written: → (k, the input of its window, valid until the next frame is written). The
@@ -141,16 +142,16 @@ class StackedWindows:
         self.count = 0
 
 
-def _copy_into(src, dests) -> None:
+def _copy_into(src: np.ndarray, dests: list[np.ndarray]) -> None:
     for d in dests:
-        d.copy_(src)
+        np.copyto(d, src)  # one thread, GIL released (torch's copy would take intra-op threads from the model)
 
 
 _BACKGROUND = None
 
 
 def _background():
-    """One worker thread for copies off the latency path (torch's copies release the GIL)."""
+    """One worker thread for copies off the latency path."""
     global _BACKGROUND
     if _BACKGROUND is None:
         from concurrent.futures import ThreadPoolExecutor
