@@ -95,7 +95,7 @@ def detect_stream(reader, camera: str, detector: PoseDetector2D, cache_dir: str 
 
         bar = tqdm(total=sum(b - a for a, b in todo), unit="img", desc=f"detect {camera}")
     for start, stop in todo:
-        images = stream.read(start, stop)
+        images = stream.read_block(start, stop)
         for k, img in enumerate(images):
             i = start + k
             d = detector.detect(img, int(stream.source_indices[i]))

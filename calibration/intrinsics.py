@@ -88,7 +88,7 @@ def stream_views(stream, target: CharucoTarget, capture: str = "", step: int = 1
     for a in range(0, len(frames), chunk):
         sel = frames[a:a + chunk]
         if isinstance(stream, CameraStream):
-            block = stream.read(int(sel[0]), int(sel[-1]) + 1)[sel - sel[0]]
+            block = stream.read_block(int(sel[0]), int(sel[-1]) + 1)[sel - sel[0]]
         else:
             block = (stream[int(i)].image for i in sel)
         out += detect_views(block, target, sel, ts[sel], capture, progress)

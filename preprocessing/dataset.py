@@ -268,7 +268,7 @@ def run_task(out_path: str, task: dict, cfg: PreprocessConfig, workers: int = 1)
             if proc.takes_points:
                 results.append(proc([s[i].points for i in frames]))
                 continue
-            block = s.read(lo, hi)[np.asarray(frames) - lo]  # (n, words) or (n, chips, words)
+            block = s.read_block(lo, hi)[np.asarray(frames) - lo]  # (n, words) or (n, chips, words)
             if proc.board.capture == "tda2":
                 x = np.concatenate([decode_cascade_frames(b, proc.params) for b in block])
             else:

@@ -55,10 +55,10 @@ def test_live_inputs_equal_the_dataset_tensors(deployed):
     windows = reader.windows(2, target=1)  # the training reader's causal two-frame windows
     assert list(reader.frame_index) == [0, 1, 2, 3]
     for i in range(len(reader)):
-        (live,) = pipe.prepare(stream.read(i, i + 1)[0])
+        (live,) = pipe.prepare(stream.read_block(i, i + 1)[0])
         stored = reader.read("x", windows[i]).astype(np.float32).reshape(1, -1, *reader.spec.shape[1:])
         np.testing.assert_allclose(live.numpy(), stored, rtol=2 ** -10, atol=0)
-    assert pipe(stream.read(0, 1)[0]).joints.shape[-1] == 3
+    assert pipe(stream.read_block(0, 1)[0]).joints.shape[-1] == 3
     # the windows matter: the same grid without them gives other tensors
     from dataclasses import replace
 
@@ -67,10 +67,10 @@ def test_live_inputs_equal_the_dataset_tensors(deployed):
 
     plain = build_processor(replace(reader.preprocess_config, doppler_window="none", angle_window="none"),
                             pipe.params, pipe.board)
-    first = plain(pipe._decode(stream.read(0, 1)[0]))[0]
+    first = plain(pipe._decode(stream.read_block(0, 1)[0]))[0]
     assert first.shape == reader[0]["x"].shape
     assert not np.allclose(first.astype(np.float32), reader[0]["x"].astype(np.float32), rtol=0.05)
-    assert to_float16(pipe.processor.compute(pipe._decode(stream.read(0, 1)[0]))[0]).tobytes() == reader[0]["x"].tobytes()
+    assert to_float16(pipe.processor.compute(pipe._decode(stream.read_block(0, 1)[0]))[0]).tobytes() == reader[0]["x"].tobytes()
 
 
 def test_a_different_radar_configuration_is_refused_naming_the_field(deployed):

@@ -161,7 +161,7 @@ def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path):
     results = []
     for i in range(6):  # the two radars' frames arrive interleaved, each with its own clock
         for v, s in enumerate(streams):
-            frame = SimpleNamespace(timestamp_ns=int(s.timestamps_ns[i]), adc=s.read(i, i + 1)[0])
+            frame = SimpleNamespace(timestamp_ns=int(s.timestamps_ns[i]), adc=s.read_block(i, i + 1)[0])
             for pair in pairer.push(v, frame):
                 got = pipe(*(f.adc for f in pair))
                 results += [got] if got is not None else []
@@ -180,11 +180,11 @@ def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path):
 
     # the inputs themselves: one more pass, comparing what the pipeline would feed
     pipe2 = RadarPosePipeline(run, meta["board"], meta["cfg_text"], threads=2)
-    fed = [pipe2.prepare(*(s.read(i, i + 1)[0] for s in streams)) for i in range(6)]
+    fed = [pipe2.prepare(*(s.read_block(i, i + 1)[0] for s in streams)) for i in range(6)]
     assert fed[0] is None
     for k, inputs in enumerate(fed[1:]):
         for a, x in zip(family.input_arrays, inputs):
             stored = reader.read(a, windows[k], doppler).astype(np.float32)[None]
             np.testing.assert_array_equal(x.numpy(), stored)
     with pytest.raises(ConfigError, match="2 radar frame"):
-        pipe2(streams[0].read(0, 1)[0])
+        pipe2(streams[0].read_block(0, 1)[0])

@@ -116,7 +116,7 @@ def test_round_trip_every_stream_kind(tmp_path):
         assert (got.index, got.timestamp_ns, got.lost_bytes, got.complete) == \
             (want.index, want.timestamp_ns, want.lost_bytes, want.complete)
     np.testing.assert_array_equal(s[-1].adc, radar[-1].adc)
-    np.testing.assert_array_equal(s.read(1, 3), np.stack([radar[1].adc, radar[2].adc]))
+    np.testing.assert_array_equal(s.read_block(1, 3), np.stack([radar[1].adc, radar[2].adc]))
     with pytest.raises(IndexError):
         s[3]
 
@@ -307,6 +307,45 @@ def test_newer_minor_version_stream_kinds_are_skipped_older_are_errors(tmp_path,
     with pytest.raises(FormatError, match="stream 'holo' has no valid kind"):
         SessionReader(path)
 
+
+
+def test_recorded_streams_follow_the_source_protocol_and_feed_a_fanout(tmp_path):
+    """``session://…#stream`` is a Source like any driver: ``read(timeout_s)`` gives the frames in order, then
+    None with ``ended``; two consumers of a fan-out over a radar and a camera stream each get every frame."""
+    from rfpose.drivers.open_source import open_source
+    from rfpose.fanout import FanOut
+
+    path = tmp_path / "s.zarr"
+    rng = np.random.default_rng(1)
+    cfg = get_board("awr1843boost").default_config().to_text()
+    shape = expected_radar_frame_shape("awr1843boost", cfg)
+    radar = [RadarFrame(i, 1_000 + 100 * i, rng.integers(-2**15, 2**15, shape, dtype=np.int16)) for i in range(3)]
+    cam = [CameraFrame(i, 1_030 + 100 * i, rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)) for i in range(4)]
+    with SessionWriter(path) as w:
+        w.add_radar_stream("radar", board="awr1843boost", cfg_text=cfg)
+        w.add_camera_stream("cam", height=8, width=12, intrinsics=np.eye(3))
+        for f in radar:
+            w.append("radar", f)
+        for f in cam:
+            w.append("cam", f)
+
+    for name, want in (("radar", radar), ("cam", cam)):
+        src = open_source(f"session://{path}#{name}")
+        got = [src.read(0.5) for _ in want]
+        assert [g.timestamp_ns for g in got] == [f.timestamp_ns for f in want]
+        assert src.read(0.5) is None and src.ended
+        assert src.stats["frames"] == len(want)
+        src.close()
+
+    fan = FanOut({n: open_source(f"session://{path}#{n}") for n in ("radar", "cam")})
+    subs = [fan.subscribe(c, lossless=True) for c in ("recorder", "monitor")]
+    fan.start()
+    for sub in subs:
+        seen = list(sub)
+        assert sorted((n, f.index) for n, f in seen) == sorted([("radar", i) for i in range(3)] + [("cam", i) for i in range(4)])
+        np.testing.assert_array_equal(next(f.adc for n, f in seen if n == "radar" and f.index == 2), radar[2].adc)
+    fan.stop()
+    assert fan.join(5) and not fan.errors
 
 # -- commit policy and live reading ------------------------------------------------------------
 

@@ -80,7 +80,7 @@ def test_damaged_radar_chunk_reads_as_lost_not_as_good_data(tmp_path, damage):
         assert frames[i].complete and np.array_equal(frames[i].adc, want[i])
     # the block read used by preprocessing: the same frame zeroed and flagged
     s2 = SessionReader(path).stream("radar")
-    block = s2.read(0, 4)
+    block = s2.read_block(0, 4)
     assert not block[2].any() and np.array_equal(block[3], want[3])
     assert s2.corrupt_frames == {2} and not s2.complete[2] and s2.lost_bytes[2] == 2 * W
     # strict: a typed error naming the stream and the frame
@@ -89,7 +89,7 @@ def test_damaged_radar_chunk_reads_as_lost_not_as_good_data(tmp_path, damage):
     with pytest.raises(CorruptDataError, match=r"streams/radar: frame 2"):
         strict[2]
     with pytest.raises(CorruptDataError):
-        strict.read(0, 4)
+        strict.read_block(0, 4)
 
 
 def test_damaged_camera_and_point_chunks_are_detected(tmp_path):

@@ -93,7 +93,7 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
     zero = L // 2  # the zero-Doppler bin after the shift
     rd, moving = [], []
     for i in range(0, F, 4):
-        cube = proc.range_doppler_words(s.read(i, min(F, i + 4)))  # (f, D, T, R, Nr)
+        cube = proc.range_doppler_words(s.read_block(i, min(F, i + 4)))  # (f, D, T, R, Nr)
         rd.append(cube[:, zero].copy())
         p = cube.real ** 2 + cube.imag ** 2
         p[:, zero] = 0
@@ -117,7 +117,7 @@ def radar_reflector_track(session, stream: str | None = None, min_range_m: float
         pc = PointCloudProcessor(params, board, PointCloudConfig(clutter_removal=False, threshold_db=15.0),
                                  workers=workers)
         for i in range(F):
-            pts = pc(decode_radar_words(s.read(i, i + 1)[0], params, board))
+            pts = pc(decode_radar_words(s.read_block(i, i + 1)[0], params, board))
             still = np.abs(pts[:, 3]) < 0.05
             p = strongest_point(pts[still, :3], pts[still, 4], min_range_m, max_range_m)
             if p is not None:
@@ -224,7 +224,7 @@ def camera_marker_track(session, stream: str, progress=None):
     bg = np.median(np.stack([s[i].image.mean(-1) for i in range(0, F, step)]), axis=0).astype(np.float32)
     uv, contrast = np.full((F, 2), np.nan), np.zeros(F)
     for a in range(0, F, 32):
-        imgs = s.read(a, min(F, a + 32)).mean(-1).astype(np.float32)
+        imgs = s.read_block(a, min(F, a + 32)).mean(-1).astype(np.float32)
         for j, img in enumerate(imgs):
             found = locate_marker(img, bg)
             if found is not None:
@@ -433,7 +433,7 @@ def radar_motion(session, stream: str, workers: int = 1) -> MotionSignal:
     F = len(s)
     rng, az = np.full(F, np.nan), np.full(F, np.nan)
     for i in range(F):
-        pts = pc(decode_radar_words(s.read(i, i + 1)[0], params, board))
+        pts = pc(decode_radar_words(s.read_block(i, i + 1)[0], params, board))
         m = np.abs(pts[:, 3]) >= 0.15
         if m.sum() < 2:
             continue
@@ -481,7 +481,7 @@ def camera_motion(session, stream: str, threshold: int = 25, min_pixels: int = 1
     T = np.asarray(s.metadata.get("extrinsics", np.eye(4)), float)
     az = np.full(F, np.nan)
     for a in range(0, F, 32):
-        imgs = s.read(a, min(F, a + 32)).mean(-1)
+        imgs = s.read_block(a, min(F, a + 32)).mean(-1)
         for j, img in enumerate(imgs):
             m = np.abs(img - bg) > threshold
             if m.sum() < min_pixels:

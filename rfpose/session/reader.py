@@ -233,7 +233,7 @@ class RadarStream(SessionStream):
     def complete(self) -> np.ndarray:
         return self._complete
 
-    def read(self, start: int, stop: int) -> np.ndarray:
+    def read_block(self, start: int, stop: int) -> np.ndarray:
         """ADC words of frames ``start..stop`` as one ``(frames, *frame_shape)`` int16 block (a corrupt frame
         is zeros and marked in :attr:`lost_bytes` / :attr:`complete`)."""
         start, stop, _ = slice(start, stop).indices(self._n)
@@ -255,7 +255,7 @@ class CameraStream(SessionStream):
     def _array_names(self):
         return (L.TIMESTAMP, L.FRAME_INDEX, L.IMAGE)
 
-    def read(self, start: int, stop: int) -> np.ndarray:
+    def read_block(self, start: int, stop: int) -> np.ndarray:
         """Images of frames ``start..stop`` as one ``(frames, H, W, 3)`` uint8 block."""
         start, stop, _ = slice(start, stop).indices(self._n)
         return self._read_frames(L.IMAGE, start, max(start, stop))
