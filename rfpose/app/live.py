@@ -130,8 +130,8 @@ class StackedWindows:
         frame's copies into windows k + 1 … k + T − 1 start in the background (done before the next frame)."""
         self._wait()
         k, T = self.count, self.frames
-        later = [self._slot(w, i) for w in range(k + 1, k + T) for i in range(0 if k == 0 else k - w + T - 1,
-                                                                               k - w + T)]
+        later = [self._slot(w, i) for w in range(k + 1, k + T)  # slots k − w + T − 1, all earlier at k = 0
+                 for i in range(0 if k == 0 else k - w + T - 1, k - w + T)]
         if later:
             self._spread = _background().submit(_copy_into, self._slot(k, T - 1), later)
         self.count += 1
@@ -204,8 +204,8 @@ class RadarPosePipeline:
     :class:`~rfpose.preprocessing.factory.RadarMismatchError` naming the differing parameter. A run trained
     before runs recorded their preprocessing gets the default chain, checked by shape only. ``threads``
     sets the model's (torch's intra-op) threads; the preprocessing uses every core, as it runs while the
-    model does not (a frame's voxels then its model, one frame at a time). ``radars`` (1 or 2, from the family's inputs) is how many ADC frames
-    each call takes, in the family's order (HuPR: horizontal, vertical).
+    model does not (a frame's voxels, then its model). ``radars`` (1 or 2, from the family's inputs) is how
+    many ADC frames each call takes, in the family's order (HuPR: horizontal, vertical).
     """
 
     def __init__(self, run_dir: str | Path, board: str, cfg_text: str, threads: int | None = None,

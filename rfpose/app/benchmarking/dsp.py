@@ -342,7 +342,7 @@ def bench_live(F: int, quick: bool) -> list[dict]:
         dest = windows.destinations()[-1]
         runs = [chain.step_cpu_ms(frame, dest) for _ in range(repeat + 1)][1:]
         steps[workers] = {k: np.min([r[k] for r in runs], axis=0) for k in runs[0]}
-    later = windows._slot(1, 0)
+    later = windows.inputs[1][0, :chain.output_shape[0]].numpy()  # frame 0's slot in window 1
     copy = _min_cpu_ms(lambda: np.copyto(later, dest), repeat)
     rows = [_row(task, "decode (int16 words -> complex frame)", decode / 1e3, "CPU ms, one thread")]
     for name, one in steps[1].items():
