@@ -65,7 +65,8 @@ def demo_run(tmp_path_factory):
     r = subprocess.run([str(exe), "demo", "--quick", "--out", str(out)], capture_output=True, text=True,
                        timeout=1700)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return out, json.loads((out / "report.json").read_text())
+    yield out, json.loads((out / "report.json").read_text())
+    shutil.rmtree(out, ignore_errors=True)  # 1.6 GB of sessions and datasets; the disk is the suite's too
 
 
 def test_every_stage_ran(demo_run):
