@@ -245,6 +245,14 @@ class PRGCN(nn.Module):
         return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=True)
 
 
+def zscore_maps(x: torch.Tensor) -> torch.Tensor:
+    """HuPR's input normalisation: each (range, azimuth) map of (B, T, D, 2, R, A, E) — one frame, Doppler bin,
+    re/im part and elevation bin — to zero mean and unit (unbiased) standard deviation. (HuPR's loader
+    min-max scales each map to [0, 1] first, which a z-score undoes.) An all-zero map stays zero."""
+    std, mean = torch.std_mean(x, dim=(4, 5), keepdim=True)
+    return (x - mean) / std.clamp_min(1e-12)
+
+
 # ---------------------------------------------------------------- model
 class HuPR(nn.Module):
     """HuPR network plus its loss and decoding.
@@ -290,6 +298,7 @@ class HuPR(nn.Module):
     def _view(self, x, mnet, encoder):
         # (B, T, D, 2, R, A, E) -> mean over elevation -> (B·T, 2, D, R, A): re/im are the channels
         b, t, d, c, r, a, _ = x.shape
+        x = zscore_maps(x)
         x = x.mean(dim=6).transpose(2, 3).reshape(b * t, c, d, r, a)
         x = mnet(x)  # (B·T, F, R, A)
         x = x.reshape(b, t, -1, r, a).transpose(1, 2)  # (B, F, T, R, A)

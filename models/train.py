@@ -220,6 +220,7 @@ class _RunState:
     start_epoch: int = 0
     best: float | None = None
     best_epoch: int = -1
+    best_loss: float = math.inf  # the best epoch's validation loss: breaks ties of the selection metric
     global_step: int = 0
 
 
@@ -332,6 +333,7 @@ def _restore(run: _RunState, cfg: TrainConfig, out: Path) -> None:
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     run.start_epoch, run.best, run.best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+    run.best_loss = state.get("best_loss", math.inf)
     run.global_step = state["global_step"]
     cfg.epochs = min(cfg.epochs, state.get("epochs", cfg.epochs))  # a schedule fitted to a time budget
     torch.set_rng_state(state["torch_rng"])
@@ -407,16 +409,20 @@ def _validate_and_save(run: _RunState, cfg: TrainConfig, family, val_set, skelet
     if len(val_set):
         summary = family.summarise(predict(run.model, val_set, cfg.val_batch_size, cfg.device), skeleton)
         name, value, higher = family.selection_metric(summary)
-        row["val_loss"] = summary["loss"]
+        loss = row["val_loss"] = summary["loss"]
         row[f"val_{name}"] = value
     else:  # no validation split: select on training loss
         name, value, higher = "train_loss", row["train_loss"], False
+        loss = value
     best = run.best
-    improved = best is None or (value > best if higher else value < best) or not math.isfinite(best)
+    # a tie (an AP still 0 after several epochs) goes to the lower validation loss, not to the first epoch
+    improved = (best is None or (value > best if higher else value < best) or not math.isfinite(best)
+                or (value == best and loss is not None and loss < run.best_loss))
     if improved and math.isfinite(value):
-        run.best, run.best_epoch = value, epoch
+        run.best, run.best_epoch, run.best_loss = value, epoch, loss
     state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
              "scheduler": run.scheduler.state_dict(), "epoch": epoch, "best": run.best, "best_epoch": run.best_epoch,
+             "best_loss": run.best_loss,
              "selection_metric": name, "global_step": run.global_step, "torch_rng": torch.get_rng_state(),
              "model_name": cfg.model, "overrides": run.overrides, "epochs": cfg.epochs}
     _save_checkpoint(out / "last.pt", state)

@@ -139,3 +139,22 @@ def test_mac_counter_matches_hand_count():
     x = torch.zeros(1, 4, 4, 6, 8)
     expected = 4 * 6 * 8 * 8 * 4 * 27 + 2 * 3 * 4 * 2 * 8 + 5 * 48
     assert count_macs(net, x) == expected
+
+
+def test_hupr_input_maps_are_z_scored_as_huprs_loader():
+    """Each (range, azimuth) map — frame, Doppler bin, re/im, elevation bin — gets zero mean and unit std, so
+    HuPR's per-map min-max scaling (any positive affine change of a map) does not change the network's input;
+    an all-zero map (padding, the export's example input) stays zero."""
+    from rfpose.models.hupr import zscore_maps
+
+    x = torch.randn(2, 3, 4, 2, 8, 8, 5, dtype=torch.float64) * 0.02
+    x[1, 2, 3, 1, :, :, 4] = 0
+    z = zscore_maps(x)
+    keep = torch.ones(z.shape[:4] + z.shape[6:], dtype=torch.bool)
+    keep[1, 2, 3, 1, 4] = False
+    means, stds = z.mean(dim=(4, 5)), z.std(dim=(4, 5))
+    assert means[keep].abs().max() < 1e-12 and (stds[keep] - 1).abs().max() < 1e-12
+    assert torch.equal(z[1, 2, 3, 1, :, :, 4], torch.zeros(8, 8))
+    lo = x.amin(dim=(4, 5), keepdim=True)
+    scaled = (x - lo) / (x - lo).amax(dim=(4, 5), keepdim=True).clamp_min(1e-300)
+    assert torch.allclose(zscore_maps(scaled), z)

@@ -207,3 +207,27 @@ def test_augmentation_defaults_to_the_papers_recipe_and_the_user_can_override_it
     """HuPR trains without augmentation (train and test transforms identical), RT-Pose with flips and yaw."""
     cfg = TrainConfig(model=model, data="d.zarr", out="r", augment=AugmentConfig(enabled=asked)).resolved()
     assert cfg.augment.enabled is used
+
+
+def test_a_tied_selection_metric_picks_the_epoch_with_the_lower_validation_loss(tmp_path, monkeypatch):
+    """An AP still 0 after several epochs must not leave best.pt at the first epoch."""
+    import math
+    from types import SimpleNamespace
+
+    from rfpose.models import train as tr
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = tr._RunState(model, model, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0), {})
+    summaries = iter([{"loss": 0.3, "ap": 0.0}, {"loss": 0.1, "ap": 0.0}, {"loss": 0.2, "ap": 0.0},
+                      {"loss": 0.5, "ap": 2.0}, {"loss": 0.4, "ap": 2.0}])
+    family = SimpleNamespace(summarise=lambda *_: next(summaries),
+                             selection_metric=lambda s: ("ap", s["ap"], True))
+    monkeypatch.setattr(tr, "predict", lambda *a, **k: None)
+    cfg = SimpleNamespace(val_batch_size=1, device="cpu", model="m", epochs=5)
+    picked = []
+    for epoch in range(5):
+        tr._validate_and_save(run, cfg, family, [0], "s", epoch, {"epoch": epoch + 1, "train_loss": 1.0}, tmp_path, None)
+        picked.append(run.best_epoch)
+    assert picked == [0, 1, 1, 3, 4]
+    assert torch.load(tmp_path / "best.pt", weights_only=False)["epoch"] == 4 and math.isclose(run.best_loss, 0.4)
