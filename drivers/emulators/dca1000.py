@@ -110,6 +110,8 @@ class DCA1000Emulator:
         self._stop = threading.Event()
         self._stream_stop = threading.Event()
         self._streamer: threading.Thread | None = None
+        self._replied = threading.Event()  # clear while a command is being handled, until its reply is sent
+        self._replied.set()
         self._ctrl_thread = threading.Thread(target=self._serve, name="dca1000-emu-ctrl", daemon=True)
         self._ctrl_thread.start()
 
@@ -131,11 +133,13 @@ class DCA1000Emulator:
                 log.debug("DCA1000 emulator: ignoring malformed request: %s", e)
                 continue
             self.commands.append(req.cmd)
+            self._replied.clear()
             status = self._handle(req)
             try:
                 self._data.sendto(proto.pack_response(req.cmd, status), addr)
             except OSError:
                 pass
+            self._replied.set()
 
     def _handle(self, req: proto.Request) -> int:
         cmd = req.cmd
@@ -232,6 +236,7 @@ class DCA1000Emulator:
 
     # -- the data stream ----------------------------------------------------------------------------
     def _stream(self) -> None:
+        self._replied.wait(1.0)  # START_RECORD's reply goes out first, as the FPGA's: then data and status
         F = self.frame_bytes
         imp = self.impairments
         rng = random.Random(imp.seed)

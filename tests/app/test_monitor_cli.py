@@ -12,6 +12,7 @@ import time
 import pytest
 
 from rfpose.cli import main
+from tests.loopback import loopback_pair
 
 
 def test_quick_form_replays_a_session_through_a_trained_run_into_mqtt(monitor_run, broker, subscriber, tmp_path):
@@ -65,9 +66,6 @@ def test_config_file_errors_name_the_line(tmp_path, capsys):
     assert f"{p}:5: tracking.gate_m: must be positive" in capsys.readouterr().err
 
 
-def _addrs():
-    a = 100 + os.getpid() % 100
-    return f"127.{a}.77.1", f"127.{a}.77.2"
 
 
 def test_killed_and_restarted_dca1000_goes_offline_then_recovers_without_restart(monitor_run, broker, subscriber,
@@ -80,7 +78,7 @@ def test_killed_and_restarted_dca1000_goes_offline_then_recovers_without_restart
     from rfpose.drivers.open_source import open_source
 
     session, run = monitor_run
-    host, fpga = _addrs()
+    host, fpga = loopback_pair()
     board = get_board("awr1843boost")
     frame_bytes = board.default_config().derive(board).frame_bytes
 

@@ -9,11 +9,9 @@ import time
 import numpy as np
 
 from rfpose.cli import main
+from tests.loopback import loopback_pair
 
 
-def _addrs():
-    a = 100 + (os.getpid() + 37) % 100
-    return f"127.{a}.78.1", f"127.{a}.78.2"
 
 
 def test_recording_while_monitoring_is_byte_exact_and_the_monitor_keeps_publishing(monitor_run, broker, subscriber,
@@ -27,7 +25,7 @@ def test_recording_while_monitoring_is_byte_exact_and_the_monitor_keeps_publishi
 
     session, run = monitor_run
     sent = [f.adc.copy() for f in open_source(f"session://{session}#radar")]
-    host, fpga = _addrs()
+    host, fpga = loopback_pair()
     board = get_board("awr1843boost")
     dca = DCA1000Emulator(SourceAdc(open_source(f"session://{session}#radar"), loop=True), fpga_ip=fpga,
                           host_ip=host, standalone=True, frame_bytes=board.default_config().derive(board).frame_bytes,

@@ -1,22 +1,17 @@
-"""Fixtures for the driver tests: each test gets its own pair of loopback addresses (all of 127.0.0.0/8
-is local on Linux), so the standard DCA1000 ports 4096/4098 never clash between tests or engineers."""
+"""Fixtures for the driver tests: each test gets its own pair of loopback addresses (tests/loopback.py), so
+the standard DCA1000 ports 4096/4098 never clash between tests or test runs."""
 
 from __future__ import annotations
 
-import itertools
-import os
-
 import pytest
 
-_octets = itertools.count(1)
+from tests.loopback import loopback_pair
 
 
 @pytest.fixture
 def addrs():
-    """``(host_ip, fpga_ip)`` unique to this test process and test."""
-    a = 100 + os.getpid() % 100
-    b = next(_octets) % 250 + 1
-    return f"127.{a}.{b}.1", f"127.{a}.{b}.2"
+    """``(host_ip, fpga_ip)`` unique to this test among the running processes."""
+    return loopback_pair()
 
 
 @pytest.fixture
