@@ -361,28 +361,15 @@ class CartesianProcessor:
     def _voxels_from_trnl(self, outs: tuple[np.ndarray, ...], float16_values: bool = False) -> None:
         """Premodulated frame in the ``trnl`` buffer → each of ``outs`` ``(D', n_z, n_y, n_x)``."""
         c = self.config
-        magnitude_first = c.output == "magnitude" and c.interpolate == "magnitude"
-        pool = c.doppler_pool if magnitude_first else 1
         rd = self.polar.range_doppler_trnl(self._buffer("trnl"))
-        gains = getattr(self, "_gains_cache", None)
-        if gains is None or gains[0] != pool:
-            gains = self._gains_cache = (pool, self.polar.gains_vd(pool))
+        if c.output == "magnitude" and c.interpolate == "magnitude":
+            for _, split, fn in self._magnitude_steps(rd, outs, float16_values):
+                self._parallel(split, fn)
+            return
+        self._parallel(*self._azimuth_step(rd, 1))
         rows = self._buffer("rows")
-
-        def azimuth(part):  # elevation rows split over the threads: placement, zeroing and FFTs all parallel
-            with single_fft_worker():
-                self.polar.azimuth_rows_into(rd, rows, pool=pool, gains=gains[1], rows=part)
-
-        self._parallel(_split_even([1] * rows.shape[0], self.threads), azimuth)
         n_rows, Nr, A, D = rows.shape
         rows = rows.reshape(n_rows, Nr * A, D)
-        if magnitude_first:
-            mag = self._buffers.get("mag")
-            if mag is None:
-                mag = self._buffers["mag"] = np.empty((self.n_columns, D // pool), np.float32)
-            self._parallel(self._block_split, lambda part: self._magnitudes(rows, part, pool, mag))
-            self._interpolate(mag, tuple(_flat_voxels(o) for o in outs), float16_values)
-            return
         out = outs[0]
         p = c.doppler_pool if c.output == "magnitude" else 1
         chunk = max(p, (c.doppler_chunk // p) * p)
@@ -401,6 +388,61 @@ class CartesianProcessor:
             np.copyto(out, to_float16(out))
         for other in outs[1:]:
             np.copyto(other, out)
+
+    def _azimuth_step(self, rd: np.ndarray, pool: int) -> tuple[list, object]:
+        """(parts, fn(part)): range–Doppler ``rd`` → the azimuth spectra of the occupied elevation rows in the
+        ``rows`` buffer, the rows split over the threads (placement, zeroing and FFTs all parallel)."""
+        gains = getattr(self, "_gains_cache", None)
+        if gains is None or gains[0] != pool:
+            gains = self._gains_cache = (pool, self.polar.gains_vd(pool))
+        rows = self._buffer("rows")
+
+        def azimuth(part):
+            with single_fft_worker():
+                self.polar.azimuth_rows_into(rd, rows, pool=pool, gains=gains[1], rows=part)
+
+        return _split_even([1] * rows.shape[0], self.threads), azimuth
+
+    def _magnitude_steps(self, rd: np.ndarray, outs: tuple[np.ndarray, ...], float16_values: bool) -> list:
+        """The magnitude-first chain after range–Doppler as ``(name, parts, fn(part))`` steps, run in order; the
+        parts of a step may run on parallel threads."""
+        pool = self.config.doppler_pool
+        rows = self._buffer("rows")
+        n_rows, Nr, A, D = rows.shape
+        mag = self._buffers.get("mag")
+        if mag is None:
+            mag = self._buffers["mag"] = np.empty((self.n_columns, D // pool), np.float32)
+        flat = tuple(_flat_voxels(o) for o in outs)
+        return [("azimuth", *self._azimuth_step(rd, pool)),
+                ("elevation magnitudes", self._block_split,
+                 lambda part: self._magnitudes(rows.reshape(n_rows, Nr * A, D), part, pool, mag)),
+                ("resampling", self._voxel_split, self._interpolate_part(mag, flat, float16_values))]
+
+    def step_cpu_ms(self, frame: np.ndarray, out: np.ndarray | None = None, float16_values: bool = True) -> dict:
+        """CPU time (ms, ``time.thread_time``) of each step of one complex frame ``(L, T, R, N)`` through the
+        magnitude-first chain into ``out`` (as :meth:`__call__`), every part of a parallel step run in turn on
+        the calling thread: ``{step: [ms per part]}``. A step's slowest part is its time on an idle machine
+        with a core per thread; the sum of all parts its CPU time. For benchmarks."""
+        import time
+
+        c = self.config
+        if not (c.output == "magnitude" and c.interpolate == "magnitude"):
+            raise ConfigError("step_cpu_ms times the magnitude-first chain (output and interpolate magnitude)")
+        outs = tuple(o[0] for o in self._outputs(1, out, float16_values))
+        times = {}
+        with self._lock, _blas_single_thread(), single_fft_worker():
+            t0 = time.thread_time()
+            self.polar.load_trnl(frame, self._buffer("trnl"))
+            t1 = time.thread_time()
+            rd = self.polar.range_doppler_trnl(self._buffer("trnl"))
+            times.update({"load": [(t1 - t0) * 1e3], "range-Doppler": [(time.thread_time() - t1) * 1e3]})
+            for name, split, fn in self._magnitude_steps(rd, outs, float16_values):
+                times[name] = []
+                for part in split:
+                    t0 = time.thread_time()
+                    fn(part)
+                    times[name].append((time.thread_time() - t0) * 1e3)
+        return times
 
     def _parallel(self, split, fn) -> None:
         """``fn(blocks)`` over the parts of ``split``, one thread each; BLAS kept to one thread per caller
@@ -447,6 +489,10 @@ class CartesianProcessor:
         """``values`` (K', C) float32 or complex64 → ``out`` (C, voxels) of the same dtype (or each array of a
         tuple of them), through the compacted operator in voxel blocks (each block's transposed writes stay in
         cache); ``float16_values`` rounds real values to float16's on the way."""
+        self._parallel(self._voxel_split, self._interpolate_part(values, out, float16_values))
+
+    def _interpolate_part(self, values: np.ndarray, out, float16_values: bool = False):
+        """:meth:`_interpolate` as fn(voxel blocks), for :meth:`_parallel`."""
         cplx = np.iscomplexobj(values)
         vals = values.view(np.float32) if cplx else values  # complex: re/im as two real columns
         outs = out if isinstance(out, tuple) else (out,)
@@ -460,7 +506,7 @@ class CartesianProcessor:
                 for o in outs:
                     np.copyto(o[:, v0:v1], (r.view(np.complex64) if cplx else r).T)
 
-        self._parallel(self._voxel_split, part)
+        return part
 
 
 _BLOCK_VALUES = 1 << 17  # complex values per elevation block (1 MiB: the GEMM output, |·| and pooling stay in L2)

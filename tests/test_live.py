@@ -45,16 +45,19 @@ def test_live_windows_equal_the_dataset_reader_windows(frames, target):
 @pytest.mark.parametrize("frames", [1, 2, 3])
 @pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last_3d])
 def test_stacked_windows_equal_the_concatenated_causal_windows(frames, fmt):
-    """Frames written in place into every window they belong to give, frame after frame, the windows
-    FrameWindows forms (the first frame repeated at a stream's start, after a reset too), concatenated on
-    the channel axis oldest first, as the hrradarpose family's live_inputs does."""
+    """Frames written in place into their own window (every slot at a stream's start, the newest after) and
+    copied into the later windows in the background give, frame after frame, the windows FrameWindows forms
+    (the first frame repeated at a stream's start, after a reset too), concatenated on the channel axis
+    oldest first, as the hrradarpose family's live_inputs does."""
     C, shape = 2, (2, 3, 4, 5)
     st = StackedWindows(frames, shape, fmt)
     ref = FrameWindows(frames, frames - 1)
     for n in (5, 3):  # two streams
         for i in range(n):
             value = np.full(shape, float(i + 1), np.float32)
-            for dest in st.destinations():
+            dests = st.destinations()
+            assert len(dests) == (frames if i == 0 else 1)
+            for dest in dests:
                 assert dest.shape == shape
                 dest[...] = value
             k, x = st.push()

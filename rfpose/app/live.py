@@ -91,10 +91,12 @@ class StackedWindows:
     """Causal windows of T frames stacked on the channel axis (a family with ``stacks_frames_on_channels``),
     filled in place: T input tensors ``(1, T·C, …)`` in ``memory_format``, window k in tensor k mod T.
 
-    Frame k belongs to windows k … k + T − 1, at channel slot T − 1 … 0; :meth:`destinations` gives those
-    slots (numpy views) so the processor writes the frame into all of them at once — plus, at a stream's
-    first frame, the earlier slots its windows clamp to it (as :class:`FrameWindows` and the dataset reader
-    repeat a session's first frame). No tensor is allocated or concatenated per frame.
+    Frame k belongs to windows k … k + T − 1, at channel slot T − 1 … 0. :meth:`destinations` gives the slots
+    of its own window k (numpy views: the newest slot and, at a stream's first frame, every slot, as
+    :class:`FrameWindows` and the dataset reader repeat a session's first frame); the processor writes the
+    frame there, and :meth:`push` copies it into the later windows' slots in a background thread, off the
+    frame's latency path: the model reads window k's tensor meanwhile, the copy writes the other tensors.
+    No tensor is allocated or concatenated per frame.
     """
 
     def __init__(self, frames: int, shape: tuple[int, ...], memory_format):
@@ -106,25 +108,56 @@ class StackedWindows:
                        for _ in range(frames)]
         self._arrays = [t[0].numpy() for t in self.inputs]
         self.count = 0
+        self._spread = None  # the background copy of the last frame into its later windows
+
+    def _slot(self, window: int, slot: int) -> np.ndarray:
+        C = self.channels
+        return self._arrays[window % self.frames][slot * C:(slot + 1) * C]
+
+    def _wait(self) -> None:
+        if self._spread is not None:
+            self._spread.result()
+            self._spread = None
 
     def destinations(self) -> tuple[np.ndarray, ...]:
-        """Where the next frame goes: ``(C, …)`` views of the inputs of every window it belongs to."""
-        k, T, C = self.count, self.frames, self.channels
-        out = []
-        for w in range(k, k + T):
-            slot = k - w + T - 1
-            buf = self._arrays[w % T]
-            out += [buf[i * C:(i + 1) * C] for i in range(0 if k == 0 else slot, slot + 1)]
-        return tuple(out)
+        """Where the next frame goes now: ``(C, …)`` views of the input of its own window."""
+        self._wait()
+        k, T = self.count, self.frames
+        return tuple(self._slot(k, i) for i in range(0 if k == 0 else T - 1, T))
 
     def push(self) -> tuple[int, "torch.Tensor"]:
-        """The frame was written: → (k, the input of its window, valid until the next frame is written)."""
-        k = self.count
+        """The frame was written: → (k, the input of its window, valid until the next frame is written). The
+        frame's copies into windows k + 1 … k + T − 1 start in the background (done before the next frame)."""
+        self._wait()
+        k, T = self.count, self.frames
+        later = [self._slot(w, i) for w in range(k + 1, k + T)  # slots k − w + T − 1, all earlier at k = 0
+                 for i in range(0 if k == 0 else k - w + T - 1, k - w + T)]
+        if later:
+            self._spread = _background().submit(_copy_into, self._slot(k, T - 1), later)
         self.count += 1
-        return k, self.inputs[k % self.frames]
+        return k, self.inputs[k % T]
 
     def reset(self) -> None:
+        self._wait()
         self.count = 0
+
+
+def _copy_into(src: np.ndarray, dests: list[np.ndarray]) -> None:
+    for d in dests:
+        np.copyto(d, src)  # one thread, GIL released (torch's copy would take intra-op threads from the model)
+
+
+_BACKGROUND = None
+
+
+def _background():
+    """One worker thread for copies off the latency path."""
+    global _BACKGROUND
+    if _BACKGROUND is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rfpose-windows")
+    return _BACKGROUND
 
 
 class FramePairer:
@@ -170,8 +203,9 @@ class RadarPosePipeline:
     whose frames will be fed; one that would give other tensors is a
     :class:`~rfpose.preprocessing.factory.RadarMismatchError` naming the differing parameter. A run trained
     before runs recorded their preprocessing gets the default chain, checked by shape only. ``threads``
-    sets torch's intra-op threads. ``radars`` (1 or 2, from the family's inputs) is how many ADC frames
-    each call takes, in the family's order (HuPR: horizontal, vertical).
+    sets the model's (torch's intra-op) threads; the preprocessing uses every core, as it runs while the
+    model does not (a frame's voxels, then its model). ``radars`` (1 or 2, from the family's inputs) is how
+    many ADC frames each call takes, in the family's order (HuPR: horizontal, vertical).
     """
 
     def __init__(self, run_dir: str | Path, board: str, cfg_text: str, threads: int | None = None,
@@ -207,7 +241,7 @@ class RadarPosePipeline:
                         "using the default chain", run_dir)
         config = PreprocessConfig.from_dict(saved) if saved is not None else PreprocessConfig()
         self.processor = processor_for_run(config, self.run_config.get("radar"), self.board, self.params,
-                                           f"{run_dir} on {board}", workers=threads or 2)
+                                           f"{run_dir} on {board}")
         needs = "points" if self.processor.takes_points else "radar"
         if source_kind != needs:
             trained = (f"the points of the point-cloud stream {config.radar_stream!r}" if needs == "points" else

@@ -232,6 +232,21 @@ def test_bench_dsp_json_runs(tmp_path):
             assert r["frames_per_s"] > 0 and r["ms_per_frame"] == pytest.approx(1e3 / r["frames_per_s"])
 
 
+def test_bench_dsp_live_times_the_monitor_voxel_stage_per_step():
+    res = subprocess.run(RFPOSE + ["bench", "dsp", "--quick", "--tasks", "live", "--json"], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = {r["implementation"]: r for r in json.loads(res.stdout)["rows"]}
+    steps = ["load", "range-Doppler", "azimuth", "elevation magnitudes", "resampling"]
+    assert set(steps) | {"voxel stage, one thread"} <= set(rows)
+    one = rows["voxel stage, one thread"]["ms_per_frame"]
+    assert one == pytest.approx(sum(rows[s]["ms_per_frame"] for s in steps), rel=1e-6)
+    two = rows["voxel stage, two threads (slowest part of each step)"]["ms_per_frame"]
+    assert 0 < two < one  # the parallel steps split in two parts
+    assert "two threads: 2 part(s)" in rows["elevation magnitudes"]["note"]
+    assert rows["copy into the next window's input"]["ms_per_frame"] > 0
+
+
 def test_preprocess_a_simulated_session(tmp_path):
     """rfpose simulate (the project's simulator) → rfpose preprocess: moving energy peaks at the walker."""
     from rfpose.preprocessing.dataset import DatasetReader

@@ -131,6 +131,23 @@ def test_two_lane_lane_shuffle_extreme_values(q_first):
     np.testing.assert_array_equal(got, i.astype(np.float32) + 1j * q.astype(np.float32))
 
 
+def test_step_cpu_ms_times_the_chain_it_runs():
+    """The benchmark's step-by-step run (every part of the parallel steps in turn on one thread) writes the
+    same voxels as the chain, and times each part the threads would take."""
+    from rfpose.dataset import to_float16
+
+    p, b, words, x = _frame("awr1843boost", frames=1)
+    proc = CartesianProcessor(p, b, CartesianConfig(n_x=40, n_y=16, n_z=8), workers=2)
+    out = np.zeros(proc.output_shape, np.float32)
+    times = proc.step_cpu_ms(x[0], out)
+    np.testing.assert_array_equal(out, to_float16(proc(x)[0]).astype(np.float32))
+    assert list(times) == ["load", "range-Doppler", "azimuth", "elevation magnitudes", "resampling"]
+    assert len(times["elevation magnitudes"]) == len(proc._block_split) == 2
+    assert all(t >= 0 for parts in times.values() for t in parts) and sum(times["resampling"]) > 0
+    with pytest.raises(ConfigError, match="magnitude-first"):
+        CartesianProcessor(p, b, CartesianConfig(n_x=8, n_y=4, n_z=2, interpolate="complex")).step_cpu_ms(x[0])
+
+
 @pytest.mark.parametrize("board", ["awr1843boost", "mmwcas"])
 def test_voxels_written_into_channels_last_inputs_as_float16_stores_them(board):
     """The live pipeline's path: one frame's voxels, float16-rounded in the resampling pass, written into

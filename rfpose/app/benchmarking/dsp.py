@@ -5,6 +5,8 @@ Tasks, all rows of a task on the same frames (int16 wire words, decode included)
   rd      AWR1843BOOST frame (64 loops x 3 TX x 4 RX x 256) -> range-Doppler (fftshifted, no window)
   hupr    AWR1843BOOST frame -> HuPR input (16 x 64 x 64 x 8 complex), per radar
   rtpose  MMWCAS cascade frame (64 x 12 x 16 x 256) -> RT-Pose ROI Cartesian tensor (32 x 16 x 64 x 160)
+  live    AWR1843BOOST frame -> RT-Pose ROI voxels written into a two-frame model input, as ``rfpose monitor``
+          makes them: CPU time per step, one thread and the slowest part of two threads
 
 Peers: xwr 0.5.1 RSPNumpy (pyfftw) and openradar 1.0.1 when importable (rows skipped with a note
 otherwise); re-creations of HuPR's per-frame Python loops (hupr.md §2/§7) and of RT-Pose's per-voxel
@@ -303,7 +305,60 @@ def bench_rtpose(F: int, quick: bool) -> list[dict]:
     return rows
 
 
-TASKS = {"rd": bench_rd, "hupr": bench_hupr, "rtpose": bench_rtpose}
+def _min_cpu_ms(fn, repeat: int) -> float:
+    """Least CPU time (ms, this thread) of ``fn`` over ``repeat`` calls after a warm-up."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - t0)
+    return best * 1e3
+
+
+def bench_live(F: int, quick: bool) -> list[dict]:
+    """The monitor's voxel stage step by step, in CPU time (``time.thread_time``: what the step costs, whatever
+    else the machine runs): one thread, and the slowest part of each step as two threads split it (its time on
+    an idle 2-core machine)."""
+    import torch
+
+    from rfpose.app.live import StackedWindows
+    from rfpose.boards import get_board
+    from rfpose.dataset import PreprocessConfig
+    from rfpose.preprocessing.decode import decode_radar_words
+    from rfpose.preprocessing.factory import build_processor
+
+    task = "AWR1843 frame -> RT-Pose ROI voxels as rfpose monitor makes them (CPU time)"
+    board = get_board("awr1843boost")
+    params = board.default_config().derive(board)
+    words = _words(params, board, 1, seed=3)[0]
+    repeat = 2 if quick else 7
+    decode = _min_cpu_ms(lambda: decode_radar_words(words, params, board), repeat)
+    frame = decode_radar_words(words, params, board)[0]
+    steps = {}
+    for workers in (1, 2):
+        chain = build_processor(PreprocessConfig(), params, board, workers=workers).chain
+        windows = StackedWindows(2, chain.output_shape, torch.channels_last_3d)
+        dest = windows.destinations()[-1]
+        runs = [chain.step_cpu_ms(frame, dest) for _ in range(repeat + 1)][1:]
+        steps[workers] = {k: np.min([r[k] for r in runs], axis=0) for k in runs[0]}
+    later = windows.inputs[1][0, :chain.output_shape[0]].numpy()  # frame 0's slot in window 1
+    copy = _min_cpu_ms(lambda: np.copyto(later, dest), repeat)
+    rows = [_row(task, "decode (int16 words -> complex frame)", decode / 1e3, "CPU ms, one thread")]
+    for name, one in steps[1].items():
+        two = steps[2][name]
+        rows.append(_row(task, name, one.sum() / 1e3,
+                         f"CPU ms, one thread; two threads: {len(two)} part(s), slowest {two.max():.1f} ms"))
+    one, two = (sum(v.sum() for v in steps[1].values()), sum(v.max() for v in steps[2].values()))
+    rows += [_row(task, "voxel stage, one thread", one / 1e3, "CPU ms: its latency on one core"),
+             _row(task, "voxel stage, two threads (slowest part of each step)", two / 1e3,
+                  f"its latency on an idle 2-core machine; CPU {sum(v.sum() for v in steps[2].values()):.1f} ms"),
+             _row(task, "copy into the next window's input", copy / 1e3,
+                  "CPU ms; a background thread while the model runs, off the latency path")]
+    return rows
+
+
+TASKS = {"rd": bench_rd, "hupr": bench_hupr, "rtpose": bench_rtpose, "live": bench_live}
 
 
 def run(tasks: list[str], frames: int = 8, quick: bool = False) -> list[dict]:

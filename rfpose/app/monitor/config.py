@@ -63,7 +63,7 @@ class ModelConfig:
 
     run: str = ""
     runtime: str = "torch"
-    threads: int = 1  # bench monitor, 2 cores: p95 199 ms at 1 thread, 279 at 2 (the other core decodes and publishes)
+    threads: int = 1  # the model's torch / ONNX Runtime threads; the voxel stage uses every core before the model runs
     min_score: float = 0.3  # skeletons below this score are not detections
     max_people: int = 5
 
