@@ -286,11 +286,12 @@ def test_mnet_pairs_real_and_imag_of_the_same_doppler_bin():
 
     m.mnet_ra.conv.register_forward_hook(hook)
     x = torch.zeros(1, 4, 8, 2, 16, 16, 2)
-    x[0, :, 5, 0] = 1.0  # Doppler bin 5, real part
-    x[0, :, 5, 1] = 2.0  # Doppler bin 5, imaginary part
+    x[0, :, 5, 0, 3, 7] = 1.0  # Doppler bin 5, real part: one cell (each map is z-scored, so not a constant)
+    x[0, :, 5, 1, 9, 2] = 2.0  # Doppler bin 5, imaginary part: another cell
     m(x, torch.zeros_like(x))
     conv_in = seen["x"]  # (B·T, 2, D, R, A)
     assert conv_in.shape == (4, 2, 8, 16, 16)
-    assert torch.all(conv_in[:, 0, 5] == 1.0) and torch.all(conv_in[:, 1, 5] == 2.0)
-    assert conv_in[:, :, [0, 1, 2, 3, 4, 6, 7]].abs().sum() == 0
+    peak = conv_in[:, :, 5].flatten(2).argmax(-1)  # (B·T, 2)
+    assert torch.all(peak[:, 0] == 3 * 16 + 7) and torch.all(peak[:, 1] == 9 * 16 + 2)
+    assert conv_in[:, :, [0, 1, 2, 3, 4, 6, 7]].abs().sum() == 0  # all-zero maps stay zero
     assert isinstance(m.mnet_ra, MNet)
