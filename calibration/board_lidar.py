@@ -64,9 +64,14 @@ def find_board(xyz: np.ndarray, T_lidar_board: np.ndarray, size_m: tuple[float, 
     crop = crop_to_board(xyz, T_lidar_board, size_m, cfg)
     if len(crop) < cfg.min_points:
         return None
-    o3d.utility.random.seed(seed)
-    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(crop))
-    model, inliers = pcd.segment_plane(cfg.plane_threshold_m, 3, cfg.ransac_iterations)
+    from threadpoolctl import threadpool_limits
+
+    # one OpenMP thread: Open3D's RANSAC draws its hypotheses in parallel threads, so with several the seeded
+    # run is not repeatable (another plane, another inlier set, a few hundredths of a degree on LiDAR -> camera)
+    with threadpool_limits(1, "openmp"):
+        o3d.utility.random.seed(seed)
+        pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(crop))
+        model, inliers = pcd.segment_plane(cfg.plane_threshold_m, 3, cfg.ransac_iterations)
     if len(inliers) < cfg.min_points:
         return None
     # RANSAC's plane comes from three points: inliers chosen around it lean towards it. Refit on the

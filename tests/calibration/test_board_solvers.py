@@ -166,3 +166,21 @@ def test_target_parse():
     for bad in ("7x5", "7x5:0.08:0.09", "7x5:0.08:0.06:DICT_NOPE"):
         with pytest.raises(ConfigError):
             CharucoTarget.parse(bad)
+
+
+def test_lidar_board_search_is_repeatable():
+    """The same sweep gives the same board plane every time (Open3D's RANSAC runs on one thread with its
+    seed): a calibration re-run on the same captures writes the same numbers."""
+    from rfpose.calibration.board_lidar import find_board
+
+    rng = np.random.default_rng(4)
+    w, h = TARGET.size_m
+    T = _pose(25, -15, (1.6, 0.1, 0.05))  # board frame -> sensor (its plane x-y, 1.6 m ahead along z)
+    uv = rng.uniform(0, 1, (1500, 2)) * [w, h]
+    board = np.c_[uv, rng.normal(0, 0.01, len(uv))] @ T[:3, :3].T + T[:3, 3]
+    clutter = rng.uniform(-0.3, 0.3, (1500, 3)) * [w, h, 1.0] + T[:3, 3]
+    xyz = np.concatenate([board, clutter])
+    found = [find_board(xyz, T, TARGET.size_m) for _ in range(6)]
+    assert found[0] is not None and abs(found[0].normal @ T[:3, 2]) > 0.999
+    for f in found[1:]:
+        assert np.array_equal(f.normal, found[0].normal) and f.offset == found[0].offset
