@@ -14,12 +14,12 @@ Pipeline (arrays in, :class:`rfpose.rig_calibration.Calibration` out):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from rfpose.calibration.reflector import edge_bracketed_centre, face_centre, find_stops, lidar_floor
-from rfpose.calibration.rigid import RigidFit, fit_rigid, kabsch
+from rfpose.calibration.rigid import RigidFit, fit_rigid, kabsch, variance_factor
 from rfpose.errors import CorrespondenceError, DegenerateCalibrationError, TargetNotFoundError
 from rfpose.rig_calibration import Calibration, SensorCalibration, provenance
 
@@ -30,6 +30,11 @@ MIN_PLANAR_SPREAD_M = 0.05  # the third singular value (RMS distance from the be
 #: spherical axis (range, sin azimuth, sin elevation): interpolation and clutter errors that averaging
 #: frames cannot remove, which makes the weights (and the covariance) follow the radar's resolution
 RADAR_FLOOR_FRACTION = 0.01
+#: the elevation part of that floor is re-estimated from the fit's residuals (:func:`fit_radar_to`) within
+#: these factors of its variance: down to a hundredth of the prior floor's standard deviation (0.01 % of a
+#: cell, ~0.3 mm at 3 m on awr1843boost: a guard against a zero estimate, not a measured limit) and up to
+#: three times it
+ELEVATION_FACTOR_BOUNDS = (1e-4, 9.0)
 
 
 @dataclass
@@ -43,19 +48,27 @@ class StopMeasurement:
     t0_ns: int
     t1_ns: int
     frames: int
+    elevation_floor: np.ndarray | None = None  # (3, 3) the radar's elevation floor, included in ``cov``
+
+    def with_elevation_factor(self, factor: float) -> "StopMeasurement":
+        """This stop with its elevation floor's variance scaled by ``factor`` (:func:`fit_radar_to`)."""
+        if self.elevation_floor is None or factor == 1.0:
+            return self
+        return replace(self, cov=self.cov + (factor - 1.0) * self.elevation_floor,
+                       elevation_floor=factor * self.elevation_floor)
 
 
 def spherical_floor(xyz: np.ndarray, resolution: tuple[float, float, float],
-                    fraction: float = RADAR_FLOOR_FRACTION) -> np.ndarray:
+                    fraction: float = RADAR_FLOOR_FRACTION, axes: tuple[int, ...] = (0, 1, 2)) -> np.ndarray:
     """``(3, 3)`` Cartesian covariance of ``fraction`` of a resolution cell (range m, sin az, sin el) at
-    ``xyz``; an axis without resolution (inf) gets 1 m."""
+    ``xyz``; an axis without resolution (inf) gets 1 m. ``axes``: which of the three contribute."""
     r = float(np.linalg.norm(xyz))
     d = xyz / r
     u_dir = np.array([-d[1], d[0], 0.0]) / max(np.hypot(d[0], d[1]), 1e-9)  # horizontal, across the ray
     v_dir = np.cross(d, u_dir)
     s = [fraction * resolution[0], r * min(1.0, fraction * resolution[1]), r * min(1.0, fraction * resolution[2])]
-    B = np.stack([d, u_dir, v_dir], 1)
-    return B @ np.diag(np.square(s)) @ B.T
+    B = np.stack([d, u_dir, v_dir], 1)[:, list(axes)]
+    return B @ np.diag(np.square(s)[list(axes)]) @ B.T
 
 
 def radar_stops(t_ns: np.ndarray, xyz: np.ndarray, resolution: tuple[float, float, float] = (0.04, 0.25, 1.0),
@@ -68,7 +81,7 @@ def radar_stops(t_ns: np.ndarray, xyz: np.ndarray, resolution: tuple[float, floa
         n = len(p)
         m = p.mean(axis=0)
         cov = np.cov(p.T) / n + spherical_floor(m, resolution)
-        out.append(StopMeasurement(m, cov, s.mid_ns, s.t0_ns, s.t1_ns, n))
+        out.append(StopMeasurement(m, cov, s.mid_ns, s.t0_ns, s.t1_ns, n, spherical_floor(m, resolution, axes=(2,))))
     return out
 
 
@@ -152,14 +165,33 @@ def check_geometry(xyz: np.ndarray, has_elevation: bool = True, where: str = "")
 
 
 def fit_radar_to(radar: list[StopMeasurement], other: list[StopMeasurement], pairs: list[tuple[int, int]],
-                 has_elevation: bool = True, where: str = "") -> RigidFit:
-    """``T_radar_other`` from matched stops, each residual weighted by both sensors' stop covariances."""
+                 has_elevation: bool = True, where: str = "", rounds: int = 8) -> RigidFit:
+    """``T_radar_other`` from matched stops, each residual weighted by both sensors' stop covariances.
+
+    The radar's elevation floor (a fraction of a resolution cell, :data:`RADAR_FLOOR_FRACTION`) is a prior
+    guess at errors the frames' scatter does not show; how large they are decides the height and pitch,
+    which only the radar's elevation measures well (a pitch of the other sensor about the stops barely
+    changes their ranges and azimuths). So its variance factor is estimated from the residuals
+    (:func:`rigid.variance_factor`, iterated with refits, within :data:`ELEVATION_FACTOR_BOUNDS`) and kept
+    in ``fit.variance_factors["radar_elevation"]``; apply it to the radar's stops with
+    :meth:`StopMeasurement.with_elevation_factor` wherever they are used again."""
     pr = np.array([radar[i].xyz for i, _ in pairs])
     po = np.array([other[j].xyz for _, j in pairs])
     check_geometry(pr, has_elevation, where)
     R0 = kabsch(po, pr)[:3, :3]
-    cov = np.array([radar[i].cov + R0 @ other[j].cov @ R0.T for i, j in pairs])
-    fit = fit_rigid(po, pr, cov)
+    Q = np.array([np.zeros((3, 3)) if radar[i].elevation_floor is None else radar[i].elevation_floor
+                  for i, _ in pairs])
+    rest = np.array([radar[i].cov + R0 @ other[j].cov @ R0.T for i, j in pairs]) - Q
+    theta = 1.0
+    fit = fit_rigid(po, pr, rest + Q)
+    for _ in range(rounds if Q.any() else 0):
+        new = float(np.clip(variance_factor(fit, po, rest, Q, theta), *ELEVATION_FACTOR_BOUNDS))
+        done = abs(np.log(new / theta)) < 0.02
+        theta = new
+        fit = fit_rigid(po, pr, rest + theta * Q)
+        if done:
+            break
+    fit.variance_factors["radar_elevation"] = theta
     # distances between stops are kept by a rigid motion: a large residual means a wrong pairing
     if fit.inliers.sum() < MIN_STOPS:
         raise CorrespondenceError(f"{where}: only {int(fit.inliers.sum())} of {len(pairs)} reflector positions agree "

@@ -10,7 +10,7 @@ with the perturbation applied on the left (``T = exp(δ)·T̂``, in the ``dst`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -29,6 +29,7 @@ class RigidFit:
     residual_m: np.ndarray
     inliers: np.ndarray
     cost: float
+    variance_factors: dict = field(default_factory=dict)  # estimated factors of covariance components
 
     @property
     def rms_mm(self) -> float:
@@ -41,7 +42,8 @@ class RigidFit:
 
     def summary(self) -> dict:
         return {"rms_mm": self.rms_mm, "max_mm": float(np.max(np.linalg.norm(self.residual_m, axis=1)) * 1e3),
-                "inliers": int(self.inliers.sum()), "correspondences": int(len(self.inliers)), **self.std()}
+                "inliers": int(self.inliers.sum()), "correspondences": int(len(self.inliers)), **self.std(),
+                **({"variance_factors": self.variance_factors} if self.variance_factors else {})}
 
 
 def kabsch(src: np.ndarray, dst: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
@@ -101,3 +103,32 @@ def fit_rigid(src: np.ndarray, dst: np.ndarray, sigma: np.ndarray | None = None,
                                          "(points collinear or coincident); spread them in range, azimuth and height")
     C = np.linalg.inv(JtJ) * s2
     return RigidFit(T, C, r, rho_w > 0.5, float(sol.cost))
+
+
+def variance_factor(fit: RigidFit, src: np.ndarray, cov_fixed: np.ndarray, Q: np.ndarray, theta: float) -> float:
+    """One Förstner (1979) variance-component step for a rigid fit: the factor ``θ`` of the component ``Q`` in
+    each correspondence's residual covariance ``Σᵢ = cov_fixedᵢ + θ·Qᵢ`` that the fit's residuals support,
+    ``θ·(vᵀWQWv) / tr(WQWQ_vv)`` (``W = Σ⁻¹``, ``Q_vv`` the residuals' cofactor matrix: the residuals' share
+    of the redundancy, so the six pose parameters' absorption of the errors is accounted for). Iterated with
+    refits it converges to the REML estimate. Only the fit's inliers count; ``src`` ``(N, 3)``,
+    ``cov_fixed`` and ``Q`` ``(N, 3, 3)``."""
+    k = fit.inliers
+    n = int(k.sum())
+    R = fit.T[:3, :3]
+    q = np.asarray(src, float)[k] @ R.T
+    J = np.zeros((3 * n, 6))
+    for i, p in enumerate(q):  # left perturbation: d(exp(a)·R·src + t) = −[R·src]× a + dt
+        J[3 * i:3 * i + 3, :3] = [[0, p[2], -p[1]], [-p[2], 0, p[0]], [p[1], -p[0], 0]]
+        J[3 * i:3 * i + 3, 3:] = np.eye(3)
+    blocks = np.asarray(cov_fixed, float)[k] + theta * np.asarray(Q, float)[k]
+    S = np.zeros((3 * n, 3 * n))
+    Qb = np.zeros_like(S)
+    for i in range(n):
+        S[3 * i:3 * i + 3, 3 * i:3 * i + 3] = blocks[i]
+        Qb[3 * i:3 * i + 3, 3 * i:3 * i + 3] = np.asarray(Q, float)[k][i]
+    W = np.linalg.inv(S)
+    Qvv = S - J @ np.linalg.solve(J.T @ W @ J, J.T)
+    v = fit.residual_m[k].ravel()
+    WQW = W @ Qb @ W
+    den = float(np.trace(WQW @ Qvv))
+    return theta * float(v @ WQW @ v) / den if den > 1e-12 else theta

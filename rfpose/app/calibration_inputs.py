@@ -274,7 +274,10 @@ def radar_camera_from_session(session, calib, tracks: tuple[RadarTrack, LidarTra
     cameras = cameras if cameras is not None else [s for s in r.streams if r.kind(s) == "camera"]
     lidar = next((s for s in r.streams if r.kind(s) == "lidar"), None)
     T_rig_radar = np.asarray(r.stream(radar).metadata.get("extrinsics", np.eye(4)), float)
-    rs = radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)
+    # the radar's elevation floor as the radar -> LiDAR fit of this capture estimated it (fit_radar_to)
+    factor = (calib.sensors[lidar].residual.get("variance_factors", {}).get("radar_elevation", 1.0)
+              if lidar is not None and lidar in calib.sensors else 1.0)
+    rs = [s.with_elevation_factor(factor) for s in radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)]
     sensors, fits = {}, {}
     geo = {}  # camera -> (K, dist, chained pose or None, start pose, marker track)
     for cam in cameras:
@@ -359,6 +362,7 @@ def joint_from_tracks(tracks: tuple[RadarTrack, LidarTrack], calib, fits: dict, 
     ls = lidar_stops(lt.timestamps_ns, lt.points, edge_m, around=lt.around)
     pairs = match_stops(rs, ls, where=where)
     sep = fit_radar_to(rs, ls, pairs, rt.has_elevation, where)
+    rs = [s.with_elevation_factor(sep.variance_factors["radar_elevation"]) for s in rs]
     lp = [(i, j) for (i, j), ok in zip(pairs, sep.inliers) if ok]
 
     def obs(index, stops, d=3):

@@ -284,3 +284,52 @@ def test_clock_offset_at_the_edge_of_the_search_is_refused():
     a, b = np.interp(t_ref, knots, vals), np.interp(t + 0.4, knots, vals)  # 400 ms off, searched over ±200 ms
     with pytest.raises(DegenerateCalibrationError, match="edge"):
         estimate_offset(_ns(t_ref), a, _ns(t), b, max_offset_s=0.2)
+
+
+def _radar_lidar_stops(rng, T_rl, p, el_noise):
+    """Radar stops at ``p`` (radar frame) with the 1 %-of-a-cell floor as their covariance but elevation
+    errors of ``el_noise`` times that floor (range and azimuth as claimed), and LiDAR stops with its floor."""
+    from rfpose.calibration.reflector import lidar_floor
+
+    res = (0.044, 0.25, 1.0)
+    radar, lidar = [], []
+    for k, x in enumerate(p):
+        full, el = spherical_floor(x, res), spherical_floor(x, res, axes=(2,))
+        rest = full - el
+        noisy = x + np.linalg.cholesky(rest + 1e-12 * np.eye(3)) @ rng.standard_normal(3) + \
+            np.sqrt(np.trace(el)) * el_noise * rng.standard_normal() * el[:, 2] / np.linalg.norm(el[:, 2])
+        radar.append(StopMeasurement(noisy, full, k * 1e9, int(k * 1e9), int(k * 1e9 + 5e8), 12, el))
+        q = (x - T_rl[:3, 3]) @ T_rl[:3, :3]
+        c = lidar_floor(q)
+        lidar.append(StopMeasurement(q + np.linalg.cholesky(c) @ rng.standard_normal(3), c, k * 1e9, int(k * 1e9),
+                                     int(k * 1e9 + 5e8), 6))
+    return radar, lidar
+
+
+@pytest.mark.parametrize("el_noise, lo, hi", [(0.02, 0.0, 0.01), (2.0, 1.5, 9.0)])
+def test_the_radar_elevation_floor_is_estimated_from_the_residuals(el_noise, lo, hi):
+    """The elevation part of the radar's floor is a guess: when the radar's elevations are fifty times better
+    than it (the simulator's), the fit finds a small variance factor and claims a smaller height uncertainty
+    (what is left is the LiDAR's own stop heights, ~2.5 mm each, extrapolated from 1.8-4.5 m to its origin);
+    when they are twice as bad, a factor > 1 — and the covariance stays honest either way."""
+    T_rl = rigid([0.01, -0.02, 0.03], [0.05, -0.03, 0.2])
+    factors, err_z, std_z, std_z_prior, z_over_std = [], [], [], [], []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        radar, lidar = _radar_lidar_stops(rng, T_rl, positions(rng, 10), el_noise)
+        pairs = [(i, i) for i in range(10)]
+        fit = fit_radar_to(radar, lidar, pairs)
+        prior = fit_radar_to(radar, lidar, pairs, rounds=0)
+        factors.append(fit.variance_factors["radar_elevation"])
+        assert prior.variance_factors["radar_elevation"] == 1.0
+        err_z.append(abs(fit.T[2, 3] - T_rl[2, 3]))
+        std_z.append(np.sqrt(fit.covariance[5, 5]))
+        std_z_prior.append(np.sqrt(prior.covariance[5, 5]))
+        z_over_std.append(err_z[-1] / np.sqrt(fit.covariance[5, 5]))
+    assert lo < np.median(factors) < hi, factors
+    if el_noise < 1:
+        assert np.median(std_z) < 0.9 * np.median(std_z_prior)
+    assert np.sqrt(np.mean(np.square(z_over_std))) < 2.0, z_over_std  # the 1-sigma in z is about right
+    # the stops carry the factor on to the other solvers
+    s = radar[0].with_elevation_factor(4.0)
+    assert np.allclose(s.cov, radar[0].cov + 3 * radar[0].elevation_floor)
