@@ -274,10 +274,9 @@ def radar_camera_from_session(session, calib, tracks: tuple[RadarTrack, LidarTra
     cameras = cameras if cameras is not None else [s for s in r.streams if r.kind(s) == "camera"]
     lidar = next((s for s in r.streams if r.kind(s) == "lidar"), None)
     T_rig_radar = np.asarray(r.stream(radar).metadata.get("extrinsics", np.eye(4)), float)
-    # the radar's elevation floor as the radar -> LiDAR fit of this capture estimated it (fit_radar_to)
-    factor = (calib.sensors[lidar].residual.get("variance_factors", {}).get("radar_elevation", 1.0)
-              if lidar is not None and lidar in calib.sensors else 1.0)
-    rs = [s.with_elevation_factor(factor) for s in radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)]
+    # the radar's prior floor, not the elevation factor the radar -> LiDAR fit estimated: that factor was
+    # estimated against the LiDAR's stops, and this fit (radar + pixels, no LiDAR) is the independent check
+    rs = radar_stops(rt.timestamps_ns, rt.xyz, rt.resolution)
     sensors, fits = {}, {}
     geo = {}  # camera -> (K, dist, chained pose or None, start pose, marker track)
     for cam in cameras:

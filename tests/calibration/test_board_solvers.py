@@ -60,9 +60,12 @@ def test_lidar_camera_against_truth(capture):
     dt0, dr0 = pose_error(T0, T_true)
     dt, dr = pose_error(res.T_lidar_cam, T_true)
     assert dt0 > 0.01 or dr0 > 0.5  # the nominal pose is off
-    # issue #15 asks for 10 mm and 0.2 deg; seed 1 gives 0.20 deg: its principal point is 1.2 px off, which
-    # turns every PnP board pose by ~0.13 deg (docs/calibration-board.md, "What limits the rotation")
-    assert dt < 0.010 and dr < 0.25, (dt, dr)
+    # issue #15 asks for 10 mm and 0.2 deg: met on seeds 0 and 2 (0.177, 0.129 deg), not on seed 1 (0.218 deg,
+    # repeatable since the RANSAC is): its principal point is 1.2 px off (0.16 deg of every PnP board pose)
+    # and its LiDAR planes lean 0.14 deg about the optical axis (docs/calibration-board.md, "What limits the
+    # rotation"); the joint refinement with a reflector capture, which `rfpose calibrate` writes, meets 0.2
+    # deg on all three (test_joint.py, test_calibrate_cli.py::test_whole_rig_calibration)
+    assert dt < 0.010 and dr < (0.2 if capture.seed != 1 else 0.25), (dt, dr)
     assert res.residual["plane_rms_mm"] < 30 and res.residual["rms_px"] < 0.3
     std = np.sqrt(np.diag(res.covariance))
     assert np.all(np.isfinite(std)) and std[3:].max() < 0.01 and np.degrees(std[:3]).max() < 0.2

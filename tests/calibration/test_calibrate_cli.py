@@ -101,9 +101,11 @@ def test_unknown_target_is_a_config_error(charuco_session, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_whole_rig_calibration(tmp_path):
+@pytest.mark.timeout(3600)  # ~2 min CPU of simulation and ~40 s of calibration per seed; more when shared
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_whole_rig_calibration(tmp_path, seed):
     """The full-length captures of one rig (board, reflector, walk): every solver, merged in the radar's
-    frame, against the truth."""
+    frame, against the truth — issue #15's bounds on three seeds."""
     from rfpose.session import SessionReader
     from rfpose.sim.camera import CameraModel
     from rfpose.sim.session_writer import simulate_session
@@ -111,7 +113,7 @@ def test_whole_rig_calibration(tmp_path):
     paths = []
     for scenario, frames in (("calibration-charuco", None), ("calibration-reflector", None), ("walk", 100)):
         paths.append(tmp_path / f"{scenario}.zarr")
-        simulate_session(paths[-1], scenario, frames, seed=0, board=BOARD, camera_model=CameraModel(rate_hz=10),
+        simulate_session(paths[-1], scenario, frames, seed=seed, board=BOARD, camera_model=CameraModel(rate_hz=10),
                          labels_2d=False)
     out = tmp_path / "CALIB.json"
     assert main(["calibrate", *map(str, paths), "--out", str(out), "--quiet"]) == 0
@@ -120,20 +122,22 @@ def test_whole_rig_calibration(tmp_path):
     truth = Calibration.from_dict(SessionReader(paths[0]).attrs["sim_truth"])
     errors = calib.compare(truth)
     lidar = errors["lidar"]
-    assert lidar["trans_mm"] < 20 and lidar["rot_deg"] < 0.7 and abs(lidar["clock_ms"]) < 3  # 2.2 ms measured
+    assert lidar["trans_mm"] < 20 and lidar["rot_deg"] < 0.7 and abs(lidar["clock_ms"]) < 2  # 0.2-0.6 ms measured
     for cam in ("cam_left", "cam_right"):
-        assert abs(errors[cam]["fx_pct"]) < 0.3 and abs(errors[cam]["cx_px"]) < 1.5
-        assert errors[cam]["trans_mm"] < 30 and errors[cam]["rot_deg"] < 0.9  # radar->lidar + lidar->camera
+        e = errors[cam]
+        assert max(abs(e["fx_pct"]), abs(e["fy_pct"])) < 0.3 and max(abs(e["cx_px"]), abs(e["cy_px"])) < 1.5, e
+        assert e["trans_mm"] < 30 and e["rot_deg"] < 0.9  # radar->lidar + lidar->camera
         # the cameras' clocks come from the reflector capture (its marker), one offset for the shared trigger
-        assert abs(errors[cam]["clock_ms"]) < 2.5
+        assert abs(e["clock_ms"]) < 2
         assert calib[cam].clock_offset_ns == calib["cam_left"].clock_offset_ns
         # the joint refinement: radar -> camera = radar -> LiDAR . LiDAR -> camera, and within the issue's
-        # 5 mm / 0.1 deg of the direct (marker-only) estimate
+        # 5 mm / 0.1 deg of the direct (marker-only) estimate (measured 0.8-2.3 mm, 0.011-0.036 deg)
         joint = calib[cam].residual["joint"]
         T_lc = np.asarray(joint["T_lidar_cam"])
         dt, dr = pose_error(calib.pose("lidar") @ T_lc, calib.pose(cam))
         assert dt < 1e-6 and dr < 1e-4
-        assert joint["direct_separate"]["change"]["trans_mm"] < 5 and joint["direct_separate"]["change"]["rot_deg"] < 0.1
+        agree = joint["direct_separate"]["change"]
+        assert agree["trans_mm"] < 5 and agree["rot_deg"] < 0.1, (cam, agree)
         T_lc_true = np.linalg.inv(truth.pose("lidar")) @ truth.pose(cam)
         dt, dr = pose_error(T_lc, T_lc_true)
         assert dt < 0.010 and dr < 0.2, (cam, dt, dr)
