@@ -1,6 +1,8 @@
 """Lifting, time alignment, swap repair, gaps and two people, on the simulator's skeletons projected through a
 calibrated stereo rig (no rendering: the 2D input is exact or exact plus known noise)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -100,6 +102,26 @@ def test_one_camera_with_depth_is_back_projection():
     no_depth = lift(cam.T_cam_radar[None, :3, :3], cam.T_cam_radar[None, :3, 3], cam.K[None, 0, 0],
                     cam.normalise(uv)[None], np.ones((1,) + uv.shape[:-1]))
     assert np.isnan(no_depth.joints).all()  # one ray, no depth: not solvable, never guessed
+
+
+def test_a_joint_missing_in_one_camera_is_solved_from_the_other_and_its_depth():
+    cams = _cameras()
+    _, _, J = _truth(seconds=0.5)
+    X = J[:, 0]
+    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
+    t = np.stack([c.T_cam_radar[:3, 3] for c in cams])
+    f = np.array([c.K[0, 0] for c in cams])
+    uv = np.stack([c.project(X)[0] for c in cams])
+    z = cams[0].project(X)[1]
+    xn = np.stack([c.normalise(u) for c, u in zip(cams, uv)])
+    xn[1, :, :7] = np.nan  # the right camera misses the first seven joints
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = lift(R, t, f, xn, np.ones(xn.shape[:-1]), depth=z, depth_sigma=np.full(z.shape, 0.03))
+    assert np.isfinite(res.joints).all()
+    assert np.all(res.views[:, :7] == 1) and np.all(res.views[:, 7:] == 2)
+    assert _mpjpe_mm(res.joints[:, :7], X[:, :7]) < 0.5
+    assert np.isnan(res.reproj_px[1, :, :7]).all()
 
 
 def test_robust_over_views_downweights_a_wrong_camera():
