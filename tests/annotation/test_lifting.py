@@ -58,6 +58,14 @@ def _truth_at(rig, times_ns):
     return rig.world.joints((times_ns - EPOCH) * 1e-9)
 
 
+def _views(cams, X):
+    """Each camera's rotation and translation from the radar, its focal length (px) and ``X``'s pixels."""
+    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
+    t = np.stack([c.T_cam_radar[:3, 3] for c in cams])
+    f = np.array([c.K[0, 0] for c in cams])
+    return R, t, f, np.stack([c.project(X)[0] for c in cams])
+
+
 def _mpjpe_mm(a, b):
     return float(np.nanmean(np.linalg.norm(a - b, axis=-1)) * 1000)
 
@@ -66,10 +74,7 @@ def test_triangulation_exact_and_noisy_2d():
     cams = _cameras()
     _, _, J = _truth(seconds=1.0)
     X = J[:, 0]
-    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
-    t = np.stack([c.T_cam_radar[:3, 3] for c in cams])
-    f = np.array([c.K[0, 0] for c in cams])
-    uv = np.stack([c.project(X)[0] for c in cams])
+    R, t, f, uv = _views(cams, X)
     xn = np.stack([c.normalise(u) for c, u in zip(cams, uv)])
     res = lift(R, t, f, xn, np.ones(xn.shape[:-1]))
     assert _mpjpe_mm(res.joints, X) < 0.5  # exact 2D (through distortion and its inverse) -> sub-mm
@@ -108,10 +113,7 @@ def test_a_joint_missing_in_one_camera_is_solved_from_the_other_and_its_depth():
     cams = _cameras()
     _, _, J = _truth(seconds=0.5)
     X = J[:, 0]
-    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
-    t = np.stack([c.T_cam_radar[:3, 3] for c in cams])
-    f = np.array([c.K[0, 0] for c in cams])
-    uv = np.stack([c.project(X)[0] for c in cams])
+    R, t, f, uv = _views(cams, X)
     z = cams[0].project(X)[1]
     xn = np.stack([c.normalise(u) for c, u in zip(cams, uv)])
     xn[1, :, :7] = np.nan  # the right camera misses the first seven joints
@@ -128,10 +130,7 @@ def test_robust_over_views_downweights_a_wrong_camera():
     cams = _cameras() + [_cameras(baseline=1.2)[0]]
     _, _, J = _truth(seconds=0.5)
     X = J[:, 0]
-    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
-    t = np.stack([c.T_cam_radar[:3, 3] for c in cams])
-    f = np.array([c.K[0, 0] for c in cams])
-    uv = np.stack([c.project(X)[0] for c in cams])
+    R, t, f, uv = _views(cams, X)
     uv[2] += 40.0  # the third camera's detections are 40 px off
     xn = np.stack([c.normalise(u) for c, u in zip(cams, uv)])
     plain = lift(R, t, f, xn, np.ones(xn.shape[:-1]), iters=1)
