@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import block_diag
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
@@ -120,12 +121,9 @@ def variance_factor(fit: RigidFit, src: np.ndarray, cov_fixed: np.ndarray, Q: np
     for i, p in enumerate(q):  # left perturbation: d(exp(a)·R·src + t) = −[R·src]× a + dt
         J[3 * i:3 * i + 3, :3] = [[0, p[2], -p[1]], [-p[2], 0, p[0]], [p[1], -p[0], 0]]
         J[3 * i:3 * i + 3, 3:] = np.eye(3)
-    blocks = np.asarray(cov_fixed, float)[k] + theta * np.asarray(Q, float)[k]
-    S = np.zeros((3 * n, 3 * n))
-    Qb = np.zeros_like(S)
-    for i in range(n):
-        S[3 * i:3 * i + 3, 3 * i:3 * i + 3] = blocks[i]
-        Qb[3 * i:3 * i + 3, 3 * i:3 * i + 3] = np.asarray(Q, float)[k][i]
+    Qk = np.asarray(Q, float)[k]
+    S = block_diag(*(np.asarray(cov_fixed, float)[k] + theta * Qk))
+    Qb = block_diag(*Qk)
     W = np.linalg.inv(S)
     Qvv = S - J @ np.linalg.solve(J.T @ W @ J, J.T)
     v = fit.residual_m[k].ravel()

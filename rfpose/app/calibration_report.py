@@ -277,6 +277,10 @@ def _radar_section(run) -> str:
     res = radar.sensors[lidar].residual
     out.append("<p>" + html.escape(", ".join(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}"
                                               for k, v in res.items() if not isinstance(v, (list, dict)))) + "</p>")
+    if "radar_elevation" in res.get("variance_factors", {}):
+        f = res["variance_factors"]["radar_elevation"]
+        out.append(f"<p>radar elevation floor estimated from the residuals: ×{np.sqrt(f):.3g} of the prior 1-sigma "
+                   "(1 % of a resolution cell)</p>")
     if not stops:
         return "".join(out)
     rx = np.array([s["radar_xyz"] for s in stops], float)
