@@ -19,6 +19,7 @@ def test_the_preset_splits_by_subject_and_gives_the_test_subjects_an_hour_of_non
     test = [s for s in plan if s[0] in p.test_seeds]
     assert {s[0] for s in plan if p.in_dataset(s[0], s[1])} == set(p.subject_seeds) - set(p.test_seeds)
     assert [s[1] for s in test].count("empty") == len(p.test_seeds)
+    assert sorted(s[0] for s in plan if s[1] == "empty") == list(p.subject_seeds)  # every subject's room
     falls = [s for s in test if s[1] in FALL_ACTIONS]
     assert len(falls) == len(p.test_seeds) * p.test_takes * len(FALL_ACTIONS) >= 20
     assert len({s[3] for s in falls if s[0] == p.test_seeds[0]}) == len(falls) // len(p.test_seeds)  # takes differ
@@ -101,7 +102,8 @@ def test_evaluate_monitor_replays_the_test_subject_through_the_monitor(tiny_fall
 
     data, run = tiny_falls
     root = zarr.open_group(str(data / "dataset.zarr"), mode="r")
-    assert len(root.attrs["sessions"]) == 4  # train and val subjects only: the test subject is replayed raw
+    # train and val subjects only (the test subject is replayed raw), each with its empty room
+    assert len(root.attrs["sessions"]) == 6
     capsys.readouterr()
     out = tmp_path / "eval.json"
     assert main(["evaluate-monitor", str(run), "--data", str(data), "--pre", "1", "--post", "1.5",
@@ -117,6 +119,31 @@ def test_evaluate_monitor_replays_the_test_subject_through_the_monitor(tiny_fall
     assert s["presence"]["leaves"] == 2 and s["presence"]["empty_room_s"] == pytest.approx(5.0)
     assert s["speed"]["realtime_factor"] > 0 and s["rules"]["events"]["fall_confirm_s"] == 2.0
     assert main(["evaluate-monitor", str(run), "--data", str(data), "--out", str(out)]) == 2  # exists: --force
+
+
+def test_every_subject_gets_an_empty_room_with_zero_person_labels_in_its_own_split(tiny_falls):
+    """The model must learn to see nobody: each training and validation subject's empty room is in the
+    dataset, labelled with no person, under that subject (so in that subject's split)."""
+    import numpy as np
+    import zarr
+
+    from rfpose.dataset import DatasetReader
+
+    data, _ = tiny_falls
+    subject_of = {}
+    for path in sorted((data / "sessions").glob("*.zarr")):
+        a = zarr.open_group(str(path), mode="r").attrs
+        subject_of.setdefault(a["seed"], set()).add(a["subject"])
+    assert all(len(v) == 1 for v in subject_of.values()), subject_of  # the empty room is its seed's subject's
+    r = DatasetReader(data / "dataset.zarr")
+    names = [s["name"] for s in r.attrs["sessions"]]
+    joints, sess, split = r.labels("joints"), r.session_index, r.split
+    for name in ("seed1-empty", "seed2-empty"):
+        rows = sess == names.index(name)
+        person = sess == names.index(name.replace("empty", "walk-cluttered"))
+        assert rows.sum() == 24 and np.isnan(joints[rows]).all() and np.isfinite(joints[person][:, 0]).all()
+        assert set(split[rows]) == set(split[person]) and len(set(split[rows])) == 1
+    assert set(split[sess == names.index("seed2-empty")]) == {1}  # val
 
 
 def test_evaluate_monitor_user_mistakes_are_one_line(tmp_path, capsys):
