@@ -104,6 +104,8 @@ class TrackingConfig:
     birth_window_s: float = 0.6
     birth_motion_m: float = 0.25  # a new track must move this much (people walk in; curtains and fans sway) …
     birth_static_s: float = 3.0  # … within this time, or it is static clutter and dropped
+    birth_score: float = 0.6  # … unless its last birth_hits detections are skeletons of a pose model scored at
+    # least this (a model trained on empty rooms scores nobody low: a person who stands still); > 1 disables
     clutter_memory_s: float = 60.0  # births near static clutter are suppressed until it was unseen this long
     clutter_radius_m: float = 0.4
     death_s: float = 2.0  # a confirmed track without detections for this long is deleted (it coasts until then)
@@ -389,6 +391,8 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")
+    if cfg.tracking.birth_score < 0:
+        raise reader.error(("tracking", "birth_score"), "must not be negative")
     if cfg.tracking.birth_hits < 1:
         raise reader.error(("tracking", "birth_hits"), "must be at least 1")
     if cfg.tracking.max_z_m <= cfg.tracking.min_z_m:
