@@ -121,6 +121,30 @@ def test_evaluate_monitor_replays_the_test_subject_through_the_monitor(tiny_fall
     assert main(["evaluate-monitor", str(run), "--data", str(data), "--out", str(out)]) == 2  # exists: --force
 
 
+def _every_guess_a_person():
+    """Rules under which the one-step model's every best guess is a person (it scores everything low): its
+    outputs decide the trials, so a replay that fed the model other windows would differ."""
+    from rfpose.app.monitor.config import MonitorConfig, RadarMount
+
+    cfg = MonitorConfig()
+    cfg.room.radar = RadarMount(height_m=1.0)
+    cfg.model.min_score, cfg.model.max_people = 0.0, 1
+    cfg.tracking.birth_score, cfg.tracking.min_z_m, cfg.tracking.max_z_m = 0.0, -10.0, 10.0
+    return cfg
+
+
+def test_replay_with_two_workers_gives_the_single_process_result(tiny_falls):
+    from rfpose.app.monitor.evaluate import evaluate_monitor
+
+    data, run = tiny_falls
+    one, two = (evaluate_monitor(run, data, _every_guess_a_person(), pre_s=1.0, post_s=1.5, progress=False,
+                                 workers=w) for w in (1, 2))
+    assert two["speed"]["workers"] == 2 and two["speed"]["frames"] == one["speed"]["frames"] == 98
+    assert two["speed"]["cpu_s"] > 0 and one["detections"]["person_frames_missed"] == 0
+    assert one["presence"]["entries_never_occupied"] == 0 and one["detections"]["person_score_p50"] > 0
+    assert {k: v for k, v in one.items() if k != "speed"} == {k: v for k, v in two.items() if k != "speed"}
+
+
 def test_every_subject_gets_an_empty_room_with_zero_person_labels_in_its_own_split(tiny_falls):
     """The model must learn to see nobody: each training and validation subject's empty room is in the
     dataset, labelled with no person, under that subject (so in that subject's split)."""
