@@ -56,9 +56,10 @@ class FallsPreset(SimDatasetPreset):
         for seed in self.subject_seeds:
             takes = self.test_takes if seed in self.test_seeds else (
                 1 if seed in self.val_seeds else self.train_takes)
-            out.append((seed, EMPTY, None, 0, 0))
             out += [(seed, sc, scene, t * pairs + a * n + k, t) for t in range(takes)
                     for a, sc in enumerate(self.scenarios) for k, scene in enumerate(self.scenes)]
+            # last: a validation split cut short (train --limit-val N: its first N frames) keeps people in it
+            out.append((seed, EMPTY, None, 0, 0))
         return out
 
     def in_dataset(self, seed: int, scenario: str) -> bool:
