@@ -80,7 +80,8 @@ def lift(R: np.ndarray, t: np.ndarray, focal: np.ndarray, xn: np.ndarray, conf: 
         z = np.where(np.isfinite(pc[..., 2]) & (pc[..., 2] > 0.1), pc[..., 2], np.maximum(z, 0.1))
         err = _reproj_px(pc, x, focal, w)
         norm = err / sigma_px * np.maximum(w, 1e-6)
-        robust = 1.0 / (1.0 + (norm / OUTLIER_SIGMAS) ** 2)  # Cauchy: a view far off gets ~no weight
+        # Cauchy: a view far off gets ~no weight; a view without a detection (NaN error) keeps weight w = 0
+        robust = np.where(np.isfinite(norm), 1.0 / (1.0 + (norm / OUTLIER_SIGMAS) ** 2), 1.0)
     views = (w > 0).sum(0)
     sig = np.full(M, np.nan)
     if ok.any():

@@ -100,6 +100,13 @@ def to_rtpose15(d: CameraDetections, correct: bool = True):
     return kp, conf, world
 
 
+def _mean_finite(a: np.ndarray, axis: int) -> np.ndarray:
+    """Mean of the finite values along ``axis``; NaN where there are none (``np.nanmean`` without its warning,
+    which a frame where a person has no valid joint would print)."""
+    n = np.isfinite(a).sum(axis)
+    return np.where(n > 0, np.nansum(a, axis) / np.maximum(n, 1), np.nan)
+
+
 def _track_identities(kp: np.ndarray, conf: np.ndarray, max_jump_px: float):
     """Reorder the person axis of ``kp (T, P, J, 2)`` so a slot follows one person (Hungarian matching of
     2D centroids frame to frame). Returns the permuted arrays' index ``(T, P)`` and ``(T,)`` frames where a
@@ -107,7 +114,7 @@ def _track_identities(kp: np.ndarray, conf: np.ndarray, max_jump_px: float):
     T, P = conf.shape[:2]
     order = np.tile(np.arange(P), (T, 1))
     jumps = np.zeros(T, bool)
-    cen = np.nanmean(np.where(conf[..., None] > 0, kp, np.nan), axis=2)  # (T, P, 2)
+    cen = _mean_finite(np.where(conf[..., None] > 0, kp, np.nan), axis=2)  # (T, P, 2)
     last = np.full((P, 2), np.nan)
     for i in range(T):
         present = np.isfinite(cen[i]).all(-1)
@@ -235,14 +242,12 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
     raw = res.joints.reshape(T, P, 15, 3)
     sig = res.sigma_m.reshape(T, P, 15)
-    conf2d = np.nanmax(np.where(CF > 0, CF, np.nan), axis=0)
-    conf2d = np.nan_to_num(conf2d)
+    conf2d = np.max(np.where(CF > 0, CF, 0.0), axis=0)
     refined = raw.copy()
     bone_dev = np.zeros((T, P, 15))  # how far a joint's bones are from the subject's lengths (m)
     for p in range(P):
         X = reject_outliers(raw[:, p], params.outlier_window) if params.outlier_window else raw[:, p]
-        w_frame = np.nanmean(np.where(np.isfinite(sig[:, p]), 1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), np.nan),
-                             axis=1)
+        w_frame = _mean_finite(1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), axis=1)
         if params.bone_lengths and np.isfinite(X).any():
             L = bone_lengths(X, np.nan_to_num(w_frame) ** 2)
             bone_dev[:, p] = _bone_deviation(X, L)

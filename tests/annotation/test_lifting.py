@@ -1,6 +1,8 @@
 """Lifting, time alignment, swap repair, gaps and two people, on the simulator's skeletons projected through a
 calibrated stereo rig (no rendering: the 2D input is exact or exact plus known noise)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -56,6 +58,14 @@ def _truth_at(rig, times_ns):
     return rig.world.joints((times_ns - EPOCH) * 1e-9)
 
 
+def _views(cams, X):
+    """Each camera's rotation and translation from the radar, its focal length (px) and ``X``'s pixels."""
+    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
+    t = np.stack([c.T_cam_radar[:3, 3] for c in cams])
+    f = np.array([c.K[0, 0] for c in cams])
+    return R, t, f, np.stack([c.project(X)[0] for c in cams])
+
+
 def _mpjpe_mm(a, b):
     return float(np.nanmean(np.linalg.norm(a - b, axis=-1)) * 1000)
 
@@ -64,10 +74,7 @@ def test_triangulation_exact_and_noisy_2d():
     cams = _cameras()
     _, _, J = _truth(seconds=1.0)
     X = J[:, 0]
-    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
-    t = np.stack([c.T_cam_radar[:3, 3] for c in cams])
-    f = np.array([c.K[0, 0] for c in cams])
-    uv = np.stack([c.project(X)[0] for c in cams])
+    R, t, f, uv = _views(cams, X)
     xn = np.stack([c.normalise(u) for c, u in zip(cams, uv)])
     res = lift(R, t, f, xn, np.ones(xn.shape[:-1]))
     assert _mpjpe_mm(res.joints, X) < 0.5  # exact 2D (through distortion and its inverse) -> sub-mm
@@ -102,14 +109,28 @@ def test_one_camera_with_depth_is_back_projection():
     assert np.isnan(no_depth.joints).all()  # one ray, no depth: not solvable, never guessed
 
 
+def test_a_joint_missing_in_one_camera_is_solved_from_the_other_and_its_depth():
+    cams = _cameras()
+    _, _, J = _truth(seconds=0.5)
+    X = J[:, 0]
+    R, t, f, uv = _views(cams, X)
+    z = cams[0].project(X)[1]
+    xn = np.stack([c.normalise(u) for c, u in zip(cams, uv)])
+    xn[1, :, :7] = np.nan  # the right camera misses the first seven joints
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = lift(R, t, f, xn, np.ones(xn.shape[:-1]), depth=z, depth_sigma=np.full(z.shape, 0.03))
+    assert np.isfinite(res.joints).all()
+    assert np.all(res.views[:, :7] == 1) and np.all(res.views[:, 7:] == 2)
+    assert _mpjpe_mm(res.joints[:, :7], X[:, :7]) < 0.5
+    assert np.isnan(res.reproj_px[1, :, :7]).all()
+
+
 def test_robust_over_views_downweights_a_wrong_camera():
     cams = _cameras() + [_cameras(baseline=1.2)[0]]
     _, _, J = _truth(seconds=0.5)
     X = J[:, 0]
-    R = np.stack([c.T_cam_radar[:3, :3] for c in cams])
-    t = np.stack([c.T_cam_radar[:3, 3] for c in cams])
-    f = np.array([c.K[0, 0] for c in cams])
-    uv = np.stack([c.project(X)[0] for c in cams])
+    R, t, f, uv = _views(cams, X)
     uv[2] += 40.0  # the third camera's detections are 40 px off
     xn = np.stack([c.normalise(u) for c, u in zip(cams, uv)])
     plain = lift(R, t, f, xn, np.ones(xn.shape[:-1]), iters=1)
