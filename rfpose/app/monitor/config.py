@@ -121,6 +121,7 @@ class TrackingConfig:
 class EventsConfig:
     presence_off_s: float = 3.0  # a zone is empty after no confirmed track was in it for this long
     posture_window_s: float = 0.6  # posture is the majority over this window
+    head_median_s: float = 0.0  # the fall rule reads the median head height over this window (0: each frame's)
     fall_drop_m: float = 0.6  # a fall: the head drops at least this much …
     fall_window_s: float = 1.5  # … within this time …
     fall_speed_mps: float = 1.5  # … descending at least this fast at its fastest (falls: 2-3.5 m/s) …
@@ -386,7 +387,7 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
         if getattr(getattr(cfg, sec), key) <= 0:
             raise reader.error((sec, key), "must be positive")
     nonneg = [("tracking", "birth_motion_m"), ("tracking", "origin_radius_m"), ("events", "fall_confirm_s"),
-              ("events", "slow_fall_confirm_s"),
+              ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
