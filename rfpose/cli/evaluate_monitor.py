@@ -28,7 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument("--leave-trials", type=a.nonnegative_int,
                    help="non-fall sessions that end with the person leaving, spread over scenarios (default: all)")
     p.add_argument("--runtime", default="torch", choices=["torch", "onnx", "auto"])
-    p.add_argument("--threads", type=a.positive_int, default=1, help="inference threads")
+    p.add_argument("--threads", type=a.positive_int, default=1, help="inference threads (per worker)")
+    p.add_argument("--workers", type=a.positive_int, default=1,
+                   help="trials replayed at once, each in its own process with its own model (same result)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", help="also write the JSON here")
     a.add_force(p)
@@ -46,7 +48,7 @@ def run(args) -> int:
 
         cfg = load_config(args.config)
     summary = evaluate_monitor(args.run_dir, args.data, cfg, args.split, args.pre, args.post, args.leave_trials,
-                               args.runtime, args.threads)
+                               args.runtime, args.threads, workers=args.workers)
     text = json.dumps(summary, indent=2, default=float)
     print(text if args.json else format_table(summary))
     if args.out:

@@ -96,6 +96,12 @@ def default_board(spec: ScenarioSpec) -> str:
     return "awr1843boost" if spec.hupr else "mmwcas"
 
 
+def subject_id(seed: int, person: int = 0) -> str:
+    """The subject id of person ``person`` of every scenario simulated with ``seed`` (the body is drawn from
+    the seed alone, so a seed is one subject per person across its sessions)."""
+    return f"S{seed:04d}p{person}"
+
+
 def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None = None, people: int | None = None,
               camera: bool = True, lidar: bool = True, lidar_pattern: str = "livox", multipath: bool = False,
               cfg_text: str | None = None, camera_model: CameraModel | None = None, scene: str | None = None,
@@ -152,7 +158,7 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     horizon_s = num_frames * b_params.frame_period_s + 5.0  # paths are drawn for the session's length
     for i in range(n_people):
         prng = np.random.default_rng([seed, 0xB0D, i])
-        body = BodyParams.random(prng, subject_id=f"S{seed:04d}p{i}")  # one subject per (seed, person)
+        body = BodyParams.random(prng, subject_id=subject_id(seed, i))
         mrng = prng if motion_seed is None else np.random.default_rng([seed, 0xB0D, i, 0x7A4E, int(motion_seed)])
         persons.append(Person(body, spec.actions[i % len(spec.actions)], mrng, area,
                                chair_xy=None if chair_xy is None else np.array(chair_xy), horizon_s=horizon_s))

@@ -19,6 +19,7 @@ def test_the_preset_splits_by_subject_and_gives_the_test_subjects_an_hour_of_non
     test = [s for s in plan if s[0] in p.test_seeds]
     assert {s[0] for s in plan if p.in_dataset(s[0], s[1])} == set(p.subject_seeds) - set(p.test_seeds)
     assert [s[1] for s in test].count("empty") == len(p.test_seeds)
+    assert sorted(s[0] for s in plan if s[1] == "empty") == list(p.subject_seeds)  # every subject's room
     falls = [s for s in test if s[1] in FALL_ACTIONS]
     assert len(falls) == len(p.test_seeds) * p.test_takes * len(FALL_ACTIONS) >= 20
     assert len({s[3] for s in falls if s[0] == p.test_seeds[0]}) == len(falls) // len(p.test_seeds)  # takes differ
@@ -101,7 +102,8 @@ def test_evaluate_monitor_replays_the_test_subject_through_the_monitor(tiny_fall
 
     data, run = tiny_falls
     root = zarr.open_group(str(data / "dataset.zarr"), mode="r")
-    assert len(root.attrs["sessions"]) == 4  # train and val subjects only: the test subject is replayed raw
+    # train and val subjects only (the test subject is replayed raw), each with its empty room
+    assert len(root.attrs["sessions"]) == 6
     capsys.readouterr()
     out = tmp_path / "eval.json"
     assert main(["evaluate-monitor", str(run), "--data", str(data), "--pre", "1", "--post", "1.5",
@@ -117,6 +119,55 @@ def test_evaluate_monitor_replays_the_test_subject_through_the_monitor(tiny_fall
     assert s["presence"]["leaves"] == 2 and s["presence"]["empty_room_s"] == pytest.approx(5.0)
     assert s["speed"]["realtime_factor"] > 0 and s["rules"]["events"]["fall_confirm_s"] == 2.0
     assert main(["evaluate-monitor", str(run), "--data", str(data), "--out", str(out)]) == 2  # exists: --force
+
+
+def _every_guess_a_person():
+    """Rules under which the one-step model's every best guess is a person (it scores everything low): its
+    outputs decide the trials, so a replay that fed the model other windows would differ."""
+    from rfpose.app.monitor.config import MonitorConfig, RadarMount
+
+    cfg = MonitorConfig()
+    cfg.room.radar = RadarMount(height_m=1.0)
+    cfg.model.min_score, cfg.model.max_people = 0.0, 1
+    cfg.tracking.birth_score, cfg.tracking.min_z_m, cfg.tracking.max_z_m = 0.0, -10.0, 10.0
+    return cfg
+
+
+def test_replay_with_two_workers_gives_the_single_process_result(tiny_falls):
+    from rfpose.app.monitor.evaluate import evaluate_monitor
+
+    data, run = tiny_falls
+    one, two = (evaluate_monitor(run, data, _every_guess_a_person(), pre_s=1.0, post_s=1.5, progress=False,
+                                 workers=w) for w in (1, 2))
+    assert two["speed"]["workers"] == 2 and two["speed"]["frames"] == one["speed"]["frames"] == 98
+    assert two["speed"]["cpu_s"] > 0 and one["detections"]["person_frames_missed"] == 0
+    assert one["presence"]["entries_never_occupied"] == 0 and one["detections"]["person_score_p50"] > 0
+    assert {k: v for k, v in one.items() if k != "speed"} == {k: v for k, v in two.items() if k != "speed"}
+
+
+def test_every_subject_gets_an_empty_room_with_zero_person_labels_in_its_own_split(tiny_falls):
+    """The model must learn to see nobody: each training and validation subject's empty room is in the
+    dataset, labelled with no person, under that subject (so in that subject's split)."""
+    import numpy as np
+    import zarr
+
+    from rfpose.dataset import DatasetReader
+
+    data, _ = tiny_falls
+    subject_of = {}
+    for path in sorted((data / "sessions").glob("*.zarr")):
+        a = zarr.open_group(str(path), mode="r").attrs
+        subject_of.setdefault(a["seed"], set()).add(a["subject"])
+    assert all(len(v) == 1 for v in subject_of.values()), subject_of  # the empty room is its seed's subject's
+    r = DatasetReader(data / "dataset.zarr")
+    names = [s["name"] for s in r.attrs["sessions"]]
+    joints, sess, split = r.labels("joints"), r.session_index, r.split
+    for name in ("seed1-empty", "seed2-empty"):
+        rows = sess == names.index(name)
+        person = sess == names.index(name.replace("empty", "walk-cluttered"))
+        assert rows.sum() == 24 and np.isnan(joints[rows]).all() and np.isfinite(joints[person][:, 0]).all()
+        assert set(split[rows]) == set(split[person]) and len(set(split[rows])) == 1
+    assert set(split[sess == names.index("seed2-empty")]) == {1}  # val
 
 
 def test_evaluate_monitor_user_mistakes_are_one_line(tmp_path, capsys):

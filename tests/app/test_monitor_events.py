@@ -76,6 +76,21 @@ def test_every_kind_of_simulated_fall_alarms_within_5_s_of_reaching_the_floor(sc
         assert falls[0].detail["slow"] == (scenario == "slump")
 
 
+def test_a_head_median_finds_the_fall_in_a_pose_models_jumping_head_heights():
+    """A pose model's head on a person lying on the floor jumps to standing height in many frames (measured on
+    sim-falls-v1's validation subject: 0.3-1.5 m): each frame's head cancels the fall candidate again and
+    again; the median over ``head_median_s`` (1 s) confirms it within 5 s of the floor."""
+    rig = build_rig("fall-forward", seed=2, num_frames=200, board="awr1843boost", camera=False, lidar=False)
+    t = np.arange(0, 20, 0.1)
+    joints = apply(T_room_radar(SIM_MOUNT), rig.ground_truth(t))
+    t_floor = rig.world.people[0].describe()["event"]["t_floor_s"]
+    jumps = (t > t_floor) & (np.random.default_rng(1).random(len(t)) < 0.4)
+    joints[jumps, 0, 8, 2] = 1.5
+    assert not [e for e in run(joints, t)[0] if e.kind == "fall"]
+    falls = [e for e in run(joints, t, EventsConfig(head_median_s=1.0))[0] if e.kind == "fall"]
+    assert len(falls) == 1 and 0 < falls[0].time - 1000.0 - t_floor <= 5.0
+
+
 @pytest.mark.parametrize("scenario", ["sit-fast", "lie-down", "bend-pick", "kneel"])
 def test_confounders_are_not_falls(scenario):
     for seed in (1, 2, 3):

@@ -16,6 +16,13 @@ def _static(xy, z=1.0, moving=False):
     return Detection(p, z + 0.3, 0.8, None, moving, radar_xyz=p - RADAR)
 
 
+def _skeleton_at(xy, score, z=0.9):
+    """A pose model's detection: a (crude) upright skeleton with its pelvis at (x, y, z)."""
+    p = np.array([xy[0], xy[1], z])
+    joints = p + np.linspace([0, 0, -0.9], [0, 0, 0.8], 15)
+    return Detection(p, z + 0.8, score, joints, radar_xyz=p - RADAR)
+
+
 def test_a_walking_person_gets_one_stable_id_within_a_second():
     t, joints = sim_skeletons("walk", 20.0, seed=3)
     rng = np.random.default_rng(0)
@@ -112,3 +119,55 @@ def test_an_hour_of_an_empty_cluttered_room_gives_no_phantom_then_a_person_is_fo
         if out and found is None:
             found = tk
     assert found is not None and found <= 1.0 and [x.id for x in out] == [1]
+
+
+def test_a_person_who_stands_still_is_confirmed_by_confident_skeletons_but_a_static_cluster_is_not():
+    """People in the simulator appear without walking in (wave, random poses): a pose model's confident
+    skeletons confirm them without motion; a point cluster standing as still needs motion (its score counts
+    points, not people); skeletons scored below ``birth_score`` need motion too."""
+    t, joints = sim_skeletons("wave", 5.0, seed=3)
+    assert np.ptp(joints[:, 0, 0, :2], axis=0).max() < 0.25  # standing on the spot
+    for score, skeleton, born in ((0.8, True, True), (0.8, False, False), (0.5, True, False)):
+        tr, rng, first = Tracker(TrackingConfig(birth_score=0.6), RADAR), np.random.default_rng(4), None
+        for k, tk in enumerate(t):
+            d = detections(joints[k], rng, 0.03)[0]
+            d.score, d.joints = score, d.joints if skeleton else None
+            if tr.update(tk, [d]) and first is None:
+                first = tk
+        assert (first is not None) == born, (score, skeleton)
+        if born:
+            assert first <= 0.5 and [x.id for x in tr.confirmed] == [1]
+
+
+def test_an_hour_of_a_pose_models_ghosts_in_an_empty_room_gives_no_phantom():
+    """36 000 frames of what a pose model trained with empty rooms gives in one: skeletons at the plant and
+    the fan scored under ``birth_score``, stray skeletons anywhere, and now and then a confident blip of one or
+    two frames; then a person who stands still is found within a second."""
+    rng = np.random.default_rng(5)
+    cfg = TrackingConfig()
+    tr = Tracker(cfg, RADAR)
+    blip = {"left": 0, "xy": None}
+
+    def ghosts():
+        dets = [_skeleton_at((2.0 + rng.normal(0, .05), 1.5 + rng.normal(0, .05)), rng.uniform(0.3, 0.55)),
+                _skeleton_at((3.0 + rng.normal(0, .1), -2.0 + rng.normal(0, .1)), rng.uniform(0.3, 0.5))]
+        if rng.random() < 0.3:
+            dets.append(_skeleton_at((rng.uniform(0.5, 6), rng.uniform(-3, 3)), rng.uniform(0.3, 0.59)))
+        if blip["left"] == 0 and rng.random() < 0.01:  # a confident ghost for one or two frames
+            blip.update(left=int(rng.integers(1, 3)), xy=(rng.uniform(1, 5), rng.uniform(-2, 2)))
+        if blip["left"]:
+            blip["left"] -= 1
+            dets.append(_skeleton_at(blip["xy"], rng.uniform(cfg.birth_score, 1.0)))
+        return dets
+
+    hour = 36_000
+    for k in range(hour):
+        assert tr.update(k * 0.1, ghosts()) == [], f"phantom at {k * 0.1:.1f} s"
+    t, joints = sim_skeletons("wave", 5.0, seed=9)
+    found = None
+    for k, tk in enumerate(t):
+        out = tr.update((hour + k) * 0.1, ghosts() + detections(joints[k], rng, 0.05))
+        if out and found is None:
+            found = tk
+    assert found is not None and found <= 1.0 and len(out) == 1
+    assert np.linalg.norm(out[0].position[:2] - joints[-1, 0, 0, :2]) < 0.3

@@ -144,6 +144,22 @@ def test_neighbourhood_outside_the_grid_gets_no_weight():
     assert absent["offset_weight"].sum() == 0
 
 
+def test_a_frame_with_nobody_trains_the_heatmap_down_and_decodes_no_person():
+    """An empty room (all-NaN labels, as an empty simulated session gives): the loss is the focal loss's
+    negatives only, finite, its gradient lowers every heatmap logit; decoding with a score threshold (the
+    monitor's) then returns no person."""
+    nobody = torch.full((2, 1, 15, 3), float("nan"))
+    hm = torch.zeros(2, 1, *SHAPE, requires_grad=True)
+    out = {"heatmap": hm, "offsets": torch.randn(2, 45, *SHAPE, requires_grad=True)}
+    total, parts = centerpose.centerpose_loss(out, nobody, GRID, offset_units="isotropic", offset_radius=1)
+    assert math.isfinite(total.item()) and parts["offset_l1"] == 0.0 and parts["focal"] > 0
+    total.backward()
+    assert (hm.grad > 0).all() and torch.isfinite(out["offsets"].grad).all()
+    quiet = {"heatmap": torch.full((1, 1, *SHAPE), -6.0), "offsets": torch.zeros(1, 45, *SHAPE)}
+    joints, scores = centerpose.decode(quiet, GRID, max_people=5, score_threshold=0.3, offset_radius=1)
+    assert (scores < 0.3).all() and torch.isnan(joints).all()
+
+
 def test_neighbourhood_offset_loss_is_the_weighted_mean_over_voxels():
     joints = _person([2.0, 0.0, 0.0])[None, None]
     t = centerpose.build_targets(joints, GRID, SHAPE, offset_radius=1)

@@ -104,6 +104,8 @@ class TrackingConfig:
     birth_window_s: float = 0.6
     birth_motion_m: float = 0.25  # a new track must move this much (people walk in; curtains and fans sway) …
     birth_static_s: float = 3.0  # … within this time, or it is static clutter and dropped
+    birth_score: float = 0.6  # … unless its last birth_hits detections are skeletons of a pose model scored at
+    # least this (a model trained on empty rooms scores nobody low: a person who stands still); > 1 disables
     clutter_memory_s: float = 60.0  # births near static clutter are suppressed until it was unseen this long
     clutter_radius_m: float = 0.4
     death_s: float = 2.0  # a confirmed track without detections for this long is deleted (it coasts until then)
@@ -119,6 +121,7 @@ class TrackingConfig:
 class EventsConfig:
     presence_off_s: float = 3.0  # a zone is empty after no confirmed track was in it for this long
     posture_window_s: float = 0.6  # posture is the majority over this window
+    head_median_s: float = 0.0  # the fall rule reads the median head height over this window (0: each frame's)
     fall_drop_m: float = 0.6  # a fall: the head drops at least this much …
     fall_window_s: float = 1.5  # … within this time …
     fall_speed_mps: float = 1.5  # … descending at least this fast at its fastest (falls: 2-3.5 m/s) …
@@ -384,11 +387,13 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
         if getattr(getattr(cfg, sec), key) <= 0:
             raise reader.error((sec, key), "must be positive")
     nonneg = [("tracking", "birth_motion_m"), ("tracking", "origin_radius_m"), ("events", "fall_confirm_s"),
-              ("events", "slow_fall_confirm_s"),
+              ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")
+    if cfg.tracking.birth_score < 0:
+        raise reader.error(("tracking", "birth_score"), "must not be negative")
     if cfg.tracking.birth_hits < 1:
         raise reader.error(("tracking", "birth_hits"), "must be at least 1")
     if cfg.tracking.max_z_m <= cfg.tracking.min_z_m:

@@ -61,6 +61,13 @@ class Trial:
     frames: int = 0  # replayed: empty room before, the session, empty room after
     empty_s: float = 0.0  # of which empty room (before the entry and after leaving)
     stream_s: float = 0.0
+    # what the model saw (the best detection's score per frame, 0 with none at model.min_score): while the
+    # person is in the room and while it is empty
+    person_frames: int = 0
+    person_frames_missed: int = 0
+    person_score_p50: float | None = None
+    empty_frames_detected: int = 0
+    empty_score_max: float | None = None
 
 
 def find_trials(data: str | Path, split: str = "test") -> tuple[dict, list[dict]]:
@@ -116,23 +123,26 @@ def _frames(path: str) -> tuple[list, float, dict]:
 
 def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "test", pre_s: float = 3.0,
                      post_s: float = 35.0, leave_trials: int | None = None, runtime: str = "torch",
-                     threads: int = 1, progress: bool = True) -> dict:
+                     threads: int = 1, progress: bool = True, workers: int = 1) -> dict:
     """Replay ``split``'s sessions of the preset in ``data`` through the monitor with the model of ``run``.
 
     ``cfg`` is the :class:`MonitorConfig` whose room, tracking and event rules are evaluated (default: the
     defaults, the radar 1 m above the floor as the simulator mounts it). ``leave_trials``: how many non-fall
     sessions (spread over the scenarios) end with ``post_s`` of empty room to time "empty after leaving"
-    (None: all). Returns the summary (see :func:`summarise`) with every trial."""
+    (None: all). ``workers`` > 1 replays that many trials at once in separate processes, each with its own
+    model (``threads`` inference threads); every trial is a fresh monitor on a fresh stream, so the result
+    is the single-process one. Returns the summary (see :func:`summarise`) with every trial."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
     from rfpose.app.monitor.config import MonitorConfig, RadarMount
-    from rfpose.app.monitor.detect import make_estimator
-    from rfpose.app.monitor.room import T_room_radar
-    from rfpose.app.monitor.service import Monitor
-    from rfpose.source import RadarFrame
 
     if not (Path(run) / "config.json").is_file():
         raise ConfigError(f"{run}: not a training run (no config.json)")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
     preset, sessions = find_trials(data, split)
     if cfg is None:
         cfg = MonitorConfig()
@@ -140,51 +150,124 @@ def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "
     cfg.model.run, cfg.model.runtime, cfg.model.threads = str(run), runtime, threads
     cfg.mqtt.host, cfg.web.enabled = "", False
     people = [s for s in sessions if s["scenario"] != EMPTY]
-    empties = {s["seed"]: s for s in sessions if s["scenario"] == EMPTY}
+    empties = {s["seed"]: s["path"] for s in sessions if s["scenario"] == EMPTY}
     leavers = _spread([s for s in people if s["event"]["kind"] != "fall"], leave_trials)
+    jobs = [(s, empties.get(s["seed"]), s["path"] in leavers) for s in people]
 
-    estimator, meta0 = None, None
-    empty_frames: dict[int, list] = {}
-    trials: list[Trial] = []
-    t_wall, t_cpu = time.perf_counter(), time.process_time()
-    n_frames, stream_s = 0, 0.0
-    with tempfile.TemporaryDirectory(prefix="rfpose-evaluate-monitor-") as tmp:
-        cfg.event_log = str(Path(tmp) / "events.sqlite")
-        for s in tqdm(people, desc="evaluate-monitor", disable=None if progress else True):
-            frames, period, meta = _frames(s["path"])
-            if estimator is None:
-                meta0 = meta
-                estimator = make_estimator("radar", meta, cfg.model, T_room_radar(cfg.room.radar))
-            elif (meta["board"], meta["cfg_text"]) != (meta0["board"], meta0["cfg_text"]):
-                raise ConfigError(f"{s['path']}: another radar configuration than the first session's")
-            if s["seed"] in empties and s["seed"] not in empty_frames:
-                empty_frames[s["seed"]] = _frames(empties[s["seed"]]["path"])[0]
-            room = empty_frames.get(s["seed"], [])
-            pre = room[: int(round(pre_s / period))]
-            post = room[: int(round(post_s / period))] if s["path"] in leavers else []
-            trial = _trial(s, len(pre) * period, len(frames) * period, period, bool(post))
-            cfg.source.uri = f"session://{s['path']}#radar"
-            monitor = Monitor(cfg, estimator=estimator)
-            try:
-                stream = pre + frames + post
-                for k, adc in enumerate(stream):
-                    t = k * period
-                    out = monitor.process(RadarFrame(k, int(t * 1e9), adc), clock_s=t)
-                    _score(trial, t, period, out)
-                trial.frames, trial.stream_s = len(stream), round(len(stream) * period, 2)
-                trial.empty_s = round((len(pre) + len(post)) * period, 2)
-                n_frames += len(stream)
-                stream_s += len(stream) * period
-            finally:
-                monitor.store.close()
-            trials.append(trial)
+    t_wall = time.perf_counter()
+    bar = tqdm(total=len(jobs), desc="evaluate-monitor", disable=None if progress else True)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker, initargs=(cfg, pre_s, post_s)) as pool:
+            results = [bar.update() or r for r in pool.map(_replay_in_worker, jobs)]
+    else:
+        replay = TrialReplay(cfg, pre_s, post_s)
+        try:
+            results = [bar.update() or replay(job) for job in jobs]
+        finally:
+            replay.close()
+    bar.close()
+    trials = [r["trial"] for r in results]
+    n_frames = sum(t.frames for t in trials)
     speed = {"frames": n_frames, "wall_s": round(time.perf_counter() - t_wall, 1),
-             "cpu_s": round(time.process_time() - t_cpu, 1), "load_1min": os.getloadavg()[0],
-             "runtime": getattr(estimator, "runtime", runtime), "threads": threads}
+             "cpu_s": round(sum(r["cpu_s"] for r in results), 1), "load_1min": os.getloadavg()[0],
+             "runtime": results[0]["runtime"] if results else runtime, "threads": threads, "workers": workers}
     speed["ms_per_frame"] = round(1e3 * speed["wall_s"] / max(n_frames, 1), 1)
     speed["cpu_ms_per_frame"] = round(1e3 * speed["cpu_s"] / max(n_frames, 1), 1)
-    speed["realtime_factor"] = round(stream_s / max(speed["wall_s"], 1e-9), 2)
+    speed["realtime_factor"] = round(sum(t.stream_s for t in trials) / max(speed["wall_s"], 1e-9), 2)
     return summarise(trials, preset, split, cfg, speed, str(run), pre_s, post_s)
+
+
+class TrialReplay:
+    """Replays trials through fresh monitors sharing one estimator (the run's model, loaded on the first
+    trial) and one event log in a temporary directory; one per process."""
+
+    def __init__(self, cfg, pre_s: float, post_s: float):
+        self.cfg, self.pre_s, self.post_s = cfg, pre_s, post_s
+        self.estimator, self.meta0 = None, None
+        self.empty_frames: dict[str, list] = {}
+        self.tmp = tempfile.TemporaryDirectory(prefix="rfpose-evaluate-monitor-")
+        cfg.event_log = str(Path(self.tmp.name) / "events.sqlite")
+
+    def __call__(self, job: tuple[dict, str | None, bool]) -> dict:
+        """``(session, its subject's empty room or None, leave)`` → ``{"trial", "cpu_s", "runtime"}``."""
+        from rfpose.app.monitor.detect import make_estimator
+        from rfpose.app.monitor.room import T_room_radar
+        from rfpose.app.monitor.service import Monitor
+        from rfpose.source import RadarFrame
+
+        s, empty, leave = job
+        cpu0 = time.process_time()
+        cfg = self.cfg
+        frames, period, meta = _frames(s["path"])
+        if self.estimator is None:
+            self.meta0 = meta
+            self.estimator = make_estimator("radar", meta, cfg.model, T_room_radar(cfg.room.radar))
+        elif (meta["board"], meta["cfg_text"]) != (self.meta0["board"], self.meta0["cfg_text"]):
+            raise ConfigError(f"{s['path']}: another radar configuration than the first session's")
+        if empty is not None and empty not in self.empty_frames:
+            self.empty_frames[empty] = _frames(empty)[0]
+        room = self.empty_frames.get(empty, [])
+        pre = room[: int(round(self.pre_s / period))]
+        post = room[: int(round(self.post_s / period))] if leave else []
+        trial = _trial(s, len(pre) * period, len(frames) * period, period, bool(post))
+        pipeline = getattr(self.estimator, "pipeline", None)
+        if pipeline is not None:
+            pipeline.flush()  # a new stream: the model's frame windows restart (trials stay independent)
+        cfg.source.uri = f"session://{s['path']}#radar"
+        seen = _BestScores(self.estimator)
+        monitor = Monitor(cfg, estimator=seen)
+        try:
+            stream = pre + frames + post
+            for k, adc in enumerate(stream):
+                t = k * period
+                out = monitor.process(RadarFrame(k, int(t * 1e9), adc), clock_s=t)
+                _score(trial, t, period, out)
+            trial.frames, trial.stream_s = len(stream), round(len(stream) * period, 2)
+            trial.empty_s = round((len(pre) + len(post)) * period, 2)
+        finally:
+            monitor.store.close()
+        person = np.zeros(len(stream), bool)
+        person[len(pre):len(pre) + len(frames)] = True
+        _seen(trial, np.asarray(seen.scores), person)
+        return {"trial": trial, "cpu_s": time.process_time() - cpu0,
+                "runtime": getattr(self.estimator, "runtime", cfg.model.runtime)}
+
+    def close(self) -> None:
+        self.tmp.cleanup()
+
+
+class _BestScores:
+    """The estimator, recording the best detection's score of every frame (0 without a detection)."""
+
+    def __init__(self, estimator):
+        self.estimator, self.scores = estimator, []
+
+    def __call__(self, frame):
+        detections, ms = self.estimator(frame)
+        self.scores.append(max((d.score for d in detections), default=0.0))
+        return detections, ms
+
+
+def _seen(tr: Trial, scores: np.ndarray, person: np.ndarray) -> None:
+    on, off = scores[person], scores[~person]
+    tr.person_frames = int(person.sum())
+    tr.person_frames_missed = int((on == 0).sum())
+    tr.person_score_p50 = round(float(np.median(on)), 3) if len(on) else None
+    tr.empty_frames_detected = int((off > 0).sum())
+    tr.empty_score_max = round(float(off.max()), 3) if len(off) else None
+
+
+_WORKER: TrialReplay | None = None
+
+
+def _start_worker(cfg, pre_s: float, post_s: float) -> None:
+    global _WORKER
+    _WORKER = TrialReplay(cfg, pre_s, post_s)  # its temporary directory goes when the process exits
+
+
+def _replay_in_worker(job) -> dict:
+    return _WORKER(job)
 
 
 def _spread(sessions: list[dict], n: int | None) -> set[str]:
@@ -272,6 +355,7 @@ def summarise(trials: list[Trial], preset: dict, split: str, cfg, speed: dict, r
                      "leaves_not_empty_within_post_s": len(leaves) - len(emp),
                      "phantom_s": round(sum(t.phantom_s for t in trials), 1),
                      "empty_room_s": round(sum(t.empty_s for t in trials), 1)},
+        "detections": _detections(trials),
         "replayed_h": round(sum(t.stream_s for t in trials) / 3600, 3),
         "by_scenario": by_kind,
         "rules": {"events": asdict(cfg.events), "tracking": asdict(cfg.tracking)},
@@ -280,6 +364,22 @@ def summarise(trials: list[Trial], preset: dict, split: str, cfg, speed: dict, r
     }
     s["meets"] = meets(s)
     return s
+
+
+def _detections(trials: list[Trial]) -> dict:
+    """How often the model saw the person and the empty room (before tracking): the share of person frames
+    without a detection, the median of the trials' median best score, the share of empty-room frames with a
+    detection and the highest score there."""
+    person = sum(t.person_frames for t in trials)
+    empty = sum(t.frames for t in trials) - person
+    p50 = [t.person_score_p50 for t in trials if t.person_score_p50 is not None]
+    emax = [t.empty_score_max for t in trials if t.empty_score_max is not None]
+    return {"person_frames": person, "person_frames_missed": round(sum(t.person_frames_missed for t in trials)
+                                                                   / max(person, 1), 4),
+            "person_score_p50": round(float(np.median(p50)), 3) if p50 else None,
+            "empty_frames": empty, "empty_frames_detected": round(sum(t.empty_frames_detected for t in trials)
+                                                                  / max(empty, 1), 4),
+            "empty_score_max": max(emax) if emax else None}
 
 
 def meets(s: dict) -> dict:
@@ -318,6 +418,12 @@ def format_table(s: dict) -> str:
          f"{p['leaves_not_empty_within_post_s']} not empty)", "≤ 30 s", mark(m["empty_s"])),
         ("phantom occupancy in the empty room", f"{p['phantom_s']} s of {p['empty_room_s']} s", "", ""),
     ]
+    d = s.get("detections")
+    if d:
+        rows.append(("model: person frames missed / score p50", f"{d['person_frames_missed'] * 100:.1f} % / "
+                     f"{d['person_score_p50']}", "", ""))
+        rows.append(("model: empty-room frames detected / max", f"{d['empty_frames_detected'] * 100:.1f} % / "
+                     f"{d['empty_score_max']}", "", ""))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     out = [f"{s['preset']} {s['split']} subjects {', '.join(s['subjects'])}; run {s['run']}"]
     out += ["  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows]
@@ -328,5 +434,5 @@ def format_table(s: dict) -> str:
     out.append(f"\nreplayed {sp['frames']} frames ({s['replayed_h']:.3f} h) in {sp['wall_s']} s: "
                f"{sp['ms_per_frame']} ms per frame ({sp.get('cpu_ms_per_frame')} ms CPU), {sp['realtime_factor']}x "
                f"real time ({sp['runtime']}, "
-               f"{sp['threads']} thread(s), 1-min load {sp['load_1min']:.1f})")
+               f"{sp['threads']} thread(s) × {sp.get('workers', 1)} worker(s), 1-min load {sp['load_1min']:.1f})")
     return "\n".join(out)

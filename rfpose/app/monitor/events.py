@@ -7,7 +7,9 @@ Every :class:`Event` has a wall-clock time, a kind, a value and a confidence. Th
 - **Posture** from a skeleton: lying if the torso (pelvis → head) leans more than 55° from vertical or the
   head is below 0.6 m; sitting if the pelvis is below 0.72 m; else standing. From a point cluster: its top
   height. The reported posture is the majority over ``posture_window_s``.
-- **Fall**: the head drops at least ``fall_drop_m`` within ``fall_window_s``, at ``fall_speed_mps`` or
+- **Fall** (on the head height's median over ``head_median_s``: a pose model's head on a person lying on
+  the floor jumps between the floor and standing height from frame to frame): the head drops at least
+  ``fall_drop_m`` within ``fall_window_s``, at ``fall_speed_mps`` or
   faster at its fastest (TI's people-tracking rule compares heights only, so it fires on sitting down
   deliberately), ends below ``floor_height_m`` (on the floor, not on a bed or a chair), and stays down
   ``fall_confirm_s``. A slow slump (the same drop to the floor within ``slow_fall_window_s``) alarms after
@@ -68,7 +70,7 @@ def posture_of(joints: np.ndarray | None, top_z: float, root: int = 0, head: int
 
 @dataclass
 class _Person:
-    history: deque  # (t, top_z)
+    history: deque  # (t, head height the fall rule sees: the median over head_median_s)
     postures: deque  # (t, posture, confidence)
     posture: str | None = None
     posture_conf: float = 0.0
@@ -78,6 +80,7 @@ class _Person:
     fall_candidate: dict | None = None  # {"t_floor", "speed", "drop", "xy"}
     standing_since: float | None = None
     slot: int = 0
+    heads: deque = field(default_factory=deque)  # (t, top_z) over the last head_median_s
 
 
 class EventEngine:
@@ -144,11 +147,15 @@ class EventEngine:
             p.posture_conf = float(np.mean([cf for _, lab, cf in p.postures if lab == major])) * n / len(p.postures)
             ev.append(Event(wall, "posture", major, p.posture_conf, tr.id))
         # falls
-        p.history.append((t, tr.top_z))
+        p.heads.append((t, tr.top_z))
+        while t - p.heads[0][0] > c.head_median_s + 1e-6:
+            p.heads.popleft()
+        z = float(np.median([h for _, h in p.heads]))
+        p.history.append((t, z))
         while p.history and t - p.history[0][0] > max(c.fall_window_s, c.slow_fall_window_s):
             p.history.popleft()
         if tr.id not in self.falls:
-            ev += self._fall_rule(t, wall, tr, p)
+            ev += self._fall_rule(t, wall, tr, p, z)
         # inactivity
         xy = tr.position[:2]
         if np.linalg.norm(xy - p.anchor_xy) > c.inactivity_radius_m:
@@ -159,9 +166,8 @@ class EventEngine:
                             detail={"position": [round(float(v), 2) for v in xy]}))
         return ev
 
-    def _fall_rule(self, t: float, wall: float, tr: Track, p: _Person) -> list[Event]:
+    def _fall_rule(self, t: float, wall: float, tr: Track, p: _Person, z: float) -> list[Event]:
         c = self.cfg
-        z = tr.top_z
         cand = p.fall_candidate
         if cand is None:
             if z >= c.floor_height_m or len(p.history) < 3:

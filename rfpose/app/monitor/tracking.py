@@ -6,7 +6,11 @@ What users of radar presence sensors complain about, and what this does about it
 - **Ghosts / stale targets**: a track is born *tentative* and confirmed only after ``birth_hits`` detections
   within ``birth_window_s``, each within ``birth_gate_m`` of its prediction (sporadic noise rarely does
   that), **and** after moving ``birth_motion_m`` (mean of its first detections to mean of its last: people
-  walk in; a swaying curtain or a fan's Doppler is not displacement). A tentative track that stays put for
+  walk in; a swaying curtain or a fan's Doppler is not displacement) — **or** when its last ``birth_hits``
+  detections are a pose model's skeletons all scored at least ``birth_score``: a model trained with
+  empty-room frames gives nobody a low score, so its confidence is evidence of its own, and a person who
+  stands still (appears in the room without walking) is found. Cluster detections (a device's point cloud:
+  the score counts points) still need the motion. A tentative track that stays put for
   ``birth_static_s`` is static clutter: it is dropped and births near it are suppressed for
   ``clutter_memory_s``. A confirmed track may then stand still (people sit and sleep). Detections outside
   the room's boundary (multipath ghosts behind walls), below the floor or too high for a person's pelvis
@@ -44,6 +48,7 @@ class Track:
     confirmed: bool = False
     hits: list[float] = field(default_factory=list)  # detection times while tentative
     xys: list[np.ndarray] = field(default_factory=list)  # detected positions while tentative
+    skeleton_scores: list[float] = field(default_factory=list)  # their pose-model scores (0: not a skeleton)
 
     def displacement(self, n: int) -> float:
         """How far the median of the last ``n`` tentative detections is from the median of the first ``n``
@@ -176,13 +181,17 @@ class Tracker:
         if not tr.confirmed:
             tr.hits.append(t)
             tr.xys.append(np.asarray(d.position[:2], float))
+            tr.skeleton_scores.append(_skeleton_score(d))
             self._maybe_confirm(tr, t)
 
     def _maybe_confirm(self, tr: Track, t: float) -> None:
         c = self.cfg
         tr.hits = [h for h in tr.hits if t - h <= c.birth_window_s]
-        if len(tr.hits) >= c.birth_hits and tr.displacement(c.birth_hits) >= c.birth_motion_m:
-            tr.confirmed, tr.xys = True, []
+        if len(tr.hits) < c.birth_hits:
+            return
+        confident = min(tr.skeleton_scores[-c.birth_hits:]) >= c.birth_score
+        if confident or tr.displacement(c.birth_hits) >= c.birth_motion_m:
+            tr.confirmed, tr.xys, tr.skeleton_scores = True, [], []
             tr.id = self._next_id
             self._next_id += 1
 
@@ -198,7 +207,7 @@ class Tracker:
             return
         P = np.diag([c.measurement_noise_m ** 2] * 2 + [1.0, 1.0])
         tr = Track(0, np.array([xy[0], xy[1], 0.0, 0.0]), P, t, t, float(d.position[2]), d.top_z, d.score,
-                   d.joints, hits=[t], xys=[xy])
+                   d.joints, hits=[t], xys=[xy], skeleton_scores=[_skeleton_score(d)])
         self.tracks.append(tr)
         self._maybe_confirm(tr, t)
 
@@ -219,7 +228,11 @@ class Tracker:
     def _prune(self, t: float) -> None:
         c = self.cfg
         keep = []
+        people = [tr.x[:2] for tr in self.tracks if tr.confirmed]
         for tr in self.tracks:
+            if not tr.confirmed and any(np.linalg.norm(tr.x[:2] - p) < c.merge_m for p in people):
+                self.rejected["duplicate"] += 1  # a second start on a person confirmed meanwhile
+                continue
             if tr.confirmed:
                 if t - tr.t_update <= c.death_s:
                     keep.append(tr)
@@ -230,3 +243,9 @@ class Tracker:
             else:
                 keep.append(tr)
         self.tracks = keep
+
+
+def _skeleton_score(d: Detection) -> float:
+    """A pose model's confidence in a person (its skeleton's score); 0 for a point cluster, whose score only
+    counts points."""
+    return float(d.score) if d.joints is not None else 0.0

@@ -168,11 +168,14 @@ def _simulate_one(preset: SimDatasetPreset, path: str, scenario: str, seed: int,
     """Simulate one session of ``preset`` and mark it complete; returns its subject id."""
     import zarr
 
+    from rfpose.sim.scenarios import subject_id
+
     preset.simulate_session(path, scenario, seed, cfg_text, scene, motion_seed)
     g = zarr.open_group(path, mode="r+")
-    # the simulator derives the body from the seed alone: one subject per seed across sessions.
+    # the simulator derives the body from the seed alone: one subject per seed across sessions; a session
+    # without people (an empty room) belongs to its seed's subject too, so it lands in that subject's split.
     # Written last: it also marks the session as complete for a resumed build.
-    g.attrs["subject"] = str(g.attrs["subjects"][0]["subject_id"]) if g.attrs.get("subjects") else f"seed{seed}"
+    g.attrs["subject"] = str(g.attrs["subjects"][0]["subject_id"]) if g.attrs.get("subjects") else subject_id(seed)
     return str(g.attrs["subject"])
 
 

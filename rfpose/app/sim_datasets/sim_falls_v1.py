@@ -13,10 +13,12 @@
   last ``frames_per_session`` frames (15 s); test sessions of non-fall activities last
   ``activity_factor`` times that (60 s), and every fall session runs until 12 s after the body reached
   the floor (the slow-fall confirmation is 4 s), so a fall's alarm is always inside its session;
-* test subjects do every scenario ``test_takes`` (3) times and get one empty-room session (same room,
-  60 s), the empty stretch the evaluation plays before a person appears and after they leave;
-* only training and validation sessions go into ``dataset.zarr``; ``rfpose evaluate-monitor`` replays the
-  test sessions (raw ADC) through the monitor.
+* test subjects do every scenario ``test_takes`` (3) times;
+* every subject gets one empty-room session (its room, 60 s, no person): for the training subjects the
+  frames where the model learns to see nobody (zero-person labels), for the validation and test subjects
+  the empty stretch the evaluation plays before a person appears and after they leave;
+* only training and validation sessions (their empty rooms included) go into ``dataset.zarr``;
+  ``rfpose evaluate-monitor`` replays the test sessions (raw ADC) through the monitor.
 
 Test subjects: 2 × 3 takes × 10 non-fall activities × 60 s = 1 h of non-fall activity (plus the walk
 before each fall), 24 falls.
@@ -45,8 +47,8 @@ class FallsPreset(SimDatasetPreset):
     test_takes: int = 3
     """takes of every scenario per test subject"""
     empty_frames: int | None = None
-    """the empty-room session of each test subject (the evaluation's pre- and post-roll); None: as long as a
-    test activity"""
+    """the empty-room session of each subject (training: frames where the model must see nobody; validation
+    and test: the evaluation's pre- and post-roll); None: as long as a test activity"""
 
     def sessions(self) -> list[tuple[int, str, str | None, int, int]]:
         n, pairs = len(self.scenes), len(self.scenes) * len(self.scenarios)
@@ -54,14 +56,14 @@ class FallsPreset(SimDatasetPreset):
         for seed in self.subject_seeds:
             takes = self.test_takes if seed in self.test_seeds else (
                 1 if seed in self.val_seeds else self.train_takes)
-            if seed in self.test_seeds:
-                out.append((seed, EMPTY, None, 0, 0))
             out += [(seed, sc, scene, t * pairs + a * n + k, t) for t in range(takes)
                     for a, sc in enumerate(self.scenarios) for k, scene in enumerate(self.scenes)]
+            # last: a validation split cut short (train --limit-val N: its first N frames) keeps people in it
+            out.append((seed, EMPTY, None, 0, 0))
         return out
 
     def in_dataset(self, seed: int, scenario: str) -> bool:
-        return seed not in self.test_seeds and scenario != EMPTY
+        return seed not in self.test_seeds
 
     def frames_for(self, scenario: str, seed: int, cfg_text: str, scene: str | None, motion_seed: int,
                    test: bool) -> int:
