@@ -27,6 +27,8 @@ def stage_simulate(state: DemoState) -> None:
     import concurrent.futures as cf
     import multiprocessing as mp
 
+    from rfpose.sim.scenarios import subject_id
+
     cfg, out = state.cfg, state.out
     with stage(state, "simulate") as st:
         jobs, subjects, by_subject = [], [], {}
@@ -34,7 +36,7 @@ def stage_simulate(state: DemoState) -> None:
             seed = _subject_seed(cfg, k)
             test = k == cfg.subjects - 1
             streams = ("radar",) if test else ("radar", "lidar", CAMERA)
-            subject = f"S{seed:04d}p0"
+            subject = subject_id(seed)
             subjects.append(subject)
             for action in cfg.actions:
                 path = str(out / "train-sessions" / f"s{k}-{action}.zarr")
