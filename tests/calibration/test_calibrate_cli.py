@@ -167,3 +167,29 @@ def test_calibrate_sessions_calibrates_and_applies_in_one_call(charuco_session, 
     assert np.allclose(SessionReader(target).stream("cam_left").metadata["intrinsics"], K)
     with pytest.raises(CalibrationError, match="exists"):
         calibrate_sessions([charuco_session], out.json_path, opts=CalibrateOptions(solvers=("intrinsics",)))
+
+
+def test_bench_calibration_refuses_bad_seeds_in_one_line(capsys):
+    assert main(["bench", "calibration", "--seeds", "0,x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seeds" in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_bench_calibration_reports_each_sensor_against_the_truth(tmp_path, capsys):
+    """``rfpose bench calibration``: the captures, every solver, the errors against the truth (issue #15's
+    bounds, as the whole-rig test) and the time it took, in the JSON."""
+    out = tmp_path / "bench.json"
+    assert main(["bench", "calibration", "--seeds", "0", "--json", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    rows = {r["sensor"]: r for r in doc["rows"]}
+    assert set(rows) == {"radar", "lidar", "cam_left", "cam_right"}
+    assert rows["lidar"]["trans_mm"] < 20 and rows["lidar"]["rot_deg"] < 0.7 and abs(rows["lidar"]["clock_ms"]) < 2
+    for cam in ("cam_left", "cam_right"):
+        r = rows[cam]
+        assert r["lidar_cam_mm"] < 10 and r["lidar_cam_deg"] < 0.2 and abs(r["clock_ms"]) < 2, r
+        assert r["vs_direct_mm"] < 5 and r["vs_direct_deg"] < 0.1, r
+        assert abs(r["fx_pct"]) < 0.3 and abs(r["cx_px"]) < 1.5 and abs(r["cy_px"]) < 1.5, r
+    assert "lidar_cam_mm" not in rows["radar"]
+    assert doc["timing"][0]["calibrate_cpu_s"] > 0 and doc["machine"]["cores"] >= 1

@@ -7,6 +7,7 @@
   rfpose bench detector 2D pose detector against the simulator's projected joints
   rfpose bench monitor  room monitor end to end (frame → MQTT / web), torch vs ONNX Runtime
   rfpose bench mars     MARS (real TI point clouds): import, train mars-cnn and pointpose, evaluate
+  rfpose bench calibration  rfpose calibrate on simulated captures against the simulator's truth
 
 Each benchmark is a module here (its arguments and output); the measurements are in
 :mod:`rfpose.app.benchmarking`.
@@ -25,6 +26,7 @@ BENCHES = {
     "detector": "rfpose.cli.bench.detector",
     "monitor": "rfpose.cli.bench.monitor",
     "mars": "rfpose.cli.bench.mars",
+    "calibration": "rfpose.cli.bench.calibration",
 }
 
 
