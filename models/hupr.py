@@ -16,6 +16,10 @@ Deviations from the reference code, all deliberate:
   a max-pool over the remaining D/2 outputs follows. Same parameter count (the intended reading).
 * Devices come from the caller (no ``.cuda()``); the adjacency matrix is a buffer.
 * ``graph="connected"`` adds the missing neck–hip edges (the reference graph has two disconnected parts).
+* ``hupr-lite`` replaces CSAM with ``ProjectionDecoder`` (range pooled out, angle axes mapped to image
+  columns and rows) and makes PRGCN residual; ``hupr-lite-csam`` keeps the reference's structure at the
+  same size. With the reference's decoder the lite model did not learn in 30 CPU minutes (validation AP 0
+  after every epoch; docs/benchmark-hupr.md).
 
 File order, timm style: blocks → model → ``_create`` → cfgs → registered variants.
 """
@@ -173,6 +177,77 @@ class CSAMDecoder(nn.Module):
         return self.dec1(torch.cat([y, self.csam[2](ra1, re1)], dim=1))
 
 
+PRIOR_LOGIT = -4.6  # sigmoid ≈ 0.01: about the share of a 64² map that a σ = 2 Gaussian covers
+
+
+class RangePool(nn.Module):
+    """(B, C, R, A) → (B, 2C, A): per channel and angle bin, a learned softmax over range of the features,
+    and the expected range under the same weights (0 … 1 over the map), so the distance survives the pooling."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.score = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        w = torch.softmax(self.score(x), dim=2)
+        r = torch.linspace(0, 1, x.shape[2], device=x.device, dtype=x.dtype).view(1, 1, -1, 1)
+        return torch.cat([(w * x).sum(2), (w * r).sum(2)], dim=1)
+
+
+class AxisMap(nn.Module):
+    """(B, C, N_in) → (B, C, N_out): a learned linear map from a radar's angle bins to image pixels along one
+    axis. Randomly initialised, so it takes either orientation (the rig decides whether azimuth bins run
+    left to right in the image) and the sine-to-tangent warp of the angle axis."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_out, n_in) * n_in ** -0.5)
+
+    def forward(self, x):
+        return torch.matmul(x, self.weight.t())
+
+
+class ProjectionDecoder(nn.Module):
+    """Decoder in image coordinates (the lite variant's replacement for CSAM).
+
+    At each scale, each view's features are pooled over range (``RangePool``) onto its angle axis; the
+    horizontal radar's azimuth is mapped to image columns and the vertical radar's azimuth (elevation) to
+    image rows (``AxisMap``). Broadcast over the other axis, with their product and the pixel coordinates,
+    they form an image-shaped grid that 2-D blocks decode coarse to fine. The reference learns this
+    range–angle → image correspondence in CSAM's attention over ~10⁶ steps; here it is built in, so the
+    network learns in the few thousand steps a CPU allows.
+    """
+
+    def __init__(self, f: int, num_joints: int, size: int):
+        super().__init__()
+        chans, sizes = (8 * f, 4 * f, 2 * f), (size // 4, size // 2, size)
+        self.pool_ra = nn.ModuleList(RangePool(c) for c in chans)
+        self.pool_re = nn.ModuleList(RangePool(c) for c in chans)
+        self.map_ra = nn.ModuleList(AxisMap(n, n) for n in sizes)
+        self.map_re = nn.ModuleList(AxisMap(n, n) for n in sizes)
+        self.dec3 = nn.Sequential(BasicBlock2D(48 * f + 2, 8 * f), BasicBlock2D(8 * f, 4 * f))
+        self.dec2 = nn.Sequential(BasicBlock2D(28 * f + 2, 4 * f), BasicBlock2D(4 * f, 2 * f))
+        out = nn.Conv2d(f, num_joints, 1)
+        nn.init.constant_(out.bias, PRIOR_LOGIT)  # start at the background's rate, not at p = 0.5
+        self.dec1 = nn.Sequential(BasicBlock2D(14 * f + 2, 2 * f), BasicBlock2D(2 * f, f), out)
+
+    def _grid(self, s: int, ra, re):
+        cols = self.map_ra[s](self.pool_ra[s](ra))[:, :, None, :]  # (B, 2C, 1, W)
+        rows = self.map_re[s](self.pool_re[s](re))[:, :, :, None]  # (B, 2C, H, 1)
+        b, _, h, _ = rows.shape
+        w = cols.shape[3]
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, h, device=ra.device, dtype=ra.dtype),
+                                torch.linspace(-1, 1, w, device=ra.device, dtype=ra.dtype), indexing="ij")
+        coords = torch.stack([yy, xx])[None].expand(b, 2, h, w)
+        return torch.cat([cols.expand(-1, -1, h, -1), rows.expand(-1, -1, -1, w), cols * rows, coords], dim=1)
+
+    def forward(self, ra_feats, re_feats):
+        (ra1, ra2, ra3), (re1, re2, re3) = ra_feats, re_feats
+        y = _up2(self.dec3(self._grid(0, ra3, re3)))
+        y = _up2(self.dec2(torch.cat([y, self._grid(1, ra2, re2)], dim=1)))
+        return self.dec1(torch.cat([y, self._grid(2, ra1, re1)], dim=1))
+
+
 def hupr_adjacency(graph: str = "paper") -> torch.Tensor:
     """(14, 14) binary adjacency with self-loops, ``A[i, j] = 1`` when node j aggregates node i (H·A).
 
@@ -226,12 +301,15 @@ class PRGCN(nn.Module):
     Each joint's node feature is its logit map bilinearly downsampled by 2 and flattened (H/2 · W/2).
     """
 
-    def __init__(self, num_joints: int, size: int, graph: str = "paper", layers: int = 3):
+    def __init__(self, num_joints: int, size: int, graph: str = "paper", layers: int = 3, residual: bool = False):
         super().__init__()
-        self.size = size
+        self.size, self.residual = size, residual
         feats = (size // 2) ** 2
         self.register_buffer("adjacency", hupr_adjacency(graph), persistent=False)
         self.layers = nn.ModuleList(GraphConv(feats, num_joints) for _ in range(layers))
+        if residual:  # starts as the identity: the refinement adds to the decoder's logits
+            nn.init.zeros_(self.layers[-1].weight)
+            nn.init.zeros_(self.layers[-1].bias)
 
     def forward(self, logits):
         b, j, h, w = logits.shape
@@ -242,7 +320,8 @@ class PRGCN(nn.Module):
             if n < len(self.layers) - 1:
                 x = F.relu(x)
         x = x.transpose(1, 2).reshape(b, j, h // 2, w // 2)
-        return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=True)
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=True)
+        return logits + x if self.residual else x
 
 
 def zscore_maps(x: torch.Tensor) -> torch.Tensor:
@@ -264,13 +343,17 @@ class HuPR(nn.Module):
         num_filters: F (reference 32).
         graph: PRGCN adjacency, ``paper`` or ``connected``.
         attention_max_size: attend on maps pooled to at most this side (``None`` = full size, reference).
+        decoder: ``csam`` (the reference) or ``projection`` (``ProjectionDecoder``).
+        prgcn_residual: PRGCN adds its refinement to the decoder's logits and starts as the identity
+            (the reference replaces them).
     """
 
     family = "hupr"
 
     def __init__(self, input_shape=(16, 2, 64, 64, 8), frames: int = 8, num_doppler: int = 8,
                  num_filters: int = 32, num_joints: int = 14, graph: str = "paper",
-                 attention_max_size: int | None = None, image_size_px: int = 256,
+                 attention_max_size: int | None = None, decoder: str = "csam", prgcn_residual: bool = False,
+                 image_size_px: int = 256,
                  normalisation: str = HUPR_NORMALISATION, skeleton: str = "hupr14"):
         super().__init__()
         self.input_shape = tuple(input_shape)
@@ -288,8 +371,15 @@ class HuPR(nn.Module):
         f = num_filters
         self.mnet_ra, self.mnet_re = MNet(f, num_doppler), MNet(f, num_doppler)
         self.encoder_ra, self.encoder_re = Encoder3D(f, frames), Encoder3D(f, frames)
-        self.decoder = CSAMDecoder(f, num_joints, attention_max_size)
-        self.prgcn = PRGCN(num_joints, r, graph)
+        if decoder == "csam":
+            self.decoder = CSAMDecoder(f, num_joints, attention_max_size)
+        elif decoder == "projection":
+            self.decoder = ProjectionDecoder(f, num_joints, r)
+        else:
+            from rfpose.errors import UnknownNameError
+
+            raise UnknownNameError("HuPR decoder", decoder, ["csam", "projection"])
+        self.prgcn = PRGCN(num_joints, r, graph, residual=prgcn_residual)
 
     @property
     def stride_px(self) -> float:
@@ -339,9 +429,12 @@ def _create(**kwargs) -> HuPR:
 # ---------------------------------------------------------------- cfgs
 CFGS = {
     "hupr": dict(num_filters=32, graph="paper"),
-    # CPU: a quarter of the filters, attention on maps pooled to 16 × 16 (the 64² attention alone is
-    # 4 maps of 4096² per sample in the reference)
-    "hupr-lite": dict(num_filters=8, graph="paper", attention_max_size=16),
+    # CPU: a quarter of the filters; the projection decoder instead of CSAM and a residual PRGCN, which
+    # learn in the ~10³ steps a CPU gives (docs/benchmark-hupr.md)
+    "hupr-lite": dict(num_filters=8, graph="paper", decoder="projection", prgcn_residual=True),
+    # the lite size with the reference's CSAM (attention on maps pooled to 16 × 16: the 64² attention
+    # alone is 4 maps of 4096² per sample) and PRGCN
+    "hupr-lite-csam": dict(num_filters=8, graph="paper", attention_max_size=16),
 }
 TINY = dict(input_shape=(4, 2, 16, 16, 2), frames=4, num_doppler=4, num_filters=8)
 
@@ -355,5 +448,11 @@ def hupr(**kw):
 
 @register_model("hupr", tiny=TINY)
 def hupr_lite(**kw):
-    """HuPR for CPU: F=8, attention on 16 × 16 pooled maps."""
+    """HuPR for CPU: F=8, the projection decoder instead of CSAM, a residual PRGCN."""
     return _create(**{**CFGS["hupr-lite"], **kw})
+
+
+@register_model("hupr", tiny=TINY)
+def hupr_lite_csam(**kw):
+    """HuPR's structure at the lite size: F=8, CSAM attending on 16 × 16 pooled maps, PRGCN."""
+    return _create(**{**CFGS["hupr-lite-csam"], **kw})

@@ -9,8 +9,9 @@ from rfpose.models.complexity import count_macs, count_macs_meta, count_params
 
 
 def test_registry_lists_the_models():
-    assert list_models() == ["hrradarpose", "hrradarpose-lite", "hupr", "hupr-lite", "mars-cnn", "pointpose"]
-    assert list_models("hupr*") == ["hupr", "hupr-lite"]
+    assert list_models() == ["hrradarpose", "hrradarpose-lite", "hupr", "hupr-lite", "hupr-lite-csam", "mars-cnn",
+                             "pointpose"]
+    assert list_models("hupr*") == ["hupr", "hupr-lite", "hupr-lite-csam"]
 
 
 def test_unknown_model_lists_valid_names():
