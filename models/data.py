@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 class DataOptions:
     split: str = "train"
     limit: int | None = None
+    """use only this many samples, spread evenly over the split"""
     augment: AugmentConfig | None = None
     seed: int = 0
     cache: bool = False
@@ -56,8 +57,10 @@ class PoseDataset(torch.utils.data.Dataset):
             check_spec(model.spec, self.spec, f"{path}")
         self.reader.require(self.family.input_arrays + ("joints",))
         self.indices = self.reader.indices(self.options.split)
-        if self.options.limit is not None:
-            self.indices = self.indices[: self.options.limit]
+        if self.options.limit is not None and self.options.limit < len(self.indices):
+            # spread over the split, so a cut validation set still spans its sessions and subjects
+            keep = np.unique(np.linspace(0, len(self.indices) - 1, self.options.limit).round().astype(int))
+            self.indices = self.indices[keep]
         # labels are small (N × P × J × 3): read once, not one zarr chunk per item
         self.joints = self.reader.labels("joints")
         self.joints_2d = self.reader.labels("joints_2d")

@@ -33,8 +33,8 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=a.positive_int, help="torch intra-op threads")
     p.add_argument("--cache", action="store_true",
                    help="hold the training split's tensors in RAM (read and decoded once; needs --workers 0)")
-    p.add_argument("--limit-train", type=a.positive_int, help="use only the first N training samples")
-    p.add_argument("--limit-val", type=a.positive_int, help="use only the first N validation samples")
+    p.add_argument("--limit-train", type=a.positive_int, help="use only N training samples, spread evenly over the split")
+    p.add_argument("--limit-val", type=a.positive_int, help="use only N validation samples, spread evenly over the split")
     a.add_force(p)
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="flip / rotation / intensity jitter (default: the model's recipe; HuPR's has none)")
