@@ -46,6 +46,8 @@ def test_good_config_parses_and_resolves_paths(tmp_path):
     assert [z.name for z in cfg.zones] == ["bed", "fan"] and cfg.zones[1].exclusion
     assert cfg.model.run == str(tmp_path / "run") and cfg.web.token_file == str(tmp_path / "token")
     assert cfg.topic_prefix == "rfpose/bedroom" and cfg.mqtt.port == 1884
+    assert cfg.model.sustain_score is None
+    assert parse_config(GOOD.replace('run = "run"', 'run = "run"\nsustain_score = 0.1')).model.sustain_score == 0.1
 
 
 def test_key_lines_follow_tables_and_arrays_of_tables():
@@ -63,6 +65,7 @@ def test_key_lines_follow_tables_and_arrays_of_tables():
     (("uri = \"session://rec.zarr?realtime=1&loop=1#radar\"", "uri = \"ouster://10.0.0.2\""), 3, "LiDAR"),
     (("[web]\ntoken_file = \"token\"", "[web]\nport = 80"), 26, "token file"),
     (("port = 1884", "port = 1884\nport = 2"), 25, "not valid TOML"),
+    (("run = \"run\"", "run = \"run\"\nsustain_score = \"low\""), 7, "sustain_score: must be a number"),
 ])
 def test_bad_config_names_file_and_line(tmp_path, edit, line, words):
     p = tmp_path / "monitor.toml"

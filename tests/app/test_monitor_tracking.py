@@ -171,3 +171,31 @@ def test_an_hour_of_a_pose_models_ghosts_in_an_empty_room_gives_no_phantom():
             found = tk
     assert found is not None and found <= 1.0 and len(out) == 1
     assert np.linalg.norm(out[0].position[:2] - joints[-1, 0, 0, :2]) < 0.3
+
+
+def test_weak_skeletons_keep_a_confirmed_person_but_never_start_one():
+    """A person who falls and lies still: the model's scores drop under ``min_score``. Weak detections
+    (``sustain_score`` ≤ score < ``min_score``) keep the confirmed track alive past ``death_s``; the same weak
+    detections alone, in an empty room, never start a track."""
+    cfg = TrackingConfig(birth_score=0.6, death_s=2.0)
+
+    def weak_at(xy, rng):
+        d = _skeleton_at((xy[0] + rng.normal(0, .03), xy[1] + rng.normal(0, .03)), 0.2, z=0.2)
+        d.weak = True
+        return d
+
+    for weak_after in (True, False):
+        tr, rng = Tracker(cfg, RADAR), np.random.default_rng(6)
+        for k in range(20):  # standing, confident: confirmed
+            tr.update(k * 0.1, [_skeleton_at((3.0, 0.5), 0.8)])
+        assert [x.id for x in tr.confirmed] == [1]
+        for k in range(20, 120):  # 10 s on the floor
+            tr.update(k * 0.1, [weak_at((3.1, 0.6), rng)] if weak_after else [])
+        assert ([x.id for x in tr.confirmed] == [1]) == weak_after
+        if weak_after:
+            assert tr.confirmed[0].z < 0.4  # the track follows the person down
+
+    tr, rng = Tracker(cfg, RADAR), np.random.default_rng(7)
+    for k in range(3000):  # 5 min of weak skeletons at one spot in an empty room
+        assert tr.update(k * 0.1, [weak_at((2.0, -1.0), rng)]) == []
+    assert not tr.tracks

@@ -64,7 +64,9 @@ class ModelConfig:
     run: str = ""
     runtime: str = "torch"
     threads: int = 1  # the model's torch / ONNX Runtime threads; the voxel stage uses every core before the model runs
-    min_score: float = 0.3  # skeletons below this score are not detections
+    min_score: float = 0.3  # skeletons below this score are not detections …
+    sustain_score: float | None = None  # … except that those scored at least this keep a person already
+    # tracked (a person lying still scores lower than one standing) and never start one; None: off
     max_people: int = 5
 
 
@@ -394,6 +396,9 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
             raise reader.error((sec, key), "must not be negative")
     if cfg.tracking.birth_score < 0:
         raise reader.error(("tracking", "birth_score"), "must not be negative")
+    sustain = cfg.model.sustain_score
+    if sustain is not None and (isinstance(sustain, bool) or not isinstance(sustain, (int, float)) or sustain < 0):
+        raise reader.error(("model", "sustain_score"), f"must be a number ≥ 0, got {sustain!r}")
     if cfg.tracking.birth_hits < 1:
         raise reader.error(("tracking", "birth_hits"), "must be at least 1")
     if cfg.tracking.max_z_m <= cfg.tracking.min_z_m:

@@ -31,6 +31,7 @@ class Detection:
     joints: np.ndarray | None = None  # (J, 3) metres, room frame
     moving: bool = False  # the sensor saw motion directly (Doppler of the cluster's points)
     radar_xyz: np.ndarray | None = None  # (3,) the position in the radar frame (the origin is the sensor)
+    weak: bool = False  # scored under the model's min_score: it may update a confirmed track, never start one
 
 
 class OnnxRuntimeModel:
@@ -140,6 +141,7 @@ class SkeletonEstimator:
         self.root = sk.root
         self.head = sk.index("head") if "head" in sk.joints else None
         self.min_score = model.min_score
+        self.sustain_score = model.min_score if model.sustain_score is None else model.sustain_score
         self.T = T_room_radar
 
     def __call__(self, frame) -> tuple[list[Detection], dict]:
@@ -150,11 +152,12 @@ class SkeletonEstimator:
         """(K, J, 3) radar-frame skeletons and (K,) scores → detections (NaN skeletons are skipped)."""
         out = []
         for j, s in zip(joints_radar, scores):
-            if not np.isfinite(s) or s < self.min_score or not np.isfinite(j).all():
+            if not np.isfinite(s) or s < min(self.min_score, self.sustain_score) or not np.isfinite(j).all():
                 continue
             room = apply(self.T, j.astype(np.float64))
             top = room[self.head, 2] if self.head is not None else room[:, 2].max()
-            out.append(Detection(room[self.root].copy(), float(top), float(s), room, radar_xyz=j[self.root].copy()))
+            out.append(Detection(room[self.root].copy(), float(top), float(s), room, radar_xyz=j[self.root].copy(),
+                                 weak=s < self.min_score))
         return out
 
 

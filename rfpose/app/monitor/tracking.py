@@ -19,6 +19,9 @@ What users of radar presence sensors complain about, and what this does about it
 - **Phantom hits at the sensor**: detections within ``origin_radius_m`` of the radar are dropped, and a
   track that loses its detections *coasts* on its prediction (its velocity decaying) until ``death_s``,
   then disappears: it is never reset to (0, 0).
+- **A person lying still**: a pose model scores them lower than someone standing; with ``sustain_score``
+  set (``[model]``), skeletons scored between it and ``min_score`` update a confirmed track (it does not
+  die) but never start one, so empty-room blips at those scores stay harmless.
 - **Hysteresis**: births need several hits, deaths need ``death_s`` of silence, so a person does not flicker.
 """
 
@@ -105,7 +108,8 @@ class Tracker:
         for ti, di in matches:
             self._correct(self.tracks[ti], dets[di], t)
         for di in lone_dets:
-            self._birth(dets[di], t)
+            if not dets[di].weak:
+                self._birth(dets[di], t)
         self._prune(t)
         return self.confirmed
 
@@ -158,6 +162,7 @@ class Tracker:
         gated = np.where(cost <= gate, cost, big)
         in_clutter = self._in_clutter(meas, refresh=False)
         gated[np.ix_(~confirmed, in_clutter)] = big  # clutter only feeds people already confirmed
+        gated[np.ix_(~confirmed, np.array([d.weak for d in dets]))] = big  # and so do weak skeletons
         rows, cols = linear_sum_assignment(gated)
         matches = [(r, c) for r, c in zip(rows, cols) if gated[r, c] < big]
         used = {c for _, c in matches}
