@@ -23,6 +23,13 @@ def test_the_preset_splits_by_subject_and_gives_the_test_subjects_an_hour_of_non
     falls = [s for s in test if s[1] in FALL_ACTIONS]
     assert len(falls) == len(p.test_seeds) * p.test_takes * len(FALL_ACTIONS) >= 20
     assert len({s[3] for s in falls if s[0] == p.test_seeds[0]}) == len(falls) // len(p.test_seeds)  # takes differ
+    train = [s for s in plan if s[0] not in p.test_seeds + p.val_seeds]
+    train_falls = [s for s in train if s[1] in FALL_ACTIONS]
+    n_train = len(p.subject_seeds) - len(p.test_seeds) - len(p.val_seeds)
+    assert len(train_falls) == n_train * p.train_fall_takes * len(FALL_ACTIONS) and p.train_fall_takes > 1
+    people = [s for s in train if s[1] != "empty"]
+    assert len({(s[0], s[3]) for s in people}) == len(people)  # every training take has its own motion
+    assert len(train) - len(train_falls) == n_train * (len(p.scenarios) - len(FALL_ACTIONS) + 1)  # + empty room
     cfg = reduced_cfg(p.board, p.adc_samples, p.loops)
     activity = [s for s in test if s[1] not in FALL_ACTIONS and s[1] != "empty"]
     n = p.frames_for(activity[0][1], activity[0][0], cfg, "cluttered", activity[0][3], test=True)

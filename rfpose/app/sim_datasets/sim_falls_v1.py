@@ -9,7 +9,8 @@
 * every session in a furnished room (the chair doubles as the bed of ``lie-down``): the four falls
   (forward, backward, sideways, a slow slump from the chair), the four confounders (sitting down fast,
   lying down on a bed, bending to pick something up, kneeling) and six ordinary activities (RT-Pose's);
-* 7 subjects, split by subject: seeds 1–4 train, 5 val, 6 and 7 test. Training and validation sessions
+* 8 subjects, split by subject: seeds 1–4 train, 5 and 8 val, 6 and 7 test; the training subjects
+  fall ``train_fall_takes`` (3) times in each way. Training and validation sessions
   last ``frames_per_session`` frames (15 s); test sessions of non-fall activities last
   ``activity_factor`` times that (60 s), and every fall session runs until 12 s after the body reached
   the floor (the slow-fall confirmation is 4 s), so a fall's alarm is always inside its session;
@@ -46,6 +47,9 @@ class FallsPreset(SimDatasetPreset):
     """test sessions of non-fall activities last this many times ``frames_per_session``"""
     test_takes: int = 3
     """takes of every scenario per test subject"""
+    train_fall_takes: int = 3
+    """takes of every fall per training subject (a fall session holds a few seconds on the floor: the
+    model must see many people lying there to keep seeing them)"""
     empty_frames: int | None = None
     """the empty-room session of each subject (training: frames where the model must see nobody; validation
     and test: the evaluation's pre- and post-roll); None: as long as a test activity"""
@@ -58,7 +62,10 @@ class FallsPreset(SimDatasetPreset):
                 1 if seed in self.val_seeds else self.train_takes)
             out += [(seed, sc, scene, t * pairs + a * n + k, t) for t in range(takes)
                     for a, sc in enumerate(self.scenarios) for k, scene in enumerate(self.scenes)]
-            # last: a validation split cut short (train --limit-val N: its first N frames) keeps people in it
+            if seed not in self.test_seeds + self.val_seeds:
+                out += [(seed, sc, scene, t * pairs + a * n + k, t) for t in range(takes, self.train_fall_takes)
+                        for a, sc in enumerate(self.scenarios) if sc in FALL_ACTIONS
+                        for k, scene in enumerate(self.scenes)]
             out.append((seed, EMPTY, None, 0, 0))
         return out
 
@@ -96,15 +103,15 @@ class FallsPreset(SimDatasetPreset):
 PRESET = FallsPreset(
     "sim-falls-v1",
     "room monitor falls: AWR1843 at 10 Hz (reduced chirp), 4 falls + 4 confounders + 6 everyday actions in a "
-    "furnished room, 7 subjects split 4/1/2; test subjects 3 takes of 60 s activities (1 h non-fall), 24 falls",
+    "furnished room, 8 subjects split 4/2/2, training falls 3 takes each; test subjects 3 takes of 60 s activities (1 h non-fall), 24 falls",
     board="awr1843boost",
     adc_samples=128,
     loops=32,
-    subject_seeds=tuple(range(1, 8)),
+    subject_seeds=tuple(range(1, 9)),
     scenarios=FALL_ACTIONS + CONFOUNDER_ACTIONS + ACTIONS,
     scenes=("cluttered",),
     frames_per_session=150,
-    val_seeds=(5,),
+    val_seeds=(5, 8),
     test_seeds=(6, 7),
     preprocess=PreprocessConfig(grid_x_m=(0.77, 5.80), grid_y_m=(-3.69, 3.69), grid_z_m=(-1.09, 1.45),
                                 grid_n_zyx=(8, 48, 112)))
