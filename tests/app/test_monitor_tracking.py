@@ -199,3 +199,17 @@ def test_weak_skeletons_keep_a_confirmed_person_but_never_start_one():
     for k in range(3000):  # 5 min of weak skeletons at one spot in an empty room
         assert tr.update(k * 0.1, [weak_at((2.0, -1.0), rng)]) == []
     assert not tr.tracks
+
+
+def test_the_estimator_marks_skeletons_under_min_score_weak_only_with_sustain_score():
+    import types
+
+    from rfpose.app.monitor.config import ModelConfig
+    from rfpose.app.monitor.detect import SkeletonEstimator
+
+    pipeline = types.SimpleNamespace(model=types.SimpleNamespace(spec=types.SimpleNamespace(skeleton="rtpose15")))
+    joints = np.stack([np.linspace([2.0, 0, -0.9], [2.0, 0, 0.8], 15)] * 3)
+    scores = np.array([0.8, 0.2, 0.05])
+    for sustain, expect in ((None, [(0.8, False)]), (0.1, [(0.8, False), (0.2, True)])):
+        est = SkeletonEstimator(ModelConfig(min_score=0.3, sustain_score=sustain), {}, np.eye(4), pipeline=pipeline)
+        assert [(round(d.score, 2), d.weak) for d in est.from_skeletons(joints, scores)] == expect

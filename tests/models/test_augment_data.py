@@ -130,6 +130,16 @@ def test_cached_split_gives_the_same_items_as_zarr_reads(rt_dataset):
         torch.testing.assert_close(a["joints"], b["joints"], rtol=0, atol=0)
 
 
+def test_a_limit_takes_samples_spread_over_the_split(rt_dataset):
+    m = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32), normalisation="synthetic blobs, unit peak")
+    full = PoseDataset(rt_dataset, m, DataOptions("train")).indices
+    cut = PoseDataset(rt_dataset, m, DataOptions("train", limit=3)).indices
+    n = len(full)
+    assert n > 3 and len(cut) == 3 and cut[0] == full[0] and cut[-1] == full[-1]  # not the first three
+    assert n // 3 <= list(full).index(cut[1]) <= 2 * n // 3
+    assert list(PoseDataset(rt_dataset, m, DataOptions("train", limit=10 ** 6)).indices) == list(full)
+
+
 def test_rtpose_windows_stack_the_previous_frames_oldest_first(rt_dataset):
     m = create_model("hrradarpose-lite", input_shape=(32, 8, 16, 32), normalisation="synthetic blobs, unit peak",
                      frames=3)
