@@ -91,6 +91,9 @@ BAD = [
     (["record", "--rig", "{d}/rig.toml", "--out", "{d}/s.zarr", "--duration", "-3"], "--duration: -3 is outside"),
     (["cfg", "show", "{d}/tiny.cfg", "--board", "awr1843boost", "--json"], "below one step"),
     (["cfg", "show", "{d}/adir"], "adir"),
+    (["bench", "calibration", "--seeds", "0,x"], "--seeds: 'x' is not a whole number"),
+    (["bench", "capture", "--delays-us", "25,2"], "--delays-us: 2 is outside [5, 500]"),
+    (["bench", "capture", "--delays-us", ","], "--delays-us: ',' holds no value"),
 ]
 
 

@@ -60,6 +60,17 @@ nonnegative_float = float_range(0.0)
 probability = float_range(0.0, 1.0)
 
 
+def comma_list(item):
+    """A comma-separated list, each value parsed by the argument type ``item``: ``"0,1,2"`` → ``[0, 1, 2]``."""
+    def parse(text: str) -> list:
+        values = [item(v.strip()) for v in text.split(",") if v.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"{text!r} holds no value")
+        return values
+    parse.__name__ = "list"
+    return parse
+
+
 def packet_delay_us(text: str) -> float:
     """The DCA1000's inter-packet delay, 5–500 µs."""
     from rfpose.drivers.dca1000_protocol import MAX_PACKET_DELAY_US, MIN_PACKET_DELAY_US

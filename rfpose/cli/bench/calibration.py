@@ -12,7 +12,8 @@ from __future__ import annotations
 def add_arguments(p) -> None:
     from rfpose.cli import args as a
 
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated rig seeds (one simulated rig each)")
+    p.add_argument("--seeds", type=a.comma_list(a.int_range(0)), default="0,1,2",
+                   help="comma-separated rig seeds (one simulated rig each)")
     p.add_argument("--board", default="awr1843boost", help="radar board (awr1843boost, mmwcas, …)")
     p.add_argument("--camera-hz", type=a.positive_float, default=10.0, help="camera frame rate of the captures")
     p.add_argument("--work", help="keep the captures in this directory (default: a temporary one)")
@@ -20,13 +21,8 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from rfpose.app.benchmarking import calibration, emit
-    from rfpose.errors import ConfigError
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds: comma-separated integers, got {args.seeds!r}") from None
-    rows, timing = calibration.run(seeds, args.board, args.camera_hz, args.work, progress=not args.json)
+    rows, timing = calibration.run(args.seeds, args.board, args.camera_hz, args.work, progress=not args.json)
     emit(rows, args.json, args.out, title=f"rfpose bench calibration ({args.board}, cameras {args.camera_hz:g} Hz)",
          extra={"timing": timing, "board": args.board, "camera_hz": args.camera_hz})
     if not args.json:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 
 def add_arguments(p) -> None:
+    from rfpose.cli import args as a
+
     p.add_argument("--seconds", type=float, default=30.0, help="streaming time per row (default 30)")
-    p.add_argument("--delays-us", default="25,10,5", help="packet delays to test, comma separated (5-500 us)")
+    p.add_argument("--delays-us", type=a.comma_list(a.packet_delay_us), default="25,10,5", help="packet delays to test, comma separated (5-500 us)")
     p.add_argument("--no-unpaced", action="store_true", help="skip the row with the sender unpaced")
     p.add_argument("--frame-bytes", type=int, default=786432, help="bytes per radar frame (AWR1843 default cfg)")
     p.add_argument("--host-ip", default="127.0.9.1")
@@ -17,13 +19,8 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from rfpose.app.benchmarking import capture, emit
-    from rfpose.errors import ConfigError
 
-    try:
-        delays = [float(d) for d in args.delays_us.split(",") if d.strip()]
-    except ValueError:
-        raise ConfigError(f"--delays-us {args.delays_us!r} must be comma-separated numbers") from None
-    rows, extra = capture.run(delays, args.seconds, args.frame_bytes, args.host_ip, args.fpga_ip,
+    rows, extra = capture.run(args.delays_us, args.seconds, args.frame_bytes, args.host_ip, args.fpga_ip,
                               unpaced=not args.no_unpaced)
     emit(rows, args.json, args.out, title=f"capture: emulated DCA1000 -> receiver over loopback, {args.seconds:g} s per row",
          extra=extra)
