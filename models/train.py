@@ -161,11 +161,10 @@ def _one_cycle(opt, cfg: TrainConfig, recipe: Recipe, total_steps: int, steps_do
         last_epoch=steps_done - 1)
 
 
-def _epochs_in_budget(cfg: TrainConfig, epochs_done: int, epochs_run: int, elapsed_s: float) -> int:
-    """How many epochs the run can complete within ``--max-minutes`` at the pace so far (``epochs_run``
-    epochs of this invocation in ``elapsed_s``), never more than ``cfg.epochs`` nor fewer than done."""
-    per_epoch = elapsed_s / max(epochs_run, 1)
-    left = int((cfg.max_minutes * 60 - elapsed_s) // per_epoch) if per_epoch > 0 else cfg.epochs
+def _epochs_in_budget(cfg: TrainConfig, epochs_done: int, elapsed_s: float, per_epoch_s: float) -> int:
+    """How many epochs the run can complete within ``--max-minutes`` (``elapsed_s`` of it gone) at
+    ``per_epoch_s`` seconds an epoch, never more than ``cfg.epochs`` nor fewer than done."""
+    left = int((cfg.max_minutes * 60 - elapsed_s) // per_epoch_s) if per_epoch_s > 0 else cfg.epochs
     return max(epochs_done, min(cfg.epochs, epochs_done + left))
 
 
@@ -257,14 +256,19 @@ def train(cfg: TrainConfig) -> dict:
     stopped_early = False
     history = []
     epoch = run.start_epoch - 1
+    # (epochs done, seconds) the pace is timed from; an epoch that fills the in-RAM cache is slower than the rest
+    paced_from = None if cfg.cache else (run.start_epoch, 0.0)
     for epoch in range(run.start_epoch, cfg.epochs):
         sampler.set_epoch(epoch)
         train_set.set_epoch(epoch)
         row, stopped_early = _train_epoch(run, cfg, family, loader, epoch, t_start, rank, world, writer)
-        if cfg.max_minutes is not None and cfg.optimizer == "adamw-onecycle" and not stopped_early:
-            _fit_schedule_to_budget(run, cfg, family, epoch, steps_per_epoch, t_start, world)
+        if (cfg.max_minutes is not None and cfg.optimizer == "adamw-onecycle" and not stopped_early
+                and paced_from is not None):
+            _fit_schedule_to_budget(run, cfg, family, epoch, steps_per_epoch, t_start, world, paced_from)
         if rank == 0:
             _validate_and_save(run, cfg, family, val_set, data.spec.skeleton, epoch, row, out, writer)
+        if paced_from is None:
+            paced_from = (epoch + 1, _elapsed(t_start, world))
         history.append(row)
         if world > 1:
             dist.barrier()
@@ -387,17 +391,19 @@ def _train_epoch(run: _RunState, cfg: TrainConfig, family, loader, epoch: int, t
 
 
 def _fit_schedule_to_budget(run: _RunState, cfg: TrainConfig, family, epoch: int, steps_per_epoch: int,
-                            t_start: float, world: int) -> None:
-    """OneCycle anneals over cfg.epochs; if two or more of them do not fit in the time budget, shorten the
-    cycle so the run ends annealed instead of being cut at a high learning rate (losing only the last
-    epoch, whose learning rate is already a few % of the maximum, is left to the budget stop)."""
-    if epoch + 1 >= cfg.epochs:
+                            t_start: float, world: int, paced_from: tuple[int, float]) -> None:
+    """OneCycle anneals over cfg.epochs; if two or more of them do not fit in the time budget at the pace
+    since ``paced_from`` (epochs done, seconds), shorten the cycle so the run ends annealed instead of being cut
+    at a high learning rate (losing only the last epoch, whose learning rate is already a few % of the
+    maximum, is left to the budget stop)."""
+    if epoch + 1 >= cfg.epochs or epoch + 1 <= paced_from[0]:
         return
     elapsed = _elapsed(t_start, world)
-    fit = _epochs_in_budget(cfg, epoch + 1, epoch + 1 - run.start_epoch, elapsed)
+    per_epoch = (elapsed - paced_from[1]) / (epoch + 1 - paced_from[0])
+    fit = _epochs_in_budget(cfg, epoch + 1, elapsed, per_epoch)
     if fit < cfg.epochs - 1:
         log.warning("%g min budget: %d epochs fit at %.0f s/epoch; OneCycle shortened from %d epochs",
-                    cfg.max_minutes, fit, elapsed / (epoch + 1 - run.start_epoch), cfg.epochs)
+                    cfg.max_minutes, fit, per_epoch, cfg.epochs)
         cfg.epochs = fit
         run.scheduler = _one_cycle(run.optimizer, cfg, family.recipe_for(cfg.model), fit * steps_per_epoch,
                                    run.global_step)

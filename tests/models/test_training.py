@@ -62,15 +62,16 @@ def test_epochs_in_budget_hand_cases():
 
     cfg = TrainConfig(model="hrradarpose", data="-", out="-", epochs=100, max_minutes=10.0)
     # 2 epochs in 120 s: 480 s left at 60 s/epoch fit 8 more
-    assert _epochs_in_budget(cfg, 2, 2, 120.0) == 10
-    # a resumed run: 3 epochs done before, 1 in this invocation took 200 s: 400 s left, 2 more
-    assert _epochs_in_budget(cfg, 4, 1, 200.0) == 6
-    assert _epochs_in_budget(cfg, 5, 5, 599.0) == 5  # nothing more fits
-    assert _epochs_in_budget(cfg, 2, 2, 1.0) == 100  # never more than asked for
+    assert _epochs_in_budget(cfg, 2, 120.0, 60.0) == 10
+    # a first epoch of 200 s that filled the cache, then 50 s epochs: after 3 (300 s), 300 s left fit 6 more
+    assert _epochs_in_budget(cfg, 3, 300.0, 50.0) == 9
+    assert _epochs_in_budget(cfg, 5, 599.0, 100.0) == 5  # nothing more fits
+    assert _epochs_in_budget(cfg, 2, 1.0, 0.5) == 100  # never more than asked for
 
 
-def test_time_budget_shortens_the_one_cycle_so_the_run_ends_annealed(rt_dataset, tmp_path):
-    result = train(_cfg(rt_dataset, tmp_path / "run", epochs=100_000, max_minutes=0.2, limit_val=1))
+@pytest.mark.parametrize("cache", [False, True])  # cached: timed from the second epoch (the first fills the cache)
+def test_time_budget_shortens_the_one_cycle_so_the_run_ends_annealed(rt_dataset, tmp_path, cache):
+    result = train(_cfg(rt_dataset, tmp_path / "run", epochs=100_000, max_minutes=0.2, limit_val=1, cache=cache))
     done = result["epochs_done"]
     assert 1 < done < 100_000
     lrs = [h["lr"] for h in result["history"]]
