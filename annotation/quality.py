@@ -28,8 +28,8 @@ CUES = (
     "lidar_support",    # fraction of joints whose depth came from LiDAR points that agreed with the shape
     "lidar_disagree",   # fraction of joints whose LiDAR depth disagreed with the shape (occluded / background)
     "log_sigma",        # log10 of the median posterior σ of the lifting (m)
-    "reproj",           # median reprojection distance, refined 3D vs 2D detection, per person height
-    "reproj_p90",       # its 90th percentile over joints and cameras
+    "log_reproj",       # log10 median reprojection distance, refined 3D vs 2D detection, per person height
+    "log_reproj_p90",   # log10 of its 90th percentile over joints and cameras
     "log_smooth_dev",   # log10 median distance refined (bones + smoothing) vs raw lifted joints (m)
     "log_smooth_max",   # log10 of its largest joint
     "log_bone_dev",     # log10 of the mean bone-length deviation from the subject's lengths (m)
@@ -44,10 +44,13 @@ CUES = (
 )
 #: cues also given as their mean over the surrounding camera frames (suffix ``_ctx``, CONTEXT_FRAMES wide):
 #: a label's error persists over a few frames while single-frame cues flicker
-CONTEXT = ("vis_mean", "lidar_support", "log_sigma", "reproj_p90", "log_smooth_max", "log_bone_max",
+CONTEXT = ("vis_mean", "lidar_support", "log_sigma", "log_reproj_p90", "log_smooth_max", "log_bone_max",
            "log_shape_dev", "profile", "limb_unsupported")
 CONTEXT_FRAMES = 9
 ALL_CUES = CUES + tuple(n + "_ctx" for n in CONTEXT)
+#: a joint reprojected further than this many person heights from its detection (or behind the camera) counts as
+#: this far: the cue says "wrong", and one absurd joint cannot swamp the model's standardisation
+REPROJ_CAP = 1.0
 LIMBS = np.array([_J[j] for j in ("r_elbow", "l_elbow", "r_wrist", "l_wrist", "r_knee", "l_knee", "r_ankle",
                                   "l_ankle")])
 
@@ -114,11 +117,12 @@ def frame_cues(cams, KP: np.ndarray, CF: np.ndarray, raw: np.ndarray, refined: n
         d = np.full((C, T, P, 15), np.nan)
         for ci, cam in enumerate(cams):
             uv, z = cam.project(refined.reshape(-1, 3))
-            uv = uv.reshape(T, P, 15, 2)
-            d[ci] = np.where(CF[ci] > 0, np.linalg.norm(uv - KP[ci], axis=-1), np.nan) / height[..., None]
+            uv, z = uv.reshape(T, P, 15, 2), z.reshape(T, P, 15)
+            px = np.where(z > 0, np.linalg.norm(uv - KP[ci], axis=-1), np.inf)  # behind the camera: off entirely
+            d[ci] = np.where(CF[ci] > 0, np.minimum(px / height[..., None], REPROJ_CAP), np.nan)
         dd = np.moveaxis(d, 0, -1).reshape(T, P, -1)
-        out[..., col["reproj"]] = np.nanmedian(dd, -1)
-        out[..., col["reproj_p90"]] = np.nanpercentile(dd, 90, axis=-1)
+        out[..., col["log_reproj"]] = _log(np.nanmedian(dd, -1), 1e-3)
+        out[..., col["log_reproj_p90"]] = _log(np.nanpercentile(dd, 90, axis=-1), 1e-3)
         dev = np.linalg.norm(refined - raw, axis=-1)
         out[..., col["log_smooth_dev"]] = _log(np.nanmedian(dev, -1), 1e-3)
         out[..., col["log_smooth_max"]] = _log(np.nanmax(dev, -1), 1e-3)
@@ -194,20 +198,23 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
 #: fitted constants (see the module docstring); None: fall back to the mean joint confidence
 MODEL: dict | None = {
     "cues": list(ALL_CUES),
-    "mean": [0.90293, 0.06402, 0.01252, 0.4063, 0.03587, -0.76986, 0.08597, 113.10757, -1.21565, -0.59074, -1.2888,
-        -0.94076, 0.52154, 0.0467, 3.83369, 0.6676, -0.76868, -0.89693, 0.34418, 0.90116, 0.39434, -0.78023,
-        87.5018, -0.59724, -0.9117, -0.95268, 0.519, 0.35833],
-    "scale": [0.06868, 0.07876, 0.03104, 0.31514, 0.05256, 0.68252, 0.22267, 2200.27105, 0.6806, 0.6673, 0.69546,
-        0.4184, 0.15278, 0.20536, 0.91103, 0.47107, 0.64633, 0.74377, 0.2818, 0.06631, 0.30311, 0.65706, 1033.10799,
-        0.62209, 0.72097, 0.42312, 0.14625, 0.27497],
-    "coef": [-0.51356, 0.64733, 0.11303, -0.1081, 0.03662, -1.09445, -0.25714, 0.00026, 1.34499, -0.54229, 1.37056,
-        1.59322, -0.07858, 0.31226, 0.23832, 0.08786, -0.28007, -0.10172, 0.87133, -0.04417, -2.09009, -0.74275,
-        0.00196, 0.1381, 1.56525, 1.1345, 0.52946, -1.19855],
-    "intercept": 0.48327,
-    "frames": 716, "bad_frames": 290, "training_auroc": 0.987,
-    # training sessions (simulated with the compact rig, calibration from the simulator's truth, MediaPipe):
-    # rfpose simulate --scenario S --frames 40 --seed N --board awr1843boost for walk 13, walk-wave 11 and 14,
-    # random-poses 12, two-people 15; walk3 = rfpose simulate --scenario walk --seed 3 (docs/annotation.md)
+    "mean": [0.88091, 0.09094, 0.0107, 0.3976, 0.04549, -0.86103, -1.85656, -1.458, -1.30951, -0.66513, -1.36877,
+        -0.99419, 0.45533, 0.03142, 3.69026, 0.67101, -0.86572, -0.97727, 0.36662, 0.88004, 0.39688,
+        -0.8702, -1.4555, -0.66888, -0.98784, -1.00251, 0.45381, 0.36376],
+    "scale": [0.07423, 0.09045, 0.02964, 0.31113, 0.06611, 0.61141, 0.56394, 0.52223, 0.59813, 0.59395, 0.59998,
+        0.35755, 0.21251, 0.16988, 0.88094, 0.46936, 0.59023, 0.65091, 0.29469, 0.07037, 0.30126, 0.59235,
+        0.50317, 0.55197, 0.62477, 0.35961, 0.20715, 0.27456],
+    "coef": [0.25638, 0.78918, 0.12619, 0.41726, 0.58144, 0.40774, -0.03296, 0.29021, 0.1962, -0.03155, 0.31361,
+        1.01366, -0.2203, 0.18069, -0.38861, -0.04807, 0.05394, 0.43235, -0.18829, 0.41509, -0.56373,
+        1.10744, 1.36766, -0.02982, 0.35091, 0.68145, 0.35791, 0.63661],
+    "intercept": -0.10865,
+    "frames": 1064, "bad_frames": 367, "training_auroc": 0.977,
+    # training sessions (calibration from the simulator's truth, MediaPipe): the compact rig's walk3 =
+    # rfpose simulate --scenario walk --frames 100 --seed 3 --board awr1843boost, and S-N = rfpose simulate
+    # --scenario S --frames 40 --seed N --board awr1843boost for walk-wave 11 and 14, random-poses 12, walk 13,
+    # two-people 15; the wide rig's wide-walk-N = the same walk with --rig-seed 500 --stereo-baseline 1.2 for
+    # seeds 211 and 212 (docs/annotation.md)
     "fitted_by": ("python -m rfpose.app.annotation_quality fit walk3.zarr walk-wave-11.zarr random-poses-12.zarr "
-                  "walk-13.zarr walk-wave-14.zarr two-people-15.zarr --modes mono,fused,stereo --l2 1.0"),
+                  "walk-13.zarr walk-wave-14.zarr two-people-15.zarr wide-walk-211.zarr wide-walk-212.zarr "
+                  "--modes mono,fused,stereo --l2 3.0"),
 }

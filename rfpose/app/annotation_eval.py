@@ -15,6 +15,10 @@ radar frames against label set ``gt``:
   with none, and their MPJPE;
 - ``labelling_fps``: radar frames per second of everything after detection; the detector's own time.
 
+``--param NAME=VALUE`` (repeatable) overrides one :class:`~rfpose.annotation.pipeline.AnnotateParams` field,
+``lidar.NAME`` one of its LiDAR depth settings (e.g. ``--param lidar.sigma_lidar_m=0.06``): how settings are
+chosen on training sessions.
+
 ``--breakdown CAMERA`` adds where one camera + LiDAR's error comes from, per joint (``breakdown``): the label
 error with the detector and with exact 2D (``groundtruth``: what the LiDAR depth, the surface offsets and
 the time alignment leave), each split into the camera's axes (x right, y down, z depth: mean |·| and mean,
@@ -46,6 +50,26 @@ def auroc(scores_pos: np.ndarray, scores_neg: np.ndarray) -> float | None:
     gt = (scores_neg[:, None] > scores_pos[None]).mean()
     eq = (scores_neg[:, None] == scores_pos[None]).mean()
     return float(gt + 0.5 * eq)
+
+
+def params_from(overrides: list[str], **fields) -> AnnotateParams:
+    """:class:`AnnotateParams` with ``fields`` and ``NAME=VALUE`` overrides (``lidar.NAME`` for the LiDAR's),
+    each value converted to the field's type."""
+    params = AnnotateParams(**fields)
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        path = name.split(".")
+        target = params.lidar if path[0] == "lidar" and len(path) == 2 else params
+        key = path[-1]
+        if not sep or len(path) > 2 or (len(path) == 2 and path[0] != "lidar") or not hasattr(target, key):
+            raise SystemExit(f"--param {item!r}: expected NAME=VALUE with NAME a field of AnnotateParams "
+                             "or lidar.NAME")
+        typed = type(getattr(target, key))(value) if not isinstance(getattr(target, key), bool) else value == "true"
+        if target is params:
+            params = replace(params, **{key: typed})
+        else:
+            params = replace(params, lidar=replace(params.lidar, **{key: typed}))
+    return params
 
 
 def _in_view(reader, ann, cams) -> np.ndarray:
@@ -159,11 +183,13 @@ def main(argv=None) -> int:
     p.add_argument("--detector", default="mediapipe")
     p.add_argument("--modes", default="mono,stereo,fused")
     p.add_argument("--smoothing", default=AnnotateParams.smoothing, choices=SMOOTHERS)
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override an AnnotateParams field (lidar.NAME for the LiDAR depth's); repeatable")
     p.add_argument("--breakdown", metavar="CAMERA", help="also the per-joint error terms of CAMERA + LiDAR")
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
-    params = AnnotateParams(smoothing=a.smoothing)
+    params = params_from(a.param, smoothing=a.smoothing)
     result = {s: evaluate_session(s, a.detector, [m for m in a.modes.split(",") if m], params) for s in a.sessions}
     if a.breakdown:
         for s in a.sessions:

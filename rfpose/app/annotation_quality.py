@@ -23,7 +23,7 @@ import numpy as np
 from rfpose.annotation.pipeline import AnnotateParams
 from rfpose.annotation.quality import ALL_CUES, fit_logistic, quality
 from rfpose.annotation.run import annotate_session
-from rfpose.app.annotation_eval import MODES, auroc
+from rfpose.app.annotation_eval import MODES, auroc, params_from
 from rfpose.app.annotation_report import truth_errors
 
 BAD_M = 0.08
@@ -90,14 +90,17 @@ def main(argv=None) -> int:
     p.add_argument("--modes", default="mono,fused,stereo")
     p.add_argument("--l2", type=float, default=1.0, help="fit: ridge penalty on the standardised coefficients")
     p.add_argument("--model", default=None, help="eval: a model JSON instead of the shipped constants")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override an AnnotateParams field (lidar.NAME for the LiDAR depth's); repeatable")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
     modes = [m for m in a.modes.split(",") if m]
-    data = {s: collect(s, modes, a.detector) for s in a.sessions}
+    params = params_from(a.param)
+    data = {s: collect(s, modes, a.detector, params) for s in a.sessions}
     if a.command == "fit":
         model = fit(list(data.values()), a.l2)
         model["fitted_by"] = ("python -m rfpose.app.annotation_quality fit " + " ".join(a.sessions)
-                              + f" --modes {a.modes} --l2 {a.l2}")
+                              + f" --modes {a.modes} --l2 {a.l2}" + "".join(f" --param {x}" for x in a.param))
         model["training_auroc"] = evaluate(data, model)["pooled"]["auroc_80mm"]
         result = model
         print("MODEL = " + pprint.pformat(model, width=116, sort_dicts=False))

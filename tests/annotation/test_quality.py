@@ -74,6 +74,10 @@ def test_cues_respond_to_what_they_measure():
     refined[50, 0, 3:7] += [0.0, 0.0, 0.3]  # refined leg 30 cm off: reprojection and smoothing deviation
     world = J - J[:, :, :1]  # a detector shape equal to the truth's, root-relative
     world[60, 0, 14] += [0.25, 0, 0]
+    to_cam = cams[0].to_camera
+    b = to_cam(np.zeros(3))
+    centre = np.linalg.solve(np.stack([to_cam(e) - b for e in np.eye(3)], 1), -b)
+    refined[80, 0, 5:10] = 2 * centre - refined[80, 0, 5:10]  # five joints mirrored behind the reference camera
     support = np.zeros((T, 1, 15), np.int32)
     support[:, :, :8] = 5
     support[70, 0, :4] = -5
@@ -83,9 +87,11 @@ def test_cues_respond_to_what_they_measure():
     assert np.flatnonzero(c[:, col["swap_near"]] > 0).tolist() == [18, 19, 20, 21, 22]
     assert c[30, col["vis_low"]] == pytest.approx(5 / 15) and c[31, col["vis_low"]] == 0
     assert c[40, col["out_of_image"]] == pytest.approx(3 / 15)
-    assert c[50, col["reproj_p90"]] > 0.05 > np.max(np.delete(c[:, col["reproj_p90"]], [40, 50]))  # 40: kp moved
+    p90 = 10 ** c[:, col["log_reproj_p90"]]
+    assert p90[50] > 0.05 > np.max(np.delete(p90, [40, 50, 80]))  # 40: kp moved
+    assert p90[80] == pytest.approx(Q.REPROJ_CAP)  # behind the camera: capped, not an absurd pixel distance
     assert c[50, col["log_smooth_max"]] == pytest.approx(np.log10(0.3)) and c[49, col["log_smooth_max"]] == -3
-    assert c[60, col["log_shape_dev"]] > np.log10(0.04) > np.nanmax(np.delete(c[:, col["log_shape_dev"]], [50, 60]))
+    assert c[60, col["log_shape_dev"]] > np.log10(0.04) > np.nanmax(np.delete(c[:, col["log_shape_dev"]], [50, 60, 80]))
     assert c[70, col["lidar_disagree"]] == pytest.approx(4 / 15)
     assert c[70, col["lidar_support"]] == pytest.approx(4 / 15)
     assert c[0, col["multi_view"]] == 1.0

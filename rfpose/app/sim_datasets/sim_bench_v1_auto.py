@@ -57,7 +57,7 @@ class AutoLabelledPreset(SimDatasetPreset):
                 return Calibration.load(target)
             d = target.parent
             captures = [(d / "board.zarr", "calibration-charuco", None, {}),
-                        (d / "reflector.zarr", "calibration-reflector", None, {"camera": False}),
+                        (d / "reflector.zarr", "calibration-reflector", None, {}),  # cameras too: their clocks
                         (d / "walk.zarr", "walk", self.calibration_walk_frames, {})]
             for path, scenario, frames, kw in captures:
                 simulate_session(path, scenario, frames, seed=self.rig_seed, board=self.board, cfg_text=cfg_text,
