@@ -24,7 +24,7 @@ from rfpose.boards import Board
 from rfpose.errors import ConfigError, SourceMismatchError
 from rfpose.radar_config import RadarParams
 
-from rfpose.preprocessing.polar import PolarConfig, PolarProcessor
+from rfpose.preprocessing.polar import PolarConfig, PolarProcessor, VirtualGrid
 
 POINT_FIELDS = ("x", "y", "z", "v", "snr")
 #: the fields of a device's point (:data:`rfpose.source.RADAR_POINT_DTYPE`) that make a dataset point, in
@@ -42,8 +42,8 @@ class PointCloudConfig:
     min_range_m: float = 0.3
     max_range_fraction: float = 0.95  # the top range bins see bin-0 (DC) leakage wrapped around by the FFT
     max_points: int = 512
-    azimuth_fft: int = 64
-    elevation_fft: int = 32
+    azimuth_fft: int = 0  # 0: 64, or the virtual array's azimuth extent rounded up to a power of two if wider
+    elevation_fft: int = 0  # 0: 32, or its elevation extent likewise (the cascade's 86 az positions: 128)
     range_window: str = "hann"
     clutter_removal: bool = True
 
@@ -98,7 +98,11 @@ class PointCloudProcessor:
     """Complex ADC frame ``(L, T, R, N)`` → float32 ``(n_points, 5)`` (x, y, z, v, snr)."""
 
     def __init__(self, params: RadarParams, board: Board, config: PointCloudConfig | None = None, workers: int = -1):
-        self.config = cfg = config or PointCloudConfig()
+        cfg = config or PointCloudConfig()
+        grid = VirtualGrid.from_board(params, board)
+        pow2 = lambda n, lo: max(lo, 1 << (int(n) - 1).bit_length())  # noqa: E731
+        self.config = cfg = dataclasses.replace(cfg, azimuth_fft=cfg.azimuth_fft or pow2(grid.n_az, 64),
+                                                elevation_fft=cfg.elevation_fft or pow2(grid.n_el, 32))
         self.polar = PolarProcessor(params, board, PolarConfig(
             range_window=cfg.range_window, clutter_removal=cfg.clutter_removal, azimuth_fft=cfg.azimuth_fft,
             elevation_fft=cfg.elevation_fft, workers=workers))

@@ -45,11 +45,14 @@ def test_hupr_map_shape_semantics_and_target():
         HuprProcessor(p, b, HuprConfig(range_start_m=10.0))
 
 
-@pytest.mark.parametrize("method", ["ca", "os"])
-def test_cfar_point_cloud_finds_targets(method):
+@pytest.mark.parametrize("method,board", [("ca", "awr1843boost"), ("os", "awr1843boost"), ("ca", "mmwcas")])
+def test_cfar_point_cloud_finds_targets(method, board):
     targets = [((2.5, 0.8, 0.3), (0.4, 0.0, 0.0)), ((5.0, -1.2, -0.4), (-0.6, 0.0, 0.0))]
-    p, b, words, x = _frame("awr1843boost", [Target(pos, v, 500.0) for pos, v in targets], noise=4.0)
+    p, b, words, x = _frame(board, [Target(pos, v, 500.0) for pos, v in targets], noise=4.0,
+                            loops=64 if board == "awr1843boost" else 16)
     proc = PointCloudProcessor(p, b, PointCloudConfig(method=method, threshold_db=15.0))
+    # the angle FFTs cover the board's virtual array (the cascade's 86 azimuth positions: 128), at least 64 × 32
+    assert (proc.config.azimuth_fft, proc.config.elevation_fft) == ((64, 32) if board == "awr1843boost" else (128, 32))
     pts = proc(x[0])
     assert pts.dtype == np.float32 and pts.shape[1] == 5
     for pos, v in targets:
@@ -60,7 +63,7 @@ def test_cfar_point_cloud_finds_targets(method):
         assert abs(pts[i, 3] - np.dot(v, pos) / np.linalg.norm(pos)) < 0.1
         assert pts[i, 4] > 15.0
     # pure noise: (almost) no detections
-    _, _, _, xn = _frame("awr1843boost", [], noise=4.0, seed=3)
+    _, _, _, xn = _frame(board, [], noise=4.0, seed=3, loops=64 if board == "awr1843boost" else 16)
     assert len(proc(xn[0])) <= 3
 
 
