@@ -24,7 +24,7 @@ from rfpose.boards import Board
 from rfpose.errors import ConfigError, SourceMismatchError
 from rfpose.radar_config import RadarParams
 
-from rfpose.preprocessing.polar import PolarConfig, PolarProcessor, VirtualGrid
+from rfpose.preprocessing.polar import PolarConfig, PolarProcessor, VirtualGrid, fft_size
 
 POINT_FIELDS = ("x", "y", "z", "v", "snr")
 #: the fields of a device's point (:data:`rfpose.source.RADAR_POINT_DTYPE`) that make a dataset point, in
@@ -100,9 +100,8 @@ class PointCloudProcessor:
     def __init__(self, params: RadarParams, board: Board, config: PointCloudConfig | None = None, workers: int = -1):
         cfg = config or PointCloudConfig()
         grid = VirtualGrid.from_board(params, board)
-        pow2 = lambda n, lo: max(lo, 1 << (int(n) - 1).bit_length())  # noqa: E731
-        self.config = cfg = dataclasses.replace(cfg, azimuth_fft=cfg.azimuth_fft or pow2(grid.n_az, 64),
-                                                elevation_fft=cfg.elevation_fft or pow2(grid.n_el, 32))
+        self.config = cfg = dataclasses.replace(cfg, azimuth_fft=cfg.azimuth_fft or fft_size(grid.n_az, 64),
+                                                elevation_fft=cfg.elevation_fft or fft_size(grid.n_el, 32))
         self.polar = PolarProcessor(params, board, PolarConfig(
             range_window=cfg.range_window, clutter_removal=cfg.clutter_removal, azimuth_fft=cfg.azimuth_fft,
             elevation_fft=cfg.elevation_fft, workers=workers))

@@ -91,6 +91,11 @@ class PolarAxes:
                          "sin_el = z/r (up); bin centres"}
 
 
+def fft_size(n: int, at_least: int) -> int:
+    """The smallest power of two ≥ ``n`` (an array's extent in positions), and at least ``at_least``."""
+    return max(at_least, 1 << (int(n) - 1).bit_length())
+
+
 @dataclass(frozen=True)
 class VirtualGrid:
     """Where each virtual channel ``v = t·R + r`` lands on the integer (az, el) grid, λ/2 units."""
@@ -226,10 +231,9 @@ class PolarProcessor:
         self.r0, self.r1 = _crop(cfg.range_crop, n_range_valid, "range")
         self.d0, self.d1 = _crop(cfg.doppler_crop, self.n_doppler, "Doppler")
         self.grid = VirtualGrid.from_board(params, board)
-        pow2 = lambda n, lo: max(lo, 1 << (int(n) - 1).bit_length())  # noqa: E731
         self.config = cfg = dataclasses.replace(
-            cfg, azimuth_fft=cfg.azimuth_fft or pow2(self.grid.n_az, 64),
-            elevation_fft=cfg.elevation_fft or pow2(self.grid.n_el, 16))
+            cfg, azimuth_fft=cfg.azimuth_fft or fft_size(self.grid.n_az, 64),
+            elevation_fft=cfg.elevation_fft or fft_size(self.grid.n_el, 16))
         if cfg.azimuth_fft < self.grid.n_az or cfg.elevation_fft < self.grid.n_el:
             raise ConfigError(f"{board.name}: the virtual array spans {self.grid.n_az} az x {self.grid.n_el} el "
                               f"positions; azimuth_fft/elevation_fft ({cfg.azimuth_fft}/{cfg.elevation_fft}) "

@@ -35,6 +35,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from rfpose.annotation.lidar_depth import LidarDepthParams
 from rfpose.annotation.pipeline import SMOOTHERS, AnnotateParams
 from rfpose.annotation.rig import load_rig
 from rfpose.annotation.run import annotate_session
@@ -54,21 +55,22 @@ def auroc(scores_pos: np.ndarray, scores_neg: np.ndarray) -> float | None:
 
 def params_from(overrides: list[str], **fields) -> AnnotateParams:
     """:class:`AnnotateParams` with ``fields`` and ``NAME=VALUE`` overrides (``lidar.NAME`` for the LiDAR's),
-    each value converted to the field's type."""
+    each value converted to the field's type; a bad item exits with a one-line message."""
     params = AnnotateParams(**fields)
     for item in overrides:
-        name, sep, value = item.partition("=")
-        path = name.split(".")
-        target = params.lidar if path[0] == "lidar" and len(path) == 2 else params
-        key = path[-1]
-        if not sep or len(path) > 2 or (len(path) == 2 and path[0] != "lidar") or not hasattr(target, key):
-            raise SystemExit(f"--param {item!r}: expected NAME=VALUE with NAME a field of AnnotateParams "
-                             "or lidar.NAME")
-        typed = type(getattr(target, key))(value) if not isinstance(getattr(target, key), bool) else value == "true"
-        if target is params:
-            params = replace(params, **{key: typed})
-        else:
-            params = replace(params, lidar=replace(params.lidar, **{key: typed}))
+        name, _, value = item.partition("=")
+        group, _, key = name.rpartition(".")
+        target = params.lidar if group == "lidar" else params
+        if group not in ("", "lidar") or not value or not hasattr(target, key) or isinstance(getattr(target, key),
+                                                                                          LidarDepthParams):
+            raise SystemExit(f"--param {item!r}: expected NAME=VALUE, NAME a field of AnnotateParams or lidar.NAME")
+        kind = type(getattr(target, key))
+        try:
+            typed = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            raise SystemExit(f"--param {item!r}: {value!r} is not a {kind.__name__}") from None
+        changed = replace(target, **{key: typed})
+        params = replace(params, lidar=changed) if group == "lidar" else changed
     return params
 
 

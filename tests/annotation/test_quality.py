@@ -120,3 +120,14 @@ def test_shipped_model_ranks_corrupted_frames_below_clean_ones():
     assert np.all((ann.quality[ok] >= 0) & (ann.quality[ok] <= 1))
     worst = err[ok] > np.percentile(err[ok], 75)
     assert auroc(ann.quality[ok][worst], ann.quality[ok][~worst]) > 0.6
+
+
+def test_evaluation_parameters_from_the_command_line():
+    from rfpose.app.annotation_eval import params_from
+
+    p = params_from(["lidar.sigma_lidar_m=0.06", "ls_robust_iters=2", "bone_lengths=false"], smoothing="savgol")
+    assert (p.lidar.sigma_lidar_m, p.ls_robust_iters, p.bone_lengths, p.smoothing) == (0.06, 2, False, "savgol")
+    for bad in ("nothing=1", "lidar.nothing=1", "radar.sigma_lidar_m=1", "ls_robust_iters=two", "lidar=1",
+                "max_gap_ms"):
+        with pytest.raises(SystemExit, match="--param"):
+            params_from([bad])
