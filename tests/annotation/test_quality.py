@@ -131,3 +131,7 @@ def test_evaluation_parameters_from_the_command_line():
                 "max_gap_ms"):
         with pytest.raises(SystemExit, match="--param"):
             params_from([bad])
+    from rfpose.app.annotation_eval import main  # the tool's own command line refuses before reading a session
+
+    with pytest.raises(SystemExit, match="is not a float"):
+        main(["missing.zarr", "--param", "lidar.sigma_lidar_m=wide"])
