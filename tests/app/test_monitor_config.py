@@ -66,6 +66,7 @@ def test_key_lines_follow_tables_and_arrays_of_tables():
     (("[web]\ntoken_file = \"token\"", "[web]\nport = 80"), 26, "token file"),
     (("port = 1884", "port = 1884\nport = 2"), 25, "not valid TOML"),
     (("run = \"run\"", "run = \"run\"\nsustain_score = \"low\""), 7, "sustain_score: must be a number"),
+    (("[web]", "[events]\nfall_height = \"knees\"\n[web]"), 27, "fall_height: expected one of head, torso"),
 ])
 def test_bad_config_names_file_and_line(tmp_path, edit, line, words):
     p = tmp_path / "monitor.toml"

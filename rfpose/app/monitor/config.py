@@ -119,11 +119,16 @@ class TrackingConfig:
     measurement_noise_m: float = 0.12
 
 
+FALL_HEIGHTS = ("head", "torso")
+
+
 @dataclass
 class EventsConfig:
     presence_off_s: float = 3.0  # a zone is empty after no confirmed track was in it for this long
     posture_window_s: float = 0.6  # posture is the majority over this window
-    head_median_s: float = 0.0  # the fall rule reads the median head height over this window (0: each frame's)
+    fall_height: str = "head"  # the height the fall rule reads: "head", or "torso" (mean of pelvis, thorax,
+    # shoulders and head: a pose model's single joint is noisier); a point cluster's is always its top
+    head_median_s: float = 0.0  # the fall rule reads that height's median over this window (0: each frame's)
     fall_drop_m: float = 0.6  # a fall: the head drops at least this much …
     fall_window_s: float = 1.5  # … within this time …
     fall_speed_mps: float = 1.5  # … descending at least this fast at its fastest (falls: 2-3.5 m/s) …
@@ -394,6 +399,9 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")
+    if cfg.events.fall_height not in FALL_HEIGHTS:
+        raise reader.error(("events", "fall_height"), f"expected one of {', '.join(FALL_HEIGHTS)}, "
+                                                      f"got {cfg.events.fall_height!r}")
     if cfg.tracking.birth_score < 0:
         raise reader.error(("tracking", "birth_score"), "must not be negative")
     sustain = cfg.model.sustain_score

@@ -7,8 +7,9 @@ Every :class:`Event` has a wall-clock time, a kind, a value and a confidence. Th
 - **Posture** from a skeleton: lying if the torso (pelvis → head) leans more than 55° from vertical or the
   head is below 0.6 m; sitting if the pelvis is below 0.72 m; else standing. From a point cluster: its top
   height. The reported posture is the majority over ``posture_window_s``.
-- **Fall** (on the head height's median over ``head_median_s``: a pose model's head on a person lying on
-  the floor jumps between the floor and standing height from frame to frame): the head drops at least
+- **Fall** (on the head height, or with ``fall_height = "torso"`` the mean height of the pelvis, thorax,
+  shoulders and head; its median over ``head_median_s``: a pose model's head on a person lying on
+  the floor jumps between the floor and standing height from frame to frame): the height drops at least
   ``fall_drop_m`` within ``fall_window_s``, at ``fall_speed_mps`` or
   faster at its fastest (TI's people-tracking rule compares heights only, so it fires on sitting down
   deliberately), ends below ``floor_height_m`` (on the floor, not on a bed or a chair), and stays down
@@ -29,9 +30,12 @@ import numpy as np
 from rfpose.app.monitor.config import EventsConfig, ZoneConfig
 from rfpose.app.monitor.room import inside
 from rfpose.app.monitor.tracking import Track
+from rfpose.skeletons import get_skeleton
 
 POSTURES = ("standing", "sitting", "lying")
 ROOM = "room"
+#: rtpose15 joints whose mean height ``fall_height = "torso"`` reads
+TORSO = tuple(get_skeleton("rtpose15").index(n) for n in ("pelvis", "thorax", "head", "r_shoulder", "l_shoulder"))
 
 
 @dataclass
@@ -70,7 +74,7 @@ def posture_of(joints: np.ndarray | None, top_z: float, root: int = 0, head: int
 
 @dataclass
 class _Person:
-    history: deque  # (t, head height the fall rule sees: the median over head_median_s)
+    history: deque  # (t, height the fall rule sees: the median over head_median_s)
     postures: deque  # (t, posture, confidence)
     posture: str | None = None
     posture_conf: float = 0.0
@@ -80,7 +84,7 @@ class _Person:
     fall_candidate: dict | None = None  # {"t_floor", "speed", "drop", "xy"}
     standing_since: float | None = None
     slot: int = 0
-    heads: deque = field(default_factory=deque)  # (t, top_z) over the last head_median_s
+    heads: deque = field(default_factory=deque)  # (t, fall height of the frame) over the last head_median_s
 
 
 class EventEngine:
@@ -147,7 +151,7 @@ class EventEngine:
             p.posture_conf = float(np.mean([cf for _, lab, cf in p.postures if lab == major])) * n / len(p.postures)
             ev.append(Event(wall, "posture", major, p.posture_conf, tr.id))
         # falls
-        p.heads.append((t, tr.top_z))
+        p.heads.append((t, self._fall_height(tr)))
         while t - p.heads[0][0] > c.head_median_s + 1e-6:
             p.heads.popleft()
         z = float(np.median([h for _, h in p.heads]))
@@ -165,6 +169,11 @@ class EventEngine:
             ev.append(Event(wall, "inactivity", round(t - p.anchor_t, 1), 0.9, tr.id,
                             detail={"position": [round(float(v), 2) for v in xy]}))
         return ev
+
+    def _fall_height(self, tr: Track) -> float:
+        if self.cfg.fall_height == "torso" and tr.joints is not None:
+            return float(tr.joints[list(TORSO), 2].mean())
+        return tr.top_z
 
     def _fall_rule(self, t: float, wall: float, tr: Track, p: _Person, z: float) -> list[Event]:
         c = self.cfg
