@@ -418,8 +418,9 @@ class HuPR(nn.Module):
             x = F.avg_pool3d(x, (1, k, k))  # (B·T, 2, D, E, E), E = encode_size
         x = mnet(x)  # (B·T, F, E, E)
         x = x.reshape(b, t, -1, e, e).transpose(1, 2)  # (B, F, T, E, E)
-        # channels-last: a third less time in oneDNN's 3-D convolution backward (4x its forward otherwise)
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+        if not torch.onnx.is_in_onnx_export():  # ONNX has no memory formats
+            # channels-last: a third less time in oneDNN's 3-D convolution backward (4x its forward otherwise)
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         return encoder(x)
 
     def forward(self, x_hori: torch.Tensor, x_vert: torch.Tensor) -> dict[str, torch.Tensor]:
