@@ -20,6 +20,8 @@ Deviations from the reference code, all deliberate:
   columns and rows) and makes PRGCN residual; ``hupr-lite-csam`` keeps the reference's structure at the
   same size. With the reference's decoder the lite model did not learn in 30 CPU minutes (validation AP 0
   after every epoch; docs/benchmark-hupr.md).
+* ``encode_size`` (``hupr-lite``: 32) average-pools the (range, azimuth) maps before MNet, so the 3-D encoders
+  work at a quarter of the reference's cells; the heatmaps keep the input's side.
 
 File order, timm style: blocks → model → ``_create`` → cfgs → registered variants.
 """
@@ -216,15 +218,21 @@ class ProjectionDecoder(nn.Module):
     they form an image-shaped grid that 2-D blocks decode coarse to fine. The reference learns this
     range–angle → image correspondence in CSAM's attention over ~10⁶ steps; here it is built in, so the
     network learns in the few thousand steps a CPU allows.
+
+    Args:
+        in_size: side of the encoders' finest (range × angle) feature maps; scales ``in_size`` / 4, / 2, / 1.
+        out_size: side of the image grid decoded (the heatmap); the axis maps take ``in_size / k`` angle bins
+            to ``out_size / k`` pixels, so encoding coarser than the heatmap costs the decoder nothing.
     """
 
-    def __init__(self, f: int, num_joints: int, size: int):
+    def __init__(self, f: int, num_joints: int, in_size: int, out_size: int):
         super().__init__()
-        chans, sizes = (8 * f, 4 * f, 2 * f), (size // 4, size // 2, size)
+        chans = (8 * f, 4 * f, 2 * f)
+        pairs = [(in_size // k, out_size // k) for k in (4, 2, 1)]  # (angle bins, image pixels) per scale
         self.pool_ra = nn.ModuleList(RangePool(c) for c in chans)
         self.pool_re = nn.ModuleList(RangePool(c) for c in chans)
-        self.map_ra = nn.ModuleList(AxisMap(n, n) for n in sizes)
-        self.map_re = nn.ModuleList(AxisMap(n, n) for n in sizes)
+        self.map_ra = nn.ModuleList(AxisMap(n, m) for n, m in pairs)
+        self.map_re = nn.ModuleList(AxisMap(n, m) for n, m in pairs)
         self.dec3 = nn.Sequential(BasicBlock2D(48 * f + 2, 8 * f), BasicBlock2D(8 * f, 4 * f))
         self.dec2 = nn.Sequential(BasicBlock2D(28 * f + 2, 4 * f), BasicBlock2D(4 * f, 2 * f))
         out = nn.Conv2d(f, num_joints, 1)
@@ -324,12 +332,22 @@ class PRGCN(nn.Module):
         return logits + x if self.residual else x
 
 
-def zscore_maps(x: torch.Tensor) -> torch.Tensor:
-    """HuPR's input normalisation: each (range, azimuth) map of (B, T, D, 2, R, A, E) — one frame, Doppler bin,
-    re/im part and elevation bin — to zero mean and unit (unbiased) standard deviation. (HuPR's loader
-    min-max scales each map to [0, 1] first, which a z-score undoes.) An all-zero map stays zero."""
-    std, mean = torch.std_mean(x, dim=(4, 5), keepdim=True)
-    return (x - mean) / std.clamp_min(1e-12)
+def zscored_elevation_mean(x: torch.Tensor) -> torch.Tensor:
+    """HuPR's input normalisation, then its mean over elevation: (B, T, D, 2, R, A, E) → (B, T, D, 2, R, A).
+
+    Each (range, azimuth) map — one frame, Doppler bin, re/im part and elevation bin — is brought to zero mean
+    and unit (unbiased) standard deviation (HuPR's loader min-max scales each map to [0, 1] first, which a
+    z-score undoes); an all-zero map stays zero. The result is their mean over the E elevation bins, computed
+    as one weighted sum, Σ_e (x_e − m_e) / (E s_e), after one pass for the maps' sums and sums of squares (a
+    third of the CPU time of normalising the maps and then averaging them).
+    """
+    n, e = x.shape[4] * x.shape[5], x.shape[6]
+    s1 = x.sum(dim=(4, 5), keepdim=True)  # (B, T, D, 2, 1, 1, E)
+    s2 = (x * x).sum(dim=(4, 5), keepdim=True)
+    mean = s1 / n
+    std = ((s2 - s1 * mean) / (n - 1)).clamp_min(0).sqrt()
+    w = 1 / (std.clamp_min(1e-12) * e)
+    return torch.matmul(x, w.transpose(-1, -2))[..., 0] - (mean * w).sum(-1)
 
 
 # ---------------------------------------------------------------- model
@@ -346,6 +364,10 @@ class HuPR(nn.Module):
         decoder: ``csam`` (the reference) or ``projection`` (``ProjectionDecoder``).
         prgcn_residual: PRGCN adds its refinement to the decoder's logits and starts as the identity
             (the reference replaces them).
+        encode_size: side the (range, azimuth) maps are average-pooled to before MNet and the encoders
+            (``None`` = the input's, the reference; maps no larger are encoded as they are); divides the input's
+            side and is divisible by 4. The heatmaps stay at the input's side: the projection decoder maps the
+            coarser angle bins to it, the CSAM decoder's logits are upsampled bilinearly.
     """
 
     family = "hupr"
@@ -353,16 +375,18 @@ class HuPR(nn.Module):
     def __init__(self, input_shape=(16, 2, 64, 64, 8), frames: int = 8, num_doppler: int = 8,
                  num_filters: int = 32, num_joints: int = 14, graph: str = "paper",
                  attention_max_size: int | None = None, decoder: str = "csam", prgcn_residual: bool = False,
-                 image_size_px: int = 256,
+                 encode_size: int | None = None, image_size_px: int = 256,
                  normalisation: str = HUPR_NORMALISATION, skeleton: str = "hupr14"):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.frames, self.num_doppler, self.num_joints = frames, num_doppler, num_joints
         d, _, r, a, _ = self.input_shape
-        if r != a or r % 4:
+        e = self.encode_size = min(encode_size or r, r)
+        if r != a or r % 4 or r % e or e % 4:
             from rfpose.errors import ShapeError
 
-            raise ShapeError(f"HuPR needs square range × azimuth maps divisible by 4, got {r} × {a}")
+            raise ShapeError(f"HuPR needs square range × azimuth maps divisible by 4, encoded at a side that divides "
+                             f"them and is divisible by 4; got {r} × {a} encoded at {e}")
         self.heatmap_size = r
         self.doppler_start = (d - num_doppler) // 2
         self.spec = InputSpec(HUPR_FORMAT, self.input_shape, normalisation, skeleton, image_size_px=image_size_px,
@@ -374,7 +398,7 @@ class HuPR(nn.Module):
         if decoder == "csam":
             self.decoder = CSAMDecoder(f, num_joints, attention_max_size)
         elif decoder == "projection":
-            self.decoder = ProjectionDecoder(f, num_joints, r)
+            self.decoder = ProjectionDecoder(f, num_joints, e, r)
         else:
             from rfpose.errors import UnknownNameError
 
@@ -388,16 +412,23 @@ class HuPR(nn.Module):
     def _view(self, x, mnet, encoder):
         # (B, T, D, 2, R, A, E) -> mean over elevation -> (B·T, 2, D, R, A): re/im are the channels
         b, t, d, c, r, a, _ = x.shape
-        x = zscore_maps(x)
-        x = x.mean(dim=6).transpose(2, 3).reshape(b * t, c, d, r, a)
-        x = mnet(x)  # (B·T, F, R, A)
-        x = x.reshape(b, t, -1, r, a).transpose(1, 2)  # (B, F, T, R, A)
+        x = zscored_elevation_mean(x).transpose(2, 3).reshape(b * t, c, d, r, a)
+        k, e = r // self.encode_size, self.encode_size
+        if k > 1:
+            x = F.avg_pool3d(x, (1, k, k))  # (B·T, 2, D, E, E), E = encode_size
+        x = mnet(x)  # (B·T, F, E, E)
+        x = x.reshape(b, t, -1, e, e).transpose(1, 2)  # (B, F, T, E, E)
+        if not torch.onnx.is_in_onnx_export():  # ONNX has no memory formats
+            # channels-last: a third less time in oneDNN's 3-D convolution backward (4x its forward otherwise)
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         return encoder(x)
 
     def forward(self, x_hori: torch.Tensor, x_vert: torch.Tensor) -> dict[str, torch.Tensor]:
         """Two (B, T, D, 2, R, A, E) views → {"logits", "gcn_logits"} each (B, J, R, A)."""
         logits = self.decoder(self._view(x_hori, self.mnet_ra, self.encoder_ra),
                               self._view(x_vert, self.mnet_re, self.encoder_re))
+        if logits.shape[-1] != self.heatmap_size:  # the CSAM decoder at encode_size
+            logits = F.interpolate(logits, size=(self.heatmap_size,) * 2, mode="bilinear", align_corners=False)
         return {"logits": logits, "gcn_logits": self.prgcn(logits)}
 
     def model_input_shape(self) -> tuple[int, ...]:
@@ -430,8 +461,9 @@ def _create(**kwargs) -> HuPR:
 CFGS = {
     "hupr": dict(num_filters=32, graph="paper"),
     # CPU: a quarter of the filters; the projection decoder instead of CSAM and a residual PRGCN, which
-    # learn in the ~10³ steps a CPU gives (docs/benchmark-hupr.md)
-    "hupr-lite": dict(num_filters=8, graph="paper", decoder="projection", prgcn_residual=True),
+    # learn in the ~10³ steps a CPU gives; encoded at 32 × 32 (64 angle bins oversample 8 antennas), a
+    # training step's CPU time cut to about a third (docs/benchmark-hupr.md)
+    "hupr-lite": dict(num_filters=8, graph="paper", decoder="projection", prgcn_residual=True, encode_size=32),
     # the lite size with the reference's CSAM (attention on maps pooled to 16 × 16: the 64² attention
     # alone is 4 maps of 4096² per sample) and PRGCN
     "hupr-lite-csam": dict(num_filters=8, graph="paper", attention_max_size=16),

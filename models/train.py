@@ -60,7 +60,8 @@ class TrainConfig:
     limit_train: int | None = None
     limit_val: int | None = None
     cache: bool = False
-    """hold the training split in RAM (zarr read and decode once, not every epoch; workers must be 0)"""
+    """hold the training split in RAM (zarr read and decode once, not every epoch; workers must be 0), and the
+    validation split too when the RAM left allows"""
     val_batch_size: int | None = None
     """default from the recipe"""
     resume: bool = False
@@ -311,7 +312,11 @@ def _datasets(cfg: TrainConfig, model, family) -> tuple[PoseDataset, PoseDataset
     train_set = PoseDataset(cfg.data, model, DataOptions("train", cfg.limit_train,
                                                          cfg.augment if cfg.augment.enabled else None, cfg.seed,
                                                          cache=cfg.cache))
-    val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed))
+    try:  # validated every epoch: uncached, each pass re-reads and decodes its zarr chunks
+        val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed, cache=cfg.cache))
+    except ConfigError as e:  # no RAM left for it beside the training split: read it from the zarr
+        log.warning("validation split not cached: %s", e)
+        val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed))
     if len(train_set) == 0:
         raise FormatError(f"{cfg.data}: the train split is empty")
     family.check_training_data(train_set.reader)

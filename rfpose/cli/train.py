@@ -32,7 +32,8 @@ def add_arguments(p) -> None:
     p.add_argument("--workers", type=a.nonnegative_int, default=0, help="DataLoader worker processes (spawned)")
     p.add_argument("--threads", type=a.positive_int, help="torch intra-op threads")
     p.add_argument("--cache", action="store_true",
-                   help="hold the training split's tensors in RAM (read and decoded once; needs --workers 0)")
+                   help="hold the training split's tensors in RAM (read and decoded once; needs --workers 0), "
+                        "and the validation split's when the RAM left allows")
     p.add_argument("--limit-train", type=a.positive_int, help="use only N training samples, spread evenly over the split")
     p.add_argument("--limit-val", type=a.positive_int, help="use only N validation samples, spread evenly over the split")
     a.add_force(p)

@@ -143,19 +143,58 @@ def test_mac_counter_matches_hand_count():
 
 
 def test_hupr_input_maps_are_z_scored_as_huprs_loader():
-    """Each (range, azimuth) map — frame, Doppler bin, re/im, elevation bin — gets zero mean and unit std, so
-    HuPR's per-map min-max scaling (any positive affine change of a map) does not change the network's input;
-    an all-zero map (padding, the export's example input) stays zero."""
-    from rfpose.models.hupr import zscore_maps
+    """Each (range, azimuth) map — frame, Doppler bin, re/im, elevation bin — gets zero mean and unit std before
+    the mean over elevation, so HuPR's per-map min-max scaling (any positive affine change of a map) does not
+    change the network's input; an all-zero map (padding, the export's example input) stays zero."""
+    from rfpose.models.hupr import zscored_elevation_mean
 
     x = torch.randn(2, 3, 4, 2, 8, 8, 5, dtype=torch.float64) * 0.02
     x[1, 2, 3, 1, :, :, 4] = 0
-    z = zscore_maps(x)
-    keep = torch.ones(z.shape[:4] + z.shape[6:], dtype=torch.bool)
+    per_bin = torch.stack([zscored_elevation_mean(x[..., e:e + 1]) for e in range(5)], dim=-1)  # one bin: its z-score
+    keep = torch.ones(per_bin.shape[:4] + per_bin.shape[6:], dtype=torch.bool)
     keep[1, 2, 3, 1, 4] = False
-    means, stds = z.mean(dim=(4, 5)), z.std(dim=(4, 5))
+    means, stds = per_bin.mean(dim=(4, 5)), per_bin.std(dim=(4, 5))
     assert means[keep].abs().max() < 1e-12 and (stds[keep] - 1).abs().max() < 1e-12
-    assert torch.equal(z[1, 2, 3, 1, :, :, 4], torch.zeros(8, 8))
+    assert torch.equal(per_bin[1, 2, 3, 1, :, :, 4], torch.zeros(8, 8))
+    z = zscored_elevation_mean(x)
+    torch.testing.assert_close(z, per_bin.mean(dim=6), atol=1e-12, rtol=0)
     lo = x.amin(dim=(4, 5), keepdim=True)
     scaled = (x - lo) / (x - lo).amax(dim=(4, 5), keepdim=True).clamp_min(1e-300)
-    assert torch.allclose(zscore_maps(scaled), z)
+    torch.testing.assert_close(zscored_elevation_mean(scaled), z, atol=1e-10, rtol=0)
+    z32 = zscored_elevation_mean(scaled.float())  # float32 (training): maps with mean ≈ 2.5 std, as min-max scaled
+    torch.testing.assert_close(z32, z.float(), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["hupr-lite", "hupr", "hupr-lite-csam"])
+def test_hupr_encode_size_keeps_the_heatmap_size(name):
+    """Encoding at a coarser side (maps average-pooled before MNet) leaves the heatmaps at the input's side, with
+    a finite loss and a gradient for every parameter; the tiny input (16 × 16) encoded at 8 × 8."""
+    torch.manual_seed(0)
+    model = create_model(name, **model_entry(name).tiny_overrides, encode_size=8)
+    assert model.encode_size == 8
+    inputs = [torch.randn_like(t) for t in model.example_inputs(2)]
+    feats = model._view(inputs[0], model.mnet_ra, model.encoder_ra)
+    assert [tuple(f.shape[2:]) for f in feats] == [(8, 8), (4, 4), (2, 2)]
+    out = model(*inputs)
+    assert out["logits"].shape == out["gcn_logits"].shape == (2, 14, 16, 16)
+    loss, _ = model.loss(out, {"joints_2d": torch.rand(2, 1, 14, 2) * 200 + 20})
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_hupr_encode_size_defaults_and_bounds():
+    """``hupr-lite`` encodes its 64 × 64 maps at 32 × 32, the paper's ``hupr`` at full size; an encode size
+    larger than the maps encodes them as they are, one that does not divide them is refused."""
+    from rfpose.errors import ShapeError
+
+    with torch.device("meta"):
+        lite, paper = create_model("hupr-lite"), create_model("hupr")
+        out = lite(*[torch.empty(1, 8, 8, 2, 64, 64, 8)] * 2)
+    assert (lite.encode_size, paper.encode_size) == (32, 64)
+    assert out["logits"].shape == out["gcn_logits"].shape == (1, 14, 64, 64)
+    tiny = model_entry("hupr-lite").tiny_overrides
+    assert create_model("hupr-lite", **tiny).encode_size == 16  # the default 32 is larger than the tiny maps
+    for bad in (12, 2):
+        with pytest.raises(ShapeError, match="encoded at"):
+            create_model("hupr-lite", **tiny, encode_size=bad)

@@ -82,6 +82,27 @@ def test_time_budget_shortens_the_one_cycle_so_the_run_ends_annealed(rt_dataset,
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["epochs"] == done
 
 
+def test_cache_holds_the_validation_split_when_the_ram_allows(rt_dataset, tmp_path, monkeypatch, caplog):
+    """--cache holds the validation split in RAM too (validated every epoch); with too little RAM left for it
+    the run still trains, validating from the zarr."""
+    from rfpose.dataset import reader
+    from rfpose.models import train as train_mod
+    from rfpose.models.families import get_family
+
+    cfg = _cfg(rt_dataset, tmp_path / "run", cache=True).resolved()
+    model, _ = train_mod.build_model_for_data(cfg.model, reader.DatasetReader(cfg.data).spec, cfg.model_overrides)
+    family = get_family("hrradarpose")
+    train_set, val_set = train_mod._datasets(cfg, model, family)
+    assert train_set._cache is not None and val_set._cache is not None
+    need = sum(block.nbytes for block in train_set._cache.values())
+    arrays = len(family.input_arrays)
+    free = iter([2 * need] * arrays + [0] * arrays)  # enough for the training split, then none for validation
+    monkeypatch.setattr(reader, "available_memory_bytes", lambda: next(free))
+    train_set, val_set = train_mod._datasets(cfg, model, family)
+    assert train_set._cache is not None and val_set._cache is None
+    assert "validation split not cached" in caplog.text
+
+
 def test_cache_with_worker_processes_is_refused(rt_dataset, tmp_path):
     from rfpose.errors import ConfigError
 
