@@ -32,6 +32,8 @@ class DataOptions:
     seed: int = 0
     cache: bool = False
     """hold the split's input tensors in RAM, in the dataset's dtype (not with DataLoader workers)"""
+    cache_ram_fraction: float = 0.8
+    """the cache is refused (ConfigError) when it would take more than this share of the available RAM"""
 
 
 class PoseDataset(torch.utils.data.Dataset):
@@ -74,7 +76,8 @@ class PoseDataset(torch.utils.data.Dataset):
     def _read_cache(self) -> dict[str, np.ndarray]:
         """The input arrays of the split's windows, held in RAM in the dataset's dtype."""
         rows = self.windows[self.indices]
-        return {name: self.reader.cache(name, rows) for name in self.family.input_arrays}
+        return {name: self.reader.cache(name, rows, self.options.cache_ram_fraction)
+                for name in self.family.input_arrays}
 
     @property
     def has_2d(self) -> bool:

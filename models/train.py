@@ -313,7 +313,9 @@ def _datasets(cfg: TrainConfig, model, family) -> tuple[PoseDataset, PoseDataset
                                                          cfg.augment if cfg.augment.enabled else None, cfg.seed,
                                                          cache=cfg.cache))
     try:  # validated every epoch: uncached, each pass re-reads and decodes its zarr chunks
-        val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed, cache=cfg.cache))
+        # at most a quarter of the RAM the training cache left: the rest is the training's working set
+        val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed, cache=cfg.cache,
+                                                           cache_ram_fraction=0.25))
     except ConfigError as e:  # no RAM left for it beside the training split: read it from the zarr
         log.warning("validation split not cached: %s", e)
         val_set = PoseDataset(cfg.data, model, DataOptions("val", cfg.limit_val, None, cfg.seed))
