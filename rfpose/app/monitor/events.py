@@ -35,7 +35,7 @@ from rfpose.skeletons import get_skeleton
 POSTURES = ("standing", "sitting", "lying")
 ROOM = "room"
 #: rtpose15 joints whose mean height ``fall_height = "torso"`` reads
-TORSO = tuple(get_skeleton("rtpose15").index(n) for n in ("pelvis", "thorax", "head", "r_shoulder", "l_shoulder"))
+TORSO = np.array([get_skeleton("rtpose15").index(n) for n in ("pelvis", "thorax", "head", "r_shoulder", "l_shoulder")])
 
 
 @dataclass
@@ -172,7 +172,7 @@ class EventEngine:
 
     def _fall_height(self, tr: Track) -> float:
         if self.cfg.fall_height == "torso" and tr.joints is not None:
-            return float(tr.joints[list(TORSO), 2].mean())
+            return float(tr.joints[TORSO, 2].mean())
         return tr.top_z
 
     def _fall_rule(self, t: float, wall: float, tr: Track, p: _Person, z: float) -> list[Event]:
