@@ -9,7 +9,9 @@ blocks, since a blocked receiver loses packets in the kernel instead).
 
 A frame's timestamp is the kernel's receive time of the datagram that completed it (``SIOCGSTAMPNS``, asked
 once per frame, not per packet), so a receiver thread that a busy host schedules late does not stamp
-frames late; where the kernel has no stamp (another OS), the host clock at completion.
+frames late; where the kernel has no stamp (another OS), the host clock at completion. Linux turns the stamps
+on in deferred work after the socket's first ask, so on a busy host the first datagrams may still carry their
+read time; the socket asks when it is opened, before the board is told to stream.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The DCA1000 driver against the emulator over real UDP sockets on loopback (no mocks)."""
 
+import fcntl
 import socket
+import struct
 import threading
 import time
 
@@ -9,7 +11,7 @@ import pytest
 
 from rfpose.drivers import dca1000_protocol as proto
 from rfpose.drivers.dca1000_control import DCA1000CommandError, DCA1000Control
-from rfpose.drivers.dca1000_receiver import DCA1000Receiver
+from rfpose.drivers.dca1000_receiver import SIOCGSTAMPNS, DCA1000Receiver
 from rfpose.drivers.dca1000_source import DCA1000Source
 from rfpose.drivers.emulators.adc_frames import SyntheticAdc
 from rfpose.drivers.emulators.dca1000 import DCA1000Emulator, Impairments
@@ -264,12 +266,34 @@ def test_emulated_dca1000_streams_the_simulator(addrs):
     assert len(got) == 1 and got[0].complete and np.array_equal(got[0].adc, want.adc)
 
 
+def _wait_until_the_kernel_stamps_datagrams(host: str, timeout_s: float = 20.0) -> None:
+    """Linux turns receive stamps on for the whole host in a deferred work item after the first socket asks, which
+    a busy host may run late; until then datagrams are stamped when read. Probe with a socket pair of our own."""
+    rx, tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.bind((host, 0))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            tx.sendto(b"probe", rx.getsockname())
+            sent = time.time_ns()
+            time.sleep(0.1)
+            rx.recv(16)
+            sec, nsec = struct.unpack("qq", fcntl.ioctl(rx.fileno(), SIOCGSTAMPNS, bytes(16)))
+            if sec * 1_000_000_000 + nsec - sent < 50_000_000:
+                return
+        pytest.fail(f"the kernel did not start stamping received datagrams within {timeout_s} s")
+    finally:
+        rx.close()
+        tx.close()
+
+
 def test_a_frame_is_stamped_when_the_kernel_received_it_not_when_it_was_read(addrs):
     """A host too busy to run the receiver thread on time must not stamp frames late: the frame's time is the
     kernel's receive time of its last datagram, here 0.4 s before the thread first reads the socket."""
     host, fpga = addrs
     frame_bytes = 2 * proto.MAX_PAYLOAD_BYTES
     rx = DCA1000Receiver(host, frame_bytes, fpga_ip=fpga)
+    _wait_until_the_kernel_stamps_datagrams(host)
     board = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     board.bind((fpga, proto.FPGA_SOURCE_PORT))
     try:
