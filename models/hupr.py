@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rfpose.models import heatmap2d
+from rfpose.models.centerpose import focal_loss
 from rfpose.models.registry import register_model
 from rfpose.dataset import HUPR_FORMAT, InputSpec
 from rfpose.skeletons import HUPR14
@@ -351,6 +352,9 @@ def zscored_elevation_mean(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- model
+HEATMAP_LOSSES = {"bce": F.binary_cross_entropy_with_logits, "focal": focal_loss}
+
+
 class HuPR(nn.Module):
     """HuPR network plus its loss and decoding.
 
@@ -368,6 +372,9 @@ class HuPR(nn.Module):
             (``None`` = the input's, the reference; maps no larger are encoded as they are); divides the input's
             side and is divisible by 4. The heatmaps stay at the input's side: the projection decoder maps the
             coarser angle bins to it, the CSAM decoder's logits are upsampled bilinearly.
+        heatmap_loss: ``bce`` (the reference: the mean binary cross-entropy over every cell) or ``focal``
+            (CornerNet's penalty-reduced focal loss, α 2 and β 4, summed and divided by the number of joint
+            peaks): the same targets, but a joint's few cells are not outweighed by the ~4000 empty ones.
     """
 
     family = "hupr"
@@ -375,7 +382,7 @@ class HuPR(nn.Module):
     def __init__(self, input_shape=(16, 2, 64, 64, 8), frames: int = 8, num_doppler: int = 8,
                  num_filters: int = 32, num_joints: int = 14, graph: str = "paper",
                  attention_max_size: int | None = None, decoder: str = "csam", prgcn_residual: bool = False,
-                 encode_size: int | None = None, image_size_px: int = 256,
+                 encode_size: int | None = None, heatmap_loss: str = "bce", image_size_px: int = 256,
                  normalisation: str = HUPR_NORMALISATION, skeleton: str = "hupr14"):
         super().__init__()
         self.input_shape = tuple(input_shape)
@@ -388,6 +395,11 @@ class HuPR(nn.Module):
             raise ShapeError(f"HuPR needs square range × azimuth maps divisible by 4, encoded at a side that divides "
                              f"them and is divisible by 4; got {r} × {a} encoded at {e}")
         self.heatmap_size = r
+        if heatmap_loss not in HEATMAP_LOSSES:
+            from rfpose.errors import UnknownNameError
+
+            raise UnknownNameError("HuPR heatmap loss", heatmap_loss, list(HEATMAP_LOSSES))
+        self.heatmap_loss = heatmap_loss
         self.doppler_start = (d - num_doppler) // 2
         self.spec = InputSpec(HUPR_FORMAT, self.input_shape, normalisation, skeleton, image_size_px=image_size_px,
                               extra={"frames": frames, "doppler_bins": [self.doppler_start,
@@ -440,12 +452,13 @@ class HuPR(nn.Module):
         return torch.zeros(batch, *s), torch.zeros(batch, *s)
 
     def loss(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict]:
-        """BCE on both heatmaps against σ=2 Gaussians (peak 1), equal weights."""
+        """``heatmap_loss`` on both heatmaps against σ=2 Gaussians (peak 1), equal weights."""
         target = heatmap2d.gaussian_targets(batch["joints_2d"], (self.heatmap_size, self.heatmap_size),
                                             self.stride_px)
-        l1 = F.binary_cross_entropy_with_logits(outputs["logits"], target)
-        l2 = F.binary_cross_entropy_with_logits(outputs["gcn_logits"], target)
-        return l1 + l2, {"bce_heatmap": float(l1.detach()), "bce_prgcn": float(l2.detach())}
+        loss = HEATMAP_LOSSES[self.heatmap_loss]
+        l1, l2 = loss(outputs["logits"], target), loss(outputs["gcn_logits"], target)
+        name = self.heatmap_loss
+        return l1 + l2, {f"{name}_heatmap": float(l1.detach()), f"{name}_prgcn": float(l2.detach())}
 
     def decode(self, outputs: dict, **_):
         """→ (joints (B, 1, J, 2) pixels of the label image, scores (B, 1, J)) from the PRGCN heatmap."""

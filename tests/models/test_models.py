@@ -198,3 +198,26 @@ def test_hupr_encode_size_defaults_and_bounds():
     for bad in (12, 2):
         with pytest.raises(ShapeError, match="encoded at"):
             create_model("hupr-lite", **tiny, encode_size=bad)
+
+
+def test_hupr_focal_heatmap_loss_weighs_the_joints_not_the_empty_cells():
+    """``heatmap_loss="focal"``: a map that is right only at the joints' peaks scores far below the best constant
+    map, while BCE's mean over every cell scores them about alike; both losses are named; others are refused."""
+    from rfpose.errors import UnknownNameError
+    from rfpose.models import heatmap2d
+
+    tiny = model_entry("hupr-lite").tiny_overrides
+    bce, focal = (create_model("hupr-lite", **tiny, heatmap_loss=name) for name in ("bce", "focal"))
+    joints = torch.rand(2, 1, 14, 2) * 200 + 20
+    target = heatmap2d.gaussian_targets(joints, (16, 16), bce.stride_px)
+    prior = torch.logit(target.mean()).item()
+    constant = {"logits": torch.full_like(target, prior), "gcn_logits": torch.full_like(target, prior)}
+    peaks_only = torch.where(target == 1, torch.tensor(4.0), torch.tensor(prior))
+    peaks = {"logits": peaks_only, "gcn_logits": peaks_only}
+    (f_const, f_logs), (f_peaks, _) = (focal.loss(o, {"joints_2d": joints}) for o in (constant, peaks))
+    (b_const, b_logs), (b_peaks, _) = (bce.loss(o, {"joints_2d": joints}) for o in (constant, peaks))
+    assert set(f_logs) == {"focal_heatmap", "focal_prgcn"} and set(b_logs) == {"bce_heatmap", "bce_prgcn"}
+    assert f_peaks < 0.5 * f_const
+    assert b_peaks > 0.8 * b_const
+    with pytest.raises(UnknownNameError, match="heatmap loss"):
+        create_model("hupr-lite", **tiny, heatmap_loss="mse")
