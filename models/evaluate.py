@@ -113,7 +113,8 @@ def summarise_3d(result: dict, skeleton_name: str, sessions_meta: list | None = 
 
 def summarise_2d(result: dict, skeleton_name: str) -> dict:
     """COCO OKS keypoint AP (``ap``, ``ap50``, ``ap75``, ``per_joint_ap``) with the skeleton's sigmas and PCK@0.2
-    of the torso diameter (``pck_0_2``, ``per_joint_pck_0_2``), in the label image's pixels."""
+    of the torso diameter (``pck_0_2``, ``per_joint_pck_0_2``), and the paired poses' distances
+    (``pixel_errors``: :func:`~rfpose.metrics.pixel_errors_2d`), in the label image's pixels."""
     sk = get_skeleton(skeleton_name)
     out = {"samples": int(len(result["index"])), "loss": float(result["loss"])}
     if out["samples"] == 0:
@@ -124,6 +125,7 @@ def summarise_2d(result: dict, skeleton_name: str) -> dict:
     out.update(metrics.oks_ap(result["pred"], result["scores"], gt2d, sk.oks_sigmas, joint_names=sk.joints))
     pck = metrics.pck_2d(result["pred"], gt2d, sk.joints)
     out["pck_0_2"], out["per_joint_pck_0_2"] = pck["pck"], pck["per_joint_pck"]
+    out["pixel_errors"] = metrics.pixel_errors_2d(result["pred"], gt2d, sk.joints)
     return out
 
 
@@ -161,6 +163,11 @@ def print_report(summary: dict, file=None) -> None:
               f"\n  x {m['x']:.2f}  y {m['y']:.2f}  z {m['z']:.2f}  mean {m['mean']:.2f}", file=file)
         for k, m in summary.get("per_subject_mae_cm", {}).items():
             print(f"  subject {k}: x {m['x']:.2f}  y {m['y']:.2f}  z {m['z']:.2f}  mean {m['mean']:.2f}", file=file)
+    if "pixel_errors" in summary:
+        e = summary["pixel_errors"]
+        print(f"\npixel_errors (paired people {e['paired']} of {e['people']})\n  joints: mean {e['joint_px']:.1f} px, "
+              f"median {e['joint_median_px']:.1f}; hips' midpoint {e['centre_px']:.1f}; shape (the hips' midpoints "
+              f"laid on each other) {e['centre_relative_px']:.1f}", file=file)
     for key in ("session_mean",):
         if key in summary:
             print(f"\n{key} (RT-Pose aggregation: per session, then unweighted over sessions)", file=file)

@@ -256,6 +256,26 @@ def torso_diameter(gt: np.ndarray, joint_names) -> np.ndarray:
     return np.linalg.norm(gt[..., ls, :] - gt[..., rh, :], axis=-1)
 
 
+def _pairs_2d(pred: np.ndarray, gt: np.ndarray, where: str):
+    """Labelled people paired with predictions, one per frame (Hungarian on the mean joint distance).
+
+    Yields ``(labelled people in the frame, [(gt pose (J, 2), paired prediction (J, 2)), ...])`` per frame."""
+    from scipy.optimize import linear_sum_assignment
+
+    if pred.ndim != 4 or gt.ndim != 4 or pred.shape[0] != gt.shape[0] or pred.shape[2:] != gt.shape[2:] \
+            or gt.shape[-1] != 2:
+        raise ShapeError(f"{where}: pred (N, K, J, 2) and gt (N, P, J, 2) disagree: {pred.shape}, {gt.shape}")
+    for n in range(len(gt)):
+        people = [p for p in range(gt.shape[1]) if np.isfinite(gt[n, p]).all()]
+        dets = [k for k in range(pred.shape[1]) if np.isfinite(pred[n, k]).all()]
+        if not people or not dets:
+            yield len(people), []
+            continue
+        d = np.linalg.norm(pred[n, dets][None] - gt[n, people][:, None], axis=-1)  # (P, K, J)
+        rows, cols = linear_sum_assignment(d.mean(-1))
+        yield len(people), [(gt[n, people[r]], pred[n, dets[c]]) for r, c in zip(rows, cols)]
+
+
 def pck_2d(pred, gt, joint_names, alpha: float = PCK_2D_ALPHA) -> dict:
     """PCK@alpha of 2-D poses: the fraction of labelled joints within ``alpha`` × the person's torso diameter
     (:func:`torso_diameter`) of the prediction.
@@ -266,25 +286,44 @@ def pck_2d(pred, gt, joint_names, alpha: float = PCK_2D_ALPHA) -> dict:
     person without one counts every joint as missed. Returns ``{"pck": overall, "per_joint_pck": {name:
     fraction}, "people": labelled people}``.
     """
-    from scipy.optimize import linear_sum_assignment
-
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
-    if pred.ndim != 4 or gt.ndim != 4 or pred.shape[0] != gt.shape[0] or pred.shape[2:] != gt.shape[2:] \
-            or gt.shape[-1] != 2:
-        raise ShapeError(f"pck_2d: pred (N, K, J, 2) and gt (N, P, J, 2) disagree: {pred.shape}, {gt.shape}")
     names = list(joint_names)
-    J = gt.shape[2]
+    J = gt.shape[-2]
     hits, count = np.zeros(J), 0
-    for n in range(len(gt)):
-        people = [p for p in range(gt.shape[1]) if np.isfinite(gt[n, p]).all()]
-        dets = [k for k in range(pred.shape[1]) if np.isfinite(pred[n, k]).all()]
-        count += len(people)
-        if not people or not dets:
-            continue
-        d = np.linalg.norm(pred[n, dets][None] - gt[n, people][:, None], axis=-1)  # (P, K, J)
-        rows, cols = linear_sum_assignment(d.mean(-1))
-        for r, c in zip(rows, cols):
-            hits += d[r, c] <= alpha * torso_diameter(gt[n, people[r]], names)
+    for people, pairs in _pairs_2d(pred, gt, "pck_2d"):
+        count += people
+        for g, p in pairs:
+            hits += np.linalg.norm(p - g, axis=-1) <= alpha * torso_diameter(g, names)
     frac = hits / max(count, 1)
     return {"pck": float(hits.sum() / max(count * J, 1)), "per_joint_pck": dict(zip(names, map(float, frac))),
             "people": int(count)}
+
+
+def pixel_errors_2d(pred, gt, joint_names) -> dict:
+    """Distances in pixels between paired 2-D poses (pairing as :func:`pck_2d`; unpaired people are left out).
+
+    Returns ``{"joint_px": mean over joints, "joint_median_px", "centre_px": of the hips' midpoint,
+    "centre_relative_px": mean joint distance after moving each pose's hips' midpoint onto the other's,
+    "paired": people paired, "people": labelled people}``: where a pose is placed and what shape it has, which
+    AP and PCK mix into one threshold."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    names = list(joint_names)
+    try:
+        hips = [names.index("l_hip"), names.index("r_hip")]
+    except ValueError:
+        raise ShapeError(f"pixel errors need joints 'l_hip' and 'r_hip', the skeleton has {names}") from None
+    joint, centre, relative, count = [], [], [], 0
+    for people, pairs in _pairs_2d(pred, gt, "pixel_errors_2d"):
+        count += people
+        for g, p in pairs:
+            shift = p[hips].mean(0) - g[hips].mean(0)
+            joint.append(np.linalg.norm(p - g, axis=-1))
+            centre.append(np.linalg.norm(shift))
+            relative.append(np.linalg.norm(p - shift - g, axis=-1).mean())
+    if not joint:
+        return {"joint_px": float("nan"), "joint_median_px": float("nan"), "centre_px": float("nan"),
+                "centre_relative_px": float("nan"), "paired": 0, "people": int(count)}
+    joint = np.concatenate(joint)
+    return {"joint_px": float(joint.mean()), "joint_median_px": float(np.median(joint)),
+            "centre_px": float(np.mean(centre)), "centre_relative_px": float(np.mean(relative)),
+            "paired": len(centre), "people": int(count)}

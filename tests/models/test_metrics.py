@@ -153,3 +153,25 @@ def test_pck_2d_hand_case_and_matching():
     assert metrics.pck_2d(gt, gt, names)["pck"] == 1.0
     with pytest.raises(ShapeError):
         metrics.pck_2d(pred[..., :1], gt, names)
+
+
+def test_pixel_errors_2d_separate_placement_from_shape():
+    """A pose moved as a whole by (3, 4) px is 5 px off at every joint and its hips' midpoint, 0 px in shape; one
+    joint moved 10 px more adds 10/14 px to the shape's mean; a frame without a detection is left out."""
+    names = HUPR14.joints
+    gt = np.random.default_rng(4).uniform(60, 200, (3, 1, 14, 2))
+    pred = np.repeat(gt, 2, axis=1)
+    pred[:, 1] += 500.0  # the far second detection is not the one paired
+    pred[:2, 0] += np.array([3.0, 4.0])
+    head = names.index("head")
+    pred[1, 0, head] += np.array([0.0, 10.0])
+    pred[2] = np.nan
+    out = metrics.pixel_errors_2d(pred, gt, names)
+    assert (out["paired"], out["people"]) == (2, 3)
+    assert out["centre_px"] == pytest.approx(5.0)
+    assert out["centre_relative_px"] == pytest.approx((0 + 10 / 14) / 2)
+    moved = np.linalg.norm(np.array([3.0, 14.0]))
+    assert out["joint_px"] == pytest.approx((27 * 5 + moved) / 28) and out["joint_median_px"] == pytest.approx(5.0)
+    assert np.isnan(metrics.pixel_errors_2d(pred[2:], gt[2:], names)["joint_px"])
+    with pytest.raises(ShapeError, match="l_hip"):
+        metrics.pixel_errors_2d(pred, gt, [f"j{i}" for i in range(14)])

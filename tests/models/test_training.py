@@ -173,6 +173,10 @@ def test_cli_evaluate_hupr_reports_ap(hupr_dataset, tmp_path, capsys):
     assert 0.0 <= doc["ap"] <= 1.0 and set(doc["per_joint_ap"]) == {
         "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "neck", "head", "l_shoulder", "l_elbow",
         "l_wrist", "r_shoulder", "r_elbow", "r_wrist"}
+    e = doc["pixel_errors"]
+    assert e["paired"] == e["people"] > 0 and all(0 <= e[k] < 1e4 for k in ("joint_px", "centre_px", "centre_relative_px"))
+    assert main(["evaluate", str(run), "--data", str(hupr_dataset), "--split", "val"]) == 0
+    assert "pixel_errors (paired people" in capsys.readouterr().out
 
 
 def test_cli_errors_are_one_line(rt_dataset, hupr_dataset, tmp_path, capsys):
