@@ -24,10 +24,8 @@ def _simulate_one(args: tuple) -> str:
 def stage_simulate(state: DemoState) -> None:
     """The training set, recorded (simulated) with the demo's rig: every subject's sessions carry the rig's
     nominal geometry and its sensor clocks, like the capture; the held-out test subject needs only radar."""
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
     from rfpose.sim.scenarios import subject_id
+    from rfpose.worker_pool import process_pool
 
     cfg, out = state.cfg, state.out
     with stage(state, "simulate") as st:
@@ -47,7 +45,7 @@ def stage_simulate(state: DemoState) -> None:
         jobs.insert(0, (clock, "walk", cfg.clock_session_frames, _subject_seed(cfg, 0), 1, cfg.seed, cfg.board,
                         ("radar", "lidar", CAMERA), cfg.camera_rate_hz))
         by_subject[subjects[0]].append(clock)
-        with cf.ProcessPoolExecutor(max(1, cfg.threads), mp_context=mp.get_context("spawn")) as pool:
+        with process_pool(max(1, cfg.threads)) as pool:
             list(pool.map(_simulate_one, jobs))
         st.items, st.unit = sum(j[2] for j in jobs), "radar frames"
         st.detail = (f"{cfg.subjects} subjects x {len(cfg.actions)} actions x {cfg.frames_per_session} frames + a "

@@ -132,12 +132,10 @@ def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "
     (None: all). ``workers`` > 1 replays that many trials at once in separate processes, each with its own
     model (``threads`` inference threads); every trial is a fresh monitor on a fresh stream, so the result
     is the single-process one. Returns the summary (see :func:`summarise`) with every trial."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from tqdm import tqdm
 
     from rfpose.app.monitor.config import MonitorConfig, RadarMount
+    from rfpose.worker_pool import process_pool
 
     if not (Path(run) / "config.json").is_file():
         raise ConfigError(f"{run}: not a training run (no config.json)")
@@ -157,8 +155,7 @@ def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "
     t_wall = time.perf_counter()
     bar = tqdm(total=len(jobs), desc="evaluate-monitor", disable=None if progress else True)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker, initargs=(cfg, pre_s, post_s)) as pool:
+        with process_pool(min(workers, len(jobs)), _start_worker, (cfg, pre_s, post_s)) as pool:
             results = [bar.update() or r for r in pool.map(_replay_in_worker, jobs)]
     else:
         replay = TrialReplay(cfg, pre_s, post_s)

@@ -187,15 +187,14 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
     core per process). Returns a summary (sessions, subject of each seed, split sizes, dataset build
     summary). The resolved preset is written to ``out/preset.json`` and to the dataset's root attrs
     ``preset``."""
-    import multiprocessing
     import time
-    from concurrent.futures import ProcessPoolExecutor
 
     import numpy as np
     import zarr
     from tqdm import tqdm
 
     from rfpose.preprocessing.dataset import build_dataset
+    from rfpose.worker_pool import process_pool
 
     out = Path(out)
     (out / "sessions").mkdir(parents=True, exist_ok=True)
@@ -208,7 +207,7 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
     t0 = time.perf_counter()
     bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="simulate", disable=None if progress else True)
     if workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with process_pool(workers) as pool:
             for _ in pool.map(_simulate_one, *zip(*todo)):
                 bar.update()
     else:
