@@ -374,7 +374,8 @@ class HuPR(nn.Module):
             coarser angle bins to it, the CSAM decoder's logits are upsampled bilinearly.
         heatmap_loss: ``bce`` (the reference: the mean binary cross-entropy over every cell) or ``focal``
             (CornerNet's penalty-reduced focal loss, α 2 and β 4, summed and divided by the number of joint
-            peaks): the same targets, but a joint's few cells are not outweighed by the ~4000 empty ones.
+            peaks): the same targets, but a joint's few cells are not outweighed by the ~4000 empty ones.        elevation_averaged: the inputs hold one elevation bin, already the z-scored mean over elevation
+            (a dataset built with ``hupr_elevation = "mean"``), so the model skips that first step.
     """
 
     family = "hupr"
@@ -382,7 +383,8 @@ class HuPR(nn.Module):
     def __init__(self, input_shape=(16, 2, 64, 64, 8), frames: int = 8, num_doppler: int = 8,
                  num_filters: int = 32, num_joints: int = 14, graph: str = "paper",
                  attention_max_size: int | None = None, decoder: str = "csam", prgcn_residual: bool = False,
-                 encode_size: int | None = None, heatmap_loss: str = "bce", image_size_px: int = 256,
+                 encode_size: int | None = None, heatmap_loss: str = "bce", elevation_averaged: bool = False,
+                 image_size_px: int = 256,
                  normalisation: str = HUPR_NORMALISATION, skeleton: str = "hupr14"):
         super().__init__()
         self.input_shape = tuple(input_shape)
@@ -394,6 +396,11 @@ class HuPR(nn.Module):
 
             raise ShapeError(f"HuPR needs square range × azimuth maps divisible by 4, encoded at a side that divides "
                              f"them and is divisible by 4; got {r} × {a} encoded at {e}")
+        if elevation_averaged and self.input_shape[4] != 1:
+            from rfpose.errors import ShapeError
+
+            raise ShapeError(f"HuPR inputs averaged over elevation have one elevation bin, got {self.input_shape}")
+        self.elevation_averaged = elevation_averaged
         self.heatmap_size = r
         if heatmap_loss not in HEATMAP_LOSSES:
             from rfpose.errors import UnknownNameError
@@ -424,7 +431,8 @@ class HuPR(nn.Module):
     def _view(self, x, mnet, encoder):
         # (B, T, D, 2, R, A, E) -> mean over elevation -> (B·T, 2, D, R, A): re/im are the channels
         b, t, d, c, r, a, _ = x.shape
-        x = zscored_elevation_mean(x).transpose(2, 3).reshape(b * t, c, d, r, a)
+        x = x[..., 0] if self.elevation_averaged else zscored_elevation_mean(x)
+        x = x.transpose(2, 3).reshape(b * t, c, d, r, a)
         k, e = r // self.encode_size, self.encode_size
         if k > 1:
             x = F.avg_pool3d(x, (1, k, k))  # (B·T, 2, D, E, E), E = encode_size

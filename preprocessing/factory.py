@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from rfpose.boards import Board
-from rfpose.dataset import TENSOR_FORMAT, PreprocessConfig, to_float16
+from rfpose.dataset import HUPR_ELEVATION_MEAN_NOTE, TENSOR_FORMAT, PreprocessConfig, to_float16
 from rfpose.errors import ConfigError
 from rfpose.radar_config import RadarParams
 
 from rfpose.preprocessing.cartesian import CartesianConfig, CartesianProcessor
-from rfpose.preprocessing.hupr import HuprProcessor
+from rfpose.preprocessing.hupr import HuprConfig, HuprProcessor, zscored_elevation_mean
 from rfpose.preprocessing.points import DevicePoints, PointCloudConfig, PointCloudProcessor
 
 #: radar parameters that do not change a frame's tensor (how many frames a capture runs for)
@@ -67,12 +67,13 @@ class DatasetProcessor:
 
     @property
     def output_shape(self) -> tuple:
-        """Per-sample stored shape: rtpose (D, Z, Y, X); hupr (D, 2, R, A, E); points (None, 5)."""
+        """Per-sample stored shape: rtpose (D, Z, Y, X); hupr (D, 2, R, A, E), E = 1 when averaged over
+        elevation; points (None, 5)."""
         if self.format == "rtpose":
             return tuple(self.chain.output_shape)
         if self.format == "hupr":
             d, r, a, e = self.chain.output_shape
-            return (d, 2, r, a, e)
+            return (d, 2, r, a, 1 if self.config.hupr_elevation == "mean" else e)
         return (None, 5)
 
     @property
@@ -89,6 +90,8 @@ class DatasetProcessor:
         if self.format == "hupr":
             y = y / np.float32(self.gain)
             y = np.stack([y.real, y.imag], axis=2).astype(np.float32)
+            if self.config.hupr_elevation == "mean":
+                y = zscored_elevation_mean(y)
         return y
 
     def voxels_into(self, iq: np.ndarray, out) -> np.ndarray:
@@ -122,7 +125,8 @@ class DatasetProcessor:
                     "grid": {"voxel_size_m": list(grid.voxel_size_m), "roi_min_m": list(grid.roi_min_m)}}
         if self.format == "hupr":
             return {"tensor_format": fmt, "shape": list(self.output_shape), "dtype": "float16",
-                    "normalisation": "complex FFT output divided by N·L·V (the chain's coherent gain); re/im on axis 1",
+                    "normalisation": "complex FFT output divided by N·L·V (the chain's coherent gain); re/im on axis 1"
+                                     + (HUPR_ELEVATION_MEAN_NOTE if self.config.hupr_elevation == "mean" else ""),
                     "skeleton": skeleton, "axes": {**self.chain.axes.to_dict(),
                                                    "order": ["doppler", "re_im", "range", "azimuth", "elevation"]}}
         # points from a device's stream carry its SNR; a note in the (verbatim-compared) normalisation keeps a
@@ -160,7 +164,7 @@ def build_processor(config: PreprocessConfig, params: RadarParams, board: Board,
             clutter_removal=config.clutter_removal, doppler_pool=config.doppler_pool, **chain_options),
             workers=workers)
     elif config.format == "hupr":
-        chain = HuprProcessor(params, board, workers=workers)
+        chain = HuprProcessor(params, board, HuprConfig(n_doppler_keep=config.hupr_doppler_bins), workers=workers)
     elif config.points_from == "stream":
         chain = DevicePoints()
     else:

@@ -42,6 +42,20 @@ class HuprConfig:
         return dataclasses.asdict(self)
 
 
+def zscored_elevation_mean(y: np.ndarray) -> np.ndarray:
+    """Real/imaginary maps ``(..., R, A, E)`` → ``(..., R, A, 1)``: each (range, azimuth) map of one elevation bin
+    brought to zero mean and unit unbiased standard deviation (an all-zero map stays zero), then the mean over
+    the E bins — what every HuPR model computes first (``rfpose.models.hupr.zscored_elevation_mean``), so a
+    dataset can store it instead of the E bins. float32 in, float32 out."""
+    n, e = y.shape[-3] * y.shape[-2], y.shape[-1]
+    s1 = y.sum(axis=(-3, -2), keepdims=True, dtype=np.float64)  # (..., 1, 1, E)
+    s2 = np.square(y, dtype=np.float64).sum(axis=(-3, -2), keepdims=True)
+    mean = s1 / n
+    std = np.sqrt(np.clip((s2 - s1 * mean) / (n - 1), 0, None))
+    w = (1 / (np.maximum(std, 1e-12) * e)).astype(np.float32)  # (..., 1, 1, E)
+    return np.matmul(y, np.swapaxes(w, -1, -2)) - (mean * w).sum(-1, keepdims=True).astype(np.float32)
+
+
 class HuprProcessor:
     """Complex ADC frames ``(F, L, T, R, N)`` → complex64 ``(F, 16, 64, 64, 8)`` (Doppler, range, az, el)."""
 

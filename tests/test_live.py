@@ -119,10 +119,12 @@ def test_pipeline_feeds_a_two_frame_model_the_previous_frame(tmp_path):
     assert not np.allclose(got[1], got[2])
 
 
-def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path):
+@pytest.mark.parametrize("preset_name", ["sim-bench-hupr-v1", "sim-bench-hupr-v2"])
+def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path, preset_name):
     """A HuPR-family run on two simulated radars (sim-bench-hupr-v1's rig and chirp): frames of the session's
     horizontal and vertical streams paired by time, preprocessing rebuilt from the run's config; every window
-    the pipeline feeds the model equals the dataset reader's stored tensors, and so do the poses."""
+    the pipeline feeds the model equals the dataset reader's stored tensors, and so do the poses. v2 stores the
+    maps averaged over elevation: the live pipeline does the same."""
     import json
     from types import SimpleNamespace
 
@@ -134,7 +136,7 @@ def test_two_radar_hupr_run_live_inputs_equal_the_dataset_tensors(tmp_path):
     from rfpose.preprocessing.dataset import build_dataset
     from rfpose.session import SessionReader
 
-    preset = get_preset("sim-bench-hupr-v1")
+    preset = get_preset(preset_name)
     session = str(tmp_path / "s.zarr")
     from dataclasses import replace
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rfpose.dataset import HUPR_FORMAT, TENSOR_ARRAYS, InputSpec
+from rfpose.dataset import HUPR_ELEVATION_MEAN_NOTE, HUPR_FORMAT, TENSOR_ARRAYS, InputSpec
 from rfpose.models.families.base import ModelFamily, Recipe
 
 
@@ -23,7 +23,8 @@ class HuprFamily(ModelFamily):
         if spec.tensor_format != self.tensor_format:
             return {}
         return {"input_shape": list(spec.shape), "normalisation": spec.normalisation, "skeleton": spec.skeleton,
-                "num_doppler": min(8, spec.shape[0]), "image_size_px": spec.image_size_px or 256}
+                "num_doppler": min(8, spec.shape[0]), "image_size_px": spec.image_size_px or 256,
+                "elevation_averaged": spec.normalisation.endswith(HUPR_ELEVATION_MEAN_NOTE)}
 
     def sample_inputs(self, model, reader, window, joints, joints_2d, augment, rng, flip_perm):
         from rfpose.models.augment import augment_hupr

@@ -70,6 +70,11 @@ def add_arguments(p) -> None:
     p.add_argument("--clutter-removal", action="store_true", help="rtpose: subtract the mean over loops (static clutter)")
     p.add_argument("--doppler-pool", type=a.positive_int, default=d.doppler_pool,
                    help=f"rtpose: max-pool over this many adjacent Doppler bins (default {d.doppler_pool}; 1 = off)")
+    p.add_argument("--hupr-doppler-bins", type=a.positive_int, default=d.hupr_doppler_bins,
+                   help=f"hupr: central Doppler bins kept (default {d.hupr_doppler_bins}, HuPR's; its models use 8)")
+    p.add_argument("--hupr-elevation", choices=("bins", "mean"), default=d.hupr_elevation,
+                   help="hupr: keep the 8 elevation bins (default) or store their z-scored mean, the models' "
+                        "first step (8 times smaller)")
     p.add_argument("--grid-x-m", type=_numbers(float, 2), default=d.grid_x_m, metavar="MIN,MAX",
                    help="rtpose: first and last voxel centre along x (m, radar frame; default RT-Pose's ROI)")
     p.add_argument("--grid-y-m", type=_numbers(float, 2), default=d.grid_y_m, metavar="MIN,MAX")
@@ -96,7 +101,8 @@ def run(args) -> int:
                            test_subjects=_subjects(args.test_subjects), val_fraction=args.val_fraction,
                            test_fraction=args.test_fraction, cfar=args.cfar, doppler_window=args.doppler_window,
                            angle_window=args.angle_window, clutter_removal=args.clutter_removal,
-                           doppler_pool=args.doppler_pool, grid_x_m=args.grid_x_m, grid_y_m=args.grid_y_m,
+                           doppler_pool=args.doppler_pool, hupr_doppler_bins=args.hupr_doppler_bins,
+                           hupr_elevation=args.hupr_elevation, grid_x_m=args.grid_x_m, grid_y_m=args.grid_y_m,
                            grid_z_m=args.grid_z_m, grid_n_zyx=args.grid_n_zyx)
     scheduler = None if args.scheduler == "local" else args.scheduler
     summary = build_dataset(args.sessions, args.out, cfg, scheduler=scheduler, overwrite=args.overwrite,

@@ -25,6 +25,9 @@ FLOAT16_MAX = 65504.0
 RTPOSE_FORMAT = "rtpose-dzyx-magnitude"
 HUPR_FORMAT = "hupr-ra-re-complex"
 POINTS_FORMAT = "points-xyzvs"
+#: the end of a hupr dataset's ``input_spec.normalisation`` when its maps are stored averaged over elevation
+#: (``PreprocessConfig.hupr_elevation = "mean"``); a HuPR model then skips that step of its own
+HUPR_ELEVATION_MEAN_NOTE = "; each map z-scored per elevation bin (unbiased std), then averaged over elevation"
 #: points whose fifth field is the TI demo's intensity instead of SNR in dB (MARS)
 POINTS_INTENSITY_FORMAT = "points-xyzvi"
 TENSOR_FORMAT = {"rtpose": RTPOSE_FORMAT, "hupr": HUPR_FORMAT, "points": POINTS_FORMAT}

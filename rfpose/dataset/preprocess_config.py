@@ -48,7 +48,12 @@ RTPOSE_ROI = CartesianGrid(x_m=(0.77, 7.98), y_m=(-5.03, 4.87), z_m=(-1.09, 4.35
 
 #: the :class:`PreprocessConfig` fields that change a sample's tensor
 TENSOR_FIELDS = ("format", "grid_x_m", "grid_y_m", "grid_z_m", "grid_n_zyx", "doppler_window", "angle_window",
-                 "clutter_removal", "doppler_pool", "cfar", "points_from", "hupr_image_size")
+                 "clutter_removal", "doppler_pool", "cfar", "points_from", "hupr_image_size", "hupr_doppler_bins",
+                 "hupr_elevation")
+
+#: how a hupr dataset stores elevation: "bins" (HuPR's 8 elevation FFT bins) or "mean" (each map z-scored per
+#: elevation bin, then averaged over elevation: the first step of every HuPR model, done once at preprocessing)
+HUPR_ELEVATION = ("bins", "mean")
 
 #: where a points dataset's points come from: "adc" (rfpose's CFAR on the radar stream's raw ADC) or
 #: "stream" (a point-cloud stream as the device sent it, e.g. the demo firmware's UART points)
@@ -73,6 +78,11 @@ class PreprocessConfig:
     val_fraction: float = 0.0
     test_fraction: float = 0.0
     hupr_image_size: int = 256
+    hupr_doppler_bins: int = 16
+    """hupr: central Doppler bins kept (HuPR keeps 16; its models use the central 8)"""
+    hupr_elevation: str = "bins"
+    """hupr: "bins" keeps the 8 elevation bins; "mean" stores their z-scored mean, what the models compute from
+    them first (8 times smaller; see :data:`HUPR_ELEVATION`)"""
     cfar: str = "ca"
     points_from: str = "adc"
     """points: "adc" (CFAR on the raw ADC of ``radar_stream``) or "stream" (``radar_stream`` is a point-cloud
@@ -109,6 +119,11 @@ class PreprocessConfig:
                 raise UnknownNameError(name.replace("_", " "), getattr(self, name), CHAIN_WINDOWS)
         if self.points_from not in POINTS_FROM:
             raise UnknownNameError("points source", self.points_from, POINTS_FROM)
+        if self.hupr_elevation not in HUPR_ELEVATION:
+            raise UnknownNameError("hupr elevation storage", self.hupr_elevation, HUPR_ELEVATION)
+        if not (isinstance(self.hupr_doppler_bins, int) and self.hupr_doppler_bins >= 2
+                and self.hupr_doppler_bins % 2 == 0):
+            raise ConfigError(f"hupr_doppler_bins must be an even integer ≥ 2, got {self.hupr_doppler_bins!r}")
         if not (isinstance(self.doppler_pool, int) and self.doppler_pool >= 1):
             raise ConfigError(f"doppler_pool must be an integer ≥ 1, got {self.doppler_pool!r}")
 

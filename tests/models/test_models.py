@@ -221,3 +221,38 @@ def test_hupr_focal_heatmap_loss_weighs_the_joints_not_the_empty_cells():
     assert b_peaks > 0.8 * b_const
     with pytest.raises(UnknownNameError, match="heatmap loss"):
         create_model("hupr-lite", **tiny, heatmap_loss="mse")
+
+
+@pytest.mark.parametrize("name", ["hupr-lite", "hupr-lite-csam"])
+def test_hupr_on_maps_averaged_at_preprocessing_equals_hupr_on_the_elevation_bins(name):
+    """A dataset built with ``hupr_elevation = "mean"`` stores the z-scored elevation mean
+    (``rfpose.preprocessing.hupr.zscored_elevation_mean``, numpy) of the central 8 Doppler bins; the model built
+    for it (``elevation_averaged``) gives, with the same weights, the outputs the full model gives on the 16 stored
+    Doppler bins × 8 elevation bins it was computed from."""
+    from rfpose.models.families import get_family
+    from rfpose.preprocessing.hupr import zscored_elevation_mean as numpy_mean
+    from rfpose.dataset import HUPR_ELEVATION_MEAN_NOTE, InputSpec
+
+    torch.manual_seed(0)
+    full = create_model(name, input_shape=(16, 2, 16, 16, 8), frames=4).eval()
+    reduced_spec = InputSpec("hupr-ra-re-complex", (8, 2, 16, 16, 1), "gain" + HUPR_ELEVATION_MEAN_NOTE, "hupr14",
+                             image_size_px=256)
+    overrides = get_family("hupr").overrides_for_data(reduced_spec)
+    assert overrides["elevation_averaged"] and overrides["num_doppler"] == 8
+    reduced = create_model(name, **{**overrides, "frames": 4}).eval()
+    reduced.load_state_dict(full.state_dict())
+    assert full.doppler_start == 4 and reduced.doppler_start == 0
+    x = [torch.randn(2, 4, 16, 2, 16, 16, 8) * 0.01 for _ in range(2)]
+    with torch.no_grad():
+        want = full(*(v[:, :, 4:12] for v in x))
+        got = reduced(*(torch.from_numpy(numpy_mean(v[:, :, 4:12].numpy())) for v in x))
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], atol=2e-4, rtol=1e-3)
+    assert not get_family("hupr").overrides_for_data(reduced_spec.with_(normalisation="gain"))["elevation_averaged"]
+
+
+def test_hupr_elevation_averaged_needs_one_elevation_bin():
+    from rfpose.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="one elevation bin"):
+        create_model("hupr-lite", input_shape=(8, 2, 16, 16, 8), elevation_averaged=True)

@@ -90,3 +90,16 @@ def test_training_takes_grow_on_a_finished_build_in_parallel(tmp_path):
     a, b = (joints[session == k] for k in np.unique(session))
     assert np.abs(a - b)[np.isfinite(a - b)].max() > 0.1  # another take: the person stands elsewhere
     assert not (tmp_path / "sessions" / "seed2-wave-t1.zarr").exists()  # held-out subjects get one take
+
+
+def test_sim_bench_hupr_v2_is_v1_grown_and_stored_averaged():
+    """v2 keeps v1's rig, chirp, labels, actions, rooms and held-out subjects; 13 training subjects with 60-frame
+    sessions; maps stored with the models' 8 Doppler bins, averaged over elevation."""
+    v1, v2 = get_preset("sim-bench-hupr-v1"), get_preset("sim-bench-hupr-v2")
+    assert type(v2) is type(v1) and (v2.board, v2.adc_samples, v2.scenarios, v2.scenes) == \
+        (v1.board, v1.adc_samples, v1.scenarios, v1.scenes)
+    assert (v2.val_seeds, v2.test_seeds) == (v1.val_seeds, v1.test_seeds) == ((4,), (5, 6))
+    train = [s for s in v2.sessions() if s[0] not in (4, 5, 6)]
+    assert len({s[0] for s in train}) == 13 and len(train) * v2.frames_per_session == 9360
+    assert [d[0] for d in v2.preprocess.tensor_differences(v1.preprocess)] == ["hupr_doppler_bins", "hupr_elevation"]
+    assert (v2.preprocess.hupr_doppler_bins, v2.preprocess.hupr_elevation) == (8, "mean")
