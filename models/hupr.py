@@ -374,7 +374,8 @@ class HuPR(nn.Module):
             coarser angle bins to it, the CSAM decoder's logits are upsampled bilinearly.
         heatmap_loss: ``bce`` (the reference: the mean binary cross-entropy over every cell) or ``focal``
             (CornerNet's penalty-reduced focal loss, α 2 and β 4, summed and divided by the number of joint
-            peaks): the same targets, but a joint's few cells are not outweighed by the ~4000 empty ones.        elevation_averaged: the inputs hold one elevation bin, already the z-scored mean over elevation
+            peaks): the same targets, but a joint's few cells are not outweighed by the ~4000 empty ones.
+        elevation_averaged: the inputs hold one elevation bin, already the z-scored mean over elevation
             (a dataset built with ``hupr_elevation = "mean"``), so the model skips that first step.
     """
 
