@@ -84,6 +84,8 @@ BAD = [
     (["simulate-dataset", "--out", "{d}/sd", "--scheduler", "tcp://nowhere"], "not synchronous, local or"),
     (["preprocess", "{d}/adir", "--out", "{d}/ds.zarr", "--scheduler", "127.0.0.1:{port}"], "no dask scheduler"),
     (["preprocess", "{d}/adir", "--out", "{d}/ds.zarr", "--val-fraction", "1.5"], "--val-fraction: 1.5 is outside"),
+    (["preprocess", "{d}/adir", "--out", "{d}/ds.zarr", "--format", "hupr", "--hupr-doppler-bins", "3"],
+     "hupr_doppler_bins must be an even integer"),
     (["simulate", "--frames", "0"], "--frames: 0 is outside"),
     (["simulate", "--out", "{d}/afile/s.zarr", "--frames", "1"], "afile"),
     (["record", "--rig", "{d}/rig.toml", "--out", "{d}/s.zarr"], "must be a string"),
