@@ -47,6 +47,7 @@ def _numbers(kind, count: int):
 def add_arguments(p) -> None:
     from rfpose.cli import args as a
     from rfpose.dataset import DEFAULT_LABELS, PreprocessConfig
+    from rfpose.dataset.preprocess_config import HUPR_ELEVATION
 
     d = PreprocessConfig()
     p.add_argument("sessions", nargs="+", help="session directories (SESSION.zarr)")
@@ -72,7 +73,7 @@ def add_arguments(p) -> None:
                    help=f"rtpose: max-pool over this many adjacent Doppler bins (default {d.doppler_pool}; 1 = off)")
     p.add_argument("--hupr-doppler-bins", type=a.positive_int, default=d.hupr_doppler_bins,
                    help=f"hupr: central Doppler bins kept (default {d.hupr_doppler_bins}, HuPR's; its models use 8)")
-    p.add_argument("--hupr-elevation", choices=("bins", "mean"), default=d.hupr_elevation,
+    p.add_argument("--hupr-elevation", choices=HUPR_ELEVATION, default=d.hupr_elevation,
                    help="hupr: keep the 8 elevation bins (default) or store their z-scored mean, the models' "
                         "first step (8 times smaller)")
     p.add_argument("--grid-x-m", type=_numbers(float, 2), default=d.grid_x_m, metavar="MIN,MAX",

@@ -12,8 +12,8 @@ The processor that rebuilds a dataset's preprocessing from its config is a stage
 """
 
 from rfpose.dataset.format import (DATASET_FORMAT_VERSION, FLOAT16_MAX, FORMATS, HUPR_ELEVATION_MEAN_NOTE,
-                                   HUPR_FORMAT, POINTS_FORMAT, POINTS_INTENSITY_FORMAT, RTPOSE_FORMAT, SPLIT_NAMES, SPLITS, TENSOR_ARRAYS,
-                                   TENSOR_FORMAT, to_float16)
+                                   HUPR_FORMAT, POINTS_FORMAT, POINTS_INTENSITY_FORMAT, RTPOSE_FORMAT, SPLIT_NAMES,
+                                   SPLITS, TENSOR_ARRAYS, TENSOR_FORMAT, to_float16)
 from rfpose.dataset.preprocess_config import DEFAULT_LABELS, RTPOSE_ROI, CartesianGrid, PreprocessConfig
 from rfpose.dataset.reader import DatasetReader, dataset_spec, open_dataset, session_windows
 from rfpose.dataset.spec import (RTPOSE_GRID, InputSpec, SpecMismatchError, VoxelGrid, check_spec,
@@ -21,8 +21,8 @@ from rfpose.dataset.spec import (RTPOSE_GRID, InputSpec, SpecMismatchError, Voxe
 from rfpose.dataset.writer import DatasetWriter, SampleTable, jsonable
 
 __all__ = [
-    "DATASET_FORMAT_VERSION", "FLOAT16_MAX", "FORMATS", "HUPR_ELEVATION_MEAN_NOTE", "HUPR_FORMAT", "POINTS_FORMAT", "POINTS_INTENSITY_FORMAT",
-    "RTPOSE_FORMAT", "SPLIT_NAMES", "SPLITS", "TENSOR_ARRAYS", "TENSOR_FORMAT", "to_float16",
+    "DATASET_FORMAT_VERSION", "FLOAT16_MAX", "FORMATS", "HUPR_ELEVATION_MEAN_NOTE", "HUPR_FORMAT", "POINTS_FORMAT",
+    "POINTS_INTENSITY_FORMAT", "RTPOSE_FORMAT", "SPLIT_NAMES", "SPLITS", "TENSOR_ARRAYS", "TENSOR_FORMAT", "to_float16",
     "DEFAULT_LABELS", "RTPOSE_ROI", "CartesianGrid", "PreprocessConfig",
     "DatasetReader", "dataset_spec", "open_dataset", "session_windows",
     "RTPOSE_GRID", "InputSpec", "SpecMismatchError", "VoxelGrid", "check_spec", "spec_differences",
