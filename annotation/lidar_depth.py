@@ -41,6 +41,13 @@ SURFACE_OFFSET_M = dict(pelvis=0.145, r_hip=0.10, l_hip=0.10, r_knee=0.09, l_kne
                         l_ankle=0.065, thorax=0.13, head=0.085, r_shoulder=0.06, l_shoulder=0.06, r_elbow=0.055,
                         l_elbow=0.055, r_wrist=0.04, l_wrist=0.04)
 OFFSETS = np.array([SURFACE_OFFSET_M[j] for j in SK.joints])
+#: the pelvis's and thorax's offsets depend on how the trunk faces the camera: the hips and the trunk are wider
+#: than deep, and in profile the near upper arm covers the thorax. Offset (m) at these values of cos² of the
+#: angle between the body's left-right axis and the camera's x axis (1: facing the camera or turned away,
+#: 0: profile), the median over the near-side frames of the training session walk seed 3 with exact 2D and the
+#: true orientation (docs/annotation.md); used where the detector gives a 3D shape to read the orientation from.
+FACING_COS2 = np.array([0.075, 0.25, 0.5, 0.75, 0.93])
+ORIENTED_OFFSET_M = {"pelvis": (0.167, 0.156, 0.128, 0.124, 0.122), "thorax": (0.218, 0.119, 0.108, 0.096, 0.101)}
 TORSO = np.array([SK.joints.index(j) for j in ("pelvis", "r_hip", "l_hip", "thorax", "r_shoulder", "l_shoulder")])
 
 
@@ -55,6 +62,7 @@ class LidarDepthParams:
     sigma_shape_m: float = 0.08
     sigma_person_m: float = 0.30
     occlusion_m: float = 0.15
+    oriented_offsets: bool = True  # pelvis/thorax offsets from the shape's orientation (ORIENTED_OFFSET_M)
 
 
 @dataclass
@@ -98,6 +106,13 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     person_z = np.full(T, np.nan)
     support = np.zeros((T, J), np.int32)
     f = float(cam.K[0, 0])
+    rel = None if world is None else shape_on_ray(cam, kp, world)
+    offsets = np.tile(OFFSETS, (T, 1))
+    if rel is not None and params.oriented_offsets:
+        c2 = facing_cos2(rel)
+        for name, table in ORIENTED_OFFSET_M.items():
+            j = SK.joints.index(name)
+            offsets[:, j] = np.where(np.isfinite(c2), np.interp(c2, FACING_COS2, table), OFFSETS[j])
     for i in range(T):
         if ok[i].sum() < 3:
             continue
@@ -117,21 +132,19 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
         if near_torso.sum() < params.min_points:
             continue
         z0 = nearest_surface(z[near_torso], params.cluster_m / 2, params.min_points)
-        person_z[i] = z0 + OFFSETS[0]
+        person_z[i] = z0 + offsets[i, 0]
         person = np.abs(z - z0) < params.cluster_m
         r_px = max(3.0, params.radius_m * f / z0)
         for j in np.flatnonzero(ok[i]):
             sel = person & (d2[j] < r_px * r_px)
             n = int(sel.sum())
             if n >= params.min_points:
-                lid[i, j] = np.percentile(z[sel], params.percentile) + OFFSETS[j]
+                lid[i, j] = np.percentile(z[sel], params.percentile) + offsets[i, j]
                 support[i, j] = n
     has = np.isfinite(lid) & ok
     depth = np.full((T, J), np.nan)
     sigma = np.full((T, J), np.inf)
-    shape = None
-    if world is not None:
-        shape = shape_depths(cam, kp, world, lid, has, person_z)
+    shape = None if rel is None else shape_depths(rel, kp, lid, has, person_z)
     if shape is None:
         depth[has], sigma[has] = lid[has], params.sigma_lidar_m
         with np.errstate(all="ignore"):
@@ -177,22 +190,39 @@ def _rotate_z_to(rays: np.ndarray) -> np.ndarray:
     return np.eye(3) + s[:, None, None] * K + (1 - c)[:, None, None] * (K @ K)
 
 
-def shape_depths(cam: CameraCalib, kp, world, lid, has, person_z, iters: int = 4) -> np.ndarray | None:
-    """Camera depth of every joint from the detector's root-relative shape, anchored on the LiDAR.
+def shape_on_ray(cam: CameraCalib, kp: np.ndarray, world: np.ndarray) -> np.ndarray:
+    """The detector's root-relative shape ``world (T, J, 3)`` (MediaPipe's world landmarks: axes of a camera
+    looking straight at the person) turned so its depth axis lies along the camera ray to the pelvis ``kp[:, 0]``:
+    ``(T, J, 3)`` m in camera axes, pelvis at 0; NaN where the shape or the pelvis is missing."""
+    ray = np.concatenate([cam.normalise(kp[:, 0]), np.ones((len(kp), 1))], -1)
+    ray = ray / np.linalg.norm(ray, axis=-1, keepdims=True)
+    return np.einsum("tij,tkj->tki", _rotate_z_to(np.nan_to_num(ray, nan=0.0) + [0, 0, 1e-12]), world - world[:, :1])
 
-    The shape (MediaPipe's world landmarks: axes of a camera looking straight at the person) is turned so
-    its depth axis lies along the ray to the pelvis; its remaining tilt (measured: BlazePose leans the body
-    top towards the camera by ~5° on these renders) is a per-session linear correction
-    ``Δz = a·y + b·x`` fitted, together with each frame's anchor depth, to the LiDAR-supported torso joints
-    by iteratively reweighted least squares (Cauchy, 5 cm). Returns ``(T, J)`` depths or None without a
-    usable shape."""
+
+def facing_cos2(rel: np.ndarray) -> np.ndarray:
+    """``(T,)`` cos² of the angle between the body's left-right axis and the camera's x axis, seen from above
+    (1: facing the camera or turned away, 0: profile), the mean of the hips' and the shoulders' axes of the
+    shape ``rel (T, J, 3)`` (:func:`shape_on_ray`); NaN without them."""
+    out = []
+    for l, r in (("l_hip", "r_hip"), ("l_shoulder", "r_shoulder")):
+        v = rel[:, SK.joints.index(l)] - rel[:, SK.joints.index(r)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(v[:, 0] ** 2 / (v[:, 0] ** 2 + v[:, 2] ** 2))
+    return 0.5 * (out[0] + out[1])
+
+
+def shape_depths(rel: np.ndarray, kp: np.ndarray, lid, has, person_z, iters: int = 4) -> np.ndarray | None:
+    """Camera depth of every joint from the detector's shape on the pelvis ray (:func:`shape_on_ray`),
+    anchored on the LiDAR.
+
+    The shape's remaining tilt (measured: BlazePose leans the body top towards the camera by ~5° on these
+    renders) is a per-session linear correction ``Δz = a·y + b·x`` fitted, together with each frame's anchor
+    depth, to the LiDAR-supported torso joints by iteratively reweighted least squares (Cauchy, 5 cm).
+    Returns ``(T, J)`` depths or None without a usable shape."""
     T, J = lid.shape
-    good = np.isfinite(world).all(-1).all(-1) & np.isfinite(kp[:, 0]).all(-1)
+    good = np.isfinite(rel).all(-1).all(-1) & np.isfinite(kp[:, 0]).all(-1)
     if not good.any():
         return None
-    ray = np.concatenate([cam.normalise(kp[:, 0]), np.ones((T, 1))], -1)
-    ray = ray / np.linalg.norm(ray, axis=-1, keepdims=True)
-    rel = np.einsum("tij,tkj->tki", _rotate_z_to(np.nan_to_num(ray, nan=0.0) + [0, 0, 1e-12]), world - world[:, :1])
     base = has & good[:, None]
     torso = np.zeros(J, bool)
     torso[TORSO] = True
