@@ -2,10 +2,11 @@
 
 The cache is a sidecar directory (default ``<session>.detections/``, next to the session, so a session is
 never modified by detection): ``<detector-key>/<camera>/chunk_<first>.npz`` with ``keypoints (n, P, J, 2)``
-px, ``confidence (n, P, J)``, ``world (n, P, J, 3)`` m (NaN when the detector gives no 3D shape) for
-stream positions ``first .. first+n``. A chunk is written to a temporary file and renamed, so a kill loses
-at most the chunk in progress and a rerun continues from there. ``<detector-key>`` is the detector's name
-plus a hash of its settings, so different settings never mix.
+px, ``confidence (n, P, J)``, ``world (n, P, J, 3)`` m (NaN when the detector gives no 3D shape) and
+``silhouette (n, P)`` px (:meth:`~rfpose.annotation.detectors.Detection2D.silhouette_widths_px`, NaN without
+a person mask) for stream positions ``first .. first+n``. A chunk is written to a temporary file and renamed,
+so a kill loses at most the chunk in progress and a rerun continues from there. ``<detector-key>`` is the
+detector's name plus a hash of its settings, so different settings never mix.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class CameraDetections:
     confidence: np.ndarray  # (N, P, J)
     world: np.ndarray  # (N, P, J, 3) m, NaN where not given
     detector: dict  # the detector's describe()
+    silhouette_px: np.ndarray | None = None  # (N, P) mask width through the pelvis, NaN where not given
 
     @property
     def num_people(self) -> np.ndarray:
@@ -73,6 +75,7 @@ def detect_stream(reader, camera: str, detector: PoseDetector2D, cache_dir: str 
     kp = np.full((n, MAX_PEOPLE, J, 2), np.nan)
     conf = np.zeros((n, MAX_PEOPLE, J))
     world = np.full((n, MAX_PEOPLE, J, 3), np.nan)
+    silhouette = np.full((n, MAX_PEOPLE), np.nan)
     todo = []
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
@@ -83,6 +86,7 @@ def detect_stream(reader, camera: str, detector: PoseDetector2D, cache_dir: str 
                     if z["keypoints"].shape[:1] != (stop - start,) or z["keypoints"].shape[2] != J:
                         raise ValueError(f"shape {z['keypoints'].shape}")
                     kp[start:stop], conf[start:stop], world[start:stop] = z["keypoints"], z["confidence"], z["world"]
+                    silhouette[start:stop] = z["silhouette"]
                 continue
             except Exception as e:  # a corrupt or foreign chunk is recomputed
                 f.unlink(missing_ok=True)
@@ -105,10 +109,12 @@ def detect_stream(reader, camera: str, detector: PoseDetector2D, cache_dir: str 
             kp[i, :p], conf[i, :p] = d.keypoints_px[:p], d.confidence[:p]
             if d.world_m is not None:
                 world[i, :p] = d.world_m[:p]
+            silhouette[i, :p] = d.silhouette_widths_px()[:p]
             if bar is not None:
                 bar.update(1)
         _save_chunk(folder / f"chunk_{start:07d}.npz", keypoints=kp[start:stop], confidence=conf[start:stop],
-                    world=world[start:stop])
+                    world=world[start:stop], silhouette=silhouette[start:stop])
     if bar is not None:
         bar.close()
-    return CameraDetections(camera, detector.skeleton, np.asarray(stream.timestamps_ns), kp, conf, world, describe)
+    return CameraDetections(camera, detector.skeleton, np.asarray(stream.timestamps_ns), kp, conf, world, describe,
+                            silhouette)

@@ -73,6 +73,27 @@ class Detection2D:
         j = get_skeleton(skeleton).num_joints
         return Detection2D(np.zeros((0, j, 2)), np.zeros((0, j)), skeleton)
 
+    def silhouette_widths_px(self) -> np.ndarray:
+        """``(P,)`` width (px) of each person's mask along the image row through their pelvis (the run of that
+        person's pixels containing the pelvis); NaN without a mask or where the pelvis is off the mask.
+        Seen in profile this is the body's depth at the hips: :mod:`rfpose.annotation.lidar_depth` scales
+        the surface-to-joint offsets by it."""
+        out = np.full(self.num_people, np.nan)
+        if self.mask is None or not self.num_people:
+            return out
+        pelvis = self.to("rtpose15").keypoints_px[:, 0] if self.skeleton != "rtpose15" else self.keypoints_px[:, 0]
+        H, W = self.mask.shape
+        for p, (u, v) in enumerate(pelvis):
+            if not np.isfinite([u, v]).all():
+                continue
+            u, v = int(round(u)), int(round(v))
+            if not (0 <= u < W and 0 <= v < H) or self.mask[v, u] != p:
+                continue
+            off = np.flatnonzero(self.mask[v] != p)
+            left, right = off[off < u], off[off > u]
+            out[p] = (right[0] if len(right) else W) - (left[-1] + 1 if len(left) else 0)
+        return out
+
     def to(self, skeleton: str) -> "Detection2D":
         """The same detection in another skeleton. A target joint made from several source joints (e.g. a
         pelvis from two hips) gets the smallest of their confidences; joints the source cannot provide are

@@ -46,6 +46,9 @@ OFFSETS = np.array([SURFACE_OFFSET_M[j] for j in SK.joints])
 #: angle between the body's left-right axis and the camera's x axis (1: facing the camera or turned away,
 #: 0: profile), the median over the near-side frames of the training session walk seed 3 with exact 2D and the
 #: true orientation (docs/annotation.md); used where the detector gives a 3D shape to read the orientation from.
+#: the hips' front-to-back depth of the body the offsets were measured on (walk seed 3's subject), as
+#: :func:`girth_scale` measures it: the offsets scale with a person's girth (docs/annotation.md)
+GIRTH_REF_M = 0.212
 FACING_COS2 = np.array([0.075, 0.25, 0.5, 0.75, 0.93])
 ORIENTED_OFFSET_M = {"pelvis": (0.167, 0.156, 0.128, 0.124, 0.122), "thorax": (0.218, 0.119, 0.108, 0.096, 0.101)}
 TORSO = np.array([SK.joints.index(j) for j in ("pelvis", "r_hip", "l_hip", "thorax", "r_shoulder", "l_shoulder")])
@@ -63,6 +66,7 @@ class LidarDepthParams:
     sigma_person_m: float = 0.30
     occlusion_m: float = 0.15
     oriented_offsets: bool = True  # pelvis/thorax offsets from the shape's orientation (ORIENTED_OFFSET_M)
+    girth_from_silhouette: bool = True  # offsets scaled per person by the profile silhouette (girth_scale)
 
 
 @dataclass
@@ -92,27 +96,24 @@ class LidarCloud:
 
 
 def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: np.ndarray, conf: np.ndarray,
-                 world: np.ndarray | None = None, params: LidarDepthParams = LidarDepthParams()):
+                 world: np.ndarray | None = None, params: LidarDepthParams = LidarDepthParams(),
+                 silhouette_px: np.ndarray | None = None, track: np.ndarray | None = None):
     """Camera depths of rtpose15 joints from the LiDAR.
 
     ``times_ns (T,)`` on the radar clock; ``kp (T, 15, 2)`` px and ``conf (T, 15)`` of one person in ``cam``;
-    ``world (T, 15, 3)`` optional root-relative shape. Returns ``depth (T, 15)`` m, ``sigma (T, 15)`` m and
-    ``support (T, 15)`` (LiDAR points used per joint; 0 where the depth came from the shape or the person
-    without LiDAR points, minus the points where the LiDAR's depth disagreed with the shape and was not used).
+    ``world (T, 15, 3)`` optional root-relative shape; ``silhouette_px (T,)`` optional mask width through the
+    pelvis and ``track (T,)`` which person each row is (several people folded into T; default one).
+    Returns ``depth (T, 15)`` m, ``sigma (T, 15)`` m, ``support (T, 15)`` (LiDAR points used per joint; 0
+    where the depth came from the shape or the person without LiDAR points, minus the points where the
+    LiDAR's depth disagreed with the shape and was not used) and ``girth (T,)``, the offsets' scale
+    (:func:`girth_scale`) of each row's person.
     """
     T, J = conf.shape
     ok = (conf > 0) & np.isfinite(kp).all(-1)
-    lid = np.full((T, J), np.nan)
-    person_z = np.full(T, np.nan)
+    surface = np.full((T, J), np.nan)  # the LiDAR's surface depth near each joint
+    z_front = np.full(T, np.nan)  # the person's front surface
     support = np.zeros((T, J), np.int32)
     f = float(cam.K[0, 0])
-    rel = None if world is None else shape_on_ray(cam, kp, world)
-    offsets = np.tile(OFFSETS, (T, 1))
-    if rel is not None and params.oriented_offsets:
-        c2 = facing_cos2(rel)
-        for name, table in ORIENTED_OFFSET_M.items():
-            j = SK.joints.index(name)
-            offsets[:, j] = np.where(np.isfinite(c2), np.interp(c2, FACING_COS2, table), OFFSETS[j])
     for i in range(T):
         if ok[i].sum() < 3:
             continue
@@ -132,15 +133,31 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
         if near_torso.sum() < params.min_points:
             continue
         z0 = nearest_surface(z[near_torso], params.cluster_m / 2, params.min_points)
-        person_z[i] = z0 + offsets[i, 0]
+        z_front[i] = z0
         person = np.abs(z - z0) < params.cluster_m
         r_px = max(3.0, params.radius_m * f / z0)
         for j in np.flatnonzero(ok[i]):
             sel = person & (d2[j] < r_px * r_px)
             n = int(sel.sum())
             if n >= params.min_points:
-                lid[i, j] = np.percentile(z[sel], params.percentile) + offsets[i, j]
+                surface[i, j] = np.percentile(z[sel], params.percentile)
                 support[i, j] = n
+    rel = None if world is None else shape_on_ray(cam, kp, world)
+    offsets = np.tile(OFFSETS, (T, 1))
+    girth = np.ones(T)
+    if rel is not None and params.oriented_offsets:
+        c2 = facing_cos2(rel)
+        for name, table in ORIENTED_OFFSET_M.items():
+            j = SK.joints.index(name)
+            offsets[:, j] = np.where(np.isfinite(c2), np.interp(c2, FACING_COS2, table), OFFSETS[j])
+        if silhouette_px is not None and params.girth_from_silhouette:
+            width_m = silhouette_px * (z_front + OFFSETS[0]) / f
+            track = np.zeros(T, int) if track is None else np.asarray(track)
+            for p in np.unique(track):
+                girth[track == p] = girth_scale(width_m[track == p], c2[track == p])
+            offsets *= girth[:, None]
+    lid = surface + offsets
+    person_z = z_front + offsets[:, 0]
     has = np.isfinite(lid) & ok
     depth = np.full((T, J), np.nan)
     sigma = np.full((T, J), np.inf)
@@ -156,14 +173,26 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
         rest = ok & ~has & np.isfinite(fill)[:, None]
         depth[rest] = np.broadcast_to(fill[:, None], (T, J))[rest]
         sigma[rest] = params.sigma_person_m
-        return depth, sigma, support
+        return depth, sigma, support, girth
     # LiDAR depth where it agrees with the anchored shape (else it saw what hides the joint), shape elsewhere
     agree = has & (np.abs(lid - shape) < params.occlusion_m)
     use_shape = ok & ~agree & np.isfinite(shape)
     depth[agree], sigma[agree] = lid[agree], params.sigma_lidar_m
     depth[use_shape], sigma[use_shape] = shape[use_shape], params.sigma_shape_m
     support[~agree] = np.where(has[~agree], -support[~agree], 0)
-    return depth, sigma, support
+    return depth, sigma, support, girth
+
+
+def girth_scale(width_m: np.ndarray, cos2: np.ndarray, profile_cos2: float = 0.15, min_frames: int = 20) -> float:
+    """How much thicker than the reference body one person is, from their silhouette: the 25th percentile of
+    the mask's width through the pelvis (m) over the frames seen in profile (``cos2`` below ``profile_cos2``:
+    the width is then the body's front-to-back depth at the hips; the low percentile leaves out frames where
+    a swinging arm widens it), over :data:`GIRTH_REF_M`, clipped to 0.7-1.4; 1 with fewer than
+    ``min_frames`` such frames. ``width_m``, ``cos2``: ``(T,)`` of one person."""
+    sel = np.isfinite(width_m) & np.isfinite(cos2) & (cos2 < profile_cos2)
+    if sel.sum() < min_frames:
+        return 1.0
+    return float(np.clip(np.percentile(width_m[sel], 25) / GIRTH_REF_M, 0.7, 1.4))
 
 
 def nearest_surface(z: np.ndarray, depth_m: float, min_points: int) -> float:

@@ -192,18 +192,20 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
         kp, conf, world = to_rtpose15(detections[c.name], params.landmark_correction)
         p = min(P, kp.shape[1])
         kp, conf, world = kp[:, :p], conf[:, :p], world[:, :p]
+        sil = detections[c.name].silhouette_px
+        sil = np.full(conf.shape[:2], np.nan) if sil is None else sil[:, :p]
         # a detector's guess for a hidden joint (MediaPipe places all 33) still counts, with a small weight
         placed = np.isfinite(kp).all(-1) & (conf > 0 if detections[c.name].skeleton == SKELETON else True)
         conf = np.where(placed, np.maximum(conf, params.min_confidence), 0.0)
         t = detections[c.name].timestamps_ns.astype(np.int64) - c.offset_ns + rig.radar_offset_ns
-        data[c.name] = (t, kp, conf, world)
-    t_ref, kp0, conf0, world0 = data[ref.name]
+        data[c.name] = (t, kp, conf, world, sil)
+    t_ref, kp0, conf0, world0, sil0 = data[ref.name]
     T, P = conf0.shape[:2]
     period = np.median(np.diff(t_ref)) if T > 1 else 1e8
     max_jump = params.max_speed_mps * 1e-9 * period * ref.K[0, 0] / 1.5  # px per frame at 1.5 m
     order, jumps = _track_identities(kp0, conf0, max(max_jump, 20.0))
     take = lambda a: np.take_along_axis(a, order.reshape(T, P, *([1] * (a.ndim - 2))), axis=1)  # noqa: E731
-    kp0, conf0, world0 = take(kp0), take(conf0), take(world0)
+    kp0, conf0, world0, sil0 = take(kp0), take(conf0), take(world0), take(sil0)
     C = len(cams)
     KP = np.full((C, T, P, 15, 2), np.nan)
     CF = np.zeros((C, T, P, 15))
@@ -212,7 +214,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     swapped = np.zeros((T, P), bool)
     tol = int(params.pair_tolerance_ms * 1e6)
     for ci, c in enumerate(cams[1:], 1):
-        t, kp, conf, _ = data[c.name]
+        t, kp, conf, _, _ = data[c.name]
         j = np.clip(np.searchsorted(t, t_ref), 1, max(len(t) - 1, 1))
         nearest = np.where(np.abs(t[j - 1] - t_ref) <= np.abs(t[np.minimum(j, len(t) - 1)] - t_ref), j - 1,
                            np.minimum(j, len(t) - 1))
@@ -236,9 +238,12 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     focal = np.array([c.K[0, 0] for c in cams])
     xn = np.stack([cams[ci].normalise(KP[ci]) for ci in range(C)]).reshape(C, T * P, 15, 2)
     depth = sigma = support = None
+    girth = np.ones((T, P))
     if cloud is not None:
-        depth, sigma, support = joint_depths(ref, cloud, np.repeat(t_ref, P), KP[0].reshape(T * P, 15, 2),
-                                             CF[0].reshape(T * P, 15), world0.reshape(T * P, 15, 3), params.lidar)
+        depth, sigma, support, girth = joint_depths(ref, cloud, np.repeat(t_ref, P), KP[0].reshape(T * P, 15, 2),
+                                                    CF[0].reshape(T * P, 15), world0.reshape(T * P, 15, 3),
+                                                    params.lidar, sil0.reshape(T * P), np.tile(np.arange(P), T))
+        girth = girth.reshape(T, P)
     res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
     raw = res.joints.reshape(T, P, 15, 3)
     sig = res.sigma_m.reshape(T, P, 15)
@@ -293,6 +298,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
         flags[near] |= FLAG_CROWD
     stats = {"camera_frames": int(T), "swaps_repaired": swaps, "identity_jumps": int(jumps.sum()),
              "camera_order": [c.name for c in cams], "lidar_used": cloud is not None,
-             "lidar_supported_joints": None if support is None else float((support > 0).mean())}
+             "lidar_supported_joints": None if support is None else float((support > 0).mean()),
+             "girth_scale": [round(float(g), 3) for g in girth[0]] if T else []}
     return Annotation(np.arange(N), label_t, joints, conf, quality, flags, t_ref, refined, raw, jconf, ref.name,
                       stats, cues, pq)

@@ -34,6 +34,8 @@ def detect_session(reader, detector_name: str, cameras: list[str] | None = None,
         if detector_name == "groundtruth":
             opts.setdefault("session", reader)
             opts["camera"] = cam.name
+        if detector_name == "mediapipe":
+            opts.setdefault("segmentation", True)  # the person mask's width gives the LiDAR offsets' girth
         det = create_detector(detector_name, **opts)
         try:
             t0 = time.perf_counter()

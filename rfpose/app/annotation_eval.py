@@ -137,7 +137,7 @@ def evaluate_session(path: str, detector: str = "mediapipe", modes=("mono", "ste
                 "accel_smoothed_mm": _accel(ann.joints[:, 0], truth), "accel_raw_mm": _accel(raw.joints[:, 0], truth),
                 "mpjpe_all_raw_mm": float(np.nanmean(err_raw)) * 1000,
                 "labelling_fps": summary["labelling_fps"], "detector_seconds": summary["detector_seconds"],
-                "flagged": summary["flagged"],
+                "flagged": summary["flagged"], "girth_scale": summary.get("girth_scale"),
             }
         out[mode] = res
     return out

@@ -165,3 +165,20 @@ def test_evaluate_case_with_the_groundtruth_detector_is_exact():
     assert res.median_error_px == pytest.approx(0.0, abs=1e-9)
     assert 150 < res.person_height_px < 480 and 1.0 < res.distance_m < 6.0
     assert res.facing_deg < 60  # "wave" subjects stand facing the radar ±35°
+
+
+def test_silhouette_width_is_the_mask_run_through_the_pelvis():
+    kp = np.zeros((2, 33, 2))
+    kp[0, [23, 24]] = [[20.0, 10.0], [24.0, 10.0]]  # BlazePose hips: the pelvis is their mid-point (22, 10)
+    kp[1, [23, 24]] = [[60.0, 30.0], [64.0, 30.0]]  # off its own mask
+    conf = np.ones((2, 33))
+    mask = np.full((40, 80), -1, np.int8)
+    mask[10, 15:30] = 0  # person 0's run through its pelvis: 15 px
+    mask[10, 31:40] = 0  # the same person further along the row (a hand), not connected
+    mask[30, 70:75] = 1
+    d = Detection2D(kp, conf, "blazepose33", mask=mask)
+    w = d.silhouette_widths_px()
+    assert w[0] == 15 and np.isnan(w[1])
+    assert np.isnan(Detection2D(kp, conf, "blazepose33").silhouette_widths_px()).all()  # no mask
+    mask[10, :] = 0  # a run touching both image borders
+    assert Detection2D(kp, conf, "blazepose33", mask=mask).silhouette_widths_px()[0] == 80

@@ -368,8 +368,22 @@ def test_oriented_offsets_place_the_pelvis_from_the_trunks_orientation():
     conf = np.ones(kp.shape[:2])
     err = {}
     for oriented in (False, True):
-        depth, _, support = joint_depths(cam, cloud, times, kp, conf, world, LidarDepthParams(oriented_offsets=oriented))
+        depth, _, support, _ = joint_depths(cam, cloud, times, kp, conf, world,
+                                            LidarDepthParams(oriented_offsets=oriented))
         seen = support[:, 0] > 0
         err[oriented] = np.abs(depth[seen, 0] - X[seen, 0, 2])
     # measured: mean |error| 22.8 mm with one fixed offset, 19.0 mm with the oriented ones
     assert np.mean(err[True]) < 0.9 * np.mean(err[False]), (np.mean(err[False]), np.mean(err[True]))
+
+
+def test_girth_scale_from_the_profile_silhouette():
+    from rfpose.annotation.lidar_depth import GIRTH_REF_M, girth_scale
+
+    rng = np.random.default_rng(0)
+    c2 = rng.uniform(0, 1, 200)
+    depth = 0.8 * GIRTH_REF_M  # a slim person's hips, front to back
+    # in profile the silhouette is the hips' depth, widened by a swinging arm in half the frames; facing: wider
+    width = np.where(c2 < 0.15, depth + np.where(rng.random(200) < 0.5, 0.0, 0.15), 0.4)
+    assert girth_scale(width, c2) == pytest.approx(0.8, abs=0.01)
+    assert girth_scale(width[c2 >= 0.15], c2[c2 >= 0.15]) == 1.0  # never seen in profile: the reference body
+    assert girth_scale(np.full(20, 5.0), np.zeros(20)) == 1.4  # clipped

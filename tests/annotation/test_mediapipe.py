@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("mediapipe")
 
-from rfpose.annotation.detectors import create_detector  # noqa: E402
+from rfpose.annotation.detectors import Detection2D, create_detector  # noqa: E402
 from rfpose.annotation.simeval import BODY_JOINTS, SimCase, _rig, evaluate_case  # noqa: E402
 
 MAX_FRAME_MEDIAN_PX = 12.0
@@ -62,6 +62,8 @@ def test_mediapipe_native_output_and_segmentation():
         person, found = rendered.mask == 0, d.mask == 0
         iou = (person & found).sum() / (person | found).sum()
         assert iou > 0.8  # measured 0.94-0.98 on these renders
+        truth = Detection2D(d.keypoints_px, d.confidence, d.skeleton, mask=rendered.mask).silhouette_widths_px()[0]
+        assert abs(d.silhouette_widths_px()[0] - truth) <= 0.1 * truth  # the width the LiDAR offsets' girth uses
         for skeleton, n in (("coco17", 17), ("hupr14", 14), ("rtpose15", 15)):
             assert d.to(skeleton).keypoints_px.shape == (1, n, 2)
         empty = det.detect(np.full((480, 640, 3), 120, np.uint8))  # a plain grey image: nobody
