@@ -13,7 +13,9 @@ Method (for one camera frame at time t on the radar clock):
 3. Per joint: person points within ``radius_m`` (converted to pixels at the torso depth) of the 2D joint; with
    at least ``min_points``, the front surface is their ``percentile``-th depth and the joint depth is that plus
    the joint's surface-to-centre offset (:data:`SURFACE_OFFSET_M`: joints are inside the body, about half a
-   limb or trunk thickness behind the skin the LiDAR sees).
+   limb or trunk thickness behind the skin the LiDAR sees). With a 3D shape, the pelvis's and thorax's offsets
+   follow the trunk's orientation (:data:`ORIENTED_OFFSET_M`) and every offset scales with the person's girth
+   (:func:`girth_scale`, from the detector's person mask seen in profile).
 4. With the detector's root-relative 3D shape (MediaPipe's world landmarks): the shape is turned onto the ray
    to the pelvis, its tilt corrected by a per-session fit and anchored in depth on the LiDAR-supported torso
    joints (:func:`shape_depths`); a joint's LiDAR depth is kept where it agrees with the shape within
@@ -46,11 +48,11 @@ OFFSETS = np.array([SURFACE_OFFSET_M[j] for j in SK.joints])
 #: angle between the body's left-right axis and the camera's x axis (1: facing the camera or turned away,
 #: 0: profile), the median over the near-side frames of the training session walk seed 3 with exact 2D and the
 #: true orientation (docs/annotation.md); used where the detector gives a 3D shape to read the orientation from.
+FACING_COS2 = np.array([0.075, 0.25, 0.5, 0.75, 0.93])
+ORIENTED_OFFSET_M = {"pelvis": (0.167, 0.156, 0.128, 0.124, 0.122), "thorax": (0.218, 0.119, 0.108, 0.096, 0.101)}
 #: the hips' front-to-back depth of the body the offsets were measured on (walk seed 3's subject), as
 #: :func:`girth_scale` measures it: the offsets scale with a person's girth (docs/annotation.md)
 GIRTH_REF_M = 0.212
-FACING_COS2 = np.array([0.075, 0.25, 0.5, 0.75, 0.93])
-ORIENTED_OFFSET_M = {"pelvis": (0.167, 0.156, 0.128, 0.124, 0.122), "thorax": (0.218, 0.119, 0.108, 0.096, 0.101)}
 TORSO = np.array([SK.joints.index(j) for j in ("pelvis", "r_hip", "l_hip", "thorax", "r_shoulder", "l_shoulder")])
 
 
@@ -222,7 +224,7 @@ def _rotate_z_to(rays: np.ndarray) -> np.ndarray:
 def shape_on_ray(cam: CameraCalib, kp: np.ndarray, world: np.ndarray) -> np.ndarray:
     """The detector's root-relative shape ``world (T, J, 3)`` (MediaPipe's world landmarks: axes of a camera
     looking straight at the person) turned so its depth axis lies along the camera ray to the pelvis ``kp[:, 0]``:
-    ``(T, J, 3)`` m in camera axes, pelvis at 0; NaN where the shape or the pelvis is missing."""
+    ``(T, J, 3)`` m in camera axes, pelvis at 0; NaN where the shape is missing."""
     ray = np.concatenate([cam.normalise(kp[:, 0]), np.ones((len(kp), 1))], -1)
     ray = ray / np.linalg.norm(ray, axis=-1, keepdims=True)
     return np.einsum("tij,tkj->tki", _rotate_z_to(np.nan_to_num(ray, nan=0.0) + [0, 0, 1e-12]), world - world[:, :1])
