@@ -69,6 +69,7 @@ class LidarDepthParams:
     occlusion_m: float = 0.15
     oriented_offsets: bool = True  # pelvis/thorax offsets from the shape's orientation (ORIENTED_OFFSET_M)
     girth_from_silhouette: bool = True  # offsets scaled per person by the profile silhouette (girth_scale)
+    limb_occlusion: bool = True  # no LiDAR depth for a torso joint an arm covers in front of it (hidden_by_arms)
 
 
 @dataclass
@@ -145,6 +146,10 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
                 surface[i, j] = np.percentile(z[sel], params.percentile)
                 support[i, j] = n
     rel = None if world is None else shape_on_ray(cam, kp, world)
+    if rel is not None and params.limb_occlusion:
+        hidden = hidden_by_arms(kp, rel, z_front, f)
+        surface[hidden] = np.nan
+        support[hidden] = 0
     offsets = np.tile(OFFSETS, (T, 1))
     girth = np.ones(T)
     if rel is not None and params.oriented_offsets:
@@ -183,6 +188,35 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     depth[use_shape], sigma[use_shape] = shape[use_shape], params.sigma_shape_m
     support[~agree] = np.where(has[~agree], -support[~agree], 0)
     return depth, sigma, support, girth
+
+
+ARMS = [tuple(SK.joints.index(n) for n in seg) for seg in
+        (("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist"), ("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist"))]
+
+
+def hidden_by_arms(kp: np.ndarray, rel: np.ndarray, z_front: np.ndarray, f: float, radius_m: float = 0.06,
+                   in_front_m: float = 0.05) -> np.ndarray:
+    """``(T, J)`` True where an arm covers a torso joint in the image and lies in front of it: the LiDAR then
+    sees the arm, not the torso. An arm segment covers a joint when the joint's pixel is within ``radius_m``
+    (at the person's depth ``z_front (T,)``) of the segment (forearms extended by the hand, 40 %); it is in
+    front when the shape ``rel (T, J, 3)`` puts the segment's nearest point ``in_front_m`` nearer the camera.
+    Segments ending at the joint itself do not count."""
+    T, J = kp.shape[:2]
+    out = np.zeros((T, J), bool)
+    r_px = radius_m * f / np.where(np.isfinite(z_front), z_front, np.inf)
+    for j in TORSO:
+        for a, b in ARMS:
+            if j in (a, b):
+                continue
+            end = 1.4 if b in (SK.joints.index("r_wrist"), SK.joints.index("l_wrist")) else 1.0
+            A, B = kp[:, a], kp[:, a] + end * (kp[:, b] - kp[:, a])
+            AB = B - A
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t = np.clip(np.sum((kp[:, j] - A) * AB, -1) / np.sum(AB * AB, -1), 0, 1)
+                d = np.linalg.norm(kp[:, j] - (A + t[:, None] * AB), axis=-1)
+                seg_z = rel[:, a, 2] + np.minimum(t * end, 1.0) * (rel[:, b, 2] - rel[:, a, 2])
+                out[:, j] |= (d < r_px) & (seg_z < rel[:, j, 2] - in_front_m)
+    return out
 
 
 def girth_scale(width_m: np.ndarray, cos2: np.ndarray, profile_cos2: float = 0.15, min_frames: int = 20) -> float:

@@ -387,3 +387,25 @@ def test_girth_scale_from_the_profile_silhouette():
     assert girth_scale(width, c2) == pytest.approx(0.8, abs=0.01)
     assert girth_scale(width[c2 >= 0.15], c2[c2 >= 0.15]) == 1.0  # never seen in profile: the reference body
     assert girth_scale(np.full(20, 5.0), np.zeros(20)) == 1.4  # clipped
+
+
+def test_an_arm_in_front_hides_the_torso_from_the_lidar():
+    from rfpose.annotation.lidar_depth import SK, hidden_by_arms
+
+    J = SK.joints
+    kp = np.zeros((2, 15, 2))
+    rel = np.zeros((2, 15, 3))
+    for n, (u, v) in dict(pelvis=(0, 100), thorax=(0, 0), r_shoulder=(-20, 0), l_shoulder=(20, 0), r_hip=(-10, 100),
+                          l_hip=(10, 100), r_elbow=(-20, 50), l_elbow=(20, 50), r_wrist=(-20, 90),
+                          l_wrist=(20, 90)).items():
+        kp[:, J.index(n)] = (u, v)
+    # frame 0: the right forearm reaches across the belly to the pelvis, 20 cm in front of the body
+    kp[0, J.index("r_wrist")] = (0, 90)
+    rel[0, J.index("r_elbow"), 2] = rel[0, J.index("r_wrist"), 2] = -0.2
+    # frame 1: the same arm behind the body (the far-side arm of a person in profile)
+    kp[1, J.index("r_wrist")] = (0, 90)
+    rel[1, J.index("r_elbow"), 2] = rel[1, J.index("r_wrist"), 2] = 0.2
+    hidden = hidden_by_arms(kp, rel, np.full(2, 3.0), f=520.0)  # 6 cm at 3 m: 10.4 px
+    assert hidden[0, J.index("pelvis")] and not hidden[0, J.index("thorax")]
+    assert not hidden[1].any()
+    assert not hidden[0, J.index("r_shoulder")]  # its own upper arm does not hide it
