@@ -18,9 +18,9 @@ Method (for one camera frame at time t on the radar clock):
    (:func:`girth_scale`, from the detector's person mask seen in profile).
 4. With the detector's root-relative 3D shape (MediaPipe's world landmarks): the shape is turned onto the ray
    to the pelvis, its tilt corrected by a per-session fit and anchored in depth on the LiDAR-supported torso
-   joints (:func:`shape_depths`); a joint's LiDAR depth is kept where it agrees with the shape within
-   ``occlusion_m`` (otherwise the LiDAR saw what hides the joint, e.g. the torso in front of the far arm)
-   and the shape's depth is used elsewhere. Without a shape: LiDAR depth where there is one, the person's
+   joints (:func:`shape_depths`); a joint's LiDAR depth is kept unless it lies more than ``occlusion_m`` in
+   front of the shape (then the LiDAR saw what hides the joint, e.g. the torso in front of the far arm) or an
+   arm covers the torso joint in front of it (:func:`hidden_by_arms`), and the shape's depth is used elsewhere. Without a shape: LiDAR depth where there is one, the person's
    depth with a wide σ elsewhere.
 
 Returns camera-frame depths and σ for :func:`rfpose.annotation.lift.lift`.
@@ -108,7 +108,7 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     pelvis and ``track (T,)`` which person each row is (several people folded into T; default one).
     Returns ``depth (T, 15)`` m, ``sigma (T, 15)`` m, ``support (T, 15)`` (LiDAR points used per joint; 0
     where the depth came from the shape or the person without LiDAR points, minus the points where the
-    LiDAR's depth disagreed with the shape and was not used) and ``girth (T,)``, the offsets' scale
+    LiDAR's depth lay in front of the shape and was not used) and ``girth (T,)``, the offsets' scale
     (:func:`girth_scale`) of each row's person.
     """
     T, J = conf.shape
@@ -181,8 +181,10 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
         depth[rest] = np.broadcast_to(fill[:, None], (T, J))[rest]
         sigma[rest] = params.sigma_person_m
         return depth, sigma, support, girth
-    # LiDAR depth where it agrees with the anchored shape (else it saw what hides the joint), shape elsewhere
-    agree = has & (np.abs(lid - shape) < params.occlusion_m)
+    # LiDAR depth unless it lies in front of the anchored shape (then it saw what hides the joint), shape elsewhere;
+    # a LiDAR depth behind the shape cannot be an occluder: the shape is what is wrong there (a hand waving away
+    # from the camera that MediaPipe puts at the torso's depth)
+    agree = has & (lid - shape > -params.occlusion_m)
     use_shape = ok & ~agree & np.isfinite(shape)
     depth[agree], sigma[agree] = lid[agree], params.sigma_lidar_m
     depth[use_shape], sigma[use_shape] = shape[use_shape], params.sigma_shape_m

@@ -26,7 +26,7 @@ CUES = (
     "vis_low",          # fraction of joints with confidence < 0.5
     "out_of_image",     # fraction of joints not placed inside the reference image (2 % margin)
     "lidar_support",    # fraction of joints whose depth came from LiDAR points that agreed with the shape
-    "lidar_disagree",   # fraction of joints whose LiDAR depth disagreed with the shape (occluded / background)
+    "lidar_disagree",   # fraction of joints whose LiDAR depth lay in front of the shape (occluded)
     "log_sigma",        # log10 of the median posterior σ of the lifting (m)
     "log_reproj",       # log10 median reprojection distance, refined 3D vs 2D detection, per person height
     "log_reproj_p90",   # log10 of its 90th percentile over joints and cameras
@@ -198,17 +198,17 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
 #: fitted constants (see the module docstring); None: fall back to the mean joint confidence
 MODEL: dict | None = {
     "cues": list(ALL_CUES),
-    "mean": [0.88091, 0.09094, 0.0107, 0.37545, 0.03938, -0.84392, -1.86781, -1.46144, -1.32446, -0.6736,
-        -1.39812, -1.01075, 0.45533, 0.03142, 3.69158, 0.67101, -0.87662, -1.00947, 0.36857, 0.88004,
-        0.37394, -0.85249, -1.45866, -0.67997, -1.01863, -1.01909, 0.4538, 0.36461],
-    "scale": [0.07423, 0.09045, 0.02964, 0.30191, 0.05692, 0.60173, 0.56761, 0.52401, 0.60534, 0.59841, 0.61223,
-        0.36681, 0.21251, 0.16988, 0.88375, 0.46936, 0.59149, 0.66503, 0.29595, 0.07037, 0.29191, 0.58287,
-        0.50437, 0.55804, 0.63783, 0.36859, 0.20715, 0.2754],
-    "coef": [-0.30428, 0.04452, 0.23597, 0.0006, 0.00085, 0.2831, -0.15553, 1.04754, -0.0967, -0.0067, 0.47873,
-        0.74969, 0.0078, 0.28041, -0.19183, -0.1374, -0.21847, 0.25082, 0.65845, 0.16073, -1.10612, 0.92662,
-        1.6655, 0.14366, 0.39585, 0.65304, 0.84224, 0.25419],
-    "intercept": -0.9361,
-    "frames": 1064, "bad_frames": 334, "training_auroc": 0.993,
+    "mean": [0.88091, 0.09094, 0.0107, 0.3816, 0.03323, -0.84547, -1.86673, -1.46301, -1.32428, -0.67162,
+        -1.39516, -1.00632, 0.45533, 0.03142, 3.69172, 0.67101, -0.87453, -1.00548, 0.35819, 0.88004,
+        0.37972, -0.85413, -1.46052, -0.67923, -1.01647, -1.01448, 0.4538, 0.35449],
+    "scale": [0.07423, 0.09045, 0.02964, 0.30574, 0.05441, 0.60256, 0.56675, 0.52511, 0.60493, 0.59828, 0.61124,
+        0.36458, 0.21251, 0.16988, 0.88384, 0.46936, 0.5898, 0.66406, 0.28812, 0.07037, 0.29607, 0.58379,
+        0.50567, 0.55816, 0.637, 0.36652, 0.20715, 0.26819],
+    "coef": [-0.13266, 0.33204, 0.10301, -0.16861, 0.15326, 0.28559, -0.10338, 1.03735, -0.10511, -0.08069,
+        0.55566, 0.84586, 0.07051, 0.30528, -0.29357, -0.14811, -0.26873, 0.54263, 0.38406, 0.27419,
+        -0.79196, 0.80245, 1.68375, 0.0719, 0.55539, 0.8861, 0.6645, 0.22356],
+    "intercept": -1.05201,
+    "frames": 1064, "bad_frames": 329, "training_auroc": 0.995,
     # training sessions (calibration from the simulator's truth, MediaPipe): the compact rig's walk3 =
     # rfpose simulate --scenario walk --frames 100 --seed 3 --board awr1843boost, and S-N = rfpose simulate
     # --scenario S --frames 40 --seed N --board awr1843boost for walk-wave 11 and 14, random-poses 12, walk 13,
