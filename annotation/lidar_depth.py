@@ -192,8 +192,10 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     return depth, sigma, support, girth
 
 
-ARMS = [tuple(SK.joints.index(n) for n in seg) for seg in
-        (("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist"), ("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist"))]
+#: arm segments (from, to, length factor in the image: a forearm is extended by the hand, 40 %)
+ARMS = [(SK.joints.index(a), SK.joints.index(b), end) for a, b, end in
+        (("r_shoulder", "r_elbow", 1.0), ("r_elbow", "r_wrist", 1.4), ("l_shoulder", "l_elbow", 1.0),
+         ("l_elbow", "l_wrist", 1.4))]
 
 
 def hidden_by_arms(kp: np.ndarray, rel: np.ndarray, z_front: np.ndarray, f: float, radius_m: float = 0.06,
@@ -207,10 +209,9 @@ def hidden_by_arms(kp: np.ndarray, rel: np.ndarray, z_front: np.ndarray, f: floa
     out = np.zeros((T, J), bool)
     r_px = radius_m * f / np.where(np.isfinite(z_front), z_front, np.inf)
     for j in TORSO:
-        for a, b in ARMS:
+        for a, b, end in ARMS:
             if j in (a, b):
                 continue
-            end = 1.4 if b in (SK.joints.index("r_wrist"), SK.joints.index("l_wrist")) else 1.0
             A, B = kp[:, a], kp[:, a] + end * (kp[:, b] - kp[:, a])
             AB = B - A
             with np.errstate(invalid="ignore", divide="ignore"):
