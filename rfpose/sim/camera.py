@@ -219,22 +219,89 @@ def _face(prim, pts: np.ndarray, skin: np.ndarray, hair: tuple[int, int, int]) -
     return col
 
 
+@dataclass
+class RoomImage:
+    """What a fixed camera sees of the static room, per pixel (``H·W``): ray distance ``t`` (inf: nothing),
+    room primitive index ``idx`` (-1), unit normal ``nrm (H·W, 3)`` and shaded colour ``rgb (H·W, 3)``.
+    Computed once per camera and reused for every frame (:meth:`rfpose.sim.rig.SimulatedRig.render`)."""
+
+    t: np.ndarray
+    idx: np.ndarray
+    nrm: np.ndarray
+    rgb: np.ndarray
+
+
 def render(model: CameraModel, T_rig_cam: np.ndarray, room_prims, body_prims, palette: dict,
            person_palettes: list[dict], textures: dict | None = None,
-           light_dir=(0.3, 0.2, 0.93), ambient: float = 0.35) -> Rendered:
-    """Ray-cast one image. Body primitives are tested only for the pixels inside their bounding cone."""
+           light_dir=(0.3, 0.2, 0.93), ambient: float = 0.35, room: RoomImage | None = None) -> Rendered:
+    """Ray-cast one image. Body primitives are tested only for the pixels inside their bounding cone;
+    ``room`` (from :func:`render_room` with the same camera, room and light) skips casting the room again."""
     with single_blas_thread():
-        return _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, textures, light_dir, ambient)
+        if room is None:
+            room = _render_room(model, T_rig_cam, room_prims, palette, textures or {}, light_dir, ambient)
+        return _render(model, T_rig_cam, room, len(room_prims), body_prims, palette, person_palettes,
+                       textures or {}, light_dir, ambient)
 
 
-def _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, textures, light_dir, ambient):
-    textures = textures or {}
+def render_room(model: CameraModel, T_rig_cam: np.ndarray, room_prims, palette: dict, textures: dict | None = None,
+                light_dir=(0.3, 0.2, 0.93), ambient: float = 0.35) -> RoomImage:
+    """The static room as ``model`` at pose ``T_rig_cam`` sees it (see :class:`RoomImage`)."""
+    with single_blas_thread():
+        return _render_room(model, T_rig_cam, room_prims, palette, textures or {}, light_dir, ambient)
+
+
+def _shade(nrm: np.ndarray, d: np.ndarray, light_dir, ambient: float) -> np.ndarray:
+    L = np.asarray(light_dir, float)
+    L = L / np.linalg.norm(L)
+    # headlight term so surfaces facing the camera are never black
+    return ambient + 0.45 * np.clip(nrm @ L, 0, None) + 0.3 * np.clip(-np.einsum("ij,ij->i", nrm, d), 0, None)
+
+
+def _colour(rgb, sel, model, p, pts, shade, o, R, base, textures, hair=None) -> None:
+    """Write the shaded colour of primitive ``p`` into ``rgb[sel]`` (its hit points ``pts``)."""
+    col = np.broadcast_to(np.asarray(base, float), (len(sel), 3)).copy()
+    if hair is not None and p.kind == ELLIPSOID and p.material == SKIN:  # the only skin ellipsoid: a head
+        col = _face(p, pts, col, hair)
+    if p.kind == RECT and p.texture in textures:  # printed targets: the ChArUco board, the reflector's marker
+        rgb[sel] = _board_area_sampled(model, p, o, R, sel, textures[p.texture]) * (0.75 + 0.25 * shade[:, None])
+        return
+    if p.texture:
+        col = _texture(p.texture, p, pts, col, textures)
+    rgb[sel] = col * shade[:, None]
+
+
+def _by_primitive(idx: np.ndarray, first: int, count: int):
+    """``(i, pixels)`` for primitives ``first .. first+count-1`` that own at least one pixel of ``idx``."""
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(first, first + count + 1))
+    for k in range(count):
+        sel = order[bounds[k]:bounds[k + 1]]
+        if len(sel):
+            yield first + k, sel
+
+
+def _render_room(model, T_rig_cam, room_prims, palette, textures, light_dir, ambient) -> RoomImage:
+    R, o = T_rig_cam[:3, :3], T_rig_cam[:3, 3]
+    d = pixel_rays(model) @ R.T
+    t, idx, nrm = cast(list(room_prims), o, d)
+    hit = idx >= 0
+    pts = o + d * np.where(hit, t, 0)[:, None]
+    shade = _shade(nrm, d, light_dir, ambient)
+    rgb = np.zeros((len(d), 3))
+    for i, sel in _by_primitive(idx, 0, len(room_prims)):
+        p = room_prims[i]
+        _colour(rgb, sel, model, p, pts[sel], shade[sel], o, R, palette.get(p.material) or (128, 128, 128), textures)
+    rgb[~hit] = (20, 20, 25)
+    return RoomImage(t, idx, nrm, rgb)
+
+
+def _render(model, T_rig_cam, room: RoomImage, n_room: int, body_prims, palette, person_palettes, textures,
+            light_dir, ambient):
     d_c = pixel_rays(model)
     R, o = T_rig_cam[:3, :3], T_rig_cam[:3, 3]
     d = d_c @ R.T
     n_pix = len(d)
-    prim_of = list(room_prims) + list(body_prims)
-    rays: list = [None] * len(room_prims)
+    rays = []
     for p in body_prims:  # test a body segment only for the pixels inside its bounding cone
         cen = p.center if p.a is None else 0.5 * (p.a + p.b)
         if p.a is not None:
@@ -248,41 +315,26 @@ def _render(model, T_rig_cam, room_prims, body_prims, palette, person_palettes, 
             continue
         cos_lim = np.cos(min(np.pi / 2, np.arcsin(min(1.0, rad / dist)) + 0.01))
         rays.append(np.nonzero(d @ (v / dist) >= cos_lim)[0])
-    t, idx, nrm = cast(prim_of, o, d, rays=rays)
-    owners = np.array([p.owner for p in prim_of] + [-1])
+    t, idx, nrm = cast(list(body_prims), o, d, rays=rays, start=(room.t, room.idx, room.nrm), first_index=n_room)
+    owners = np.array([-1] * n_room + [p.owner for p in body_prims] + [-1])
     owner = owners[idx]
-    hit = idx >= 0
-    pts = o + d * np.where(hit, t, 0)[:, None]
-    rgb = np.zeros((n_pix, 3))
-    L = np.asarray(light_dir, float)
-    L = L / np.linalg.norm(L)
-    # headlight term so surfaces facing the camera are never black
-    shade = ambient + 0.45 * np.clip(nrm @ L, 0, None) + 0.3 * np.clip(-np.einsum("ij,ij->i", nrm, d), 0, None)
-    order = np.argsort(idx, kind="stable")
-    bounds = np.searchsorted(idx[order], np.arange(len(prim_of) + 1))
-    for i in range(len(prim_of)):
-        sel = order[bounds[i]:bounds[i + 1]]
-        if not len(sel):
-            continue
-        p = prim_of[i]
-        if p.owner >= 0:
-            base = np.array(person_palettes[p.owner][p.material], float)
-        else:
-            base = np.array(palette.get(p.material) or (128, 128, 128), float)
-        col = np.broadcast_to(base, (len(sel), 3)).copy()
-        if p.owner >= 0 and p.kind == ELLIPSOID and p.material == SKIN:  # the only skin ellipsoid: a head
-            col = _face(p, pts[sel], col, hair_rgb(person_palettes[p.owner]))
-        if p.kind == RECT and p.texture in textures:  # printed targets: the ChArUco board, the reflector's marker
-            col = _board_area_sampled(model, p, o, R, sel, textures[p.texture])
-            rgb[sel] = col * (0.75 + 0.25 * shade[sel, None])
-            continue
-        if p.texture:
-            col = _texture(p.texture, p, pts[sel], col, textures)
-        rgb[sel] = col * shade[sel, None]
-    rgb[~hit] = (20, 20, 25)
+    rgb = room.rgb.copy()
+    body = np.nonzero(idx >= n_room)[0]
+    if len(body):
+        pts = o + d[body] * t[body, None]
+        shade = _shade(nrm[body], d[body], light_dir, ambient)
+        for i, sub in _by_primitive(idx[body], n_room, len(body_prims)):
+            p = body_prims[i - n_room]
+            sel = body[sub]
+            if p.owner >= 0:
+                pal = person_palettes[p.owner]
+                _colour(rgb, sel, model, p, pts[sub], shade[sub], o, R, pal[p.material], textures, hair_rgb(pal))
+            else:
+                base = palette.get(p.material) or (128, 128, 128)
+                _colour(rgb, sel, model, p, pts[sub], shade[sub], o, R, base, textures)
     img = np.clip(rgb, 0, 255).astype(np.uint8).reshape(model.height, model.width, 3)
     return Rendered(img, owner.astype(np.int8).reshape(model.height, model.width),
-                    np.where(hit, t, np.inf).astype(np.float32).reshape(model.height, model.width))
+                    np.where(idx >= 0, t, np.inf).astype(np.float32).reshape(model.height, model.width))
 
 
 def charuco_texture(squares=(7, 5), square_m=0.08, marker_m=0.06, px_per_square=80) -> tuple[np.ndarray, object]:

@@ -142,23 +142,26 @@ def _rect(c, axes, half, o, d):
 
 
 def cast(prims: list[Primitive], o: np.ndarray, d: np.ndarray, skip: np.ndarray | None = None,
-         rays: list[np.ndarray | None] | None = None):
+         rays: list[np.ndarray | None] | None = None, start: tuple | None = None, first_index: int = 0):
     """Nearest hit over all primitives: ``(t (N,), index (N,) or -1, normal (N, 3))``.
 
     ``skip``: optional ``(N,)`` primitive index each ray ignores (its own surface). ``rays``: optional
-    per-primitive subsets of ray indices to test (culling); None tests all rays.
+    per-primitive subsets of ray indices to test (culling); None tests all rays. ``start``: optional
+    ``(t, index, normal)`` of hits already found (another cast over other primitives); a primitive replaces
+    one only if strictly nearer. Indices of ``prims`` are numbered from ``first_index``.
     """
     with single_blas_thread():
-        return _cast(prims, o, d, skip, rays)
+        return _cast(prims, o, d, skip, rays, start, first_index)
 
 
-def _cast(prims, o, d, skip, rays):
+def _cast(prims, o, d, skip, rays, start=None, first_index=0):
     n = len(d)
-    best_t = np.full(n, np.inf)
-    best_i = np.full(n, -1)
-    best_n = np.zeros((n, 3))
-    for i, p in enumerate(prims):
-        sel = None if rays is None else rays[i]
+    if start is None:
+        best_t, best_i, best_n = np.full(n, np.inf), np.full(n, -1), np.zeros((n, 3))
+    else:
+        best_t, best_i, best_n = (np.array(a, copy=True) for a in start)
+    for i, p in enumerate(prims, start=first_index):
+        sel = None if rays is None else rays[i - first_index]
         if sel is None:
             t, nrm = intersect(p, o, d)
             if skip is not None:

@@ -28,7 +28,7 @@ import numpy as np
 from rfpose.boards import Board
 from rfpose.radar_config import RadarParams, parse_cfg, validate_cfg
 from rfpose.sim.adc_layout import encode_for_board
-from rfpose.sim.camera import R_RIG_CAM_FORWARD, CameraModel, Rendered, charuco_texture, project, render
+from rfpose.sim.camera import R_RIG_CAM_FORWARD, CameraModel, Rendered, charuco_texture, project, render, render_room
 from rfpose.sim.geometry import segments_to_primitives
 from rfpose.sim.lidar import LidarModel, lidar_points
 from rfpose.sim.motion import Person
@@ -325,6 +325,7 @@ class SimulatedRig:
         r0 = radars[0]
         self.duration_s = self.num_frames * r0.params.frame_period_s
         self._textures = {}
+        self._room_images: dict = {}
         if world.room.charuco is not None:
             c = world.room.charuco
             self._textures["charuco"] = charuco_texture(c.get("squares", (7, 5)), c.get("square_m", 0.08),
@@ -362,8 +363,13 @@ class SimulatedRig:
         for p in self.world.people:
             b = p.body
             palettes.append({0: b.skin_rgb, 1: b.shirt_rgb, 2: b.trousers_rgb, 3: b.shoes_rgb})
+        room = self._room_images.get(sensor.name)
+        if room is None:  # the room and the camera stand still: cast them once
+            room = self._room_images[sensor.name] = render_room(sensor.model, sensor.T_rig_sensor,
+                                                                 self.world.room.primitives, MATERIAL_RGB,
+                                                                 self._textures)
         return render(sensor.model, sensor.T_rig_sensor, self.world.room.primitives, self.world.body_primitives(t)[0],
-                      MATERIAL_RGB, palettes, self._textures)
+                      MATERIAL_RGB, palettes, self._textures, room=room)
 
     def describe(self) -> dict:
         """What a user of the rig knows: sensors with their nominal geometry, the room kind, the people's

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rfpose.sim.camera import CameraModel, distort, project, undistort
+from rfpose.sim.camera import CameraModel, distort, pixel_rays, project, undistort
+from rfpose.sim.geometry import cast
 from rfpose.sim.lidar import LidarModel, scan_rays
 from rfpose.sim.scenarios import build_rig
 from rfpose.source import LIDAR_POINT_DTYPE
@@ -34,6 +35,22 @@ def test_silhouette_contains_projected_joints(scenario, seed, cam_name, i):
             assert inside.all(), (scenario, cam_name, i, np.nonzero(~inside))
             # the person is shaded, not flat: several distinct colours in the silhouette
             assert len(np.unique(r.image[r.mask == 0].reshape(-1, 3), axis=0)) > 20
+
+
+def test_cached_room_equals_one_cast_over_everything():
+    """Frames reuse the camera's room image and cast only the moving bodies on their bounding cones; the
+    result must be the nearest hit over every primitive, as one uncut cast finds it."""
+    rig = build_rig("two-people", seed=4, num_frames=5, board="awr1843boost", lidar=False, scene="cluttered")
+    sensor = rig.cameras[1]
+    model, T = sensor.model, sensor.T_rig_sensor
+    for t in (0.2, 0.7):
+        r = rig.render(sensor, t)
+        prims = rig.world.room.primitives + rig.world.body_primitives(t)[0]
+        depth, idx, _ = cast(prims, T[:3, 3], pixel_rays(model) @ T[:3, :3].T)
+        owner = np.array([p.owner for p in prims] + [-1])[idx]
+        assert np.array_equal(r.depth_m.ravel(), np.where(idx >= 0, depth, np.inf).astype(np.float32))
+        assert np.array_equal(r.mask.ravel(), owner) and {0, 1} <= set(np.unique(owner))
+    assert sensor.name in rig._room_images
 
 
 def test_distortion_round_trip_and_projection():
