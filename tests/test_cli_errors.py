@@ -80,6 +80,7 @@ BAD = [
     (["emulate", "uart", "--corrupt-rate", "nan"], "not a finite number"),
     (["simulate-dataset", "--out", "{d}/sd", "--subjects", "0"], "--subjects: 0 is outside"),
     (["simulate-dataset", "--out", "{d}/sd", "--subjects", "-1"], "--subjects: -1 is outside"),
+    (["simulate-dataset", "--out", "{d}/sd", "--train-takes", "3"], "--train-takes 3: preset sim-bench-v1 has 2"),
     (["simulate-dataset", "--out", "{d}/sd", "--scheduler", "tcp://127.0.0.1:{port}"], "no dask scheduler reachable"),
     (["simulate-dataset", "--out", "{d}/sd", "--scheduler", "tcp://nowhere"], "not synchronous, local or"),
     (["preprocess", "{d}/adir", "--out", "{d}/ds.zarr", "--scheduler", "127.0.0.1:{port}"], "no dask scheduler"),

@@ -27,6 +27,8 @@ def add_arguments(p) -> None:
     p.add_argument("--scenarios", help="comma-separated scenario subset (smoke runs; changes the preset)")
     p.add_argument("--test-takes", type=a.positive_int,
                    help="takes of every scenario per test subject (presets that have test_takes; smoke runs)")
+    p.add_argument("--train-takes", type=a.positive_int,
+                   help="takes of every scenario per training subject (at most the preset's; reduced runs)")
     p.add_argument("--workers", type=a.positive_int, default=1, help="sessions simulated at once (one process and core each)")
     p.add_argument("--scheduler", type=a.scheduler, default="synchronous",
                    help="dataset build: 'synchronous' (default), 'local' (dask LocalCluster) or a scheduler address")
@@ -63,6 +65,10 @@ def run(args) -> int:
         if not hasattr(preset, "test_takes"):
             raise ConfigError(f"--test-takes: preset {args.preset} has no test takes")
         preset = replace(preset, name=f"{preset.name}-k{args.test_takes}", test_takes=args.test_takes)
+    if args.train_takes:
+        if args.train_takes > preset.train_takes:
+            raise ConfigError(f"--train-takes {args.train_takes}: preset {args.preset} has {preset.train_takes}")
+        preset = replace(preset, name=f"{preset.name}-t{args.train_takes}", train_takes=args.train_takes)
     scheduler = None if args.scheduler == "local" else args.scheduler
     summary = build_preset(preset, args.out, scheduler=scheduler, workers=args.workers)
     print(json.dumps(summary))

@@ -49,7 +49,7 @@ def test_reduced_build_labels_sessions_with_rfpose_annotate(tiny_auto):
     poses = []
     for path in sorted((out / "sessions").glob("*.zarr")):
         r = open_session(path)
-        assert {"cam_left", "cam_right", "lidar"} <= set(r.streams)
+        assert set(r.streams) == {"radar", "cam_left", "lidar"}  # only the labels' camera is rendered
         assert r.attrs["config"]["simulator"]["rig_seed"] == preset.rig_seed  # one rig for every subject
         poses.append(np.asarray(r.stream("lidar").metadata["extrinsics"]))
         auto, gt = r.labels("auto"), r.labels("gt")
@@ -61,3 +61,7 @@ def test_reduced_build_labels_sessions_with_rfpose_annotate(tiny_auto):
     g = zarr.open_group(str(out / "dataset.zarr"), mode="r")
     assert g.attrs["config"]["preprocess"]["labels"] == "auto"
     assert g.attrs["preset"]["name"] == "tiny-auto"
+    twin = zarr.open_group(str(out / "dataset-gt.zarr"), mode="r")  # the truth-labelled twin, same sessions
+    assert twin.attrs["config"]["preprocess"]["labels"] == "gt"
+    assert [s["path"] for s in twin.attrs["sessions"]] == [s["path"] for s in g.attrs["sessions"]]
+    assert len(twin["split"]) >= len(g["split"]) and summary["extra_datasets"]["dataset-gt.zarr"]

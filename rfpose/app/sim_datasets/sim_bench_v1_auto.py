@@ -34,7 +34,8 @@ class AutoLabelledPreset(SimDatasetPreset):
     """every session is recorded on the simulator's rig of this seed (one rig, one calibration)"""
     detector: str = "mediapipe"
     cameras: tuple[str, ...] = ("cam_left",)
-    """cameras the labels are lifted from (with the LiDAR); all rendered cameras are recorded"""
+    """cameras the labels are lifted from (with the LiDAR); the only cameras the sessions record (the calibration
+    captures record all of the rig's)"""
     labels: str = "auto"
     calibration_walk_frames: int = 50
     """radar frames of the walking capture the clock offsets are calibrated from"""
@@ -78,13 +79,19 @@ class AutoLabelledPreset(SimDatasetPreset):
         out = Path(path).parent.parent  # OUT/sessions/NAME.zarr
         calib = self.calibrate_rig(out, cfg_text)
         simulate_session(path, scenario, self.frames_per_session, seed=seed, board=self.board, cfg_text=cfg_text,
-                         overwrite=True, scene=scene, motion_seed=motion_seed, rig_seed=self.rig_seed)
+                         overwrite=True, scene=scene, motion_seed=motion_seed, rig_seed=self.rig_seed,
+                         streams=("radar", "lidar", *self.cameras))
         apply_calibration(path, calib, source=str(self.calibration_path(out)))
         ann, _ = annotate_session(open_session(path), self.detector, list(self.cameras), True, progress=False)
         write_labels(path, self.labels, ann, force=True)
 
     def preprocess_config(self, subject_of_seed: dict[int, str]):
         return replace(super().preprocess_config(subject_of_seed), labels=self.labels)
+
+    def extra_datasets(self, subject_of_seed: dict[int, str]) -> dict:
+        """``dataset-gt.zarr``: the same sessions and frames' inputs with the simulator's truth as labels, the
+        twin a model trained on the ``auto`` labels is compared with (evaluation only)."""
+        return {"dataset-gt.zarr": super().preprocess_config(subject_of_seed)}
 
 
 PRESET = AutoLabelledPreset(
