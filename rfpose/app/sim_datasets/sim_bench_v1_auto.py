@@ -9,10 +9,13 @@ calibrate apply``), and ``rfpose annotate`` writes label set ``auto`` (detector 
 + LiDAR, default parameters). The dataset is built from ``auto`` (flagged frames skipped); the simulator's
 ``gt`` stays in the sessions for evaluation against the truth.
 
-Cost: rendering dominates — 2 cameras × 30 Hz × 4 s = 240 images per session (~0.3–1 s each on one core),
-plus the one-time calibration captures (~1900 images). The full preset (372 sessions) is ~90 000 images: hours
-of CPU; ``--subjects 3 --frames-per-session 2 --scenarios walk`` is the smoke run
-(tests/app/test_sim_bench_auto.py builds a reduced version with the groundtruth detector).
+``dataset-gt.zarr`` is its twin built from the same sessions with the simulator's truth as labels: a model
+trained on each, measured against the truth, says what the labels cost (docs/annotation.md).
+
+Cost per session: 120 images of ``cam_left`` (30 Hz × 4 s; the only camera recorded) rendered and passed
+through MediaPipe, plus the one-time calibration captures. ``--train-takes 1`` halves the training sessions;
+``--subjects 3 --frames-per-session 2 --scenarios walk`` is the smoke run (tests/app/test_sim_bench_auto.py
+builds a reduced version with the groundtruth detector).
 """
 
 from __future__ import annotations
