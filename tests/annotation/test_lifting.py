@@ -280,10 +280,10 @@ def test_least_squares_trajectory_is_the_penalised_solution():
 
 
 def test_landmark_correction_moves_blazepose_hips_onto_the_joint_centres():
-    """BlazePose's hips sit below the skeleton's hip centres (measured on the training session): the
-    correction moves them up the torso by the tabled fraction, recomputes the pelvis, leaves other
-    detectors alone."""
-    from rfpose.annotation.detectors import LANDMARK_SHIFT, correct_landmarks
+    """BlazePose's hips sit below the skeleton's hip centres and its shoulders inside the skeleton's
+    (measured on training sessions): the correction moves the hips up the torso by the tabled fraction,
+    recomputes the pelvis, spreads the shoulders about their midpoint, leaves other detectors alone."""
+    from rfpose.annotation.detectors import LANDMARK_SHIFT, LANDMARK_SPREAD, correct_landmarks
     from rfpose.skeletons import get_skeleton
 
     J = get_skeleton("rtpose15").joints
@@ -302,6 +302,9 @@ def test_landmark_correction_moves_blazepose_hips_onto_the_joint_centres():
     ankle = LANDMARK_SHIFT["blazepose33"]["l_ankle"][2]
     np.testing.assert_allclose(out[J.index("l_ankle")], (0.0, 200.0 - ankle * 100.0))  # further down the shank
     assert out[J.index("l_elbow"), 1] > 40.0
+    spread = LANDMARK_SPREAD["blazepose33"][("l_shoulder", "r_shoulder")]
+    np.testing.assert_allclose(out[[J.index("r_shoulder"), J.index("l_shoulder")]], [(-20 * spread, 0), (20 * spread, 0)])
+    np.testing.assert_array_equal(out[J.index("thorax")], (0.0, 0.0))  # the pair's midpoint stays
     np.testing.assert_array_equal(correct_landmarks(kp, "rtpose15"), kp)
 
 
