@@ -2,6 +2,7 @@
 
   python -m rfpose.app.annotation_eval SESSION.zarr... [--detector mediapipe] [--modes mono,stereo,fused]
          [--json] [--out RESULT.json]
+  python -m rfpose.app.annotation_eval SESSION.zarr... --stored auto [--out RESULT.json]
 
 For every session and mode (``mono``: first camera + LiDAR; ``stereo``: all cameras, no LiDAR; ``fused``:
 all cameras + LiDAR) the stage runs as ``rfpose annotate`` does (cached detections) and is scored at the
@@ -18,6 +19,10 @@ radar frames against label set ``gt``:
 ``--param NAME=VALUE`` (repeatable) overrides one :class:`~rfpose.annotation.pipeline.AnnotateParams` field,
 ``lidar.NAME`` one of its LiDAR depth settings (e.g. ``--param lidar.sigma_lidar_m=0.06``): how settings are
 chosen on training sessions.
+
+``--stored NAME`` scores a label set already in the sessions instead (``rfpose annotate``'s output as written,
+e.g. a dataset preset's ``auto``): per session the radar frames, the unflagged complete labels and their
+MPJPE / pelvis error, and the label-weighted means over all sessions (``pooled``).
 
 ``--breakdown CAMERA`` adds where one camera + LiDAR's error comes from, per joint (``breakdown``): the label
 error with the detector and with exact 2D (``groundtruth``: what the LiDAR depth, the surface offsets and
@@ -143,6 +148,33 @@ def evaluate_session(path: str, detector: str = "mediapipe", modes=("mono", "ste
     return out
 
 
+def score_stored(path: str, labels: str = "auto") -> dict:
+    """A stored label set against ``gt`` over its unflagged complete entries (see the module docstring)."""
+    from rfpose.session import open_session
+
+    reader = open_session(path)
+    ann, gt = reader.labels(labels), reader.labels("gt")
+    row = {int(f): i for i, f in enumerate(gt.frame_index)}
+    flags = np.asarray(ann.attrs.get("flags", np.zeros(len(ann.frame_index))))
+    keep = [n for n, f in enumerate(ann.frame_index)
+            if int(f) in row and flags[n] == 0 and np.isfinite(ann.joints[n, 0]).all()]
+    err = np.linalg.norm(ann.joints[keep, 0] - gt.joints[[row[int(ann.frame_index[n])] for n in keep], 0], axis=-1)
+    return {"radar_frames": len(gt.frame_index), "labelled": len(keep),
+            "mpjpe_mm": float(err.mean()) * 1000 if keep else None,
+            "pelvis_mm": float(err[:, 0].mean()) * 1000 if keep else None}
+
+
+def pooled(scores: dict) -> dict:
+    """Label-weighted means of :func:`score_stored` results over sessions."""
+    done = [v for v in scores.values() if v["labelled"]]
+    n = sum(v["labelled"] for v in done)
+    frames = sum(v["radar_frames"] for v in scores.values())
+    return {"sessions": len(scores), "radar_frames": frames, "labelled": n,
+            "labelled_share": n / frames if frames else None,
+            "mpjpe_mm": sum(v["mpjpe_mm"] * v["labelled"] for v in done) / n if n else None,
+            "pelvis_mm": sum(v["pelvis_mm"] * v["labelled"] for v in done) / n if n else None}
+
+
 def error_breakdown(path: str, camera: str, detector: str = "mediapipe",
                     params: AnnotateParams = AnnotateParams()) -> dict:
     """Per-joint error terms of one camera + LiDAR (see the module docstring); evaluation only."""
@@ -188,12 +220,17 @@ def main(argv=None) -> int:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="override an AnnotateParams field (lidar.NAME for the LiDAR depth's); repeatable")
     p.add_argument("--breakdown", metavar="CAMERA", help="also the per-joint error terms of CAMERA + LiDAR")
+    p.add_argument("--stored", metavar="LABELS", help="score this stored label set instead of annotating again")
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
     params = params_from(a.param, smoothing=a.smoothing)
-    result = {s: evaluate_session(s, a.detector, [m for m in a.modes.split(",") if m], params) for s in a.sessions}
-    if a.breakdown:
+    if a.stored:
+        scores = {s: score_stored(s, a.stored) for s in a.sessions}
+        result = {"pooled": pooled(scores), "sessions": scores}
+    else:
+        result = {s: evaluate_session(s, a.detector, [m for m in a.modes.split(",") if m], params) for s in a.sessions}
+    if a.breakdown and not a.stored:
         for s in a.sessions:
             result[s]["breakdown"] = error_breakdown(s, a.breakdown, a.detector, params)
     text = json.dumps(result, indent=1)

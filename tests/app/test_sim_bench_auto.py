@@ -64,4 +64,27 @@ def test_reduced_build_labels_sessions_with_rfpose_annotate(tiny_auto):
     twin = zarr.open_group(str(out / "dataset-gt.zarr"), mode="r")  # the truth-labelled twin, same sessions
     assert twin.attrs["config"]["preprocess"]["labels"] == "gt"
     assert [s["path"] for s in twin.attrs["sessions"]] == [s["path"] for s in g.attrs["sessions"]]
-    assert len(twin["split"]) >= len(g["split"]) and summary["extra_datasets"]["dataset-gt.zarr"]
+    assert twin["split"].shape[0] >= g["split"].shape[0] and summary["extra_datasets"]["dataset-gt.zarr"]
+
+
+def test_stored_labels_scored_against_the_truth(tiny_auto, tmp_path):
+    """``annotation_eval --stored auto`` scores the label sets as written, without annotating again."""
+    import json
+
+    from rfpose.app.annotation_eval import main
+
+    out, _, _ = tiny_auto
+    sessions = sorted(str(p) for p in (out / "sessions").glob("*.zarr"))
+    assert main([*sessions, "--stored", "auto", "--out", str(tmp_path / "s.json")]) == 0
+    result = json.loads((tmp_path / "s.json").read_text())
+    errors = []
+    for path in sessions:
+        r = open_session(path)
+        auto, gt = r.labels("auto"), r.labels("gt")
+        ok = (np.asarray(auto.attrs["flags"]) == 0) & np.isfinite(auto.joints[:, 0]).all(axis=(1, 2))
+        e = np.linalg.norm(auto.joints[ok, 0] - gt.joints[auto.frame_index[ok], 0], axis=-1)
+        assert result["sessions"][path]["labelled"] == ok.sum()
+        assert result["sessions"][path]["mpjpe_mm"] == pytest.approx(e.mean() * 1000)
+        errors.append(e)
+    assert result["pooled"]["mpjpe_mm"] == pytest.approx(np.concatenate(errors).mean() * 1000)
+    assert result["pooled"]["labelled"] == sum(len(e) for e in errors)
