@@ -20,8 +20,8 @@ Method (for one camera frame at time t on the radar clock):
    to the pelvis, its tilt corrected by a per-session fit and anchored in depth on the LiDAR-supported torso
    joints (:func:`shape_depths`); a joint's LiDAR depth is kept unless it lies more than ``occlusion_m`` in
    front of the shape (then the LiDAR saw what hides the joint, e.g. the torso in front of the far arm) or an
-   arm covers the torso joint in front of it (:func:`hidden_by_arms`), and the shape's depth is used elsewhere. Without a shape: LiDAR depth where there is one, the person's
-   depth with a wide σ elsewhere.
+   arm covers the torso joint in front of it (:func:`hidden_by_arms`), and the shape's depth is used
+   elsewhere. Without a shape: LiDAR depth where there is one, the person's depth with a wide σ elsewhere.
 
 Returns camera-frame depths and σ for :func:`rfpose.annotation.lift.lift`.
 """

@@ -133,13 +133,11 @@ def plan_session(path: str, cfg: PreprocessConfig) -> _SessionPlan:
     else:
         li, gap = _nearest(np.asarray(labels.timestamp_ns, np.int64), ts)
         keep &= gap <= half
-        flags = labels.attrs.get("flags")
-        if flags is not None and not cfg.include_flagged:
-            flags = np.asarray(flags, np.int64)
-            if flags.shape != (len(labels),):
-                raise FormatError(f"{path}/labels/{cfg.labels}: attrs flags has {flags.shape[0]} values for "
-                                  f"{len(labels)} entries")
-            keep &= flags[li] == 0
+        if not cfg.include_flagged:
+            try:
+                keep &= labels.flags()[li] == 0
+            except FormatError as e:
+                raise FormatError(f"{path}: {e}") from None
     vert = None
     if cfg.format == "hupr":
         vs = r.stream(cfg.vert_stream)

@@ -714,3 +714,17 @@ def test_add_label_set_to_a_closed_session(tmp_path):
         add_label_set(path, "matched", "rtpose15", [1], np.zeros((1, 1, 15, 3)))
     with pytest.raises(ShapeError, match="timestamps"):
         add_label_set(path, "bad", "rtpose15", [1, 2], np.zeros((1, 1, 15, 3)))
+
+
+def test_label_flags_default_to_usable_and_must_match_the_entries():
+    from rfpose.session.reader import LabelSet
+
+    def labels(attrs):
+        n = 3
+        return LabelSet("auto", "rtpose15", 3, 1, 15, {}, attrs, np.zeros((n, 1, 15, 3)), np.ones((n, 1, 15)),
+                        np.arange(n), np.arange(n))
+
+    assert labels({}).flags().tolist() == [0, 0, 0]
+    assert labels({"flags": [0, 1, 4]}).flags().tolist() == [0, 1, 4]
+    with pytest.raises(FormatError, match="label set auto: attrs flags has 2 values for 3 entries"):
+        labels({"flags": [0, 1]}).flags()

@@ -155,7 +155,7 @@ def score_stored(path: str, labels: str = "auto") -> dict:
     reader = open_session(path)
     ann, gt = reader.labels(labels), reader.labels("gt")
     row = {int(f): i for i, f in enumerate(gt.frame_index)}
-    flags = np.asarray(ann.attrs.get("flags", np.zeros(len(ann.frame_index))))
+    flags = ann.flags()
     keep = [n for n, f in enumerate(ann.frame_index)
             if int(f) in row and flags[n] == 0 and np.isfinite(ann.joints[n, 0]).all()]
     err = np.linalg.norm(ann.joints[keep, 0] - gt.joints[[row[int(ann.frame_index[n])] for n in keep], 0], axis=-1)

@@ -390,6 +390,14 @@ class LabelSet:
     def indices_between(self, t0_ns: int, t1_ns: int) -> np.ndarray:
         return indices_between(self.timestamp_ns, t0_ns, t1_ns)
 
+    def flags(self) -> np.ndarray:
+        """(N,) int64 per-entry flags an annotation wrote in attrs ``flags`` (0: usable; zeros where none were
+        written); :class:`FormatError` if their count does not match the entries."""
+        flags = np.asarray(self.attrs.get("flags", np.zeros(len(self))), np.int64)
+        if flags.shape != (len(self),):
+            raise FormatError(f"label set {self.name}: attrs flags has {flags.size} values for {len(self)} entries")
+        return flags
+
 
 class SessionReader:
     """Open a session for reading. ``streams``/``label_sets`` list what the commit marker publishes."""
