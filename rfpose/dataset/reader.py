@@ -2,7 +2,7 @@
 
 The zarr group is opened lazily (a reader pickled into a DataLoader worker reopens it there: zarr handles
 are not shared across processes); only the small bookkeeping arrays are read up front. Temporal windows
-of T frames are formed from consecutive samples of the same session, clamped at the session's edges
+of T frames are formed from the frames of the same session, a missing frame replaced by its neighbour
 (:func:`session_windows`).
 """
 
@@ -47,24 +47,30 @@ def dataset_spec(group, path: str | Path = "dataset") -> InputSpec:
 
 def session_windows(session_index: np.ndarray, frame_index: np.ndarray, frames: int,
                     target: int | None = None) -> np.ndarray:
-    """(N, frames) sample indices of each sample's temporal window within its session, edge-clamped;
-    the sample itself sits at position ``target`` of its window (default ``frames // 2``; ``frames - 1``
-    is causal: the sample and the ``frames - 1`` before it, oldest first)."""
+    """(N, frames) sample indices of each sample's temporal window within its session: the samples of frames
+    ``f - target … f - target + frames - 1`` of the sample's own session (its ``frame_index`` f), the sample
+    itself at position ``target`` (default ``frames // 2``; ``frames - 1`` is causal: the sample and the
+    ``frames - 1`` before it, oldest first). A frame the dataset lacks (before the session's first or after
+    its last frame, or a frame preprocess skipped, e.g. a flagged label) is replaced by its neighbour on the
+    target's side, so a window never holds a frame from further away in time than the one it stands for."""
+    session_index = np.asarray(session_index, np.int64)
+    frame_index = np.asarray(frame_index, np.int64)
     n = len(session_index)
-    order = np.lexsort((frame_index, session_index))
-    pos = np.empty(n, dtype=np.int64)
-    start = np.empty(n, dtype=np.int64)
-    length = np.empty(n, dtype=np.int64)
-    sess_sorted = session_index[order]
-    bounds = np.flatnonzero(np.diff(sess_sorted)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, n]):
-        idx = order[lo:hi]
-        pos[idx] = np.arange(hi - lo)
-        start[idx] = lo
-        length[idx] = hi - lo
-    offs = np.arange(frames) - (frames // 2 if target is None else target)
-    p = np.clip(pos[:, None] + offs[None, :], 0, length[:, None] - 1)
-    return order[start[:, None] + p]
+    t = frames // 2 if target is None else target
+    out = np.empty((n, frames), dtype=np.int64)
+    if n == 0:
+        return out
+    span = int(frame_index.max() - frame_index.min()) + frames + 1
+    key = session_index * span + (frame_index - frame_index.min())
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    out[:, t] = np.arange(n)
+    for o in list(range(t - 1, -1, -1)) + list(range(t + 1, frames)):
+        want = key + (o - t)
+        pos = np.clip(np.searchsorted(sorted_key, want), 0, n - 1)
+        found = sorted_key[pos] == want  # same session: a frame offset never reaches the next session's keys
+        out[:, o] = np.where(found, order[pos], out[:, o + 1 if o < t else o - 1])
+    return out
 
 
 def available_memory_bytes() -> int | None:

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rfpose.errors import ConfigError, FormatError
 from rfpose.models import SpecMismatchError, create_model
@@ -85,6 +87,39 @@ def test_session_windows_clamp_at_edges_and_never_cross_sessions():
     assert w[3].tolist() == [3, 3, 3, 4]
     causal = session_windows(sess, frame, 3, target=2)  # offsets -2..0
     assert causal[5].tolist() == [1, 2, 5] and causal[1].tolist() == [0, 0, 1] and causal[4].tolist() == [3, 3, 4]
+
+
+def test_session_windows_never_step_over_a_missing_frame():
+    # preprocess skipped frame 2 (a flagged label): frame 3's previous frame is not frame 1
+    sess = np.zeros(5, int)
+    frame = np.array([0, 1, 3, 4, 5])
+    causal = session_windows(sess, frame, 2, target=1)
+    assert causal[2].tolist() == [2, 2] and causal[3].tolist() == [2, 3]
+    centred = session_windows(sess, frame, 5)  # offsets -2..+2: the missing frame takes its neighbour nearer the target
+    assert centred[1].tolist() == [0, 0, 1, 1, 2] and centred[2].tolist() == [1, 2, 2, 3, 4]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 12)), min_size=1, max_size=40, unique=True),
+       st.integers(1, 6), st.data())
+def test_session_windows_hold_the_nearest_existing_frame(rows, frames, data):
+    """Every window entry is of the sample's session and is the frame asked for, or, where that frame is
+    missing, the entry next to it on the target's side; contiguous frames give the edge-clamped window."""
+    target = data.draw(st.integers(0, frames - 1))
+    sess, frame = (np.array(c) for c in zip(*rows))
+    w = session_windows(sess, frame, frames, target)
+    have = {(s, f): i for i, (s, f) in enumerate(rows)}
+    for i, (s, f) in enumerate(rows):
+        for o in range(frames):
+            want = f + o - target
+            if (s, want) in have:
+                assert w[i, o] == have[(s, want)]
+            else:
+                assert w[i, o] == w[i, o + 1 if o < target else o - 1]
+        first, last = min(g for t, g in rows if t == s), max(g for t, g in rows if t == s)
+        if all((s, g) in have for g in range(first, last + 1)):  # contiguous: the old edge clamping
+            clamped = np.clip(np.arange(frames) + f - target, first, last)
+            assert [rows[j][1] for j in w[i]] == clamped.tolist()
 
 
 def test_dataset_reader_windows_and_shapes(hupr_dataset):
