@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import tempfile
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -29,11 +32,43 @@ INSTALL_HINT = ("the mediapipe detector needs MediaPipe 0.10.21 (the last releas
                 "(or `make mediapipe`); docs/annotation.md says what that installs")
 
 
+#: lines MediaPipe 0.10.21 prints to stderr that say nothing to a user: protobuf 6 lacks a method its C++
+#: binding probes for at import (detections are unaffected, tests/annotation/test_mediapipe.py), and TensorFlow
+#: Lite's start-up notes when the first image runs
+HARMLESS_STDERR = ("'MessageFactory' object has no attribute 'GetPrototype'",
+                   "Created TensorFlow Lite XNNPACK delegate",
+                   "All log messages before absl::InitializeLog() is called",
+                   "inference_feedback_manager.cc")
+
+
+@contextmanager
+def _without_harmless_stderr():
+    """Route file descriptor 2 (C++ and Python writes alike) to a temporary file for the block, then pass on
+    every line but :data:`HARMLESS_STDERR`'s."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [ln for ln in tmp.read().decode(errors="replace").splitlines(keepends=True)
+                    if not any(h in ln for h in HARMLESS_STDERR)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 def import_mediapipe_pose():
     """``mediapipe.solutions.pose``, or an :class:`RfposeError` saying what to install."""
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logs INFO lines to stderr otherwise
     try:
-        import mediapipe as mp
+        with _without_harmless_stderr():
+            import mediapipe as mp
     except ImportError as e:
         raise RfposeError(f"{INSTALL_HINT} [{type(e).__name__}: {e}]") from e
     version = getattr(mp, "__version__", "?")
@@ -68,22 +103,35 @@ class MediaPipePoseDetector:
         self.options = {"tracking": bool(tracking), "min_detection_confidence": float(min_detection_confidence),
                         "min_tracking_confidence": float(min_tracking_confidence),
                         "segmentation": bool(segmentation), "smooth_landmarks": bool(smooth_landmarks)}
-        try:
-            self._pose = pose.Pose(static_image_mode=not tracking, model_complexity=self.model_complexity,
-                                   smooth_landmarks=smooth_landmarks, enable_segmentation=segmentation,
-                                   min_detection_confidence=min_detection_confidence,
-                                   min_tracking_confidence=min_tracking_confidence)
-        except Exception as e:  # a broken install shows up here (missing .tflite, protobuf clash)
-            raise RfposeError(f"mediapipe {self.version}: could not load the BlazePose full model "
-                              f"({type(e).__name__}: {e}); {INSTALL_HINT}") from e
+        self._pose_module, self._pose, self._closed = pose, None, False
+
+    def _graph(self):
+        """The BlazePose graph, built on first use: a session whose detections are all cached never loads it
+        (and prints none of TensorFlow Lite's start-up lines)."""
+        if self._closed:
+            raise RfposeError("mediapipe detector: used after close()")
+        if self._pose is None:
+            o = self.options
+            try:
+                self._pose = self._pose_module.Pose(
+                    static_image_mode=not o["tracking"], model_complexity=self.model_complexity,
+                    smooth_landmarks=o["smooth_landmarks"], enable_segmentation=o["segmentation"],
+                    min_detection_confidence=o["min_detection_confidence"],
+                    min_tracking_confidence=o["min_tracking_confidence"])
+            except Exception as e:  # a broken install shows up here (missing .tflite, protobuf clash)
+                raise RfposeError(f"mediapipe {self.version}: could not load the BlazePose full model "
+                                  f"({type(e).__name__}: {e}); {INSTALL_HINT}") from e
+        return self._pose
 
     def detect(self, image: np.ndarray, index: int | None = None) -> Detection2D:
         """Pose of the (one) person in an ``(H, W, 3)`` uint8 RGB image; no person → zero people."""
-        if self._pose is None:
-            raise RfposeError("mediapipe detector: used after close()")
         img = check_image(image, "mediapipe detector")
         h, w = img.shape[:2]
-        res = self._pose.process(img)
+        if self._pose is None:
+            with _without_harmless_stderr():
+                res = self._graph().process(img)
+        else:
+            res = self._pose.process(img)
         if res.pose_landmarks is None:
             return Detection2D.empty(self.skeleton)
         lm = res.pose_landmarks.landmark
@@ -102,6 +150,7 @@ class MediaPipePoseDetector:
         if self._pose is not None:
             self._pose.close()
             self._pose = None
+        self._closed = True
 
     def __enter__(self) -> "MediaPipePoseDetector":
         return self

@@ -15,6 +15,7 @@ pytest.importorskip("mediapipe")
 
 from rfpose.annotation.detectors import Detection2D, create_detector  # noqa: E402
 from rfpose.annotation.simeval import BODY_JOINTS, SimCase, _rig, evaluate_case  # noqa: E402
+from rfpose.errors import RfposeError  # noqa: E402
 
 MAX_FRAME_MEDIAN_PX = 12.0
 
@@ -56,6 +57,7 @@ def test_mediapipe_native_output_and_segmentation():
     rendered = src.render(case.frame)
     with MediaPipePoseDetector(segmentation=True) as det:
         assert det.describe()["model_complexity"] == 1
+        assert det._pose is None  # the graph loads on the first image, so fully cached sessions never load it
         d = det.detect(rendered.image)
         assert d.skeleton == "blazepose33" and d.keypoints_px.shape == (1, 33, 2)
         assert ((d.confidence >= 0) & (d.confidence <= 1)).all() and d.confidence[0, 11:13].min() > 0.5
@@ -68,3 +70,5 @@ def test_mediapipe_native_output_and_segmentation():
             assert d.to(skeleton).keypoints_px.shape == (1, n, 2)
         empty = det.detect(np.full((480, 640, 3), 120, np.uint8))  # a plain grey image: nobody
         assert empty.num_people == 0
+    with pytest.raises(RfposeError, match="after close"):
+        det.detect(rendered.image)
