@@ -198,23 +198,25 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50)
 #: fitted constants (see the module docstring); None: fall back to the mean joint confidence
 MODEL: dict | None = {
     "cues": list(ALL_CUES),
-    "mean": [0.88091, 0.09094, 0.01075, 0.36987, 0.04657, -0.84109, -1.86978, -1.46658, -1.32812, -0.68724,
-        -1.39866, -1.01381, 0.51452, 0.03142, 3.69129, 0.67101, -0.89431, -1.0137, 0.37358, 0.88004, 0.36696,
-        -0.84936, -1.4613, -0.69541, -1.02384, -1.02151, 0.51279, 0.3714],
-    "scale": [0.07423, 0.09045, 0.02985, 0.29568, 0.06541, 0.60019, 0.56313, 0.52239, 0.59698, 0.60361,
-        0.61139, 0.3665, 0.24014, 0.16988, 0.88448, 0.46936, 0.58319, 0.6666, 0.29867, 0.07037, 0.28693,
-        0.58119, 0.50259, 0.56503, 0.63845, 0.36851, 0.23408, 0.28016],
-    "coef": [0.14056, 0.21617, -0.07497, -0.28655, -0.10405, 0.72207, 0.05621, 1.03003, -0.13969, 0.22351,
-        0.2637, 1.22516, 0.06524, 0.23746, -0.43598, -0.03322, -0.1842, 0.47472, 0.24189, -0.12486, -0.4617,
-        0.53278, 1.41932, 0.36106, 0.36336, 1.0896, 0.53397, 0.38866],
-    "intercept": -1.47254,
-    "frames": 1064, "bad_frames": 320, "training_auroc": 0.996,
-    # training sessions (calibration from the simulator's truth, MediaPipe): the compact rig's walk3 =
-    # rfpose simulate --scenario walk --frames 100 --seed 3 --board awr1843boost, and S-N = rfpose simulate
-    # --scenario S --frames 40 --seed N --board awr1843boost for walk-wave 11 and 14, random-poses 12, walk 13,
-    # two-people 15; the wide rig's wide-walk-N = the same walk with --rig-seed 500 --stereo-baseline 1.2 for
-    # seeds 211 and 212 (docs/annotation.md)
+    "mean": [0.88732, 0.08374, 0.02067, 0.50176, 0.06309, -1.0916, -2.11612, -1.6716, -1.57037, -0.92947, -1.61382,
+        -1.096, 0.55514, 0.02512, 3.59424, 0.18311, -1.1135, -1.23095, 0.54507, 0.88316, 0.49652, -1.10421,
+        -1.67671, -0.93675, -1.23759, -1.10776, 0.55349, 0.5422],
+    "scale": [0.08095, 0.09572, 0.06059, 0.22598, 0.07927, 0.36937, 0.40125, 0.41473, 0.41404, 0.43339, 0.39918, 0.24543,
+        0.24608, 0.15452, 0.85063, 0.3866, 0.43122, 0.4354, 0.24075, 0.08733, 0.21082, 0.36225, 0.38837, 0.38685,
+        0.40542, 0.25132, 0.24124, 0.21328],
+    "coef": [0.41891, -0.1062, 0.16275, 0.02651, 0.04096, 0.27226, -0.06658, 0.14987, -0.11099, -0.39225, 0.25663,
+        0.84385, 0.0022, 0.33468, -0.32582, -0.80099, 0.09254, 0.39199, 0.039, -0.48247, -1.14647, 0.25869, 0.51434,
+        0.81592, 0.15031, 0.06303, 0.43526, 0.97512],
+    "intercept": -0.64271,
+    "frames": 3899, "bad_frames": 1097, "training_auroc": 0.92,
+    # training sessions (MediaPipe): the compact rig's walk3 = rfpose simulate --scenario walk --frames 100 --seed 3
+    # --board awr1843boost, and S-N = rfpose simulate --scenario S --frames 40 --seed N --board awr1843boost for
+    # walk-wave 11 and 14, random-poses 12, walk 13, two-people 15; the wide rig's wide-walk-N = the same walk with
+    # --rig-seed 500 --stereo-baseline 1.2 for seeds 211 and 212 (these eight calibrated from the simulator's
+    # truth, docs/annotation.md); and the 168 sessions of sim-bench-v1-auto's training subjects (bench = rfpose
+    # simulate-dataset --preset sim-bench-v1-auto --out bench --train-takes 1; calibrated by rfpose calibrate)
     "fitted_by": ("python -m rfpose.app.annotation_quality fit walk3.zarr walk-wave-11.zarr random-poses-12.zarr "
                   "walk-13.zarr walk-wave-14.zarr two-people-15.zarr wide-walk-211.zarr wide-walk-212.zarr "
+                  "bench/sessions/seed{1,2,3,4,5,6,7,11,12,13,14,15,16,17}-*.zarr "
                   "--modes mono,fused,stereo --l2 3.0"),
 }
