@@ -78,15 +78,19 @@ def rotate_voxels_yaw(x: torch.Tensor, joints: torch.Tensor, grid: VoxelGrid, an
 
 
 def augment_voxels(x, joints, grid: VoxelGrid, perm, cfg: AugmentConfig, rng: np.random.Generator):
+    """→ (x, joints, order): ``order`` (J,) is the joint permutation applied (``perm`` if mirrored, else the
+    identity), for per-joint values that travel with the joints (their label confidence)."""
+    order = np.arange(joints.shape[-2])
     if not cfg.enabled:
-        return x, joints
+        return x, joints, order
     if rng.random() < cfg.flip_prob:
         x, joints = flip_voxels_y(x, joints, grid, perm)
+        order = np.asarray(perm)
     if cfg.max_yaw_deg > 0 and rng.random() < cfg.rotate_prob:
         x, joints = rotate_voxels_yaw(x, joints, grid, math.radians(rng.uniform(-cfg.max_yaw_deg, cfg.max_yaw_deg)))
     if cfg.jitter_std > 0:
         x = x * float(np.exp(rng.normal(0.0, cfg.jitter_std)))
-    return x, joints
+    return x, joints, order
 
 
 # ---------------------------------------------------------------- HuPR maps
@@ -112,14 +116,17 @@ def shift_azimuth(x_hori, joints_2d, bins: int, stride_px: float):
 
 
 def augment_hupr(x_hori, x_vert, joints_2d, perm, stride_px, cfg: AugmentConfig, rng: np.random.Generator):
+    """→ (x_hori, x_vert, joints_2d, order), ``order`` as :func:`augment_voxels`'s."""
+    order = np.arange(joints_2d.shape[-2])
     if not cfg.enabled:
-        return x_hori, x_vert, joints_2d
+        return x_hori, x_vert, joints_2d, order
     if rng.random() < cfg.flip_prob:
         x_hori, x_vert, joints_2d = flip_hupr(x_hori, x_vert, joints_2d, perm, stride_px)
+        order = np.asarray(perm)
     if cfg.max_azimuth_shift_bins > 0:
         k = int(rng.integers(-cfg.max_azimuth_shift_bins, cfg.max_azimuth_shift_bins + 1))
         x_hori, joints_2d = shift_azimuth(x_hori, joints_2d, k, stride_px)
     if cfg.jitter_std > 0:
         g = float(np.exp(rng.normal(0.0, cfg.jitter_std)))
         x_hori, x_vert = x_hori * g, x_vert * g
-    return x_hori, x_vert, joints_2d
+    return x_hori, x_vert, joints_2d, order

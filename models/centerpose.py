@@ -128,18 +128,23 @@ def gather_at(features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 OFFSET_UNITS = ("voxel", "isotropic")
 
 
-def offset_l1_loss(pred_offsets: torch.Tensor, targets: dict, axis_scale: torch.Tensor | None = None) -> torch.Tensor:
+def offset_l1_loss(pred_offsets: torch.Tensor, targets: dict, axis_scale: torch.Tensor | None = None,
+                   joint_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Σ over the 3J offset channels of the weighted mean L1 error over the supervised voxels (with
     ``offset_radius`` 0: the mean over labelled people at their root voxel, as RT-Pose).
 
-    ``axis_scale`` (3,) multiplies the (x, y, z) errors, which are in output voxels; ``None`` keeps voxels."""
+    ``axis_scale`` (3,) multiplies the (x, y, z) errors, which are in output voxels; ``None`` keeps voxels.
+    ``joint_weight`` (B, P, J) ≥ 0 weighs each person's joints (e.g. the labels' confidence); every channel
+    stays a weighted mean, so it moves weight between samples of a joint, not between joints."""
     B, P, K = targets["offset_index"].shape
     pred = gather_at(pred_offsets, targets["offset_index"].reshape(B, P * K)).reshape(B, P, K, -1)
     weight = targets["offset_weight"][..., None]
+    if joint_weight is not None:
+        weight = weight * torch.nan_to_num(joint_weight).clamp(min=0).repeat_interleave(3, dim=-1)[:, :, None]
     err = (pred - targets["offset_targets"]).abs() * weight
     if axis_scale is not None:
         err = err * axis_scale.repeat(err.shape[-1] // 3)
-    per_channel = err.sum(dim=(0, 1, 2)) / (weight.sum() + 1e-4)
+    per_channel = err.sum(dim=(0, 1, 2)) / (weight.expand_as(err).sum(dim=(0, 1, 2)) + 1e-4)
     return per_channel.sum()
 
 
@@ -161,14 +166,15 @@ def offset_axis_scale(grid: VoxelGrid, units: str, device=None) -> torch.Tensor 
 
 def centerpose_loss(outputs: dict, joints: torch.Tensor, grid: VoxelGrid, root: int = 0,
                     offset_weight: float = 0.5, offset_units: str = "voxel",
-                    offset_radius: int = 0) -> tuple[torch.Tensor, dict]:
+                    offset_radius: int = 0, joint_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """RT-Pose loss: focal(heatmap) + 0.5 · L1(offsets), the L1 in ``offset_units`` (see
-    :func:`offset_axis_scale`) over the root voxel's ``offset_radius`` neighbourhood. Returns (total,
-    parts as floats)."""
+    :func:`offset_axis_scale`) over the root voxel's ``offset_radius`` neighbourhood, each joint's weighted
+    by ``joint_weight`` (B, P, J) if given (:func:`offset_l1_loss`). Returns (total, parts as floats)."""
     hm = outputs["heatmap"]
     targets = build_targets(joints, grid, tuple(hm.shape[2:]), root, offset_radius)
     fl = focal_loss(hm, targets["heatmap"])
-    l1 = offset_l1_loss(outputs["offsets"], targets, offset_axis_scale(grid, offset_units, hm.device))
+    l1 = offset_l1_loss(outputs["offsets"], targets, offset_axis_scale(grid, offset_units, hm.device),
+                        joint_weight)
     total = fl + offset_weight * l1
     return total, {"focal": float(fl.detach()), "offset_l1": float(l1.detach())}
 

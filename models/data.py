@@ -41,8 +41,9 @@ class PoseDataset(torch.utils.data.Dataset):
     (:meth:`~rfpose.models.families.base.ModelFamily.sample_inputs`).
 
     Items are dicts: ``inputs`` (tuple of float32 tensors, what ``model(*inputs)`` takes), ``joints``
-    (P, J, 3) metres, ``joints_2d`` (P, J, 2) pixels (NaN when the dataset has none), ``index`` (sample
-    index in the dataset) and ``session`` (session index).
+    (P, J, 3) metres, ``joints_2d`` (P, J, 2) pixels (NaN when the dataset has none), ``confidence`` (P, J)
+    the labels' per-joint confidence (1 where the dataset has none; it follows a mirrored sample's joints),
+    ``index`` (sample index in the dataset) and ``session`` (session index).
     """
 
     def __init__(self, path: str | Path, model, options: DataOptions | None = None):
@@ -66,6 +67,7 @@ class PoseDataset(torch.utils.data.Dataset):
         # labels are small (N × P × J × 3): read once, not one zarr chunk per item
         self.joints = self.reader.labels("joints")
         self.joints_2d = self.reader.labels("joints_2d")
+        self.confidence = self.reader.labels("confidence")
         self.flip_perm = get_skeleton(self.spec.skeleton).flip_permutation()
         self.model = model
         self.windows = self.family.windows(self.reader, model)
@@ -97,7 +99,9 @@ class PoseDataset(torch.utils.data.Dataset):
         else:
             j2d = torch.full((*joints.shape[:2], 2), float("nan"))
         rng = np.random.default_rng((self.options.seed, self._epoch, idx))
-        inputs, joints, j2d = self.family.sample_inputs(self.model, self.reader, self.windows[idx], joints, j2d,
-                                                        self.options.augment, rng, self.flip_perm)
-        return {"inputs": inputs, "joints": joints, "joints_2d": j2d, "index": idx,
+        inputs, joints, j2d, order = self.family.sample_inputs(self.model, self.reader, self.windows[idx], joints,
+                                                               j2d, self.options.augment, rng, self.flip_perm)
+        conf = (torch.from_numpy(self.confidence[idx][:, order].copy()) if self.confidence is not None
+                else torch.ones(joints.shape[:2]))
+        return {"inputs": inputs, "joints": joints, "joints_2d": j2d, "confidence": conf, "index": idx,
                 "session": int(self.session_index[idx])}

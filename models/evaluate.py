@@ -18,12 +18,17 @@ from rfpose.skeletons import get_skeleton
 log = logging.getLogger(__name__)
 
 
+#: the batch entries a model's ``loss`` may read
+LABEL_KEYS = ("joints", "joints_2d", "confidence")
+
+
 def collate(items: list[dict]) -> dict:
     n_inputs = len(items[0]["inputs"])
     return {
         "inputs": tuple(torch.stack([it["inputs"][k] for it in items]) for k in range(n_inputs)),
         "joints": torch.stack([it["joints"] for it in items]),
         "joints_2d": torch.stack([it["joints_2d"] for it in items]),
+        "confidence": torch.stack([it["confidence"] for it in items]),
         "index": torch.tensor([it["index"] for it in items]),
         "session": torch.tensor([it["session"] for it in items]),
     }
@@ -48,7 +53,7 @@ def predict(model, dataset, batch_size: int = 4, device: str = "cpu", workers: i
     for batch in tqdm(loader, desc="evaluate", disable=None if progress else True, leave=False):
         inputs = [t.to(device) for t in batch["inputs"]]
         out = model(*inputs)
-        loss, _ = model.loss(out, {k: v.to(device) for k, v in batch.items() if k in ("joints", "joints_2d")})
+        loss, _ = model.loss(out, {k: v.to(device) for k, v in batch.items() if k in LABEL_KEYS})
         losses.append(float(loss) * len(batch["index"]))
         if flip_test:
             p, s = model.decode_flip(out, model(*family.flip_inputs(tuple(inputs))))

@@ -17,12 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rfpose.errors import ConfigError
+from rfpose.errors import ConfigError, UnknownNameError
 from rfpose.models import centerpose
 from rfpose.models.registry import register_model
 from rfpose.dataset import RTPOSE_FORMAT, RTPOSE_GRID, InputSpec, VoxelGrid
 
 RTPOSE_NORMALISATION = "|X| maxpooled over Doppler pairs, (v-1)/(1e8-1) clipped at 0, then /10 (RT-Pose DZYX f16 cache)"
+#: ``joint_weights`` of :class:`HRRadarPose`: how the offset loss weighs each joint of a label
+JOINT_WEIGHTS = ("none", "confidence")
 
 
 # ---------------------------------------------------------------- blocks
@@ -168,6 +170,9 @@ class HRRadarPose(nn.Module):
         frames: radar frames per sample, the target frame last (frames t-T+1 … t: causal, so a live
             pipeline needs no future frame). They are stacked oldest first along the channel axis, so the
             network input is (B, frames × doppler, z, y, x); 1 = RT-Pose.
+        joint_weights: "none" (RT-Pose) or "confidence": each joint's offset loss is weighted by its label's
+            confidence (``rfpose annotate`` writes one per joint; a dataset without one weighs 1), so a
+            joint the labelling was unsure of counts less than the same joint well placed in other frames.
     """
 
     family = "hrradarpose"
@@ -178,7 +183,8 @@ class HRRadarPose(nn.Module):
                  num_joints: int = 15, skeleton: str = "rtpose15", grid: VoxelGrid = RTPOSE_GRID,
                  normalisation: str = RTPOSE_NORMALISATION, max_people: int = 1, score_threshold: float = 0.1,
                  head_kernel: int = 3, offset_loss: str = "voxel", offset_radius: int = 0,
-                 log_input_ref: float | None = None, frames: int = 1, heatmap_head_channels: int | None = None):
+                 log_input_ref: float | None = None, frames: int = 1, heatmap_head_channels: int | None = None,
+                 joint_weights: str = "none"):
         super().__init__()
         self.input_shape = tuple(input_shape)
         if not (isinstance(frames, int) and frames >= 1):
@@ -192,6 +198,9 @@ class HRRadarPose(nn.Module):
         if not (isinstance(offset_radius, int) and offset_radius >= 0):
             raise ConfigError(f"offset_radius must be an integer ≥ 0 (output voxels), got {offset_radius!r}")
         self.offset_radius = offset_radius
+        if joint_weights not in JOINT_WEIGHTS:
+            raise UnknownNameError("joint weights", joint_weights, JOINT_WEIGHTS)
+        self.joint_weights = joint_weights
         if log_input_ref is not None and not log_input_ref > 0:
             raise ConfigError(f"log_input_ref must be > 0 (input units), got {log_input_ref}")
         self.log_input_ref = log_input_ref
@@ -220,8 +229,9 @@ class HRRadarPose(nn.Module):
         return (torch.zeros(batch, self.frames * d, *zyx),)
 
     def loss(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict]:
+        weight = batch.get("confidence") if self.joint_weights == "confidence" else None
         return centerpose.centerpose_loss(outputs, batch["joints"], self.output_grid, offset_units=self.offset_loss,
-                                       offset_radius=self.offset_radius)
+                                       offset_radius=self.offset_radius, joint_weight=weight)
 
     def decode(self, outputs: dict, max_people: int | None = None, score_threshold: float | None = None):
         """→ (joints (B, K, J, 3) metres, scores (B, K))."""

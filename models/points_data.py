@@ -54,12 +54,15 @@ def pad_frames(values: np.ndarray, offsets: np.ndarray, k: int) -> tuple[np.ndar
 
 def augment_points(points: np.ndarray, valid: np.ndarray, joints: np.ndarray, flip_perm: np.ndarray,
                    cfg: AugmentConfig, rng: np.random.Generator):
-    """points (T, K, F), valid (T, K), joints (P, J, 3) → augmented copies (radar frame, metres)."""
+    """points (T, K, F), valid (T, K), joints (P, J, 3) → augmented copies (radar frame, metres) and the joint
+    permutation applied (``flip_perm`` if mirrored, else the identity)."""
     points, valid, joints = points.copy(), valid.copy(), joints.copy()
+    order = np.arange(joints.shape[-2])
     if rng.random() < cfg.flip_prob:
         points[..., 1] *= -1
         joints = joints[:, flip_perm]
         joints[..., 1] *= -1
+        order = np.asarray(flip_perm)
     if cfg.max_yaw_deg > 0 and rng.random() < cfg.rotate_prob:
         a = math.radians(rng.uniform(-cfg.max_yaw_deg, cfg.max_yaw_deg))
         c, s = math.cos(a), math.sin(a)
@@ -72,7 +75,7 @@ def augment_points(points: np.ndarray, valid: np.ndarray, joints: np.ndarray, fl
     drop[keep_one] = False
     valid[drop] = 0
     points[drop] = 0
-    return points * valid[..., None], valid, joints
+    return points * valid[..., None], valid, joints, order
 
 
 _PADDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -97,14 +100,15 @@ def padded_points(reader, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def sample_points(reader, window: np.ndarray, k: int, joints: torch.Tensor, augment: AugmentConfig | None,
                   rng: np.random.Generator, flip_perm: np.ndarray):
-    """The (points (T, k, F), valid (T, k)) tensors of ``window`` (dataset rows) and the joints, augmented
-    together when ``augment`` is given."""
+    """The (points (T, k, F), valid (T, k)) tensors of ``window`` (dataset rows), the joints, augmented
+    together when ``augment`` is given, and the joint permutation applied."""
     points, valid = padded_points(reader, k)
     p, v, j = points[window], valid[window], joints.numpy()
+    order = np.arange(j.shape[-2])
     if augment is not None:
-        p, v, j = augment_points(p, v, j, flip_perm, augment, rng)
+        p, v, j, order = augment_points(p, v, j, flip_perm, augment, rng)
     return (torch.from_numpy(np.ascontiguousarray(p)), torch.from_numpy(np.ascontiguousarray(v))), \
-        torch.from_numpy(np.ascontiguousarray(j))
+        torch.from_numpy(np.ascontiguousarray(j)), order
 
 
 

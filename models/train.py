@@ -30,7 +30,7 @@ from rfpose.errors import ConfigError, FormatError
 from rfpose.models.augment import AugmentConfig
 from rfpose.dataset import DatasetReader, InputSpec, check_spec
 from rfpose.models.data import DataOptions, PoseDataset
-from rfpose.models.evaluate import check_preprocessing, collate, predict
+from rfpose.models.evaluate import LABEL_KEYS, check_preprocessing, collate, predict
 from rfpose.models.families import Recipe, get_family
 from rfpose.models.registry import create_model, model_entry
 
@@ -370,7 +370,7 @@ def _train_epoch(run: _RunState, cfg: TrainConfig, family, loader, epoch: int, t
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=rank != 0 or None, leave=False)
     for batch in bar:
         inputs = [t.to(cfg.device, memory_format=family.memory_format) for t in batch["inputs"]]
-        labels = {"joints": batch["joints"].to(cfg.device), "joints_2d": batch["joints_2d"].to(cfg.device)}
+        labels = {k: batch[k].to(cfg.device) for k in LABEL_KEYS}
         loss, parts = run.model.loss(run.net(*inputs), labels)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()

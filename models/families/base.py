@@ -123,8 +123,9 @@ class ModelFamily:
     def sample_inputs(self, model, reader: DatasetReader, window: np.ndarray, joints: torch.Tensor,
                       joints_2d: torch.Tensor, augment, rng: np.random.Generator, flip_perm: np.ndarray):
         """One training sample: ``window`` (T,) dataset rows → (inputs tuple of float32 tensors, joints,
-        joints_2d), with ``augment`` (an :class:`~rfpose.models.augment.AugmentConfig` or None) applied
-        consistently to inputs and labels."""
+        joints_2d, order), with ``augment`` (an :class:`~rfpose.models.augment.AugmentConfig` or None) applied
+        consistently to inputs and labels; ``order`` (J,) is the permutation of the joint axis it applied (a
+        left/right mirror swaps joints; the identity otherwise), which the label confidence follows."""
         raise NotImplementedError
 
     def summarise(self, result: dict, skeleton: str, sessions_meta: list | None = None) -> dict:

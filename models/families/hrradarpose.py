@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from rfpose.dataset import RTPOSE_FORMAT, TENSOR_ARRAYS, InputSpec
@@ -32,9 +33,10 @@ class HRRadarPoseFamily(ModelFamily):
 
         # (T·D, Z, Y, X), oldest frame first; torch casts float16 about 4× faster than numpy
         x = torch.from_numpy(reader.read("x", window)).float().flatten(0, 1)
+        order = np.arange(joints.shape[-2])
         if augment is not None:
-            x, joints = augment_voxels(x, joints, model.spec.grid, flip_perm, augment, rng)
-        return (x,), joints, joints_2d
+            x, joints, order = augment_voxels(x, joints, model.spec.grid, flip_perm, augment, rng)
+        return (x,), joints, joints_2d, order
 
     def live_inputs(self, model, window):
         return (torch.cat([frame[0] for frame in window], dim=1),)  # (1, T·D, Z, Y, X), oldest first

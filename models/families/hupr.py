@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from rfpose.dataset import HUPR_ELEVATION_MEAN_NOTE, HUPR_FORMAT, TENSOR_ARRAYS, InputSpec
@@ -31,9 +32,10 @@ class HuprFamily(ModelFamily):
 
         doppler = slice(*model.spec.extra["doppler_bins"])
         xh, xv = (torch.from_numpy(reader.read(name, window, doppler)).float() for name in self.input_arrays)
+        order = np.arange(joints_2d.shape[-2])  # the hupr14 labels (and their confidence) are 2-D
         if augment is not None:
-            xh, xv, joints_2d = augment_hupr(xh, xv, joints_2d, flip_perm, model.stride_px, augment, rng)
-        return (xh, xv), joints, joints_2d
+            xh, xv, joints_2d, order = augment_hupr(xh, xv, joints_2d, flip_perm, model.stride_px, augment, rng)
+        return (xh, xv), joints, joints_2d, order
 
     def live_inputs(self, model, window):
         # per view (1, T, D', 2, R, A, E): the central Doppler bins of every frame, oldest first

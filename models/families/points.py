@@ -63,8 +63,8 @@ class PointsFamily(ModelFamily):
     def sample_inputs(self, model, reader, window, joints, joints_2d, augment, rng, flip_perm):
         from rfpose.models.points_data import sample_points
 
-        inputs, joints = sample_points(reader, window, model.max_points, joints, augment, rng, flip_perm)
-        return inputs, joints, joints_2d
+        inputs, joints, order = sample_points(reader, window, model.max_points, joints, augment, rng, flip_perm)
+        return inputs, joints, joints_2d, order
 
     def summarise(self, result, skeleton, sessions_meta=None):
         from rfpose.models.evaluate import summarise_3d

@@ -9,7 +9,8 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfpose.errors import ConfigError, FormatError
+from rfpose.errors import ConfigError, FormatError, UnknownNameError
+from rfpose.models.evaluate import collate
 from rfpose.models import SpecMismatchError, create_model
 from rfpose.models.augment import AugmentConfig, flip_hupr, flip_voxels_y, rotate_voxels_yaw, shift_azimuth
 from rfpose.models.data import DataOptions, PoseDataset, dataset_spec, open_dataset, session_windows
@@ -163,6 +164,29 @@ def test_cached_split_gives_the_same_items_as_zarr_reads(rt_dataset):
         a, b = plain[i], cached[i]
         torch.testing.assert_close(a["inputs"][0], b["inputs"][0], rtol=0, atol=0)
         torch.testing.assert_close(a["joints"], b["joints"], rtol=0, atol=0)
+
+
+def test_label_confidence_follows_a_mirrored_sample(rt_dataset):
+    from rfpose.models.families import get_family
+
+    fit = get_family("hrradarpose").overrides_for_data(dataset_spec(open_dataset(rt_dataset)))  # its grid
+    m = create_model("hrradarpose-lite", joint_weights="confidence", **fit)
+    flip = PoseDataset(rt_dataset, m, DataOptions("train", augment=AugmentConfig(True, flip_prob=1.0, max_yaw_deg=0.0)))
+    plain = PoseDataset(rt_dataset, m, DataOptions("train"))
+    conf = np.random.default_rng(0).random(flip.confidence.shape).astype(np.float32)
+    flip.confidence = plain.confidence = conf
+    perm = RTPOSE15.flip_permutation()
+    i = 3
+    idx = plain[i]["index"]
+    np.testing.assert_array_equal(plain[i]["confidence"].numpy(), conf[idx])
+    np.testing.assert_array_equal(flip[i]["confidence"].numpy(), conf[idx][:, perm])
+    batch = collate([plain[i], plain[i + 1]])
+    out = m(*batch["inputs"])
+    weighted = m.loss(out, batch)[1]["offset_l1"]
+    unweighted = create_model("hrradarpose-lite", **fit).loss(out, batch)[1]["offset_l1"]
+    assert unweighted > 0 and weighted != pytest.approx(unweighted, rel=1e-3)
+    with pytest.raises(UnknownNameError, match="joint weights"):
+        create_model("hrradarpose-lite", joint_weights="visibility")
 
 
 def test_a_limit_takes_samples_spread_over_the_split(rt_dataset):

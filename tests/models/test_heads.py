@@ -99,6 +99,30 @@ def test_offset_loss_only_at_labelled_root():
     assert centerpose.offset_l1_loss(pred, t) == pytest.approx(expected, rel=1e-3)
 
 
+def test_joint_weights_make_each_joint_a_weighted_mean_over_samples():
+    joints = torch.stack([_person([2.0, 0.0, 0.0]), _person([3.0, 0.5, 0.0])])[:, None]  # two samples
+    t = centerpose.build_targets(joints, GRID, SHAPE, offset_radius=1)
+    pred = torch.zeros(2, 45, *SHAPE)
+    ones = torch.ones(2, 1, 15)
+    assert centerpose.offset_l1_loss(pred, t, joint_weight=ones).item() == pytest.approx(
+        centerpose.offset_l1_loss(pred, t).item(), rel=1e-6)
+    # the second sample's joint 4 not trusted at all: that channel is the first sample's error alone
+    w = ones.clone()
+    w[1, 0, 4] = 0.0
+    first = centerpose.build_targets(joints[:1], GRID, SHAPE, offset_radius=1)
+    per_channel = lambda tg, b: [centerpose.offset_l1_loss(  # noqa: E731
+        torch.zeros(b, 45, *SHAPE), tg, joint_weight=torch.eye(15)[j].expand(b, 1, 15)).item() for j in range(15)]
+    weighted = per_channel(t, 2)
+    assert centerpose.offset_l1_loss(pred, t, joint_weight=w).item() == pytest.approx(
+        sum(weighted) - weighted[4] + per_channel(first, 1)[4], rel=1e-5)
+    # a uniform scale changes nothing (weighted means; up to the denominator's 1e-4 guard), NaN counts as 0
+    assert centerpose.offset_l1_loss(pred, t, joint_weight=0.3 * ones).item() == pytest.approx(
+        centerpose.offset_l1_loss(pred, t).item(), rel=1e-4)
+    w[1, 0, 4] = float("nan")
+    assert centerpose.offset_l1_loss(pred, t, joint_weight=w).item() == pytest.approx(
+        sum(weighted) - weighted[4] + per_channel(first, 1)[4], rel=1e-5)
+
+
 def test_isotropic_offset_loss_weighs_a_metre_alike_on_every_axis():
     joints = _person([2.0, 0.0, 0.0])[None, None]
     t = centerpose.build_targets(joints, GRID, SHAPE)

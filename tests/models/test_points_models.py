@@ -112,7 +112,8 @@ def test_augmentation_moves_points_and_joints_together():
     joints = rng.normal(size=(1, 19, 3)).astype(np.float32) + np.array([2, 0, 0], np.float32)
     perm = get_skeleton("kinect19").flip_permutation()
     cfg = AugmentConfig(flip_prob=1.0, max_yaw_deg=20.0, rotate_prob=1.0)
-    p2, v2, j2 = augment_points(pts, valid, joints, perm, cfg, np.random.default_rng(0))
+    p2, v2, j2, order = augment_points(pts, valid, joints, perm, cfg, np.random.default_rng(0))
+    assert order.tolist() == list(perm)  # flip_prob 1: the joints were mirrored
     keep = v2 > 0
     assert keep.sum(-1).min() >= 1 and not p2[~keep].any()
     # distances between every kept point and every joint are preserved (a rigid motion with a mirror)
