@@ -47,7 +47,10 @@ class AnnotateParams:
     landmark_correction: bool = True  # move the detector's landmarks onto rtpose15's joint centres
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
-    quality_threshold: float = 0.3  # frames with a lower quality (P(error ≤ 80 mm), quality.MODEL) are flagged
+    # frames with a lower quality (P(error ≤ 80 mm), quality.MODEL) are flagged, and preprocess skips them: 0.02
+    # drops only the labels that are almost surely wrong; dropping the merely doubtful ones cost the models trained
+    # on them more than their errors did (docs/annotation.md, sim-bench-v1-auto)
+    quality_threshold: float = 0.02
     max_people: int = 2
     max_speed_mps: float = 4.0  # a track moving faster is a new identity (and, single-person, flagged)
     lidar: LidarDepthParams = field(default_factory=LidarDepthParams)

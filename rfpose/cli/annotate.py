@@ -1,7 +1,7 @@
 """Label a session's radar frames with 3D skeletons from its cameras and LiDAR (auto-annotation).
 
   rfpose annotate SESSION.zarr [--labels auto] [--detector mediapipe] [--cameras cam_left,cam_right]
-        [--no-lidar] [--smoothing savgol|least-squares|one-euro|none] [--quality-threshold 0.3] [--max-gap-ms 100]
+        [--no-lidar] [--smoothing savgol|least-squares|one-euro|none] [--quality-threshold 0.02] [--max-gap-ms 100]
         [--cache DIR] [--report QA.html] [--json] [--force]
   rfpose annotate --install-detector     # first use: install MediaPipe into this environment
 
@@ -25,9 +25,10 @@ def add_arguments(p) -> None:
     p.add_argument("--no-lidar", action="store_true", help="do not use the LiDAR (needs two cameras)")
     p.add_argument("--smoothing", default="least-squares", choices=("savgol", "least-squares", "one-euro", "none"),
                    help="temporal smoothing (default: least-squares trajectory, docs/annotation.md)")
-    p.add_argument("--quality-threshold", type=float, default=0.3, help="flag frames below this quality (0-1)")
-    p.add_argument("--max-gap-ms", type=float, default=100.0,
-                   help="never interpolate labels between camera frames further apart (ms)")
+    p.add_argument("--quality-threshold", type=float, default=None,
+                   help="flag frames below this quality, P(error <= 80 mm) (0-1; default 0.02, docs/annotation.md)")
+    p.add_argument("--max-gap-ms", type=float, default=None,
+                   help="never interpolate labels between camera frames further apart (ms; default 100)")
     p.add_argument("--cache", default=None, help="detection cache directory (default SESSION.zarr.detections)")
     p.add_argument("--report", default=None, help="also write a self-contained HTML QA page here")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -53,12 +54,13 @@ def run(args) -> int:
     from rfpose.annotation.run import annotate_session, write_labels
     from rfpose.session import open_session
 
-    if not 0 <= args.quality_threshold <= 1:
-        raise ConfigError(f"--quality-threshold must be in [0, 1], got {args.quality_threshold}")
-    if args.max_gap_ms <= 0:
-        raise ConfigError(f"--max-gap-ms must be positive, got {args.max_gap_ms}")
-    params = AnnotateParams(smoothing=args.smoothing, quality_threshold=args.quality_threshold,
-                            max_gap_ms=args.max_gap_ms)
+    given = {k: v for k, v in (("quality_threshold", args.quality_threshold), ("max_gap_ms", args.max_gap_ms))
+             if v is not None}
+    params = AnnotateParams(smoothing=args.smoothing, **given)  # the defaults are AnnotateParams'
+    if not 0 <= params.quality_threshold <= 1:
+        raise ConfigError(f"--quality-threshold must be in [0, 1], got {params.quality_threshold}")
+    if params.max_gap_ms <= 0:
+        raise ConfigError(f"--max-gap-ms must be positive, got {params.max_gap_ms}")
     cams = [c.strip() for c in args.cameras.split(",") if c.strip()] if args.cameras else None
     reader = open_session(args.session)
     if args.labels in reader.label_sets and not args.force:
