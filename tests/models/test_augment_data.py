@@ -180,11 +180,16 @@ def test_label_confidence_follows_a_mirrored_sample(rt_dataset):
     idx = plain[i]["index"]
     np.testing.assert_array_equal(plain[i]["confidence"].numpy(), conf[idx])
     np.testing.assert_array_equal(flip[i]["confidence"].numpy(), conf[idx][:, perm])
+    # the loss reads the batch's confidence: the first sample not trusted at all leaves the second's offsets alone
     batch = collate([plain[i], plain[i + 1]])
+    batch["confidence"][0] = 0.0
     out = m(*batch["inputs"])
-    weighted = m.loss(out, batch)[1]["offset_l1"]
-    unweighted = create_model("hrradarpose-lite", **fit).loss(out, batch)[1]["offset_l1"]
-    assert unweighted > 0 and weighted != pytest.approx(unweighted, rel=1e-3)
+    second = {k: v[1:] for k, v in batch.items() if k in ("joints", "confidence")}
+    alone = m.loss({k: v[1:] for k, v in out.items()}, second)[1]["offset_l1"]
+    assert m.loss(out, batch)[1]["offset_l1"] == pytest.approx(alone, rel=1e-4)
+    batch["confidence"][:] = 1.0  # full confidence: RT-Pose's loss
+    assert m.loss(out, batch)[1]["offset_l1"] == pytest.approx(
+        create_model("hrradarpose-lite", **fit).loss(out, batch)[1]["offset_l1"], rel=1e-5)
     with pytest.raises(UnknownNameError, match="joint weights"):
         create_model("hrradarpose-lite", joint_weights="visibility")
 
