@@ -30,8 +30,9 @@ class LiftResult:
     reproj_px: np.ndarray  # (C, T, J) reprojection error per camera, NaN where the camera has no detection
     views: np.ndarray  # (T, J) number of cameras that saw the joint (weight > 0)
     depth_used: np.ndarray  # (T, J) bool: a depth row took part
-    sigma_m: np.ndarray  # (T, J) posterior σ of the point (m): sqrt(trace of the LS covariance), inflated by
-    #                      the residual χ² per degree of freedom when the views disagree
+    cov_m2: np.ndarray  # (T, J, 3, 3) posterior covariance of the point (m², radar frame): the LS covariance,
+    #                     inflated by the residual χ² per degree of freedom when the views disagree
+    sigma_m: np.ndarray  # (T, J) sqrt of its trace (m)
 
 
 def lift(R: np.ndarray, t: np.ndarray, focal: np.ndarray, xn: np.ndarray, conf: np.ndarray,
@@ -83,15 +84,15 @@ def lift(R: np.ndarray, t: np.ndarray, focal: np.ndarray, xn: np.ndarray, conf: 
         # Cauchy: a view far off gets ~no weight; a view without a detection (NaN error) keeps weight w = 0
         robust = np.where(np.isfinite(norm), 1.0 / (1.0 + (norm / OUTLIER_SIGMAS) ** 2), 1.0)
     views = (w > 0).sum(0)
-    sig = np.full(M, np.nan)
+    cov = np.full((M, 3, 3), np.nan)
     if ok.any():
-        cov_tr = np.einsum("mii->m", np.linalg.inv(N[ok]))
         res = np.einsum("mri,mi->mr", As[ok], X[ok]) - bs[ok]
         dof = (s[ok] > 0).sum(1) - 3
         chi = np.where(dof > 0, (res ** 2).sum(1) / np.maximum(dof, 1), 1.0)
-        sig[ok] = np.sqrt(cov_tr * np.maximum(chi, 1.0))
+        cov[ok] = np.linalg.inv(N[ok]) * np.maximum(chi, 1.0)[:, None, None]
+    cov = cov.reshape(T, J, 3, 3)
     return LiftResult(X.reshape(T, J, 3), err.reshape(C, T, J), views.reshape(T, J), has_d.reshape(T, J),
-                      sig.reshape(T, J))
+                      cov, np.sqrt(np.einsum("tjii->tj", cov)))
 
 
 def _reproj_px(pc: np.ndarray, x: np.ndarray, focal: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -250,6 +250,11 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
     raw = res.joints.reshape(T, P, 15, 3)
     sig = res.sigma_m.reshape(T, P, 15)
+    # bone-length corrections move a joint that has a depth row along its lifting covariance (for one camera
+    # its ray); a triangulated joint isotropically, by σ² + σ0²: its covariance made the projection worse on
+    # the training sessions (docs/annotation.md, "Bone lengths")
+    iso = (sig ** 2 + params.sigma0_m ** 2)[..., None, None] * np.eye(3)
+    inv_mass = np.where(res.depth_used.reshape(T, P, 15)[..., None, None], res.cov_m2.reshape(T, P, 15, 3, 3), iso)
     conf2d = np.max(np.where(CF > 0, CF, 0.0), axis=0)
     refined = raw.copy()
     bone_dev = np.zeros((T, P, 15))  # how far a joint's bones are from the subject's lengths (m)
@@ -259,7 +264,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
         if params.bone_lengths and np.isfinite(X).any():
             L = bone_lengths(X, np.nan_to_num(w_frame) ** 2)
             bone_dev[:, p] = _bone_deviation(X, L)
-            X = enforce_bone_lengths(X, 1 / (1 + (sig[:, p] / params.sigma0_m) ** 2), L)
+            X = enforce_bone_lengths(X, inv_mass[:, p], L)
         if params.smoothing == "savgol":
             X = smooth_savgol(X, params.savgol_window)
         elif params.smoothing == "least-squares":

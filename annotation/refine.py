@@ -62,13 +62,17 @@ def bone_lengths(X: np.ndarray, weight: np.ndarray, skeleton: str = "rtpose15") 
     return out
 
 
-def enforce_bone_lengths(X: np.ndarray, conf: np.ndarray, lengths: np.ndarray, skeleton: str = "rtpose15",
+def enforce_bone_lengths(X: np.ndarray, inv_mass: np.ndarray, lengths: np.ndarray, skeleton: str = "rtpose15",
                          passes: int = 10) -> np.ndarray:
-    """Move joints so every bone has its subject's length (position-based projection, ``passes`` sweeps):
-    each bone's correction is shared between its ends in inverse proportion to their confidence."""
+    """Move joints so every bone has its subject's length (position-based projection, ``passes`` sweeps).
+
+    ``inv_mass (T, J, 3, 3)`` (m²): how freely each joint moves, in which direction; each bone's correction is
+    shared between its ends through it (a joint lifted along one camera's ray with a LiDAR depth moves mostly
+    along that ray, where it is least certain). An isotropic ``σ² I`` shares it in proportion to σ².
+    """
     sk = get_skeleton(skeleton)
     X = X.copy()
-    w = np.clip(np.nan_to_num(conf), 1e-3, 1.0)
+    S = np.nan_to_num(inv_mass, nan=1.0)
     for _ in range(passes):
         for e, (a, b) in enumerate(sk.edges):
             if not np.isfinite(lengths[e]):
@@ -76,10 +80,12 @@ def enforce_bone_lengths(X: np.ndarray, conf: np.ndarray, lengths: np.ndarray, s
             d = X[:, b] - X[:, a]
             L = np.linalg.norm(d, axis=-1)
             ok = np.isfinite(L) & (L > 1e-6)
-            corr = np.where(ok, (L - lengths[e]) / np.where(ok, L, 1.0), 0.0)[:, None] * np.nan_to_num(d)
-            ia, ib = 1.0 / w[:, a], 1.0 / w[:, b]
-            X[:, a] += corr * (ia / (ia + ib))[:, None]
-            X[:, b] -= corr * (ib / (ia + ib))[:, None]
+            n = np.where(ok[:, None], d / np.where(ok, L, 1.0)[:, None], 0.0)
+            Sa, Sb = np.einsum("tij,tj->ti", S[:, a], n), np.einsum("tij,tj->ti", S[:, b], n)
+            den = np.einsum("ti,ti->t", n, Sa + Sb)
+            lam = np.where(ok & (den > 0), (L - lengths[e]) / np.maximum(den, 1e-12), 0.0)
+            X[:, a] += lam[:, None] * Sa
+            X[:, b] -= lam[:, None] * Sb
     return X
 
 

@@ -9,12 +9,13 @@ import pytest
 from rfpose.annotation.detect import CameraDetections
 from rfpose.annotation.lift import lift
 from rfpose.annotation.pipeline import FLAG_CROWD, AnnotateParams, annotate
-from rfpose.annotation.refine import (flip_index, repair_swaps, resample, smooth_least_squares, smooth_one_euro,
-                                      smooth_savgol)
+from rfpose.annotation.refine import (bone_lengths, enforce_bone_lengths, flip_index, repair_swaps, resample,
+                                      smooth_least_squares, smooth_one_euro, smooth_savgol)
 from rfpose.annotation.rig import CameraCalib, RigView
 from rfpose.sim.camera import R_RIG_CAM_FORWARD, CameraModel
 from rfpose.sim.rig import transform
 from rfpose.sim.scenarios import build_rig
+from rfpose.skeletons import get_skeleton
 
 EPOCH = 1_790_000_000_000_000_000
 CAM_HZ, RADAR_HZ = 30.0, 10.0
@@ -107,6 +108,32 @@ def test_one_camera_with_depth_is_back_projection():
     no_depth = lift(cam.T_cam_radar[None, :3, :3], cam.T_cam_radar[None, :3, 3], cam.K[None, 0, 0],
                     cam.normalise(uv)[None], np.ones((1,) + uv.shape[:-1]))
     assert np.isnan(no_depth.joints).all()  # one ray, no depth: not solvable, never guessed
+
+
+def test_bone_lengths_move_a_lifted_joint_along_its_camera_ray():
+    """One camera + depth: a wrist whose depth is uncertain (σ 15 cm, the others 3 cm) and 8 cm too far along
+    its ray goes back along that ray to its bone length; an isotropic weight moves it along the bone instead."""
+    cam = _cameras()[0]
+    _, _, J = _truth(seconds=0.5)
+    X = J[:, 0]
+    uv, z = cam.project(X)
+    wrist = get_skeleton("rtpose15").index("l_wrist")
+    depth_sigma = np.full(z.shape, 0.03)
+    depth_sigma[:, wrist] = 0.15
+    res = lift(cam.T_cam_radar[None, :3, :3], cam.T_cam_radar[None, :3, 3], cam.K[None, 0, 0],
+               cam.normalise(uv)[None], np.ones((1,) + uv.shape[:-1]), depth=z, depth_sigma=depth_sigma)
+    np.testing.assert_allclose(res.sigma_m, np.sqrt(np.einsum("tjii->tj", res.cov_m2)))
+    ray = X[:, wrist] - np.linalg.inv(cam.T_cam_radar)[:3, 3]
+    ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+    bad = res.joints.copy()
+    bad[:, wrist] += 0.08 * ray
+    lengths = bone_lengths(X, np.ones(len(X)))
+    along = enforce_bone_lengths(bad, res.cov_m2, lengths)
+    iso = enforce_bone_lengths(bad, res.sigma_m[..., None, None] ** 2 * np.eye(3), lengths)
+    moved = along[:, wrist] - bad[:, wrist]
+    assert (np.linalg.norm(np.cross(moved, ray), axis=-1) < 0.1 * np.linalg.norm(moved, axis=-1)).all()
+    err_along, err_iso = (np.linalg.norm(Y[:, wrist] - X[:, wrist], axis=-1) for Y in (along, iso))
+    assert err_along.max() < 0.03 and (err_along < err_iso / 2).all()
 
 
 def test_a_joint_missing_in_one_camera_is_solved_from_the_other_and_its_depth():
