@@ -12,6 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 from rfpose.annotation.detect import CameraDetections
 from rfpose.annotation.detectors import convert_confidence, correct_landmarks
+from rfpose.annotation.floor import fit_floor, hold_above_floor
 from rfpose.annotation.lidar_depth import LidarCloud, LidarDepthParams, joint_depths
 from rfpose.annotation.lift import lift
 from rfpose.annotation.quality import frame_cues
@@ -20,9 +21,10 @@ from rfpose.annotation.refine import (bone_lengths, enforce_bone_lengths, reject
                                       smooth_least_squares, smooth_one_euro, smooth_savgol)
 from rfpose.annotation.rig import RigView
 from rfpose.errors import ConfigError, FormatError
-from rfpose.skeletons import convert
+from rfpose.skeletons import convert, get_skeleton
 
 SKELETON = "rtpose15"
+ANKLES = [get_skeleton(SKELETON).index(j) for j in ("r_ankle", "l_ankle")]
 SMOOTHERS = ("savgol", "least-squares", "one-euro", "none")
 #: per-frame flags (bits of ``Annotation.flags``)
 FLAG_LOW_QUALITY, FLAG_INCOMPLETE, FLAG_CROWD = 1, 2, 4
@@ -44,6 +46,9 @@ class AnnotateParams:
     ls_sigma_ref_m: float = 0.08  # least-squares: a joint with this σ has weight 1 (weights (ref/σ)²)
     outlier_window: int = 7  # Hampel filter over camera frames before smoothing (0: off)
     bone_lengths: bool = True
+    # ankles are held at least this high (m) above the floor the LiDAR sees (None: not); chosen on the training
+    # sessions (docs/annotation.md, "The floor")
+    ankle_floor_m: float | None = 0.07
     landmark_correction: bool = True  # move the detector's landmarks onto rtpose15's joint centres
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
@@ -164,8 +169,6 @@ def _match_other(ref_cam, cam, ref_kp, ref_conf, kp, conf) -> np.ndarray:
 def _bone_deviation(X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """``(T, 15)``: for each joint the largest difference (m) between one of its bones in this frame and the
     subject's length of that bone (a depth placed wrongly stretches or shrinks the bones it ends)."""
-    from rfpose.skeletons import get_skeleton
-
     out = np.zeros(X.shape[:2])
     for e, (a, b) in enumerate(get_skeleton(SKELETON).edges):
         d = np.nan_to_num(np.abs(np.linalg.norm(X[:, a] - X[:, b], axis=-1) - lengths[e]))
@@ -249,6 +252,11 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
         girth = girth.reshape(T, P)
     res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
     raw = res.joints.reshape(T, P, 15, 3)
+    floor = fit_floor(cloud.xyz) if cloud is not None and params.ankle_floor_m is not None else None
+    if floor is not None:
+        centre = -ref.T_cam_radar[:3, :3].T @ ref.T_cam_radar[:3, 3]
+        raw = hold_above_floor(raw.reshape(T * P, 15, 3), ANKLES, floor, params.ankle_floor_m,
+                               centre)[0].reshape(T, P, 15, 3)
     sig = res.sigma_m.reshape(T, P, 15)
     # bone-length corrections move a joint that has a depth row along its lifting covariance (for one camera
     # its ray); a triangulated joint isotropically, by σ² + σ0²: its covariance made the projection worse on
@@ -307,6 +315,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     stats = {"camera_frames": int(T), "swaps_repaired": swaps, "identity_jumps": int(jumps.sum()),
              "camera_order": [c.name for c in cams], "lidar_used": cloud is not None,
              "lidar_supported_joints": None if support is None else float((support > 0).mean()),
-             "girth_scale": [round(float(g), 3) for g in girth[0]] if T else []}
+             "girth_scale": [round(float(g), 3) for g in girth[0]] if T else [],
+             "floor": None if floor is None else floor.to_dict()}
     return Annotation(np.arange(N), label_t, joints, conf, quality, flags, t_ref, refined, raw, jconf, ref.name,
                       stats, cues, pq)

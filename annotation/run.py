@@ -72,6 +72,7 @@ def annotate_session(reader, detector: str = "mediapipe", cameras: list[str] | N
     ann.stats["provenance"] = {"method": "rfpose annotate", "detector": describe, "calibration": rig.calibration,
                                "radar": rig.radar, "cameras": summary["cameras"], "lidar": summary["lidar"],
                                "reference_camera": ann.reference_camera, "parameters": params.to_dict(),
+                               "floor": ann.stats.get("floor"),
                                "frame": "radar frame, metres", "time": "radar timestamp + half the chirping"}
     return ann, summary
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
-from dataclasses import replace
+from dataclasses import fields as dataclass_fields, replace
 
 import numpy as np
 
@@ -70,8 +70,12 @@ def params_from(overrides: list[str], **fields) -> AnnotateParams:
                                                                                           LidarDepthParams):
             raise SystemExit(f"--param {item!r}: expected NAME=VALUE, NAME a field of AnnotateParams or lidar.NAME")
         kind = type(getattr(target, key))
+        optional = "None" in str({f.name: f.type for f in dataclass_fields(target)}[key])
         try:
-            typed = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+            if optional and value.lower() == "none":
+                typed = None
+            else:
+                typed = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
         except ValueError:
             raise SystemExit(f"--param {item!r}: {value!r} is not a {kind.__name__}") from None
         changed = replace(target, **{key: typed})

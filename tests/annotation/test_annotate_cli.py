@@ -56,6 +56,11 @@ def test_annotate_writes_radar_frame_labels(session, capsys, tmp_path):
                  "--labels", "fused", "--report", str(tmp_path / "qa.html")]) in (0, None)
     fused = open_session(session).labels("fused")
     assert fused.provenance["lidar"] == ["lidar"] and len(fused) >= 6
+    assert prov["floor"] is None  # no LiDAR, no floor
+    floor = fused.provenance["floor"]  # the LiDAR's floor: the true ankles stand on it
+    n = np.array(floor["normal"])
+    ankle_heights = gt.joints[:, 0, [3, 6]] @ n - floor["offset_m"]
+    assert n[2] > 0.99 and 0.03 < np.nanmin(ankle_heights) < 0.12
     html = (tmp_path / "qa.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html and "MPJPE" in html
 

@@ -127,8 +127,9 @@ def test_evaluation_parameters_from_the_command_line():
 
     p = params_from(["lidar.sigma_lidar_m=0.06", "ls_robust_iters=2", "bone_lengths=false"], smoothing="savgol")
     assert (p.lidar.sigma_lidar_m, p.ls_robust_iters, p.bone_lengths, p.smoothing) == (0.06, 2, False, "savgol")
+    assert params_from(["ankle_floor_m=none"]).ankle_floor_m is None  # an optional setting can be switched off
     for bad in ("nothing=1", "lidar.nothing=1", "radar.sigma_lidar_m=1", "ls_robust_iters=two", "lidar=1",
-                "max_gap_ms"):
+                "max_gap_ms", "max_people=none"):
         with pytest.raises(SystemExit, match="--param"):
             params_from([bad])
     from rfpose.app.annotation_eval import main  # the tool's own command line refuses before reading a session
