@@ -39,9 +39,8 @@ def fit_floor(xyz: np.ndarray, max_tilt_deg: float = 20.0, tol_m: float = 0.02, 
     ``max_tilt_deg`` from horizontal with ``tol_m`` inlier distance, then least-squares planes through the
     sample's points near it. None when fewer than ``min_inliers`` (or a fifth of the low points) lie on it.
     """
-    xyz = np.asarray(xyz, np.float64)
-    xyz = xyz[np.isfinite(xyz).all(1)]
-    pts = xyz[:: max(1, len(xyz) // sample)]
+    pts = np.asarray(xyz[:: max(1, len(xyz) // sample)], np.float64)
+    pts = pts[np.isfinite(pts).all(1)]
     if len(pts) < 3 * min_inliers:
         return None
     low = pts[pts[:, 2] <= np.quantile(pts[:, 2], low_fraction)]
@@ -55,7 +54,7 @@ def fit_floor(xyz: np.ndarray, max_tilt_deg: float = 20.0, tol_m: float = 0.02, 
     n, a = n[level], tri[ok][level, 0]
     if not len(n):
         return None
-    counts = [(np.abs(low @ ni - ni @ ai) < tol_m).sum() for ni, ai in zip(n, a)]
+    counts = (np.abs(low @ n.T - np.einsum("ij,ij->i", n, a)) < tol_m).sum(0)
     best = int(np.argmax(counts))
     if counts[best] < max(min_inliers, len(low) // 5):
         return None
