@@ -1,7 +1,7 @@
 """Label a session's radar frames with 3D skeletons from its cameras and LiDAR (auto-annotation).
 
   rfpose annotate SESSION.zarr [--labels auto] [--detector mediapipe] [--cameras cam_left,cam_right]
-        [--no-lidar] [--smoothing savgol|least-squares|one-euro|none] [--quality-threshold 0.02] [--max-gap-ms 100]
+        [--no-lidar] [--no-floor] [--smoothing savgol|least-squares|one-euro|none] [--quality-threshold 0.02] [--max-gap-ms 100]
         [--cache DIR] [--report QA.html] [--json] [--force]
   rfpose annotate --install-detector     # first use: install MediaPipe into this environment
 
@@ -23,6 +23,8 @@ def add_arguments(p) -> None:
     p.add_argument("--detector", default="mediapipe", help="2D detector: mediapipe (default) or groundtruth")
     p.add_argument("--cameras", default=None, help="comma-separated camera streams (default: all)")
     p.add_argument("--no-lidar", action="store_true", help="do not use the LiDAR (needs two cameras)")
+    p.add_argument("--no-floor", action="store_true",
+                   help="do not hold the ankles above the floor the LiDAR sees (docs/annotation.md, 'The floor')")
     p.add_argument("--smoothing", default="least-squares", choices=("savgol", "least-squares", "one-euro", "none"),
                    help="temporal smoothing (default: least-squares trajectory, docs/annotation.md)")
     p.add_argument("--quality-threshold", type=float, default=None,
@@ -56,6 +58,8 @@ def run(args) -> int:
 
     given = {k: v for k, v in (("quality_threshold", args.quality_threshold), ("max_gap_ms", args.max_gap_ms))
              if v is not None}
+    if args.no_floor:
+        given["ankle_floor_m"] = None
     params = AnnotateParams(smoothing=args.smoothing, **given)  # the defaults are AnnotateParams'
     if not 0 <= params.quality_threshold <= 1:
         raise ConfigError(f"--quality-threshold must be in [0, 1], got {params.quality_threshold}")

@@ -61,6 +61,10 @@ def test_annotate_writes_radar_frame_labels(session, capsys, tmp_path):
     n = np.array(floor["normal"])
     ankle_heights = gt.joints[:, 0, [3, 6]] @ n - floor["offset_m"]
     assert n[2] > 0.99 and 0.03 < np.nanmin(ankle_heights) < 0.12
+    assert main(["annotate", str(session), "--detector", "groundtruth", "--cache", str(cache), "--no-progress",
+                 "--labels", "nofloor", "--no-floor"]) in (0, None)
+    nofloor = open_session(session).labels("nofloor").provenance
+    assert nofloor["floor"] is None and nofloor["parameters"]["ankle_floor_m"] is None
     html = (tmp_path / "qa.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html and "MPJPE" in html
 
