@@ -22,6 +22,7 @@ Method (for one camera frame at time t on the radar clock):
    front of the shape (then the LiDAR saw what hides the joint, e.g. the torso in front of the far arm) or an
    arm covers the torso joint in front of it (:func:`hidden_by_arms`), and the shape's depth is used
    elsewhere. Without a shape: LiDAR depth where there is one, the person's depth with a wide σ elsewhere.
+5. An elbow or wrist the detector rates hidden lies behind what hides it: ``hidden_arm_m`` deeper than either.
 
 Returns camera-frame depths and σ for :func:`rfpose.annotation.lift.lift`.
 """
@@ -54,6 +55,7 @@ ORIENTED_OFFSET_M = {"pelvis": (0.167, 0.156, 0.128, 0.124, 0.122), "thorax": (0
 #: :func:`girth_scale` measures it: the offsets scale with a person's girth (docs/annotation.md)
 GIRTH_REF_M = 0.212
 TORSO = np.array([SK.joints.index(j) for j in ("pelvis", "r_hip", "l_hip", "thorax", "r_shoulder", "l_shoulder")])
+FOREARM = np.array([SK.joints.index(j) for j in ("r_elbow", "r_wrist", "l_elbow", "l_wrist")])
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class LidarDepthParams:
     oriented_offsets: bool = True  # pelvis/thorax offsets from the shape's orientation (ORIENTED_OFFSET_M)
     girth_from_silhouette: bool = True  # offsets scaled per person by the profile silhouette (girth_scale)
     limb_occlusion: bool = True  # no LiDAR depth for a torso joint an arm covers in front of it (hidden_by_arms)
+    # an elbow or wrist the detector rates hidden (confidence below hidden_confidence) is this much deeper than
+    # what the LiDAR or the shape give (they see / place it at what hides it); chosen on the training sessions
+    hidden_arm_m: float = 0.10
+    hidden_confidence: float = 0.5
 
 
 @dataclass
@@ -180,7 +186,7 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
         rest = ok & ~has & np.isfinite(fill)[:, None]
         depth[rest] = np.broadcast_to(fill[:, None], (T, J))[rest]
         sigma[rest] = params.sigma_person_m
-        return depth, sigma, support, girth
+        return behind_what_hides(depth, conf, params), sigma, support, girth
     # LiDAR depth unless it lies in front of the anchored shape (then it saw what hides the joint), shape elsewhere;
     # a LiDAR depth behind the shape cannot be an occluder: the shape is what is wrong there (a hand waving away
     # from the camera that MediaPipe puts at the torso's depth)
@@ -189,7 +195,16 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     depth[agree], sigma[agree] = lid[agree], params.sigma_lidar_m
     depth[use_shape], sigma[use_shape] = shape[use_shape], params.sigma_shape_m
     support[~agree] = np.where(has[~agree], -support[~agree], 0)
-    return depth, sigma, support, girth
+    return behind_what_hides(depth, conf, params), sigma, support, girth
+
+
+def behind_what_hides(depth: np.ndarray, conf: np.ndarray, params: LidarDepthParams) -> np.ndarray:
+    """``depth (T, J)`` with the elbows and wrists the detector rates hidden moved ``hidden_arm_m`` deeper: the
+    LiDAR at such a joint's pixel sees what hides it (mostly the torso, for the far arm), and MediaPipe's shape
+    puts hidden arm joints too near too (−70…−176 mm on the training sessions, docs/annotation.md)."""
+    hidden = np.zeros(depth.shape, bool)
+    hidden[:, FOREARM] = conf[:, FOREARM] < params.hidden_confidence
+    return np.where(hidden & np.isfinite(depth), depth + params.hidden_arm_m, depth)
 
 
 #: arm segments (from, to, length factor in the image: a forearm is extended by the hand, 40 %)

@@ -465,3 +465,10 @@ def test_lidar_behind_the_shape_is_kept_and_in_front_is_an_occluder():
     depth, _, support, _ = joint_depths(cam, cloud, np.array([EPOCH]), kp, np.ones((1, 15)), world, params)
     assert support[0, wrist] > 0 and abs(depth[0, wrist] - X[0, wrist, 2]) < 0.02  # the LiDAR, not the shape
     assert support[0, elbow] < 0 and abs(depth[0, elbow] - X[0, elbow, 2]) < 0.1  # the shape, not the occluder
+    # an arm joint the detector rates hidden lies behind what hides it: hidden_arm_m deeper, the rest as before
+    conf = np.ones((1, 15))
+    conf[0, [wrist, elbow, SK.joints.index("thorax")]] = 0.3
+    hidden = joint_depths(cam, cloud, np.array([EPOCH]), kp, conf, world, params)[0]
+    moved = np.zeros(15)
+    moved[[wrist, elbow]] = params.hidden_arm_m
+    np.testing.assert_allclose(hidden - depth, moved[None], atol=1e-9)
