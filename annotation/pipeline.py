@@ -1,4 +1,4 @@
-"""From 2D detections to 3D labels at the radar frames: association, swap repair, lifting, refinement,
+"""From 2D detections to 3D labels at the radar frames: association, swap repair, lifting, the floor, refinement,
 confidence, resampling onto the radar's clock. :func:`annotate` is the whole stage on in-memory inputs;
 :mod:`rfpose.annotation.run` wraps it with the session reading, detection cache and label writing.
 """
@@ -260,7 +260,7 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     sig = res.sigma_m.reshape(T, P, 15)
     # bone-length corrections move a joint that has a depth row along its lifting covariance (for one camera
     # its ray); a triangulated joint isotropically, by σ² + σ0²: its covariance made the projection worse on
-    # the training sessions (docs/annotation.md, "Bone lengths")
+    # the training sessions (docs/annotation.md, "Bone lengths along the lifting's covariance")
     iso = (sig ** 2 + params.sigma0_m ** 2)[..., None, None] * np.eye(3)
     inv_mass = np.where(res.depth_used.reshape(T, P, 15)[..., None, None], res.cov_m2.reshape(T, P, 15, 3, 3), iso)
     conf2d = np.max(np.where(CF > 0, CF, 0.0), axis=0)
