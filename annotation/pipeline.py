@@ -253,10 +253,12 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
     res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
     raw = res.joints.reshape(T, P, 15, 3)
     floor = fit_floor(cloud.xyz) if cloud is not None and params.ankle_floor_m is not None else None
+    floor_stats = None
     if floor is not None:
         centre = -ref.T_cam_radar[:3, :3].T @ ref.T_cam_radar[:3, 3]
-        raw = hold_above_floor(raw.reshape(T * P, 15, 3), ANKLES, floor, params.ankle_floor_m,
-                               centre)[0].reshape(T, P, 15, 3)
+        held, moved = hold_above_floor(raw.reshape(T * P, 15, 3), ANKLES, floor, params.ankle_floor_m, centre)
+        raw = held.reshape(T, P, 15, 3)
+        floor_stats = {**floor.to_dict(), "ankles_moved": int(moved.sum())}
     sig = res.sigma_m.reshape(T, P, 15)
     # bone-length corrections move a joint that has a depth row along its lifting covariance (for one camera
     # its ray); a triangulated joint isotropically, by σ² + σ0²: its covariance made the projection worse on
@@ -316,6 +318,6 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
              "camera_order": [c.name for c in cams], "lidar_used": cloud is not None,
              "lidar_supported_joints": None if support is None else float((support > 0).mean()),
              "girth_scale": [round(float(g), 3) for g in girth[0]] if T else [],
-             "floor": None if floor is None else floor.to_dict()}
+             "floor": floor_stats}
     return Annotation(np.arange(N), label_t, joints, conf, quality, flags, t_ref, refined, raw, jconf, ref.name,
                       stats, cues, pq)

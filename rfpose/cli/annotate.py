@@ -1,8 +1,8 @@
 """Label a session's radar frames with 3D skeletons from its cameras and LiDAR (auto-annotation).
 
   rfpose annotate SESSION.zarr [--labels auto] [--detector mediapipe] [--cameras cam_left,cam_right]
-        [--no-lidar] [--no-floor] [--smoothing savgol|least-squares|one-euro|none] [--quality-threshold 0.02] [--max-gap-ms 100]
-        [--cache DIR] [--report QA.html] [--json] [--force]
+        [--no-lidar] [--no-floor] [--smoothing savgol|least-squares|one-euro|none] [--quality-threshold 0.02]
+        [--max-gap-ms 100] [--cache DIR] [--report QA.html] [--json] [--force]
   rfpose annotate --install-detector     # first use: install MediaPipe into this environment
 
 2D pose per camera frame (cached next to the session in SESSION.zarr.detections/, resumable), lifted to

@@ -61,6 +61,7 @@ def test_annotate_writes_radar_frame_labels(session, capsys, tmp_path):
     n = np.array(floor["normal"])
     ankle_heights = gt.joints[:, 0, [3, 6]] @ n - floor["offset_m"]
     assert n[2] > 0.99 and 0.03 < np.nanmin(ankle_heights) < 0.12
+    assert isinstance(floor["ankles_moved"], int)  # how many camera-frame ankles it held up (for QA)
     assert main(["annotate", str(session), "--detector", "groundtruth", "--cache", str(cache), "--no-progress",
                  "--labels", "nofloor", "--no-floor"]) in (0, None)
     nofloor = open_session(session).labels("nofloor").provenance
