@@ -13,7 +13,9 @@ radar frames against label set ``gt``:
 - ``mpjpe_mm`` / ``pelvis_mm``: over the labelled frames; ``mpjpe_all_mm`` over every frame with a label;
 - ``auroc_80mm``: how well the frame quality separates frames with > 80 mm error from the rest;
 - ``accel_*``: acceleration error (mm/frame², radar frames) of the labels with the configured smoothing and
-  with none, and their MPJPE;
+  with none, over every label and (``accel_labelled_*``) over three consecutive labelled frames (those
+  ``preprocess`` keeps), and their MPJPE; like every error here against the true person nearest to the label's
+  pelvis;
 - ``labelling_fps``: radar frames per second of everything after detection; the detector's own time.
 
 ``--param NAME=VALUE`` (repeatable) overrides one :class:`~rfpose.annotation.pipeline.AnnotateParams` field,
@@ -44,7 +46,7 @@ from rfpose.annotation.lidar_depth import LidarDepthParams
 from rfpose.annotation.pipeline import SMOOTHERS, AnnotateParams
 from rfpose.annotation.rig import load_rig
 from rfpose.annotation.run import annotate_session
-from rfpose.app.annotation_report import truth_errors
+from rfpose.app.annotation_report import truth_errors, truth_joints
 
 MODES = {"mono": (1, True), "stereo": (None, False), "fused": (None, True)}
 
@@ -102,9 +104,13 @@ def _in_view(reader, ann, cams) -> np.ndarray:
     return out
 
 
-def _accel(joints: np.ndarray, truth: np.ndarray) -> float:
-    a = np.diff(joints, 2, axis=0) - np.diff(truth, 2, axis=0)
-    return float(np.nanmean(np.linalg.norm(a, axis=-1)) * 1000)
+def _accel(joints: np.ndarray, truth: np.ndarray, keep: np.ndarray | None = None) -> float | None:
+    """Mean acceleration error (mm/frame²) of ``joints (N, J, 3)`` against ``truth`` over the runs of three
+    consecutive frames that are all finite (and all in ``keep (N,)``)."""
+    a = np.linalg.norm(np.diff(joints, 2, axis=0) - np.diff(truth, 2, axis=0), axis=-1)
+    if keep is not None:
+        a = np.where((keep[:-2] & keep[1:-1] & keep[2:])[:, None], a, np.nan)
+    return float(np.nanmean(a)) * 1000 if np.isfinite(a).any() else None
 
 
 def evaluate_session(path: str, detector: str = "mediapipe", modes=("mono", "stereo", "fused"),
@@ -123,16 +129,13 @@ def evaluate_session(path: str, detector: str = "mediapipe", modes=("mono", "ste
         raw, _ = annotate_session(reader, detector, cams, lidar, replace(params, smoothing="none"), progress=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            err = truth_errors(reader, ann)
-            err_raw = truth_errors(reader, raw)
+            truth, truth_raw = truth_joints(reader, ann), truth_joints(reader, raw)
+            err = np.linalg.norm(ann.joints[:, 0] - truth, axis=-1)
+            err_raw = np.linalg.norm(raw.joints[:, 0] - truth_raw, axis=-1)
             visible = _in_view(reader, ann, cams)
             lab = ann.labelled
             frame_err = np.nanmean(err, 1)
             has = np.isfinite(frame_err)
-            gt = reader.labels("gt")
-            row = {int(f): i for i, f in enumerate(gt.frame_index)}
-            idx = np.array([row.get(int(f), -1) for f in ann.frame_index])
-            truth = np.where((idx >= 0)[:, None, None], gt.joints[np.maximum(idx, 0), 0], np.nan)
             res = {
                 "frames": int(len(lab)), "fully_in_view": int(visible.sum()),
                 "coverage": float(lab[visible].mean()) if visible.any() else None,
@@ -143,7 +146,9 @@ def evaluate_session(path: str, detector: str = "mediapipe", modes=("mono", "ste
                 "pelvis_all_mm": float(np.nanmean(err[:, 0])) * 1000,
                 "auroc_80mm": auroc(ann.quality[has & (frame_err > 0.08)], ann.quality[has & (frame_err <= 0.08)]),
                 "frames_over_80mm": int((frame_err[has] > 0.08).sum()),
-                "accel_smoothed_mm": _accel(ann.joints[:, 0], truth), "accel_raw_mm": _accel(raw.joints[:, 0], truth),
+                "accel_smoothed_mm": _accel(ann.joints[:, 0], truth), "accel_raw_mm": _accel(raw.joints[:, 0], truth_raw),
+                "accel_labelled_smoothed_mm": _accel(ann.joints[:, 0], truth, lab),
+                "accel_labelled_raw_mm": _accel(raw.joints[:, 0], truth_raw, lab),
                 "mpjpe_all_raw_mm": float(np.nanmean(err_raw)) * 1000,
                 "labelling_fps": summary["labelling_fps"], "detector_seconds": summary["detector_seconds"],
                 "flagged": summary["flagged"], "girth_scale": summary.get("girth_scale"),

@@ -30,14 +30,14 @@ def _png(fig) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}">'
 
 
-def truth_errors(reader, ann: Annotation) -> np.ndarray | None:
-    """Per-joint error (m) ``(N, 15)`` of the first label person against the simulator's ``gt`` at the same
-    radar frames (nearest person by pelvis), NaN where either is missing; None without truth."""
+def truth_joints(reader, ann: Annotation) -> np.ndarray | None:
+    """The simulator's ``gt`` joints (m) ``(N, 15, 3)`` of the person nearest (by pelvis) to the first label
+    person at the same radar frames, NaN where either is missing; None without truth."""
     if "gt" not in reader.label_sets:
         return None
     gt = reader.labels("gt")
     row = {int(f): i for i, f in enumerate(gt.frame_index)}
-    out = np.full(ann.joints.shape[:1] + ann.joints.shape[2:3], np.nan)
+    out = np.full(ann.joints.shape[:1] + ann.joints.shape[2:], np.nan)
     for n, f in enumerate(ann.frame_index):
         i = row.get(int(f))
         if i is None or not np.isfinite(ann.joints[n, 0]).any():
@@ -48,9 +48,15 @@ def truth_errors(reader, ann: Annotation) -> np.ndarray | None:
         dist = np.linalg.norm(g[:, 0] - ann.joints[n, 0, 0], axis=-1)
         if not np.isfinite(dist).any():  # the label's pelvis or every true pelvis missing
             continue
-        k = int(np.nanargmin(dist))
-        out[n] = np.linalg.norm(ann.joints[n, 0] - g[k], axis=-1)
+        out[n] = g[int(np.nanargmin(dist))]
     return out
+
+
+def truth_errors(reader, ann: Annotation) -> np.ndarray | None:
+    """Per-joint error (m) ``(N, 15)`` of the first label person against :func:`truth_joints`; None without
+    truth."""
+    truth = truth_joints(reader, ann)
+    return None if truth is None else np.linalg.norm(ann.joints[:, 0] - truth, axis=-1)
 
 
 def write_report(path, reader, ann: Annotation, summary: dict, frames: int = 4) -> str:

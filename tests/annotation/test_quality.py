@@ -136,3 +136,33 @@ def test_evaluation_parameters_from_the_command_line():
 
     with pytest.raises(SystemExit, match="is not a float"):
         main(["missing.zarr", "--param", "lidar.sigma_lidar_m=wide"])
+
+
+def test_errors_against_truth_follow_the_labelled_person():
+    """Two true people, listed in the other order at the label's second frame: the label follows person B
+    throughout, so its errors and its acceleration are B's, and an excluded frame leaves its triples out."""
+    from types import SimpleNamespace
+
+    from rfpose.app.annotation_eval import _accel
+    from rfpose.app.annotation_report import truth_errors, truth_joints
+
+    rng = np.random.default_rng(0)
+    T = 6
+    a = rng.normal(0, 0.2, (T, 15, 3)) + [2.0, 1.0, 0.0]
+    b = rng.normal(0, 0.2, (T, 15, 3)) + [4.0, -1.0, 0.0]
+    gt = np.stack([a, b], 1)
+    gt[1] = gt[1, ::-1]  # the simulator's order of people changes at frame 1
+    label = b + 0.01
+    reader = SimpleNamespace(label_sets=["gt"], labels=lambda name: SimpleNamespace(
+        frame_index=np.arange(T), joints=gt, num_people=np.full(T, 2)))
+    ann = SimpleNamespace(frame_index=np.arange(T), joints=label[:, None])
+    np.testing.assert_allclose(truth_joints(reader, ann), b)
+    np.testing.assert_allclose(truth_errors(reader, ann), np.sqrt(3) * 0.01)
+    assert _accel(label, truth_joints(reader, ann)) == pytest.approx(0.0, abs=1e-9)
+    jump = label.copy()
+    jump[3] += 0.1  # one frame 100 mm off: the triples around it carry 100, 200, 100 mm/frame², the first 0
+    keep = np.ones(T, bool)
+    assert _accel(jump, b) == pytest.approx(np.sqrt(3) * (100 + 200 + 100) / 4, rel=1e-6)
+    keep[4] = False  # the triples through frame 4 are left out: (0, 1, 2) and (1, 2, 3) remain
+    assert _accel(jump, b, keep) == pytest.approx(np.sqrt(3) * (0 + 100) / 2, rel=1e-6)
+    assert _accel(jump, b, np.zeros(T, bool)) is None
