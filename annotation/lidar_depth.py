@@ -198,6 +198,31 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     return behind_what_hides(depth, conf, params), sigma, support, girth
 
 
+def shape_rows_for_hidden(cam: CameraCalib, kp: np.ndarray, conf: np.ndarray, world: np.ndarray,
+                          tri_depth: np.ndarray, params: LidarDepthParams = LidarDepthParams()):
+    """Camera depths from the detector's shape for the joints the cameras cannot place: without a LiDAR, a joint
+    every view rates hidden (``conf (T, J)``, the least confidence over the views, below ``hidden_confidence``)
+    is triangulated from guessed pixels (the far arm behind the torso, seen from both cameras of a pair).
+
+    The shape ``world (T, J, 3)`` is put on the pelvis ray of ``cam`` (:func:`shape_on_ray`, ``kp (T, J, 2)``)
+    and anchored on the triangulated depths ``tri_depth (T, J)`` (m, in ``cam``) of the torso joints every view
+    sees (:func:`shape_depths`); hidden elbows and wrists go behind what hides them (:func:`behind_what_hides`).
+    Returns ``depth`` and ``sigma (T, J)`` (``sigma_shape_m``) for the hidden joints, NaN / inf elsewhere."""
+    T, J = conf.shape
+    depth, sigma = np.full((T, J), np.nan), np.full((T, J), np.inf)
+    seen = (conf >= params.hidden_confidence) & np.isfinite(tri_depth)
+    torso_z = np.where(seen[:, TORSO], tri_depth[:, TORSO], np.nan)
+    person_z = np.full(T, np.nan)
+    any_torso = np.isfinite(torso_z).any(1)
+    person_z[any_torso] = np.nanmedian(torso_z[any_torso], axis=1)
+    shape = shape_depths(shape_on_ray(cam, kp, world), kp, np.where(seen, tri_depth, np.nan), seen, person_z)
+    if shape is None:
+        return depth, sigma
+    hidden = (conf < params.hidden_confidence) & np.isfinite(shape) & any_torso[:, None]
+    depth[hidden], sigma[hidden] = shape[hidden], params.sigma_shape_m
+    return behind_what_hides(depth, conf, params), sigma
+
+
 def behind_what_hides(depth: np.ndarray, conf: np.ndarray, params: LidarDepthParams) -> np.ndarray:
     """``depth (T, J)`` with the elbows and wrists the detector rates hidden moved ``hidden_arm_m`` deeper: the
     LiDAR at such a joint's pixel sees what hides it (mostly the torso, for the far arm), and MediaPipe's shape

@@ -13,7 +13,7 @@ from scipy.optimize import linear_sum_assignment
 from rfpose.annotation.detect import CameraDetections
 from rfpose.annotation.detectors import convert_confidence, correct_landmarks
 from rfpose.annotation.floor import fit_floor, hold_above_floor
-from rfpose.annotation.lidar_depth import LidarCloud, LidarDepthParams, joint_depths
+from rfpose.annotation.lidar_depth import LidarCloud, LidarDepthParams, joint_depths, shape_rows_for_hidden
 from rfpose.annotation.lift import lift
 from rfpose.annotation.quality import frame_cues
 from rfpose.annotation.quality import quality as score_quality
@@ -49,6 +49,9 @@ class AnnotateParams:
     # ankles are held at least this high (m) above the floor the LiDAR sees (None: not); chosen on the training
     # sessions (docs/annotation.md, "The floor")
     ankle_floor_m: float | None = 0.07
+    # without a LiDAR, a joint every camera rates hidden takes its depth from the detector's shape, anchored on the
+    # triangulated torso (lidar_depth.shape_rows_for_hidden)
+    hidden_from_shape: bool = True
     landmark_correction: bool = True  # move the detector's landmarks onto rtpose15's joint centres
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
@@ -251,6 +254,12 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
                                                     params.lidar, sil0.reshape(T * P), np.tile(np.arange(P), T))
         girth = girth.reshape(T, P)
     res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
+    if cloud is None and params.hidden_from_shape and np.isfinite(world0).any():
+        tri_depth = (res.joints.reshape(T * P, 15, 3) @ R[0].T + tt[0])[..., 2]
+        depth, sigma = shape_rows_for_hidden(ref, KP[0].reshape(T * P, 15, 2), CF.min(0).reshape(T * P, 15),
+                                             world0.reshape(T * P, 15, 3), tri_depth, params.lidar)
+        if np.isfinite(depth).any():
+            res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
     raw = res.joints.reshape(T, P, 15, 3)
     floor = fit_floor(cloud.xyz) if cloud is not None and params.ankle_floor_m is not None else None
     floor_stats = None

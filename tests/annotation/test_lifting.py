@@ -224,6 +224,31 @@ def test_a_gap_is_left_nan_not_interpolated():
     assert v[0] == 0.5 and np.isnan(v[1]) and v[2] == 3.0 and np.isnan(v[3])
 
 
+def test_a_joint_both_cameras_rate_hidden_takes_its_depth_from_the_shape():
+    """Without a LiDAR, a knee both cameras guess (pixels pushed apart: 1 m of false depth, confidence 0.2) is
+    placed by the detector's 3D shape anchored on the triangulated torso; the visible joints stay triangulated."""
+    seconds = 2.0
+    rig_sim, t, J = _truth(seconds=seconds)
+    cams = _cameras()
+    dets = _detections(cams, t, J)
+    X_cam = J[:, 0] @ cams[0].T_cam_radar[:3, :3].T + cams[0].T_cam_radar[:3, 3]
+    knee = get_skeleton("rtpose15").joints.index("l_knee")
+    for sign, d in zip((1, -1), dets.values()):
+        d.world[:, 0] = X_cam - X_cam[:, :1]  # the shape in camera axes, pelvis at 0
+        d.keypoints[:, 0, knee, 0] += sign * 20.0
+        d.confidence[:, 0, knee] = 0.2
+    radar_t = _radar_times(seconds)
+    truth = _truth_at(rig_sim, radar_t)[:, 0]
+    errs = {}
+    for on in (False, True):
+        ann = annotate(_rig(cams), dets, radar_t, params=AnnotateParams(hidden_from_shape=on, smoothing="none"))
+        errs[on] = np.linalg.norm(ann.joints[:, 0] - truth, axis=-1)
+    assert np.nanmean(errs[False][:, knee]) > 1.0
+    assert np.nanmean(errs[True][:, knee]) < 0.02
+    others = np.arange(15) != knee  # exact there; without the shape the bone lengths spread the knee's error
+    assert np.nanmean(errs[True][:, others]) < 0.002 < np.nanmean(errs[False][:, others])
+
+
 def test_two_people_keep_their_identities():
     seconds = 3.0
     rig_sim, t, J = _truth("two-people", seed=5, seconds=seconds)
