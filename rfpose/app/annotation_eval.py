@@ -46,7 +46,7 @@ from rfpose.annotation.lidar_depth import LidarDepthParams
 from rfpose.annotation.pipeline import SMOOTHERS, AnnotateParams
 from rfpose.annotation.rig import load_rig
 from rfpose.annotation.run import annotate_session
-from rfpose.app.annotation_report import truth_errors, truth_joints
+from rfpose.app.annotation_report import truth_joints
 
 MODES = {"mono": (1, True), "stereo": (None, False), "fused": (None, True)}
 
@@ -146,7 +146,8 @@ def evaluate_session(path: str, detector: str = "mediapipe", modes=("mono", "ste
                 "pelvis_all_mm": float(np.nanmean(err[:, 0])) * 1000,
                 "auroc_80mm": auroc(ann.quality[has & (frame_err > 0.08)], ann.quality[has & (frame_err <= 0.08)]),
                 "frames_over_80mm": int((frame_err[has] > 0.08).sum()),
-                "accel_smoothed_mm": _accel(ann.joints[:, 0], truth), "accel_raw_mm": _accel(raw.joints[:, 0], truth_raw),
+                "accel_smoothed_mm": _accel(ann.joints[:, 0], truth),
+                "accel_raw_mm": _accel(raw.joints[:, 0], truth_raw),
                 "accel_labelled_smoothed_mm": _accel(ann.joints[:, 0], truth, lab),
                 "accel_labelled_raw_mm": _accel(raw.joints[:, 0], truth_raw, lab),
                 "mpjpe_all_raw_mm": float(np.nanmean(err_raw)) * 1000,
