@@ -67,6 +67,12 @@ class LidarDepthParams:
     percentile: float = 25.0
     sigma_lidar_m: float = 0.03
     sigma_shape_m: float = 0.08
+    # without a LiDAR: σ of the shape's depth for a joint the cameras see (a weak prior on the triangulation);
+    # chosen on the wide training sessions (docs/annotation.md, "The 3D shape without a LiDAR")
+    sigma_shape_seen_m: float = 0.20
+    # ... and no shape where the triangulated torso it is anchored on is this uncertain in depth (m): a 12 cm pair
+    # at 3–5 m (σ 0.4–1.8 m) gains nothing from it, and its frames must keep reading as bad; a 1.2 m pair: 0.08–0.17
+    max_anchor_sigma_m: float = 0.30
     sigma_person_m: float = 0.30
     occlusion_m: float = 0.11  # chosen on the training sessions (docs/annotation.md)
     oriented_offsets: bool = True  # pelvis/thorax offsets from the shape's orientation (ORIENTED_OFFSET_M)
@@ -198,28 +204,38 @@ def joint_depths(cam: CameraCalib, cloud: LidarCloud, times_ns: np.ndarray, kp: 
     return behind_what_hides(depth, conf, params), sigma, support, girth
 
 
-def shape_rows_for_hidden(cam: CameraCalib, kp: np.ndarray, conf: np.ndarray, world: np.ndarray,
-                          tri_depth: np.ndarray, params: LidarDepthParams = LidarDepthParams()):
-    """Camera depths from the detector's shape for the joints the cameras cannot place: without a LiDAR, a joint
-    every view rates hidden (``conf (T, J)``, the least confidence over the views, below ``hidden_confidence``)
-    is triangulated from guessed pixels (the far arm behind the torso, seen from both cameras of a pair).
+def shape_rows_without_lidar(cam: CameraCalib, kp: np.ndarray, conf: np.ndarray, world: np.ndarray,
+                             tri_depth: np.ndarray, tri_sigma: np.ndarray,
+                             params: LidarDepthParams = LidarDepthParams()):
+    """Camera depths from the detector's 3D shape for cameras without a LiDAR: a joint every view rates hidden
+    (``conf (T, J)``, the least confidence over the views, below ``hidden_confidence``) is triangulated from
+    guessed pixels (the far arm behind the torso, seen from both cameras of a pair) and a seen one from pixels a
+    few off, which a short baseline turns into centimetres of depth.
 
     The shape ``world (T, J, 3)`` is put on the pelvis ray of ``cam`` (:func:`shape_on_ray`, ``kp (T, J, 2)``)
     and anchored on the triangulated depths ``tri_depth (T, J)`` (m, in ``cam``) of the torso joints every view
     sees (:func:`shape_depths`); hidden elbows and wrists go behind what hides them (:func:`behind_what_hides`).
-    Returns ``depth`` and ``sigma (T, J)`` (``sigma_shape_m``) for the hidden joints, NaN / inf elsewhere."""
+    Returns ``depth`` and ``sigma (T, J)``: ``sigma_shape_m`` for the hidden joints, ``sigma_shape_seen_m`` (a
+    weak prior) for the seen ones, each with the anchor's own σ added in quadrature (the median triangulated depth
+    σ ``tri_sigma (T, J)`` of those torso joints: a short baseline's anchor is metres uncertain, and so are its
+    rows); NaN / inf where the shape is missing or the anchor missing or worse than ``max_anchor_sigma_m``."""
     T, J = conf.shape
     depth, sigma = np.full((T, J), np.nan), np.full((T, J), np.inf)
     seen = (conf >= params.hidden_confidence) & np.isfinite(tri_depth)
     torso_z = np.where(seen[:, TORSO], tri_depth[:, TORSO], np.nan)
     person_z = np.full(T, np.nan)
-    any_torso = np.isfinite(torso_z).any(1)
-    person_z[any_torso] = np.nanmedian(torso_z[any_torso], axis=1)
+    anchored = np.isfinite(torso_z).any(1)
+    person_z[anchored] = np.nanmedian(torso_z[anchored], axis=1)
+    anchor_sigma = np.full(T, np.inf)
+    anchor_sigma[anchored] = np.nanmedian(np.where(seen[:, TORSO], tri_sigma[:, TORSO], np.nan)[anchored], axis=1)
+    anchored &= anchor_sigma <= params.max_anchor_sigma_m
     shape = shape_depths(shape_on_ray(cam, kp, world), kp, np.where(seen, tri_depth, np.nan), seen, person_z)
     if shape is None:
         return depth, sigma
-    hidden = (conf < params.hidden_confidence) & np.isfinite(shape) & any_torso[:, None]
-    depth[hidden], sigma[hidden] = shape[hidden], params.sigma_shape_m
+    ok = np.isfinite(shape) & anchored[:, None]
+    depth[ok] = shape[ok]
+    own = np.where(conf < params.hidden_confidence, params.sigma_shape_m, params.sigma_shape_seen_m)
+    sigma[ok] = np.hypot(own, anchor_sigma[:, None])[ok]
     return behind_what_hides(depth, conf, params), sigma
 
 

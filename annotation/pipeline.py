@@ -13,7 +13,8 @@ from scipy.optimize import linear_sum_assignment
 from rfpose.annotation.detect import CameraDetections
 from rfpose.annotation.detectors import convert_confidence, correct_landmarks
 from rfpose.annotation.floor import fit_floor, hold_above_floor
-from rfpose.annotation.lidar_depth import LidarCloud, LidarDepthParams, joint_depths, shape_rows_for_hidden
+from rfpose.annotation.lidar_depth import (LidarCloud, LidarDepthParams, joint_depths,
+                                           shape_rows_without_lidar)
 from rfpose.annotation.lift import lift
 from rfpose.annotation.quality import frame_cues
 from rfpose.annotation.quality import quality as score_quality
@@ -49,9 +50,10 @@ class AnnotateParams:
     # ankles are held at least this high (m) above the floor the LiDAR sees (None: not); chosen on the training
     # sessions (docs/annotation.md, "The floor")
     ankle_floor_m: float | None = 0.07
-    # without a LiDAR, a joint every camera rates hidden takes its depth from the detector's shape, anchored on the
-    # triangulated torso (lidar_depth.shape_rows_for_hidden)
-    hidden_from_shape: bool = True
+    # without a LiDAR, every joint also gets a depth from the detector's 3D shape anchored on the triangulated
+    # torso: the depth of a joint every camera rates hidden, a weak prior elsewhere
+    # (lidar_depth.shape_rows_without_lidar)
+    shape_without_lidar: bool = True
     landmark_correction: bool = True  # move the detector's landmarks onto rtpose15's joint centres
     swap_repair: bool = True
     sigma0_m: float = 0.08  # joint confidence = 2D confidence / (1 + (σ / sigma0)²): 0.5 at σ = 80 mm
@@ -254,10 +256,12 @@ def annotate(rig: RigView, detections: dict[str, CameraDetections], radar_times_
                                                     params.lidar, sil0.reshape(T * P), np.tile(np.arange(P), T))
         girth = girth.reshape(T, P)
     res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
-    if cloud is None and params.hidden_from_shape and np.isfinite(world0).any():
+    if cloud is None and params.shape_without_lidar and np.isfinite(world0).any():
         tri_depth = (res.joints.reshape(T * P, 15, 3) @ R[0].T + tt[0])[..., 2]
-        depth, sigma = shape_rows_for_hidden(ref, KP[0].reshape(T * P, 15, 2), CF.min(0).reshape(T * P, 15),
-                                             world0.reshape(T * P, 15, 3), tri_depth, params.lidar)
+        axis = R[0, 2]  # the reference camera's depth axis in the radar frame
+        tri_sigma = np.sqrt(np.einsum("i,mjik,k->mj", axis, res.cov_m2.reshape(T * P, 15, 3, 3), axis))
+        depth, sigma = shape_rows_without_lidar(ref, KP[0].reshape(T * P, 15, 2), CF.min(0).reshape(T * P, 15),
+                                                world0.reshape(T * P, 15, 3), tri_depth, tri_sigma, params.lidar)
         if np.isfinite(depth).any():
             res = lift(R, tt, focal, xn, CF.reshape(C, T * P, 15), depth, sigma)
     raw = res.joints.reshape(T, P, 15, 3)
