@@ -163,15 +163,13 @@ def score_stored(path: str, labels: str = "auto") -> dict:
     from rfpose.session import open_session
 
     reader = open_session(path)
-    ann, gt = reader.labels(labels), reader.labels("gt")
-    row = {int(f): i for i, f in enumerate(gt.frame_index)}
-    flags = ann.flags()
-    keep = [n for n, f in enumerate(ann.frame_index)
-            if int(f) in row and flags[n] == 0 and np.isfinite(ann.joints[n, 0]).all()]
-    err = np.linalg.norm(ann.joints[keep, 0] - gt.joints[[row[int(ann.frame_index[n])] for n in keep], 0], axis=-1)
-    return {"radar_frames": len(gt.frame_index), "labelled": len(keep),
-            "mpjpe_mm": float(err.mean()) * 1000 if keep else None,
-            "pelvis_mm": float(err[:, 0].mean()) * 1000 if keep else None}
+    ann = reader.labels(labels)
+    truth = truth_joints(reader, ann)
+    keep = (ann.flags() == 0) & np.isfinite(ann.joints[:, 0]).all((-2, -1)) & np.isfinite(truth).all((-2, -1))
+    err = np.linalg.norm(ann.joints[keep, 0] - truth[keep], axis=-1)
+    return {"radar_frames": len(reader.labels("gt").frame_index), "labelled": int(keep.sum()),
+            "mpjpe_mm": float(err.mean()) * 1000 if keep.any() else None,
+            "pelvis_mm": float(err[:, 0].mean()) * 1000 if keep.any() else None}
 
 
 def pooled(scores: dict) -> dict:
@@ -195,26 +193,30 @@ def error_breakdown(path: str, camera: str, detector: str = "mediapipe",
 
     reader = open_session(path)
     cam = load_rig(reader, cameras=[camera]).cameras[0]
-    gt = reader.labels("gt")
-    row = {int(f): i for i, f in enumerate(gt.frame_index)}
     joints = get_skeleton("rtpose15").joints
     out = {"camera": camera, "joints": list(joints)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for name in (detector, "groundtruth"):
             ann, _ = annotate_session(reader, name, [camera], True, replace(params, smoothing="none"), progress=False)
-            keep = [n for n, f in enumerate(ann.frame_index) if int(f) in row and np.isfinite(ann.joints[n, 0]).all()]
-            err = ann.joints[keep, 0] - gt.joints[[row[int(ann.frame_index[n])] for n in keep], 0]
+            truth = truth_joints(reader, ann)
+            keep = np.isfinite(ann.joints[:, 0]).all((-2, -1)) & np.isfinite(truth).all((-2, -1))
+            err = ann.joints[keep, 0] - truth[keep]
             cam_err = err @ cam.T_cam_radar[:3, :3].T * 1000
             out["exact_2d" if name == "groundtruth" else "detector"] = {
-                "frames": len(keep), "mpjpe_mm": (np.linalg.norm(err, axis=-1).mean(0) * 1000).round(1).tolist(),
+                "frames": int(keep.sum()), "mpjpe_mm": (np.linalg.norm(err, axis=-1).mean(0) * 1000).round(1).tolist(),
                 "abs_xyz_mm": np.abs(cam_err).mean(0).round(1).tolist(),
                 "mean_xyz_mm": cam_err.mean(0).round(1).tolist()}
         det, _, _ = detect_session(reader, detector, [camera], progress=False)
         kp = to_rtpose15(det[camera], params.landmark_correction)[0][:, 0]
         g2 = reader.labels(f"gt_2d_{camera}")
         n = min(len(kp), len(g2))
-        e2 = np.where((g2.confidence[:n, 0] > 0)[..., None], kp[:n] - g2.joints[:n, 0], np.nan)
+        # against the true person whose pelvis is nearest the detection's (MediaPipe follows one of two people)
+        d = np.linalg.norm(g2.joints[:n, :, 0] - kp[:n, None, 0], axis=-1)
+        k = np.argmin(np.where(np.isfinite(d) & (g2.confidence[:n, :, 0] > 0), d, np.inf), axis=1)
+        g_joints = np.take_along_axis(g2.joints[:n], k[:, None, None, None], 1)[:, 0]
+        g_conf = np.take_along_axis(g2.confidence[:n], k[:, None, None], 1)[:, 0]
+        e2 = np.where((g_conf > 0)[..., None], kp[:n] - g_joints, np.nan)
         out["detector_2d"] = {"mean_px": np.nanmean(np.linalg.norm(e2, axis=-1), 0).round(2).tolist(),
                               "mean_uv_px": np.nanmean(e2, 0).round(2).tolist()}
     return out
