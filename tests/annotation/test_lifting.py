@@ -251,6 +251,13 @@ def test_a_joint_both_cameras_rate_hidden_takes_its_depth_from_the_shape():
     assert np.nanmean(errs[True][:, knee]) < 0.1  # the row's σ: the shape's 8 cm and the anchor's in quadrature
     others = np.arange(15) != knee  # exact there; without the shape the bone lengths spread the knee's error
     assert np.nanmean(errs[True][:, others]) < 0.002 < np.nanmean(errs[False][:, others])
+    # a 12 cm pair's torso depth is metres uncertain: the shape is not anchored on it, nothing changes
+    cams = _cameras(baseline=0.12)
+    dets = _detections(cams, t, J)
+    for d in dets.values():
+        d.world[:, 0] = shape
+    on, off = (annotate(_rig(cams), dets, radar_t, params=AnnotateParams(shape_without_lidar=v)) for v in (True, False))
+    np.testing.assert_array_equal(on.joints, off.joints)
 
 
 def test_two_people_keep_their_identities():
