@@ -1,9 +1,10 @@
 """Replay a simulated fall benchmark's sessions through the room monitor and score falls and presence.
 
-  rfpose evaluate-monitor RUN --data data/sim-falls-v1 [--split test] [--config monitor.toml] [--json] [--out F]
+  rfpose evaluate-monitor [RUN] --data data/sim-falls-v1 [--split test] [--config monitor.toml] [--json] [--out F]
 
 The sessions of the split's subjects (``rfpose simulate-dataset --preset sim-falls-v1``) go through the
-monitor's own path (the run's preprocessing and model, tracking, posture, fall and presence rules) with the
+monitor's own path (the run's preprocessing and model, or without RUN clusters of CFAR points as a board's
+demo firmware would send; tracking, posture, fall and presence rules) with the
 frame times as its clock, faster than real time. Reports fall recall, false alarms per hour of non-fall
 activity (and the hours), time from the floor to the first alert, occupancy after entry and empty after
 leaving. Tune the rules (``--config``) on ``--split val``, report ``--split test``.
@@ -17,7 +18,8 @@ import json
 def add_arguments(p) -> None:
     from rfpose.cli import args as a
 
-    p.add_argument("run_dir", metavar="RUN", help="training run directory (rfpose train)")
+    p.add_argument("run_dir", metavar="RUN", nargs="?",
+                   help="training run directory (rfpose train); none: people as clusters of CFAR points ([clusters])")
     p.add_argument("--data", required=True, help="the --out directory of rfpose simulate-dataset (preset.json, sessions/)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="whose sessions (by subject)")
     p.add_argument("--config", help="monitor.toml whose room, tracking and [events] rules are evaluated "

@@ -128,6 +128,19 @@ def test_evaluate_monitor_replays_the_test_subject_through_the_monitor(tiny_fall
     assert main(["evaluate-monitor", str(run), "--data", str(data), "--out", str(out)]) == 2  # exists: --force
 
 
+def test_evaluate_monitor_without_a_run_tracks_clusters_of_cfar_points(tiny_falls, tmp_path, capsys):
+    data, _ = tiny_falls
+    capsys.readouterr()
+    out = tmp_path / "clusters.json"
+    assert main(["evaluate-monitor", "--data", str(data), "--pre", "1", "--post", "1.5", "--out", str(out)]) == 0
+    assert "no model: clusters of CFAR points" in capsys.readouterr().out
+    s = json.loads(out.read_text())
+    assert s["run"] is None and s["rules"]["clusters"]["frames"] == 0 and s["speed"]["frames"] == 98
+    # the walking person gives CFAR points (Doppler) in most frames; the empty room, none that cluster
+    walk = next(t for t in s["trials"] if t["scenario"] == "walk")
+    assert walk["person_frames_missed"] < walk["person_frames"] / 2 and s["presence"]["phantom_s"] == 0
+
+
 def _every_guess_a_person():
     """Rules under which the one-step model's every best guess is a person (it scores everything low): its
     outputs decide the trials, so a replay that fed the model other windows would differ."""

@@ -21,6 +21,7 @@ def test_uart_point_clouds_are_tracked_as_one_person(tmp_path):
         cfg = sim_config(device_id="pts")
         cfg.source.uri = f"uart://{uart.path}"
         cfg.web.enabled = False
+        cfg.clusters.top_percentile = 100.0  # 15 ideal joint points, not a surface: the head is the top
         cfg.event_log = str(tmp_path / "ev.sqlite")
         mon = Monitor(cfg)
         mon.listeners.append(lambda p: seen.append((p, list(uart.sent))))
@@ -44,3 +45,57 @@ def test_uart_point_clouds_are_tracked_as_one_person(tmp_path):
     last = seen[-1][0]["state"]
     assert last["occupied"] and last["count"] == 1 and last["people"][0]["posture"] == "standing"
     assert mon.reader.opened.kind == "points"
+
+
+def test_cfar_point_clusters_from_raw_adc_see_a_fall_reach_the_floor(tmp_path):
+    """Without a model: CFAR points from the simulated ADC of a forward fall (sim-falls-v1's radar), clustered
+    over 5 frames. The cluster's top (the 80th percentile of its points' heights) is where a person's moving upper
+    body is before the fall and near the floor after it: the physics the model-free fall rule reads."""
+    from rfpose.app.monitor.config import ClustersConfig, RadarMount
+    from rfpose.app.monitor.detect import AdcClusterEstimator
+    from rfpose.app.sim_datasets import get_preset
+    from rfpose.app.sim_datasets.preset import reduced_cfg
+    from rfpose.drivers.open_source import open_source
+    from rfpose.session import open_session
+    from rfpose.source import RadarFrame
+
+    preset = get_preset("sim-falls-v1")
+    path = str(tmp_path / "fall.zarr")
+    preset.simulate_session(path, "fall-forward", 5, reduced_cfg(preset.board, preset.adc_samples, preset.loops,
+                                                                   preset.frame_period_ms), "cluttered", 0)
+    event = open_session(path).attrs["rig"]["people"][0]["event"]
+    src = open_source(f"session://{path}#radar")
+    est = AdcClusterEstimator(dict(src.metadata), T_room_radar(RadarMount(height_m=1.0)),
+                              ClustersConfig(cfar_threshold_db=8.0, min_points=3, top_percentile=80.0))
+    tops = []
+    try:
+        for k, f in enumerate(src):
+            dets, ms = est(RadarFrame(k, f.timestamp_ns, f.adc))
+            tops.append((f.timestamp_ns * 1e-9, max(dets, key=lambda d: d.score).top_z if dets else np.nan))
+            assert ms["total"] >= ms["points"] > 0
+    finally:
+        src.close()
+    t, top = np.array(tops).T
+    t -= t[0]
+    before = top[(t > 1.0) & (t < event["t_start_s"])]
+    after = top[t > event["t_floor_s"] + 1.0]
+    assert np.isfinite(before).mean() > 0.8 and np.isfinite(after).mean() > 0.3  # a person lying still fades
+    assert np.nanmedian(before) > 0.8 and np.nanmedian(after) < 0.6
+    est.flush()
+    assert len(est.clusters.pool) == 0
+    # the service's own path: a raw-ADC source and no run → these clusters, tracked
+    cfg = sim_config(device_id="adc")
+    cfg.source.uri = f"session://{path}#radar"
+    cfg.web.enabled = False
+    cfg.event_log = str(tmp_path / "ev.sqlite")
+    mon = Monitor(cfg)
+    seen = []
+    mon.listeners.append(seen.append)
+    th = threading.Thread(target=mon.run, kwargs={"duration_s": 30}, daemon=True)
+    th.start()
+    t0 = time.monotonic()
+    while not any(p["tracks"] for p in seen) and time.monotonic() - t0 < 30:
+        time.sleep(0.1)
+    mon.stop()
+    th.join(timeout=10)
+    assert isinstance(mon._estimator, AdcClusterEstimator) and any(p["tracks"] for p in seen)

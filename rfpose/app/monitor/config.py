@@ -71,6 +71,20 @@ class ModelConfig:
 
 
 @dataclass
+class ClustersConfig:
+    """People as clusters of radar points, what the monitor tracks without a trained run: a device's point
+    clouds (the demo firmware over UART), or CFAR points computed from raw ADC frames."""
+
+    eps_m: float = 0.5  # DBSCAN neighbourhood on x, y and z × z_weight (people are tall and narrow)
+    z_weight: float = 0.5
+    min_points: int = 4
+    frames: int = 0  # points pooled over this many frames before clustering; 0: 1 for a device's clouds, 5 for
+    # CFAR points from raw ADC (a few points a frame, none from a person standing still after clutter removal)
+    top_percentile: float = 95.0  # a cluster's top: this percentile of its points' heights (outliers above)
+    cfar_threshold_db: float = 8.0  # raw ADC: the CFAR detection threshold (chosen on sim-falls-v1's validation subjects)
+
+
+@dataclass
 class RadarMount:
     """The radar's pose in the room frame: position (height above the floor), yaw about z and a downward
     tilt (degrees, positive looking down)."""
@@ -176,6 +190,7 @@ class MonitorConfig:
     name: str = "Room monitor"
     source: SourceConfig = field(default_factory=SourceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    clusters: ClustersConfig = field(default_factory=ClustersConfig)
     room: RoomConfig = field(default_factory=RoomConfig)
     zones: list[ZoneConfig] = field(default_factory=list)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -389,7 +404,7 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
                 ("tracking", "gate_m"), ("tracking", "birth_gate_m"), ("tracking", "birth_window_s"), ("tracking", "death_s"),
                 ("tracking", "measurement_noise_m"), ("tracking", "process_noise"),
                 ("events", "fall_window_s"), ("events", "slow_fall_window_s"), ("events", "fall_drop_m"), ("events", "posture_window_s"),
-                ("events", "inactivity_s"), ("web", "rate_hz")]
+                ("events", "inactivity_s"), ("web", "rate_hz"), ("clusters", "eps_m"), ("clusters", "z_weight")]
     for sec, key in positive:
         if getattr(getattr(cfg, sec), key) <= 0:
             raise reader.error((sec, key), "must be positive")
@@ -411,6 +426,12 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
         raise reader.error(("tracking", "birth_hits"), "must be at least 1")
     if cfg.tracking.max_z_m <= cfg.tracking.min_z_m:
         raise reader.error(("tracking", "max_z_m"), "must be above tracking.min_z_m")
+    if cfg.clusters.min_points < 1:
+        raise reader.error(("clusters", "min_points"), "must be at least 1")
+    if cfg.clusters.frames < 0:
+        raise reader.error(("clusters", "frames"), "must not be negative (0: chosen by the source)")
+    if not 0 < cfg.clusters.top_percentile <= 100:
+        raise reader.error(("clusters", "top_percentile"), "must be in (0, 100]")
     if cfg.source.queue_frames < 1:
         raise reader.error(("source", "queue_frames"), "must be at least 1")
     if cfg.model.runtime not in ("torch", "onnx", "auto"):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from rfpose.app.monitor.config import ModelConfig
+from rfpose.app.monitor.config import ClustersConfig, ModelConfig
 from rfpose.app.monitor.room import apply
 from rfpose.errors import ConfigError
 
@@ -144,6 +145,10 @@ class SkeletonEstimator:
         self.sustain_score = model.min_score if model.sustain_score is None else model.sustain_score
         self.T = T_room_radar
 
+    def flush(self) -> None:
+        """Forget the model's frame windows (a new stream)."""
+        self.pipeline.flush()
+
     def __call__(self, frame) -> tuple[list[Detection], dict]:
         res = self.pipeline(self.frame_data(frame))
         return self.from_skeletons(res.joints, res.scores), res.latency_ms
@@ -188,40 +193,93 @@ def dbscan(points: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
 
 
 class ClusterEstimator:
-    """Radar point cloud → one detection per DBSCAN cluster (on x, y and a down-weighted z, as people are
-    tall and narrow). Points at the sensor (range < ``min_range_m``) are dropped."""
+    """Radar points → one detection per DBSCAN cluster (:class:`~rfpose.app.monitor.config.ClustersConfig`:
+    on x, y and a down-weighted z, as people are tall and narrow), the points pooled over the last ``frames``
+    frames. Points at the sensor (range < ``min_range_m``) are dropped. Called with a device's point-cloud
+    frame; :meth:`detect` takes radar-frame points from elsewhere (:class:`AdcClusterEstimator`)."""
 
-    def __init__(self, T_room_radar: np.ndarray, eps_m: float = 0.5, min_points: int = 4, z_weight: float = 0.5,
+    runtime = "clusters"  # no model
+
+    def __init__(self, T_room_radar: np.ndarray, cfg: ClustersConfig | None = None, frames: int = 1,
                  min_range_m: float = 0.3, moving_mps: float = 0.1):
-        self.T, self.eps, self.min_points, self.z_weight = T_room_radar, eps_m, min_points, z_weight
+        self.T, self.cfg = T_room_radar, cfg or ClustersConfig()
         self.min_range, self.moving = min_range_m, moving_mps
+        self.pool: deque = deque(maxlen=self.cfg.frames or frames)
 
     def __call__(self, frame) -> tuple[list[Detection], dict]:
         t0 = time.perf_counter()
         pts = frame.points
         xyz = np.stack([pts["x"], pts["y"], pts["z"]], axis=1).astype(np.float64)
-        keep = np.isfinite(xyz).all(axis=1) & (np.linalg.norm(xyz, axis=1) >= self.min_range)
-        xyz, v = xyz[keep], np.asarray(pts["v"], dtype=np.float64)[keep]
-        room = apply(self.T, xyz)
-        labels = dbscan(room * [1.0, 1.0, self.z_weight], self.eps, self.min_points)
-        dets = []
-        for c in range(labels.max() + 1 if len(labels) else 0):
-            m = labels == c
-            p = room[m]
-            centroid = p.mean(axis=0)
-            score = float(1.0 - np.exp(-m.sum() / (2.0 * self.min_points)))
-            moving = bool(np.nanmedian(np.abs(v[m])) > self.moving) if np.isfinite(v[m]).any() else False
-            top = float(np.sort(p[:, 2])[-max(1, len(p) // 20)])  # the highest point, the top 5 % as outliers
-            dets.append(Detection(centroid, top, score, None, moving,
-                                  radar_xyz=xyz[m].mean(axis=0)))
+        dets = self.detect(xyz, np.asarray(pts["v"], dtype=np.float64))
         return dets, {"total": (time.perf_counter() - t0) * 1e3}
 
+    def flush(self) -> None:
+        """Forget the pooled frames (a new stream)."""
+        self.pool.clear()
 
-def make_estimator(kind: str, metadata: dict, model: ModelConfig, T_room_radar: np.ndarray):
-    """The estimator for a source of ``kind`` ("radar": raw ADC → skeletons; "points": skeletons when a run
-    is given, else clusters)."""
-    if kind == "radar" or (kind == "points" and model.run):
+    def detect(self, xyz: np.ndarray, v: np.ndarray) -> list[Detection]:
+        """One frame's points ``xyz (N, 3)`` (radar frame, m) and radial velocities ``v (N,)`` (m/s) → the
+        clusters of the pooled frames."""
+        keep = np.isfinite(xyz).all(axis=1) & (np.linalg.norm(xyz, axis=1) >= self.min_range)
+        self.pool.append((xyz[keep], v[keep]))
+        xyz = np.concatenate([p for p, _ in self.pool])
+        v = np.concatenate([q for _, q in self.pool])
+        room = apply(self.T, xyz)
+        c = self.cfg
+        labels = dbscan(room * [1.0, 1.0, c.z_weight], c.eps_m, c.min_points)
+        dets = []
+        for k in range(labels.max() + 1 if len(labels) else 0):
+            m = labels == k
+            p = room[m]
+            score = float(1.0 - np.exp(-m.sum() / (2.0 * c.min_points)))
+            moving = bool(np.nanmedian(np.abs(v[m])) > self.moving) if np.isfinite(v[m]).any() else False
+            top = float(np.percentile(p[:, 2], c.top_percentile))  # the highest points as outliers
+            dets.append(Detection(p.mean(axis=0), top, score, None, moving, radar_xyz=xyz[m].mean(axis=0)))
+        return dets
+
+
+class AdcClusterEstimator:
+    """Raw ADC frames → CFAR points (:class:`~rfpose.preprocessing.points.PointCloudProcessor`, what a
+    demo-firmware board computes on the chip) → clusters (:class:`ClusterEstimator`, pooled over 5 frames
+    unless ``cfg.frames`` says otherwise): people without a trained run."""
+
+    runtime = "clusters"  # no model
+
+    def __init__(self, metadata: dict, T_room_radar: np.ndarray, cfg: ClustersConfig | None = None):
+        from rfpose.boards import get_board
+        from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
+        from rfpose.radar_config import parse_cfg
+
+        if not metadata.get("board") or not metadata.get("cfg_text"):
+            raise ConfigError("the radar source does not say its board and .cfg; cannot compute its points")
+        cfg = cfg or ClustersConfig()
+        self.board = get_board(metadata["board"])
+        self.params = parse_cfg(metadata["cfg_text"], f"<{self.board.name} cfg>").derive(self.board)
+        self.points = PointCloudProcessor(self.params, self.board, PointCloudConfig(threshold_db=cfg.cfar_threshold_db),
+                                          workers=1)
+        self.clusters = ClusterEstimator(T_room_radar, cfg, frames=5)
+
+    def __call__(self, frame) -> tuple[list[Detection], dict]:
+        from rfpose.preprocessing.decode import decode_radar_words
+
+        t0 = time.perf_counter()
+        pts = self.points(decode_radar_words(frame.adc, self.params, self.board))
+        t1 = time.perf_counter()
+        dets = self.clusters.detect(pts[:, :3].astype(np.float64), pts[:, 3].astype(np.float64))
+        return dets, {"points": (t1 - t0) * 1e3, "total": (time.perf_counter() - t0) * 1e3}
+
+    def flush(self) -> None:
+        self.clusters.flush()
+
+
+def make_estimator(kind: str, metadata: dict, model: ModelConfig, T_room_radar: np.ndarray,
+                   clusters: ClustersConfig | None = None):
+    """The estimator for a source of ``kind`` ("radar": raw ADC; "points": a device's point clouds):
+    skeletons when a run is given, else point clusters (CFAR points first for raw ADC)."""
+    if kind in ("radar", "points") and model.run:
         return SkeletonEstimator(model, metadata, T_room_radar, kind=kind)
     if kind == "points":
-        return ClusterEstimator(T_room_radar)
+        return ClusterEstimator(T_room_radar, clusters)
+    if kind == "radar":
+        return AdcClusterEstimator(metadata, T_room_radar, clusters)
     raise ConfigError(f"the room monitor reads radar only; this source gives {kind} frames")

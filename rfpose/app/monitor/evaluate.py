@@ -121,10 +121,11 @@ def _frames(path: str) -> tuple[list, float, dict]:
     return frames, period, meta
 
 
-def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "test", pre_s: float = 3.0,
+def evaluate_monitor(run: str | Path | None, data: str | Path, cfg=None, split: str = "test", pre_s: float = 3.0,
                      post_s: float = 35.0, leave_trials: int | None = None, runtime: str = "torch",
                      threads: int = 1, progress: bool = True, workers: int = 1) -> dict:
-    """Replay ``split``'s sessions of the preset in ``data`` through the monitor with the model of ``run``.
+    """Replay ``split``'s sessions of the preset in ``data`` through the monitor with the model of ``run``
+    (None: no model, people as clusters of CFAR points, ``cfg.clusters``).
 
     ``cfg`` is the :class:`MonitorConfig` whose room, tracking and event rules are evaluated (default: the
     defaults, the radar 1 m above the floor as the simulator mounts it). ``leave_trials``: how many non-fall
@@ -137,7 +138,7 @@ def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "
     from rfpose.app.monitor.config import MonitorConfig, RadarMount
     from rfpose.worker_pool import process_pool
 
-    if not (Path(run) / "config.json").is_file():
+    if run is not None and not (Path(run) / "config.json").is_file():
         raise ConfigError(f"{run}: not a training run (no config.json)")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
@@ -145,7 +146,7 @@ def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "
     if cfg is None:
         cfg = MonitorConfig()
         cfg.room.radar = RadarMount(height_m=1.0)
-    cfg.model.run, cfg.model.runtime, cfg.model.threads = str(run), runtime, threads
+    cfg.model.run, cfg.model.runtime, cfg.model.threads = str(run or ""), runtime, threads
     cfg.mqtt.host, cfg.web.enabled = "", False
     people = [s for s in sessions if s["scenario"] != EMPTY]
     empties = {s["seed"]: s["path"] for s in sessions if s["scenario"] == EMPTY}
@@ -172,7 +173,7 @@ def evaluate_monitor(run: str | Path, data: str | Path, cfg=None, split: str = "
     speed["ms_per_frame"] = round(1e3 * speed["wall_s"] / max(n_frames, 1), 1)
     speed["cpu_ms_per_frame"] = round(1e3 * speed["cpu_s"] / max(n_frames, 1), 1)
     speed["realtime_factor"] = round(sum(t.stream_s for t in trials) / max(speed["wall_s"], 1e-9), 2)
-    return summarise(trials, preset, split, cfg, speed, str(run), pre_s, post_s)
+    return summarise(trials, preset, split, cfg, speed, str(run) if run else None, pre_s, post_s)
 
 
 class TrialReplay:
@@ -199,7 +200,7 @@ class TrialReplay:
         frames, period, meta = _frames(s["path"])
         if self.estimator is None:
             self.meta0 = meta
-            self.estimator = make_estimator("radar", meta, cfg.model, T_room_radar(cfg.room.radar))
+            self.estimator = make_estimator("radar", meta, cfg.model, T_room_radar(cfg.room.radar), cfg.clusters)
         elif (meta["board"], meta["cfg_text"]) != (self.meta0["board"], self.meta0["cfg_text"]):
             raise ConfigError(f"{s['path']}: another radar configuration than the first session's")
         if empty is not None and empty not in self.empty_frames:
@@ -208,9 +209,7 @@ class TrialReplay:
         pre = room[: int(round(self.pre_s / period))]
         post = room[: int(round(self.post_s / period))] if leave else []
         trial = _trial(s, len(pre) * period, len(frames) * period, period, bool(post))
-        pipeline = getattr(self.estimator, "pipeline", None)
-        if pipeline is not None:
-            pipeline.flush()  # a new stream: the model's frame windows restart (trials stay independent)
+        self.estimator.flush()  # a new stream: the model's frame windows, the pooled points restart (trials stay independent)
         cfg.source.uri = f"session://{s['path']}#radar"
         seen = _BestScores(self.estimator)
         monitor = Monitor(cfg, estimator=seen)
@@ -355,7 +354,8 @@ def summarise(trials: list[Trial], preset: dict, split: str, cfg, speed: dict, r
         "detections": _detections(trials),
         "replayed_h": round(sum(t.stream_s for t in trials) / 3600, 3),
         "by_scenario": by_kind,
-        "rules": {"events": asdict(cfg.events), "tracking": asdict(cfg.tracking)},
+        "rules": {"events": asdict(cfg.events), "tracking": asdict(cfg.tracking),
+                  **({} if run else {"clusters": asdict(cfg.clusters)})},
         "replay": {"pre_s": pre_s, "post_s": post_s}, "speed": speed, "targets": TARGETS,
         "trials": [asdict(t) for t in trials],
     }
@@ -417,12 +417,13 @@ def format_table(s: dict) -> str:
     ]
     d = s.get("detections")
     if d:
-        rows.append(("model: person frames missed / score p50", f"{d['person_frames_missed'] * 100:.1f} % / "
+        rows.append(("detector: person frames missed / score p50", f"{d['person_frames_missed'] * 100:.1f} % / "
                      f"{d['person_score_p50']}", "", ""))
-        rows.append(("model: empty-room frames detected / max", f"{d['empty_frames_detected'] * 100:.1f} % / "
+        rows.append(("detector: empty-room frames detected / max", f"{d['empty_frames_detected'] * 100:.1f} % / "
                      f"{d['empty_score_max']}", "", ""))
     w = [max(len(r[i]) for r in rows) for i in range(4)]
-    out = [f"{s['preset']} {s['split']} subjects {', '.join(s['subjects'])}; run {s['run']}"]
+    out = [f"{s['preset']} {s['split']} subjects {', '.join(s['subjects'])}; "
+           + (f"run {s['run']}" if s["run"] else "no model: clusters of CFAR points")]
     out += ["  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip() for r in rows]
     out.append("")
     out.append(f"{'scenario':<16}{'trials':>7}{'detected':>9}{'false al.':>10}{'non-fall s':>11}")

@@ -264,7 +264,7 @@ class Monitor:
         opened = self.reader.opened
         key = (opened.kind, opened.metadata.get("board"), opened.metadata.get("cfg_text"))
         if key != self._estimator_key:
-            self._estimator = make_estimator(opened.kind, opened.metadata, self.cfg.model, self.T)
+            self._estimator = make_estimator(opened.kind, opened.metadata, self.cfg.model, self.T, self.cfg.clusters)
             self._estimator_key = key
         return self._estimator
 
