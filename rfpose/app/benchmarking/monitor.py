@@ -1,4 +1,5 @@
-"""``rfpose bench monitor``: end-to-end latency of the room monitor, torch against ONNX Runtime.
+"""``rfpose bench monitor``: end-to-end latency of the room monitor, torch against ONNX Runtime (and, as
+``clusters``, the model-free path: CFAR points from the raw ADC, clustered).
 
 The set-up a user runs: an AWR1843BOOST stream (a simulated session replayed by the emulated DCA1000 over
 loopback UDP, in a loop) → ``rfpose monitor`` in its own process (the run's preprocessing, the model,
@@ -134,15 +135,12 @@ def _measure(runtime: str, run: Path, uri: str, tmp: Path, broker_port: int, sec
     token = "bench-" + "x" * 24
     (tmp / "token").write_text(token)
     conf = tmp / f"monitor-{runtime}.toml"
+    model = "" if runtime == "clusters" else f'[model]\nrun = "{run}"\nruntime = "{runtime}"\nthreads = {threads}\n'
     conf.write_text(f"""device_id = "bench"
 event_log = "{tmp / f'events-{runtime}.sqlite'}"
 [source]
 uri = "{uri}"
-[model]
-run = "{run}"
-runtime = "{runtime}"
-threads = {threads}
-[mqtt]
+{model}[mqtt]
 host = "127.0.0.1"
 port = {broker_port}
 skeletons = true
@@ -213,8 +211,8 @@ def run(run_dir: str | None, runtimes: list[str], seconds: float, warmup_s: floa
     if exe is None:
         raise ConfigError("bench monitor needs Debian's mosquitto (apt-get install mosquitto)")
     for r in runtimes:
-        if r not in ("torch", "onnx"):
-            raise ConfigError(f"--runtimes: {r!r} is not torch or onnx")
+        if r not in ("torch", "onnx", "clusters"):
+            raise ConfigError(f"--runtimes: {r!r} is not torch, onnx or clusters")
     if run_dir and model_args:
         raise ConfigError("--model-arg builds an untrained model; a --run brings its own")
     model_args = dict(RECIPE_MODEL_ARGS) if model_args is None else model_args

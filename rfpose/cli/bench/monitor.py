@@ -12,7 +12,8 @@ def add_arguments(p) -> None:
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=JSON",
                    help="without --run: the untrained model's constructor arguments instead of run 15's (repeatable)")
     p.add_argument("--session", help="AWR1843 session to stream (default: a simulated walk, 30 frames)")
-    p.add_argument("--runtimes", default="torch,onnx", help="comma separated: torch, onnx (default both)")
+    p.add_argument("--runtimes", default="torch,onnx",
+                   help="comma separated: torch, onnx (default both), clusters (no model: CFAR points, clustered)")
     p.add_argument("--seconds", type=float, default=30.0, help="measured time per runtime (default 30)")
     p.add_argument("--warmup", type=float, default=15.0, help="unmeasured time first (default 15)")
     p.add_argument("--threads", type=int, default=1, help="inference threads (default 1, as the monitor's)")
