@@ -1,6 +1,7 @@
 """Inference in the monitor: the run's preprocessing rebuilt from the session's board and .cfg, torch and
 ONNX Runtime giving the same skeletons, radar point clouds clustered into detections."""
 
+import json
 import shutil
 
 import numpy as np
@@ -60,6 +61,16 @@ def test_bench_monitor_runs(monitor_run, capsys):
 
     doc = json.loads(capsys.readouterr().out)
     assert [r["runtime"] for r in doc["rows"]] == ["torch", "onnx"] and all(r["frames"] > 0 for r in doc["rows"])
+
+
+def test_bench_monitor_without_a_model(capsys):
+    from rfpose.cli import main
+
+    assert main(["bench", "monitor", "--runtimes", "clusters", "--seconds", "3", "--warmup", "3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (row,) = doc["rows"]
+    assert doc["model"] is None and row["runtime"] == "clusters" and row["frames"] > 0
+    assert 0 < row["mqtt_p50_ms"] <= row["mqtt_p95_ms"] and row["points_p50_ms"] > 0
 
 
 def test_runtime_auto_picks_one_of_the_two(monitor_run, tmp_path):

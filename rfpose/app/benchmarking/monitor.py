@@ -220,10 +220,12 @@ def run(run_dir: str | None, runtimes: list[str], seconds: float, warmup_s: floa
     procs = []
     try:
         sess = Path(session) if session else _session(tmp, 30)
-        run = Path(run_dir) if run_dir else _untrained_run(tmp, model_args)
-        if not (run / "config.json").exists():
-            raise ConfigError(f"{run}: not a training run (no config.json)")
-        model = _model_description(run, run_dir, model_args)
+        run = model = None
+        if set(runtimes) - {"clusters"}:
+            run = Path(run_dir) if run_dir else _untrained_run(tmp, model_args)
+            if not (run / "config.json").exists():
+                raise ConfigError(f"{run}: not a training run (no config.json)")
+            model = _model_description(run, run_dir, model_args)
         if "onnx" in runtimes and not (run / "model.onnx").exists():
             if run_dir:  # never write into the user's run
                 run = Path(shutil.copytree(run, tmp / "run-copy"))

@@ -26,9 +26,11 @@ def run(args) -> int:
     rows, extra = monitor.run(args.run, [r.strip() for r in args.runtimes.split(",") if r.strip()], args.seconds,
                               args.warmup, args.threads, args.session, model_overrides(args.model_arg) or None)
     m = extra["model"]
-    model = f"{m['name']} from {m['run']}" if m["run"] else f"untrained {m['name']} ({m['model_args_from']})"
+    model = ("no model" if m is None else f"{m['name']} from {m['run']}" if m["run"]
+             else f"untrained {m['name']} ({m['model_args_from']})")
+    if m is not None:
+        model += f", input {m['input_shape']} x {m['frames']} frames"
     emit(rows, args.json, args.out, extra=extra,
          title=f"monitor: AWR1843 via emulated DCA1000 -> rfpose monitor -> MQTT / WebSocket, {args.seconds:g} s "
-               f"per runtime (latency from the frame's last packet, ms); {model}, input {m['input_shape']} x "
-               f"{m['frames']} frames")
+               f"per runtime (latency from the frame's last packet, ms); {model}")
     return 0
