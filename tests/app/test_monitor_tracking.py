@@ -139,6 +139,38 @@ def test_a_person_who_stands_still_is_confirmed_by_confident_skeletons_but_a_sta
             assert first <= 0.5 and [x.id for x in tr.confirmed] == [1]
 
 
+def test_birth_doppler_confirms_a_cluster_that_keeps_moving_in_place_and_a_curtain_needs_its_exclusion_zone():
+    """``birth_doppler_s``: a cluster that shows motion (Doppler) in every detection for that long is a person
+    waving in place, confirmed without walking; one that stops showing it is not; a swaying curtain shows it
+    too, so it becomes a track unless an exclusion zone covers it (and the stray detections of the hour test
+    never persist that long)."""
+    cfg = TrackingConfig(birth_doppler_s=0.5)
+    for moving, born in ((True, True), (False, False)):
+        tr, rng, first = Tracker(cfg, RADAR), np.random.default_rng(5), None
+        for k in range(30):
+            d = _static((3.0 + rng.normal(0, .03), 0.5 + rng.normal(0, .03)), moving=moving or k < 2)
+            if tr.update(k * 0.1, [d]) and first is None:
+                first = k * 0.1
+        assert (first is not None) == born and (not born or first <= 0.6)
+    rng = np.random.default_rng(6)
+    curtain = np.array([[2.7, -2.3], [3.3, -2.3], [3.3, -1.7], [2.7, -1.7]])
+
+    def clutter(t):
+        dets = [_static((3.0 + rng.normal(0, .04), -2.0 + 0.05 * np.sin(t)), z=1.2, moving=True)]
+        if rng.random() < 0.3:
+            dets.append(_static((rng.uniform(0.5, 6), rng.uniform(-3, 3)), z=rng.uniform(0.2, 1.5),
+                                moving=rng.random() < .5))
+        return dets
+
+    open_room, zoned = Tracker(cfg, RADAR), Tracker(cfg, RADAR, exclusions=[curtain])
+    phantom = 0
+    for k in range(6000):  # ten minutes
+        dets = clutter(k * 0.1)
+        phantom += bool(open_room.update(k * 0.1, dets))
+        assert zoned.update(k * 0.1, dets) == [], f"phantom at {k * 0.1:.1f} s"
+    assert phantom > 5000  # the curtain, from its first half second on
+
+
 def test_an_hour_of_a_pose_models_ghosts_in_an_empty_room_gives_no_phantom():
     """36 000 frames of what a pose model trained with empty rooms gives in one: skeletons at the plant and
     the fan scored under ``birth_score``, stray skeletons anywhere, and now and then a confident blip of one or

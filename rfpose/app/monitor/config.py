@@ -122,6 +122,8 @@ class TrackingConfig:
     birth_static_s: float = 3.0  # … within this time, or it is static clutter and dropped
     birth_score: float = 0.6  # … unless its last birth_hits detections are skeletons of a pose model scored at
     # least this (a model trained on empty rooms scores nobody low: a person who stands still); > 1 disables
+    birth_doppler_s: float = 0.0  # … or, > 0, when every detection showed motion (Doppler) for this long (a
+    # person waving in place; a fan too, so give fans an exclusion zone); 0: never
     clutter_memory_s: float = 60.0  # births near static clutter are suppressed until it was unseen this long
     clutter_radius_m: float = 0.4
     death_s: float = 2.0  # a confirmed track without detections for this long is deleted (it coasts until then)
@@ -408,7 +410,7 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     for sec, key in positive:
         if getattr(getattr(cfg, sec), key) <= 0:
             raise reader.error((sec, key), "must be positive")
-    nonneg = [("tracking", "birth_motion_m"), ("tracking", "origin_radius_m"), ("events", "fall_confirm_s"),
+    nonneg = [("tracking", "birth_motion_m"), ("tracking", "birth_doppler_s"), ("tracking", "origin_radius_m"), ("events", "fall_confirm_s"),
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m")]
     for sec, key in nonneg:
@@ -422,6 +424,9 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     sustain = cfg.model.sustain_score
     if sustain is not None and (isinstance(sustain, bool) or not isinstance(sustain, (int, float)) or sustain < 0):
         raise reader.error(("model", "sustain_score"), f"must be a number ≥ 0, got {sustain!r}")
+    if cfg.tracking.birth_doppler_s >= cfg.tracking.birth_static_s:
+        raise reader.error(("tracking", "birth_doppler_s"), "must be below tracking.birth_static_s (a tentative track "
+                                                            "that stays put that long is dropped as clutter)")
     if cfg.tracking.birth_hits < 1:
         raise reader.error(("tracking", "birth_hits"), "must be at least 1")
     if cfg.tracking.max_z_m <= cfg.tracking.min_z_m:

@@ -52,6 +52,7 @@ class Track:
     hits: list[float] = field(default_factory=list)  # detection times while tentative
     xys: list[np.ndarray] = field(default_factory=list)  # detected positions while tentative
     skeleton_scores: list[float] = field(default_factory=list)  # their pose-model scores (0: not a skeleton)
+    moving: list[bool] = field(default_factory=list)  # whether each showed motion (Doppler) directly
 
     def displacement(self, n: int) -> float:
         """How far the median of the last ``n`` tentative detections is from the median of the first ``n``
@@ -187,6 +188,7 @@ class Tracker:
             tr.hits.append(t)
             tr.xys.append(np.asarray(d.position[:2], float))
             tr.skeleton_scores.append(_skeleton_score(d))
+            tr.moving.append(d.moving)
             self._maybe_confirm(tr, t)
 
     def _maybe_confirm(self, tr: Track, t: float) -> None:
@@ -195,8 +197,9 @@ class Tracker:
         if len(tr.hits) < c.birth_hits:
             return
         confident = min(tr.skeleton_scores[-c.birth_hits:]) >= c.birth_score
-        if confident or tr.displacement(c.birth_hits) >= c.birth_motion_m:
-            tr.confirmed, tr.xys, tr.skeleton_scores = True, [], []
+        stirring = 0 < c.birth_doppler_s <= t - tr.t_birth and all(tr.moving)
+        if confident or stirring or tr.displacement(c.birth_hits) >= c.birth_motion_m:
+            tr.confirmed, tr.xys, tr.skeleton_scores, tr.moving = True, [], [], []
             tr.id = self._next_id
             self._next_id += 1
 
@@ -212,7 +215,7 @@ class Tracker:
             return
         P = np.diag([c.measurement_noise_m ** 2] * 2 + [1.0, 1.0])
         tr = Track(0, np.array([xy[0], xy[1], 0.0, 0.0]), P, t, t, float(d.position[2]), d.top_z, d.score,
-                   d.joints, hits=[t], xys=[xy], skeleton_scores=[_skeleton_score(d)])
+                   d.joints, hits=[t], xys=[xy], skeleton_scores=[_skeleton_score(d)], moving=[d.moving])
         self.tracks.append(tr)
         self._maybe_confirm(tr, t)
 
