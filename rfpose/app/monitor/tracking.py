@@ -10,7 +10,9 @@ What users of radar presence sensors complain about, and what this does about it
   detections are a pose model's skeletons all scored at least ``birth_score``: a model trained with
   empty-room frames gives nobody a low score, so its confidence is evidence of its own, and a person who
   stands still (appears in the room without walking) is found. Cluster detections (a device's point cloud:
-  the score counts points) still need the motion. A tentative track that stays put for
+  the score counts points) still need the motion, unless ``birth_doppler_s`` > 0: then a cluster whose every
+  detection showed motion (Doppler) for that long is confirmed too (a person waving in place; a swaying curtain
+  as well, so it needs an exclusion zone). A tentative track that stays put for
   ``birth_static_s`` is static clutter: it is dropped and births near it are suppressed for
   ``clutter_memory_s``. A confirmed track may then stand still (people sit and sleep). Detections outside
   the room's boundary (multipath ghosts behind walls), below the floor or too high for a person's pelvis
