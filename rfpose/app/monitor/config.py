@@ -410,7 +410,8 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     for sec, key in positive:
         if getattr(getattr(cfg, sec), key) <= 0:
             raise reader.error((sec, key), "must be positive")
-    nonneg = [("tracking", "birth_motion_m"), ("tracking", "birth_doppler_s"), ("tracking", "origin_radius_m"), ("events", "fall_confirm_s"),
+    nonneg = [("tracking", "birth_motion_m"), ("tracking", "birth_doppler_s"), ("tracking", "origin_radius_m"),
+              ("events", "fall_confirm_s"),
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m")]
     for sec, key in nonneg:

@@ -255,8 +255,8 @@ class AdcClusterEstimator:
         cfg = cfg or ClustersConfig()
         self.board = get_board(metadata["board"])
         self.params = parse_cfg(metadata["cfg_text"], f"<{self.board.name} cfg>").derive(self.board)
-        self.points = PointCloudProcessor(self.params, self.board, PointCloudConfig(threshold_db=cfg.cfar_threshold_db),
-                                          workers=1)
+        self.points = PointCloudProcessor(self.params, self.board,
+                                          PointCloudConfig(threshold_db=cfg.cfar_threshold_db), workers=1)
         self.clusters = ClusterEstimator(T_room_radar, cfg, frames=5)
 
     def __call__(self, frame) -> tuple[list[Detection], dict]:

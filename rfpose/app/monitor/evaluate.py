@@ -209,7 +209,7 @@ class TrialReplay:
         pre = room[: int(round(self.pre_s / period))]
         post = room[: int(round(self.post_s / period))] if leave else []
         trial = _trial(s, len(pre) * period, len(frames) * period, period, bool(post))
-        self.estimator.flush()  # a new stream: the model's frame windows, the pooled points restart (trials stay independent)
+        self.estimator.flush()  # a new stream: the model's windows and the pooled points restart (trials independent)
         cfg.source.uri = f"session://{s['path']}#radar"
         seen = _BestScores(self.estimator)
         monitor = Monitor(cfg, estimator=seen)
