@@ -25,6 +25,7 @@ RT-Pose's order (complex trilinear, then |·| and pooling). The default scale is
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import threading
 from dataclasses import dataclass
@@ -179,7 +180,8 @@ class CartesianProcessor:
         pair, the elevation bins from its lowest to its highest used one (about 45 % of all (el, range, az)
         bins for the RT-Pose ROI on the cascade; filling the few gaps costs 7 % more). Pairs with the same
         elevation span form blocks; a block is one small complex GEMM ``(n_el, rows) @ (rows, pairs·D)`` on
-        the azimuth spectra of the occupied elevation rows, sized to stay in L2. ``compact_operator`` is the
+        the azimuth spectra of the occupied elevation rows (or, with :attr:`power_terms`, a real GEMM on their
+        products giving |·|²), sized to stay in L2. ``compact_operator`` is the
         resampling operator with its columns renumbered to the blocks' output rows ``(el, pair)``.
         """
         D, Nr, A, E = self.polar.output_shape
@@ -196,6 +198,10 @@ class CartesianProcessor:
         starts = np.flatnonzero(np.r_[True, np.any(span[1:] != span[:-1], axis=1)])
         ends = np.r_[starts[1:], len(order)]
         el_matrix = self.polar._el_matrix  # (E, rows)
+        # magnitudes as |Σ_k w_k r_k|² = Σ_k |r_k|² + 2 Σ_{k<l} Re(w_k w_l* · r_k r_l*) (|w| = 1: DFT phases), a real
+        # GEMM on 1 + R(R−1) products of the rows, against the complex GEMM on R rows and |·| over its output:
+        # cheaper up to R = 2 rows (half the bytes out of the GEMM, the square root after pooling)
+        self.power_terms = el_matrix.shape[1] <= 2 and bool(np.allclose(np.abs(el_matrix), 1))
         col_of = np.full((E, Nr * A), -1, np.int64)
         blocks, offset = [], 0
         for s0, s1 in zip(starts.tolist(), ends.tolist()):
@@ -206,7 +212,9 @@ class CartesianProcessor:
                 idx = self.pairs[order[b0:min(s1, b0 + step)]]
                 n = len(idx)
                 col_of[l:h + 1, idx] = offset + np.arange(n_el * n).reshape(n_el, n)
-                blocks.append(_ElevationBlock(l, n_el, idx, offset, np.ascontiguousarray(el_matrix[l:h + 1])))
+                w = np.ascontiguousarray(el_matrix[l:h + 1])
+                power = _power_weights(w) if self.power_terms else None
+                blocks.append(_ElevationBlock(l, n_el, idx, offset, w, power))
                 offset += n_el * n
         # number the computed bins in the order voxels first read them: the resampling then walks its input
         # almost sequentially (half the time of the block order); each block scatters its rows to ``dest``
@@ -228,6 +236,8 @@ class CartesianProcessor:
                               for v0 in range(0, op.shape[0], _VOXEL_BLOCK)]
         self._block_split = _split_even([b.n_el * len(b.pairs) for b in self.blocks], self.threads)
         self._voxel_split = _split_even([b[2].nnz for b in self._voxel_blocks], self.threads)
+        edges = np.linspace(0, Nr * A, self.threads + 1).astype(int)
+        self._pair_split = [range(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -413,10 +423,19 @@ class CartesianProcessor:
         if mag is None:
             mag = self._buffers["mag"] = np.empty((self.n_columns, D // pool), np.float32)
         flat = tuple(_flat_voxels(o) for o in outs)
+        rows = rows.reshape(n_rows, Nr * A, D)
+        resampling = ("resampling", self._voxel_split, self._interpolate_part(mag, flat, float16_values))
+        if not self.power_terms:
+            return [("azimuth", *self._azimuth_step(rd, pool)),
+                    ("elevation magnitudes", self._block_split,
+                     lambda part: self._magnitudes(rows, part, pool, mag)), resampling]
+        products = self._buffers.get("products")
+        if products is None:
+            products = self._buffers["products"] = np.empty((1 + n_rows * (n_rows - 1), Nr * A, D), np.float32)
         return [("azimuth", *self._azimuth_step(rd, pool)),
+                ("row products", self._pair_split, lambda part: _row_products(rows, part, products)),
                 ("elevation magnitudes", self._block_split,
-                 lambda part: self._magnitudes(rows.reshape(n_rows, Nr * A, D), part, pool, mag)),
-                ("resampling", self._voxel_split, self._interpolate_part(mag, flat, float16_values))]
+                 lambda part: self._power_magnitudes(products, part, pool, mag)), resampling]
 
     def step_cpu_ms(self, frame: np.ndarray, out: np.ndarray | None = None, float16_values: bool = True) -> dict:
         """CPU time (ms, ``time.thread_time``) of each step of one complex frame ``(L, T, R, N)`` through the
@@ -477,6 +496,25 @@ class CartesianProcessor:
                 np.maximum(dst, a[:, :, k], out=dst)
             mag[b.dest] = dst.reshape(-1, Dp)
 
+    def _power_magnitudes(self, products: np.ndarray, blocks: range, pool: int, mag: np.ndarray) -> None:
+        """As :meth:`_magnitudes` from the row products ``(terms, Nr·A, D)`` (:attr:`power_terms`): |·|² of
+        ``blocks`` by a real GEMM, max over each Doppler pool, then the square root."""
+        terms, _, D = products.shape
+        Dp = D // pool
+        most = max(b.n_el * len(b.pairs) for b in self.blocks)
+        work = np.empty(most * D, np.float32)
+        pooled = np.empty(most * Dp, np.float32)
+        for b in (self.blocks[i] for i in blocks):
+            n = len(b.pairs)
+            spec = work[:b.n_el * n * D].reshape(b.n_el, n * D)
+            np.matmul(b.power_weights, np.take(products, b.pairs, axis=1).reshape(terms, n * D), out=spec)
+            a = spec.reshape(b.n_el, n, pool, Dp)
+            dst = pooled[:b.n_el * n * Dp].reshape(b.n_el, n, Dp)
+            np.maximum(a[:, :, 0], 0, out=dst)  # rounding leaves nulls of the quadratic form slightly below 0
+            for k in range(1, pool):
+                np.maximum(dst, a[:, :, k], out=dst)
+            mag[b.dest] = np.sqrt(dst, out=dst).reshape(-1, Dp)
+
     def _complex_bins(self, rows: np.ndarray, blocks: range, pol: np.ndarray) -> None:
         """Complex elevation spectra of ``blocks`` → their rows of ``pol`` (K', Dc)."""
         n_rows, _, Dc = rows.shape
@@ -502,7 +540,8 @@ class CartesianProcessor:
                 v0, v1, blk = self._voxel_blocks[i]
                 r = blk @ vals
                 if float16_values:
-                    _round_float16_(r)
+                    _copy_float16_rounded(r, [o[:, v0:v1] for o in outs])
+                    continue
                 for o in outs:
                     np.copyto(o[:, v0:v1], (r.view(np.complex64) if cplx else r).T)
 
@@ -511,6 +550,7 @@ class CartesianProcessor:
 
 _BLOCK_VALUES = 1 << 17  # complex values per elevation block (1 MiB: the GEMM output, |·| and pooling stay in L2)
 _VOXEL_BLOCK = 4096  # voxels per resampling block
+_PRODUCT_CHUNK = 128  # (range, azimuth) pairs per chunk of row products (64 KiB of complex64 at 64 Doppler bins)
 
 
 @dataclass(frozen=True)
@@ -522,7 +562,30 @@ class _ElevationBlock:
     pairs: np.ndarray  # flat r·A + a
     offset: int
     weights: np.ndarray  # (n_el, rows) complex64: rows of the elevation DFT matrix
+    power_weights: np.ndarray | None  # (n_el, 1 + R(R−1)) float32: |spectrum|² from the row products (power_terms)
     dest: np.ndarray | None = None  # (n_el·len(pairs),) rows of the compacted polar array, (el, pair) order
+
+
+def _power_weights(weights: np.ndarray) -> np.ndarray:
+    """``(n_el, R)`` unit-modulus elevation weights → ``(n_el, 1 + R(R−1))`` real weights of the row products
+    ``[Σ_k |r_k|², Re r_k r_l*, Im r_k r_l* for k < l]`` whose sum is ``|Σ_k w_k r_k|²``."""
+    cols = [np.ones(len(weights))]
+    for k, l in itertools.combinations(range(weights.shape[1]), 2):
+        c = weights[:, k] * np.conj(weights[:, l])
+        cols += [2 * c.real, -2 * c.imag]
+    return np.stack(cols, axis=1).astype(np.float32)
+
+
+def _row_products(rows: np.ndarray, pairs: range, out: np.ndarray) -> None:
+    """Rows ``(R, P, D)`` complex64 → ``out`` ``(1 + R(R−1), P, D)`` float32 over the pairs ``pairs``: the products
+    :func:`_power_weights` weighs. In chunks whose temporaries stay in cache (and off fresh pages)."""
+    for p0 in range(pairs.start, pairs.stop, _PRODUCT_CHUNK):
+        sl = slice(p0, min(p0 + _PRODUCT_CHUNK, pairs.stop))
+        np.sum(np.square(np.abs(rows[:, sl])), axis=0, out=out[0, sl])
+        for i, (k, l) in enumerate(itertools.combinations(range(rows.shape[0]), 2)):
+            q = rows[k, sl] * np.conj(rows[l, sl])
+            out[1 + 2 * i, sl] = q.real
+            out[2 + 2 * i, sl] = q.imag
 
 
 def _flat_voxels(out: np.ndarray) -> np.ndarray:
@@ -534,21 +597,18 @@ def _flat_voxels(out: np.ndarray) -> np.ndarray:
     return flat
 
 
-_ROUND_CHUNK = 1 << 15  # values: torch converts chunks this small inline (no thread start-up), vectorised
-
-
-def _round_float16_(x: np.ndarray) -> None:
-    """In place on a C-contiguous float32 array: values as :func:`rfpose.dataset.to_float16` stores them
-    (clipped to ±65504, rounded to the nearest float16), kept float32. Torch's conversion is vectorised,
-    numpy's is not (4× slower); chunks stay in cache."""
+def _copy_float16_rounded(x: np.ndarray, outs: list[np.ndarray]) -> None:
+    """``x`` ``(voxels, C)`` float32 magnitudes (≥ 0; clipped in place at 65504) → each of ``outs`` ``(C, voxels)``
+    (any strides), rounded to float16's values as :func:`rfpose.dataset.to_float16` stores them and written as
+    float32: conversion and transposed write in one pass. Torch's float16 conversion is vectorised, numpy's is
+    not (4× slower)."""
     import torch
 
-    if not x.flags.c_contiguous or x.dtype != np.float32:
-        raise ShapeError(f"float16 rounding works in place on C-contiguous float32, got {x.dtype} {x.strides}")
-    t = torch.from_numpy(x.reshape(-1))
-    for i in range(0, t.numel(), _ROUND_CHUNK):
-        c = t[i:i + _ROUND_CHUNK]
-        c.copy_(c.clamp_(-FLOAT16_MAX, FLOAT16_MAX).half())
+    if x.ndim != 2 or not x.flags.c_contiguous or x.dtype != np.float32:
+        raise ShapeError(f"float16 rounding takes a C-contiguous float32 (voxels, C) array, got {x.dtype} {x.strides}")
+    h = torch.from_numpy(np.minimum(x, FLOAT16_MAX, out=x)).half().T
+    for o in outs:
+        torch.from_numpy(o).copy_(h)
 
 
 def _split_even(costs: list, parts: int) -> list:

@@ -278,7 +278,7 @@ def test_bench_dsp_live_times_the_monitor_voxel_stage_per_step():
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     rows = {r["implementation"]: r for r in json.loads(res.stdout)["rows"]}
-    steps = ["load", "range-Doppler", "azimuth", "elevation magnitudes", "resampling"]
+    steps = ["load", "range-Doppler", "azimuth", "row products", "elevation magnitudes", "resampling"]
     assert set(steps) | {"voxel stage, one thread"} <= set(rows)
     one = rows["voxel stage, one thread"]["ms_per_frame"]
     assert one == pytest.approx(sum(rows[s]["ms_per_frame"] for s in steps), rel=1e-6)

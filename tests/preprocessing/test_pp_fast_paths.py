@@ -141,7 +141,9 @@ def test_step_cpu_ms_times_the_chain_it_runs():
     out = np.zeros(proc.output_shape, np.float32)
     times = proc.step_cpu_ms(x[0], out)
     np.testing.assert_array_equal(out, to_float16(proc(x)[0]).astype(np.float32))
-    assert list(times) == ["load", "range-Doppler", "azimuth", "elevation magnitudes", "resampling"]
+    assert proc.power_terms  # two elevation rows: magnitudes from the rows' products
+    assert list(times) == ["load", "range-Doppler", "azimuth", "row products", "elevation magnitudes", "resampling"]
+    assert len(times["row products"]) == 2
     assert len(times["elevation magnitudes"]) == len(proc._block_split) == 2
     assert all(t >= 0 for parts in times.values() for t in parts) and sum(times["resampling"]) > 0
     with pytest.raises(ConfigError, match="magnitude-first"):
@@ -170,11 +172,12 @@ def test_voxels_written_into_channels_last_inputs_as_float16_stores_them(board):
     np.testing.assert_array_equal(inputs[0][0, D:].numpy(), stored)
     np.testing.assert_array_equal(inputs[1][0, :D].numpy(), stored)
     assert not inputs[0][0, :D].any() and not inputs[1][0, D:].any()  # the other slots untouched
-    big = np.full((1, 1, 1, 1), 1e6, np.float32)
-    from rfpose.preprocessing.cartesian import _round_float16_
+    from rfpose.preprocessing.cartesian import _copy_float16_rounded
 
-    _round_float16_(big)
-    assert big.item() == 65504.0  # clipped as to_float16 clips
+    big = np.array([[1e6, 1.0 + 2.0 ** -12]], np.float32)  # one voxel, two channels
+    one, strided = np.zeros((2, 1), np.float32), np.zeros((4, 1), np.float32)
+    _copy_float16_rounded(big, [one, strided[::2]])
+    assert one.tolist() == strided[::2].tolist() == [[65504.0], [1.0]]  # clipped and rounded as to_float16 does
     with pytest.raises(ShapeError, match="strides"):  # voxel axes that do not merge into one
         proc(x, out=np.zeros((D, *proc.output_shape[1:][::-1]), np.float32).transpose(0, 3, 2, 1),
              float16_values=True)
