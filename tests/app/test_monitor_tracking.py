@@ -67,6 +67,29 @@ def test_lost_target_coasts_then_dies_and_is_never_reset_to_the_sensor():
     assert len(seen) <= 21 and tr.confirmed == [] and tr.tracks == []  # dead after death_s, nothing born at 0
 
 
+def test_a_person_last_seen_on_the_floor_outlives_death_s_only_with_floor_death_s():
+    """Lying still gives no Doppler: with ``floor_death_s`` a track whose top was last below ``floor_top_m`` is
+    kept that long without detections; one lost at standing height still dies after ``death_s``."""
+    t, joints = sim_skeletons("walk", 4.0, seed=4)
+
+    def silent_for(cfg, top_z):
+        tr = Tracker(cfg, RADAR)
+        for k, tk in enumerate(t):
+            tr.update(tk, detections(joints[k]))
+        xy = tr.confirmed[0].position[:2]
+        for k in range(1, 6):  # down on the floor where it was last seen, then nothing
+            tr.update(t[-1] + 0.1 * k, [Detection(np.array([*xy, 0.2]), top_z, 0.8, None, False,
+                                                  radar_xyz=np.array([*xy, 0.2]) - RADAR)])
+        last = t[-1] + 0.5
+        alive = [dt for dt in np.arange(0.1, 30.0, 0.1) if tr.update(last + dt, [])]
+        return max(alive, default=0.0)
+
+    floor = TrackingConfig(death_s=2.0, floor_death_s=20.0, floor_top_m=0.7)
+    assert 19.8 <= silent_for(floor, top_z=0.35) <= 20.0
+    assert 1.8 <= silent_for(floor, top_z=1.1) <= 2.0  # lost standing: not on the floor
+    assert 1.8 <= silent_for(TrackingConfig(death_s=2.0), top_z=0.35) <= 2.0  # off by default
+
+
 def test_boundary_and_exclusion_zone_drop_ghosts():
     boundary = np.array([[0, -3], [6, -3], [6, 3], [0, 3]], float)
     fan_zone = np.array([[3, -1], [4, -1], [4, 1], [3, 1]], float)

@@ -23,7 +23,9 @@ What users of radar presence sensors complain about, and what this does about it
   then disappears: it is never reset to (0, 0).
 - **A person lying still**: a pose model scores them lower than someone standing; with ``sustain_score``
   set (``[model]``), skeletons scored between it and ``min_score`` update a confirmed track (it does not
-  die) but never start one, so empty-room blips at those scores stay harmless.
+  die) but never start one, so empty-room blips at those scores stay harmless. Points come from motion
+  (Doppler), so someone lying still on the floor may give none: with ``floor_death_s`` > 0 a confirmed track
+  whose top was last below ``floor_top_m`` lives that long without detections instead of ``death_s``.
 - **Hysteresis**: births need several hits, deaths need ``death_s`` of silence, so a person does not flicker.
 """
 
@@ -244,7 +246,8 @@ class Tracker:
                 self.rejected["duplicate"] += 1  # a second start on a person confirmed meanwhile
                 continue
             if tr.confirmed:
-                if t - tr.t_update <= c.death_s:
+                on_floor = c.floor_death_s > 0 and tr.top_z < c.floor_top_m
+                if t - tr.t_update <= (max(c.death_s, c.floor_death_s) if on_floor else c.death_s):
                     keep.append(tr)
             elif t - tr.t_update > c.birth_window_s:
                 continue  # a tentative track that lost its detections: noise
