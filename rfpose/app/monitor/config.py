@@ -127,8 +127,8 @@ class TrackingConfig:
     clutter_memory_s: float = 60.0  # births near static clutter are suppressed until it was unseen this long
     clutter_radius_m: float = 0.4
     death_s: float = 2.0  # a confirmed track without detections for this long is deleted (it coasts until then)
-    floor_death_s: float = 0.0  # > 0: how long a confirmed track last seen with its top below floor_top_m lives
-    floor_top_m: float = 0.6  # without detections (a person lying still on the floor gives no Doppler); 0: death_s
+    floor_death_s: float = 0.0  # 0: off; else how long a confirmed track whose top was last below floor_top_m
+    floor_top_m: float = 0.6  # lives without detections (someone lying still on the floor gives no Doppler)
     merge_m: float = 0.35  # a new detection this close to a confirmed track is a duplicate, not a person
     origin_radius_m: float = 0.3  # detections this close to the sensor are phantoms (reset targets)
     min_z_m: float = 0.0  # a person's pelvis / centroid is between these heights above the floor: below is a

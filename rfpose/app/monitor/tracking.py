@@ -246,8 +246,8 @@ class Tracker:
                 self.rejected["duplicate"] += 1  # a second start on a person confirmed meanwhile
                 continue
             if tr.confirmed:
-                on_floor = c.floor_death_s > 0 and tr.top_z < c.floor_top_m
-                if t - tr.t_update <= (max(c.death_s, c.floor_death_s) if on_floor else c.death_s):
+                life = max(c.death_s, c.floor_death_s) if tr.top_z < c.floor_top_m else c.death_s
+                if t - tr.t_update <= life:
                     keep.append(tr)
             elif t - tr.t_update > c.birth_window_s:
                 continue  # a tentative track that lost its detections: noise
