@@ -14,6 +14,17 @@ def test_example_config_is_valid():
     assert cfg.mqtt.username and cfg.mqtt.password_file == "/etc/rfpose/mqtt-password"
 
 
+def test_the_fall_benchmarks_configs_are_valid():
+    """The configs docs/monitor.md reports results for still parse, with the settings it names."""
+    bench = DEPLOY.parent / "docs" / "benchmarks" / "sim-falls-v1"
+    files = sorted(bench.glob("*.toml"))
+    assert len(files) >= 3
+    configs = {f.name: load_config(f) for f in files}
+    clusters = configs["monitor-clusters-val.toml"]
+    assert clusters.tracking.floor_death_s == 10.0 and clusters.events.fall_confirm_s == 1.5
+    assert clusters.events.slow_fall_confirm_s == 1.5 and clusters.clusters.top_percentile == 80.0
+
+
 def test_systemd_unit_runs_the_monitor_with_its_config():
     unit = (DEPLOY / "rfpose-monitor.service").read_text()
     assert "ExecStart=/opt/rfpose/bin/rfpose monitor --config /etc/rfpose/monitor.toml" in unit
