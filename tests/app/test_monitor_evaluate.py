@@ -62,12 +62,13 @@ def test_scoring_alerts_false_alarms_and_presence_timing():
                   3.0, 20.0, 0.1, leave=True)
     for k in range(300):
         t = k * 0.1
-        _score(walk, t, 0.1, _out(t, 3.0 <= t < 27.5))
-    assert walk.empty_after_s == pytest.approx(4.5) and walk.non_fall_s == 20.0 and not walk.false_alarms
+        _score(walk, t, 0.1, _out(t, 3.0 <= t < 27.5, [1] if k == 250 else []))  # 2 s after leaving at 23 s
+    assert walk.empty_after_s == pytest.approx(4.5) and walk.non_fall_s == 20.0 and walk.false_alarms == [25.0]
     s = summarise([fall, walk], {"name": "p"}, "test", _Cfg(), {"frames": 430}, "run", 3.0, 35.0)
     assert s["falls"] == {"trials": 1, "detected": 1, "recall": 1.0, "repeat_alarms": 1,
                           "alert_after_floor_s": {"n": 1, "p50": 3.2, "max": 3.2}}
-    assert s["false_alarms"]["count"] == 1 and s["false_alarms"]["non_fall_activity_h"] == pytest.approx(22 / 3600, abs=1e-3)
+    assert s["false_alarms"]["count"] == 2 and s["false_alarms"]["after_leaving"] == 1
+    assert s["false_alarms"]["non_fall_activity_h"] == pytest.approx(22 / 3600, abs=1e-3)
     assert s["meets"]["recall"] and s["meets"]["alert_s"] and not s["meets"]["non_fall_hours"]
     assert s["meets"]["empty_s"] and s["meets"]["occupied_s"]
     assert meets({**s, "falls": {**s["falls"], "alert_after_floor_s": {"n": 1, "p50": 6, "max": 6}}})["alert_s"] is False

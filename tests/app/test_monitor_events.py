@@ -7,6 +7,7 @@ import pytest
 from monitor_sim import SIM_MOUNT, detections, sim_skeletons
 
 from rfpose.app.monitor.config import EventsConfig, TrackingConfig, ZoneConfig
+from rfpose.app.monitor.detect import Detection
 from rfpose.app.monitor.events import EventEngine, posture_of
 from rfpose.app.monitor.room import T_room_radar, apply
 from rfpose.app.monitor.store import EventStore
@@ -160,3 +161,43 @@ def test_event_log_persists_across_restarts(tmp_path):
     assert len(got) == len(events) and got[0]["kind"] == events[-1].kind
     assert [g["kind"] for g in again.recent(5, kinds=("fall",))] == ["fall"]
     assert again.recent(1, kinds=("fall",))[0]["confidence"] == [e for e in events if e.kind == "fall"][0].confidence
+
+
+def _cluster_descent(move_again_s: float | None):
+    """A point cluster as the model-free path sees a fall: a person walks in (top 1.1 m), the top drops to
+    0.6 m in 0.3 s (the last pooled points still hold the descent, above a 0.55 m floor), then no point at
+    all (lying still: no Doppler) — or, with ``move_again_s``, points again after that long (someone who knelt
+    and moves on)."""
+    times, frames = [], []
+    for k in range(30):  # walks 1.5 m in 3 s
+        frames.append((np.array([2.0 + 0.05 * k, 0.0, 0.8]), 1.1))
+    for k in range(1, 4):
+        frames.append((np.array([3.5, 0.0, 0.8 - 0.1 * k]), 1.1 - k * 0.5 / 3))
+    frames += [None] * int(round((move_again_s or 12.0) * 10))
+    if move_again_s is not None:
+        frames += [(np.array([3.5 + 0.05 * k, 0.0, 0.5]), 0.6) for k in range(40)]
+    for k, f in enumerate(frames):
+        times.append(0.1 * k)
+    dets = [[] if f is None else [Detection(f[0], f[1], 0.8, None, True, radar_xyz=f[0] - RADAR_XYZ)]
+            for f in frames]
+    return np.array(times), dets
+
+
+@pytest.mark.parametrize("still_fall_s", [0.0, 5.0])
+def test_a_fall_that_ends_motionless_alarms_after_still_fall_s(still_fall_s):
+    """The model-free path loses a person lying still after a fall (no Doppler, no points), and the last
+    points, pooled over the descent, stay above the floor: ``still_fall_s`` turns the fast descent to below
+    ``still_floor_m`` followed by that long without any detection into the fall. A person who moves again
+    within it (kneeling to look under the bed) gives none, nor does the rule when off."""
+    cfg = EventsConfig(floor_height_m=0.55, fall_drop_m=0.5, still_fall_s=still_fall_s)
+    tracking = TrackingConfig(floor_death_s=10.0, floor_top_m=0.8)
+    for move_again_s in (None, 3.0):
+        t, dets = _cluster_descent(move_again_s)
+        tracker, engine = Tracker(tracking, RADAR_XYZ), EventEngine(cfg, [])
+        events = [e for k, tk in enumerate(t) for e in engine.update(tk, 1000.0 + tk, tracker.update(tk, dets[k]))]
+        falls = [e for e in events if e.kind == "fall"]
+        if still_fall_s and move_again_s is None:
+            assert len(falls) == 1 and falls[0].detail["motionless"] and falls[0].detail["drop_m"] >= 0.5
+            assert falls[0].time - 1000.0 == pytest.approx(3.3 + still_fall_s, abs=0.15)
+        else:
+            assert falls == [], (still_fall_s, move_again_s)

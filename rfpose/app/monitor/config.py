@@ -154,6 +154,9 @@ class EventsConfig:
     fall_confirm_s: float = 2.0  # … for this long; then the alarm fires
     slow_fall_window_s: float = 10.0  # the same drop to the floor, slowly (sliding off a chair) …
     slow_fall_confirm_s: float = 4.0  # … alarms after this long on the floor
+    still_fall_s: float = 0.0  # 0: off; else a fall is also a descent (fall_drop_m at fall_speed_mps) to a height
+    still_floor_m: float = 0.8  # below this, then no detection at all for still_fall_s (someone lying still after
+    # a fall gives no Doppler, so point clusters stop; the last points, pooled from the descent, sit above the floor)
     recover_s: float = 3.0  # the alarm clears after the person stands this long
     inactivity_s: float = 900.0  # a person who moves less than inactivity_radius_m for this long
     inactivity_radius_m: float = 0.3
@@ -416,7 +419,7 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
               ("events", "fall_confirm_s"),
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "floor_death_s"),
-              ("tracking", "floor_top_m")]
+              ("tracking", "floor_top_m"), ("events", "still_fall_s"), ("events", "still_floor_m")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")

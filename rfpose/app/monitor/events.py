@@ -72,6 +72,16 @@ def posture_of(joints: np.ndarray | None, top_z: float, root: int = 0, head: int
     return "standing", float(np.clip(0.6 + (pelvis_z - 0.72) / 0.4 + (55 - lean) / 200, 0.5, 0.99))
 
 
+def _descent(ts: np.ndarray, zs: np.ndarray, t: float, window_s: float) -> tuple[float, float]:
+    """Heights ``zs`` (m) at times ``ts`` (s) → (drop from the highest within ``window_s`` before ``t`` to the
+    last, m; the fastest descent in that window, m/s, over ~0.2 s steps: single frames are too noisy)."""
+    fast = ts >= t - window_s
+    zf, tf = zs[fast], ts[fast]
+    k = max(1, int(round(0.2 / max(np.median(np.diff(ts)), 1e-3)))) if len(ts) > 1 else 1
+    speed = float(np.max((zf[:-k] - zf[k:]) / np.maximum(tf[k:] - tf[:-k], 1e-3))) if len(zf) > k else 0.0
+    return float(zf.max() - zf[-1]), speed
+
+
 @dataclass
 class _Person:
     history: deque  # (t, height the fall rule sees: the median over head_median_s)
@@ -82,6 +92,7 @@ class _Person:
     anchor_t: float = 0.0
     inactive_reported: bool = False
     fall_candidate: dict | None = None  # {"t_floor", "speed", "drop", "xy"}
+    still: dict | bool | None = None  # the still rule's candidate while the track has no detections (False: none)
     standing_since: float | None = None
     slot: int = 0
     heads: deque = field(default_factory=deque)  # (t, fall height of the frame) over the last head_median_s
@@ -124,8 +135,8 @@ class EventEngine:
         live = {tr.id for tr in tracks}
         for tid in [k for k in self.people if k not in live]:
             p = self.people.pop(tid)
-            if p.fall_candidate is not None:
-                self.pending[tid] = p.fall_candidate
+            if p.fall_candidate is not None or p.still:
+                self.pending[tid] = p.fall_candidate or p.still
         for tr in tracks:
             ev += self._person(t, wall, tr)
         ev += self._pending(t, wall, tracks)
@@ -160,6 +171,8 @@ class EventEngine:
             p.history.popleft()
         if tr.id not in self.falls:
             ev += self._fall_rule(t, wall, tr, p, z)
+        if tr.id not in self.falls and c.still_fall_s > 0:
+            ev += self._still_rule(t, wall, tr, p)
         # inactivity
         xy = tr.position[:2]
         if np.linalg.norm(xy - p.anchor_xy) > c.inactivity_radius_m:
@@ -182,12 +195,7 @@ class EventEngine:
             if z >= c.floor_height_m or len(p.history) < 3:
                 return []
             ts, zs = np.array(p.history).T
-            fast = ts >= t - c.fall_window_s
-            drop = float(zs[fast].max() - z)
-            # fastest descent over ~0.2 s steps (single-frame differences are too noisy)
-            k = max(1, int(round(0.2 / max(np.median(np.diff(ts)), 1e-3))))
-            zf, tf = zs[fast], ts[fast]
-            speed = float(np.max((zf[:-k] - zf[k:]) / np.maximum(tf[k:] - tf[:-k], 1e-3))) if len(zf) > k else 0.0
+            drop, speed = _descent(ts, zs, t, c.fall_window_s)
             if drop >= c.fall_drop_m and speed >= c.fall_speed_mps:
                 cand = {"slow": False, "confirm_s": c.fall_confirm_s, "speed": speed, "drop": drop}
             elif float(zs.max() - z) >= c.fall_drop_m:  # down on the floor from standing or sitting, slowly
@@ -202,6 +210,24 @@ class EventEngine:
         cand["xy"] = tr.position[:2].copy()
         return self._confirm(t, wall, tr.id, cand, lost=False)
 
+    def _still_rule(self, t: float, wall: float, tr: Track, p: _Person) -> list[Event]:
+        """A fall that ends motionless: the track's last detections descended like a fall (``fall_drop_m`` at
+        ``fall_speed_mps``) to below ``still_floor_m``, and it has had none since for ``still_fall_s``."""
+        c = self.cfg
+        if not tr.coasting(t):
+            p.still = None
+            return []
+        if p.still is None:  # the first frame without a detection: read the descent that ended at the last one
+            ts, zs = np.array(p.history).T
+            seen = ts <= tr.t_update + 1e-9
+            drop, speed = _descent(ts[seen], zs[seen], tr.t_update, c.fall_window_s) if seen.sum() >= 3 else (0, 0)
+            p.still = False
+            if zs[seen][-1:].size and zs[seen][-1] < c.still_floor_m and drop >= c.fall_drop_m \
+                    and speed >= c.fall_speed_mps:
+                p.still = {"slow": False, "confirm_s": c.still_fall_s, "speed": speed, "drop": drop,
+                           "t_floor": tr.t_update, "xy": tr.position[:2].copy(), "still": True}
+        return self._confirm(t, wall, tr.id, p.still, lost=False) if p.still else []
+
     def _confirm(self, t: float, wall: float, tid: int, cand: dict, lost: bool) -> list[Event]:
         c = self.cfg
         if t - cand["t_floor"] < cand["confirm_s"]:
@@ -215,10 +241,11 @@ class EventEngine:
             conf *= 0.9
         self.falls[tid] = {"t": wall, "xy": cand["xy"], "confidence": conf, "standing_since": None}
         if tid in self.people:
-            self.people[tid].fall_candidate = None
+            self.people[tid].fall_candidate = self.people[tid].still = None
         return [Event(wall, "fall", True, conf, tid, self._zone_at(cand["xy"]),
                       {"descent_mps": round(cand["speed"], 2), "drop_m": round(cand["drop"], 2), "slow": cand["slow"],
                        "on_floor_s": round(t - cand["t_floor"], 1), "track_lost": lost,
+                       "motionless": cand.get("still", False),
                        "position": [round(float(v), 2) for v in cand["xy"]]})]
 
     def _pending(self, t: float, wall: float, tracks: list[Track]) -> list[Event]:
