@@ -220,12 +220,12 @@ class EventEngine:
         if p.still is None:  # the first frame without a detection: read the descent that ended at the last one
             ts, zs = np.array(p.history).T
             seen = ts <= tr.t_update + 1e-9
-            drop, speed = _descent(ts[seen], zs[seen], tr.t_update, c.fall_window_s) if seen.sum() >= 3 else (0, 0)
-            p.still = False
-            if zs[seen][-1:].size and zs[seen][-1] < c.still_floor_m and drop >= c.fall_drop_m \
-                    and speed >= c.fall_speed_mps:
-                p.still = {"slow": False, "confirm_s": c.still_fall_s, "speed": speed, "drop": drop,
-                           "t_floor": tr.t_update, "xy": tr.position[:2].copy(), "still": True}
+            ts, zs, p.still = ts[seen], zs[seen], False
+            if len(zs) >= 3 and zs[-1] < c.still_floor_m:
+                drop, speed = _descent(ts, zs, tr.t_update, c.fall_window_s)
+                if drop >= c.fall_drop_m and speed >= c.fall_speed_mps:
+                    p.still = {"slow": False, "confirm_s": c.still_fall_s, "speed": speed, "drop": drop,
+                               "t_floor": tr.t_update, "xy": tr.position[:2].copy(), "still": True}
         return self._confirm(t, wall, tr.id, p.still, lost=False) if p.still else []
 
     def _confirm(self, t: float, wall: float, tid: int, cand: dict, lost: bool) -> list[Event]:
