@@ -24,7 +24,7 @@ def test_the_fall_benchmarks_configs_are_valid():
     assert clusters.tracking.floor_death_s == 10.0 and clusters.events.fall_confirm_s == 1.5
     assert clusters.events.slow_fall_confirm_s == 1.5 and clusters.clusters.top_percentile == 80.0
     assert clusters.events.still_fall_s == 4.5 and clusters.events.fall_speed_mps == 1.0
-    assert clusters.tracking.floor_top_m == 0.8
+    assert clusters.tracking.floor_top_m == 0.8 and clusters.events.fall_centre_m == 0.65
 
 
 def test_systemd_unit_runs_the_monitor_with_its_config():

@@ -201,3 +201,15 @@ def test_a_fall_that_ends_motionless_alarms_after_still_fall_s(still_fall_s):
             assert falls[0].time - 1000.0 == pytest.approx(3.3 + still_fall_s, abs=0.15)
         else:
             assert falls == [], (still_fall_s, move_again_s)
+
+
+def test_fall_centre_m_holds_the_alarm_while_the_persons_centre_is_high():
+    """A cluster's top can drop when only its low points move (a leg lifted, then still) while its centroid
+    stays up; with ``fall_centre_m`` the alarm needs the centre (the pelvis, a cluster's centroid) low too."""
+    t, dets = _cluster_descent(None)  # the centroid ends at 0.5 m
+    tracking = TrackingConfig(floor_death_s=10.0, floor_top_m=0.8)
+    for centre, alarms in ((0.0, 1), (0.6, 1), (0.45, 0)):
+        cfg = EventsConfig(floor_height_m=0.55, fall_drop_m=0.5, still_fall_s=5.0, fall_centre_m=centre)
+        tracker, engine = Tracker(tracking, RADAR_XYZ), EventEngine(cfg, [])
+        events = [e for k, tk in enumerate(t) for e in engine.update(tk, 1000.0 + tk, tracker.update(tk, dets[k]))]
+        assert len([e for e in events if e.kind == "fall"]) == alarms, centre

@@ -157,6 +157,8 @@ class EventsConfig:
     still_fall_s: float = 0.0  # 0: off; else a fall is also a descent (fall_drop_m at fall_speed_mps) to a height
     still_floor_m: float = 0.8  # below this, then no detection at all for still_fall_s (someone lying still after
     # a fall gives no Doppler, so point clusters stop; the last points, pooled from the descent, sit above the floor)
+    fall_centre_m: float = 0.0  # 0: off; else a fall alarms only while the person's centre (the pelvis, a cluster's
+    # centroid) is below this height
     recover_s: float = 3.0  # the alarm clears after the person stands this long
     inactivity_s: float = 900.0  # a person who moves less than inactivity_radius_m for this long
     inactivity_radius_m: float = 0.3
@@ -419,7 +421,8 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
               ("events", "fall_confirm_s"),
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "floor_death_s"),
-              ("tracking", "floor_top_m"), ("events", "still_fall_s"), ("events", "still_floor_m")]
+              ("tracking", "floor_top_m"), ("events", "still_fall_s"), ("events", "still_floor_m"),
+              ("events", "fall_centre_m")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")

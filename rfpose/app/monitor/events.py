@@ -207,7 +207,7 @@ class EventEngine:
         if z > c.floor_height_m + 0.15:  # got up again before the confirmation: not a fall
             p.fall_candidate = None
             return []
-        cand["xy"] = tr.position[:2].copy()
+        cand["xy"], cand["z"] = tr.position[:2].copy(), float(tr.z)
         return self._confirm(t, wall, tr.id, cand, lost=False)
 
     def _still_rule(self, t: float, wall: float, tr: Track, p: _Person) -> list[Event]:
@@ -225,12 +225,12 @@ class EventEngine:
                 drop, speed = _descent(ts, zs, tr.t_update, c.fall_window_s)
                 if drop >= c.fall_drop_m and speed >= c.fall_speed_mps:
                     p.still = {"slow": False, "confirm_s": c.still_fall_s, "speed": speed, "drop": drop,
-                               "t_floor": tr.t_update, "xy": tr.position[:2].copy(), "still": True}
+                               "t_floor": tr.t_update, "xy": tr.position[:2].copy(), "z": float(tr.z), "still": True}
         return self._confirm(t, wall, tr.id, p.still, lost=False) if p.still else []
 
     def _confirm(self, t: float, wall: float, tid: int, cand: dict, lost: bool) -> list[Event]:
         c = self.cfg
-        if t - cand["t_floor"] < cand["confirm_s"]:
+        if t - cand["t_floor"] < cand["confirm_s"] or (c.fall_centre_m and cand["z"] > c.fall_centre_m):
             return []
         if cand["slow"]:
             conf = 0.6
