@@ -124,7 +124,8 @@ class HeadlessChromium:
             while not pages:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
                     pages = [p for p in json.load(r) if p["type"] == "page"]
-            self.ws = wsc.connect(pages[0]["webSocketDebuggerUrl"], max_size=50_000_000, open_timeout=30)
+            # entered as a context (websockets 17 deprecates a bare connect()); __exit__ closes it
+            self.ws = wsc.connect(pages[0]["webSocketDebuggerUrl"], max_size=50_000_000, open_timeout=30).__enter__()
             self.call("Page.enable")
         except BaseException:
             self.__exit__()
