@@ -96,6 +96,8 @@ BAD = [
     (["cfg", "show", "{d}/adir"], "adir"),
     (["bench", "calibration", "--seeds", "0,x"], "--seeds: 'x' is not a whole number"),
     (["bench", "capture", "--delays-us", "25,2"], "--delays-us: 2 is outside [5, 500]"),
+    (["simulate-dataset", "--out", "{d}/x", "--held-out", "train:3"], "expected val:SEEDS or test:SEEDS"),
+    (["simulate-dataset", "--out", "{d}/x", "--held-out", "val:9,9"], "a seed repeats"),
     (["bench", "capture", "--delays-us", ","], "--delays-us: ',' holds no value"),
 ]
 

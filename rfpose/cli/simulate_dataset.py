@@ -4,6 +4,7 @@
   rfpose simulate-dataset --preset sim-bench-v1 --out data/sim-bench-v1 [--workers 2]
   rfpose simulate-dataset --preset sim-bench-v1 --out /tmp/smoke --subjects 3 --frames-per-session 2 --scenarios walk
   rfpose simulate-dataset --preset sim-falls-v1 --out data/sim-falls-small --subjects 4 --frames-per-session 60 --test-takes 1
+  rfpose simulate-dataset --preset sim-falls-v1 --out data/falls-val-13-20 --held-out val:13,14,15,16,17,18,19,20
 
 The presets live in ``rfpose.app.sim_datasets`` (one module each); ``--list`` names them.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from rfpose.app.sim_datasets import build_preset, get_preset, presets
+from rfpose.app.sim_datasets import build_preset, get_preset, held_out_only, presets, simulate_sessions
 
 
 def add_arguments(p) -> None:
@@ -29,9 +30,26 @@ def add_arguments(p) -> None:
                    help="takes of every scenario per test subject (presets that have test_takes; smoke runs)")
     p.add_argument("--train-takes", type=a.positive_int,
                    help="takes of every scenario per training subject (at most the preset's; reduced runs)")
+    p.add_argument("--held-out", metavar="SPLIT:SEEDS", type=_held_out,
+                   help="simulate only these subjects, as the preset's val or test subjects (val:9,10 or test:21,22): "
+                        "more held-out subjects of the same design for evaluate-monitor; no dataset.zarr")
     p.add_argument("--workers", type=a.positive_int, default=1, help="sessions simulated at once (one process and core each)")
     p.add_argument("--scheduler", type=a.scheduler, default="synchronous",
                    help="dataset build: 'synchronous' (default), 'local' (dask LocalCluster) or a scheduler address")
+
+
+def _held_out(text: str) -> tuple[str, tuple[int, ...]]:
+    import argparse
+
+    from rfpose.cli import args as a
+
+    split, _, seeds = text.partition(":")
+    if split not in ("val", "test") or not seeds:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected val:SEEDS or test:SEEDS (e.g. val:9,10)")
+    values = tuple(a.comma_list(a.positive_int)(seeds))
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed repeats")
+    return split, values
 
 
 def run(args) -> int:
@@ -69,6 +87,13 @@ def run(args) -> int:
         if args.train_takes > preset.train_takes:
             raise ConfigError(f"--train-takes {args.train_takes}: preset {args.preset} has {preset.train_takes}")
         preset = replace(preset, name=f"{preset.name}-t{args.train_takes}", train_takes=args.train_takes)
+    if args.held_out:
+        split, seeds = args.held_out
+        preset = held_out_only(preset, split, seeds)
+        plan, done = simulate_sessions(preset, args.out, workers=args.workers, only_seeds=seeds)
+        print(json.dumps({"preset": preset.name, "split": split, "seeds": list(seeds), "sessions": len(plan),
+                          "simulated_now": len(done), "out": str(args.out)}))
+        return 0
     scheduler = None if args.scheduler == "local" else args.scheduler
     summary = build_preset(preset, args.out, scheduler=scheduler, workers=args.workers)
     print(json.dumps(summary))

@@ -199,3 +199,29 @@ def test_evaluate_monitor_user_mistakes_are_one_line(tmp_path, capsys):
     assert main(["evaluate-monitor", str(tmp_path / "run"), "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no preset.json" in err and err.count("\n") == 1
+
+
+def test_held_out_subjects_are_simulated_alone_with_the_presets_design(tiny_falls, tmp_path, capsys):
+    """``--held-out test:SEEDS`` simulates only those subjects, with the sessions the preset gives its test split
+    (here the tiny preset's own test subject again: the same sessions), no dataset; evaluate-monitor replays
+    them; a second call simulates nothing."""
+    import zarr
+
+    data, _ = tiny_falls
+    out = tmp_path / "held-out"
+    smoke = ["--frames-per-session", "6", "--scenarios", "sit-fast,walk", "--test-takes", "1"]
+    capsys.readouterr()
+    assert main(["simulate-dataset", "--preset", "sim-falls-v1", "--out", str(out), *smoke, "--held-out", "test:3"]) == 0
+    assert json.loads(capsys.readouterr().out)["simulated_now"] == 3
+    assert not (out / "dataset.zarr").exists() and json.loads((out / "preset.json").read_text())["test_seeds"] == [3]
+    names = sorted(p.name for p in (out / "sessions").glob("*.zarr"))
+    assert names == sorted(p.name for p in (data / "sessions").glob("seed3-*.zarr")) and len(names) == 3
+    for name in names:
+        a, b = (zarr.open_group(str(d / "sessions" / name), mode="r").attrs.asdict() for d in (out, data))
+        assert a["config"] == b["config"] and a["subject"] == b["subject"]
+    assert main(["evaluate-monitor", "--data", str(out), "--pre", "1", "--post", "1.5", "--out",
+                 str(tmp_path / "e.json")]) == 0
+    assert json.loads((tmp_path / "e.json").read_text())["subjects"] == [a["subject"]]
+    capsys.readouterr()
+    assert main(["simulate-dataset", "--preset", "sim-falls-v1", "--out", str(out), *smoke, "--held-out", "test:3"]) == 0
+    assert json.loads(capsys.readouterr().out)["simulated_now"] == 0

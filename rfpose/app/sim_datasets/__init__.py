@@ -10,9 +10,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from rfpose.app.sim_datasets.preset import ACTIONS, SimDatasetPreset, build_preset, reduced_cfg, session_name
+from rfpose.app.sim_datasets.preset import (ACTIONS, SimDatasetPreset, build_preset, held_out_only, reduced_cfg,
+                                           session_name, simulate_sessions)
 
-__all__ = ["ACTIONS", "SimDatasetPreset", "build_preset", "get_preset", "presets", "reduced_cfg", "session_name"]
+__all__ = ["ACTIONS", "SimDatasetPreset", "build_preset", "get_preset", "held_out_only", "presets", "reduced_cfg",
+           "session_name", "simulate_sessions"]
 
 _NOT_PRESETS = {"preset"}
 

@@ -179,6 +179,50 @@ def _simulate_one(preset: SimDatasetPreset, path: str, scenario: str, seed: int,
     return str(g.attrs["subject"])
 
 
+def held_out_only(preset: SimDatasetPreset, split: str, seeds: tuple[int, ...]) -> SimDatasetPreset:
+    """``preset`` with ``seeds`` as its ``split`` ("val" or "test") subjects and nothing else to simulate: more
+    held-out subjects of the same design (their sessions, takes and lengths as the preset gives that split) for
+    a replay such as ``rfpose evaluate-monitor``. One training seed stays in the preset to keep it valid; it is
+    never simulated (:func:`simulate_sessions` with ``only_seeds``)."""
+    from rfpose.errors import ConfigError
+
+    if split not in ("val", "test"):
+        raise ConfigError(f"held-out split must be val or test, got {split!r}")
+    train = next(s for s in range(1, 10**6) if s not in seeds)
+    return replace(preset, subject_seeds=(train, *seeds), val_seeds=seeds if split == "val" else (),
+                   test_seeds=seeds if split == "test" else ())
+
+
+def simulate_sessions(preset: SimDatasetPreset, out: str | Path, progress: bool = True, workers: int = 1,
+                      only_seeds: tuple[int, ...] | None = None) -> tuple[list, list]:
+    """Simulate the sessions of ``preset`` (those of ``only_seeds`` if given) into ``out/sessions`` that are not
+    there yet, in ``workers`` processes, and write ``out/preset.json``. Returns ``(path, seed, scenario)`` of
+    every planned session, and the jobs simulated now."""
+    from tqdm import tqdm
+
+    from rfpose.worker_pool import process_pool
+
+    out = Path(out)
+    (out / "sessions").mkdir(parents=True, exist_ok=True)
+    (out / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2))
+    cfg_text = reduced_cfg(preset.board, preset.adc_samples, preset.loops, preset.frame_period_ms)
+    plan = [(out / "sessions" / f"{session_name(seed, sc, scene, take)}.zarr", seed, sc, scene, m)
+            for seed, sc, scene, m, take in preset.sessions() if only_seeds is None or seed in only_seeds]
+    todo = [(preset, str(path), sc, seed, cfg_text, scene, m)
+            for path, seed, sc, scene, m in plan if not _session_done(path)]
+    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="simulate", disable=None if progress else True)
+    if workers > 1 and len(todo) > 1:
+        with process_pool(workers) as pool:
+            for _ in pool.map(_simulate_one, *zip(*todo)):
+                bar.update()
+    else:
+        for job in todo:
+            _simulate_one(*job)
+            bar.update()
+    bar.close()
+    return [(path, seed, sc) for path, seed, sc, *_ in plan], todo
+
+
 def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | None = "synchronous",
                  progress: bool = True, workers: int = 1) -> dict:
     """Simulate every session of ``preset`` into ``out/sessions`` and build ``out/dataset.zarr``.
@@ -191,31 +235,13 @@ def build_preset(preset: SimDatasetPreset, out: str | Path, scheduler: str | Non
 
     import numpy as np
     import zarr
-    from tqdm import tqdm
 
     from rfpose.preprocessing.dataset import build_dataset
-    from rfpose.worker_pool import process_pool
 
     out = Path(out)
-    (out / "sessions").mkdir(parents=True, exist_ok=True)
-    (out / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2))
-    cfg_text = reduced_cfg(preset.board, preset.adc_samples, preset.loops, preset.frame_period_ms)
-    plan = [(out / "sessions" / f"{session_name(seed, sc, scene, take)}.zarr", seed, sc, scene, m)
-            for seed, sc, scene, m, take in preset.sessions()]
-    todo = [(preset, str(path), sc, seed, cfg_text, scene, m)
-            for path, seed, sc, scene, m in plan if not _session_done(path)]
     t0 = time.perf_counter()
-    bar = tqdm(total=len(plan), initial=len(plan) - len(todo), desc="simulate", disable=None if progress else True)
-    if workers > 1 and len(todo) > 1:
-        with process_pool(workers) as pool:
-            for _ in pool.map(_simulate_one, *zip(*todo)):
-                bar.update()
-    else:
-        for job in todo:
-            _simulate_one(*job)
-            bar.update()
-    bar.close()
-    in_data = [(path, seed) for path, seed, sc, *_ in plan if preset.in_dataset(seed, sc)]
+    plan, todo = simulate_sessions(preset, out, progress, workers)
+    in_data = [(path, seed) for path, seed, sc in plan if preset.in_dataset(seed, sc)]
     paths = [str(path) for path, _ in in_data]
     subject_of_seed = {seed: str(zarr.open_group(str(path), mode="r").attrs["subject"]) for path, seed in in_data}
     t_sim = time.perf_counter() - t0
