@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 from rfpose.app.sim_datasets import build_preset, get_preset, held_out_only, presets, simulate_sessions
 
@@ -50,6 +51,25 @@ def _held_out(text: str) -> tuple[str, tuple[int, ...]]:
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"{text!r}: a seed repeats")
     return split, values
+
+
+def _refuse_another_preset(out: Path, preset) -> None:
+    """Held-out subjects go to a directory of their own: one that holds another preset (a full build, or other
+    subjects) keeps its preset.json."""
+    from rfpose.errors import ConfigError
+
+    path = out / "preset.json"
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: unreadable ({e}); give --held-out a directory of its own") from None
+    new = preset.to_dict()
+    keys = ("name", "subject_seeds", "val_seeds", "test_seeds")
+    if [old.get(k) for k in keys] != [json.loads(json.dumps(new[k])) for k in keys]:
+        raise ConfigError(f"{out}: holds another preset ({old.get('name')}, subjects {old.get('subject_seeds')}); "
+                          "give --held-out a directory of its own")
 
 
 def run(args) -> int:
@@ -90,6 +110,7 @@ def run(args) -> int:
     if args.held_out:
         split, seeds = args.held_out
         preset = held_out_only(preset, split, seeds)
+        _refuse_another_preset(Path(args.out), preset)
         plan, done = simulate_sessions(preset, args.out, workers=args.workers, only_seeds=seeds)
         print(json.dumps({"preset": preset.name, "split": split, "seeds": list(seeds), "sessions": len(plan),
                           "simulated_now": len(done), "out": str(args.out)}))

@@ -225,3 +225,6 @@ def test_held_out_subjects_are_simulated_alone_with_the_presets_design(tiny_fall
     capsys.readouterr()
     assert main(["simulate-dataset", "--preset", "sim-falls-v1", "--out", str(out), *smoke, "--held-out", "test:3"]) == 0
     assert json.loads(capsys.readouterr().out)["simulated_now"] == 0
+    before = (data / "preset.json").read_text()  # a full build keeps its preset
+    assert main(["simulate-dataset", "--preset", "sim-falls-v1", "--out", str(data), *smoke, "--held-out", "val:7"]) == 2
+    assert (data / "preset.json").read_text() == before and not list((data / "sessions").glob("seed7-*"))
