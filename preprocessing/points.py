@@ -135,31 +135,33 @@ class PointCloudProcessor:
             d_idx, r_idx = d_idx[keep], r_idx[keep]
         if len(d_idx) == 0:
             return np.zeros((0, 5), np.float32)
-        g = self.polar.grid
-        A, E = cfg.azimuth_fft, cfg.elevation_fft
         vec = rd[d_idx, :, :, r_idx].reshape(len(d_idx), T * R)  # gains (incl. (-1)^(a+e)) already applied
-        buf = np.zeros((len(d_idx), A, E), np.complex64)
-        for rank, v in enumerate(g.rank_groups):
+        snr = 10 * np.log10(power[d_idx, r_idx] / np.maximum(noise[d_idx, r_idx], 1e-30))
+        return self.locate(vec, r_idx, self.axes.velocity_mps[d_idx], snr)
+
+    def locate(self, vec: np.ndarray, r_idx: np.ndarray, v: np.ndarray, snr: np.ndarray) -> np.ndarray:
+        """Detections' virtual-channel vectors ``(n, V)`` (channel gains applied) at range bins ``r_idx (n,)``
+        → points ``(n, 5)`` float32 (x, y, z, v, snr): the angle of each vector's beamforming peak."""
+        cfg, g, ax = self.config, self.polar.grid, self.axes
+        A, E = cfg.azimuth_fft, cfg.elevation_fft
+        n = np.arange(len(vec))
+        buf = np.zeros((len(vec), A, E), np.complex64)
+        for rank, ch in enumerate(g.rank_groups):
             if rank == 0:
-                buf[:, g.az_index[v], g.el_index[v]] = vec[:, v]
+                buf[:, g.az_index[ch], g.el_index[ch]] = vec[:, ch]
             else:
-                buf[:, g.az_index[v], g.el_index[v]] += vec[:, v]
+                buf[:, g.az_index[ch], g.el_index[ch]] += vec[:, ch]
         axes = (1, 2) if E > 1 else (1,)
         spec = np.abs(sfft.ifftn(buf, axes=axes, norm="forward")) ** 2
-        flat = spec.reshape(len(d_idx), -1).argmax(axis=1)
+        flat = spec.reshape(len(vec), -1).argmax(axis=1)
         ia, ie = np.unravel_index(flat, (A, E))
-        n = np.arange(len(d_idx))
         da = _parabolic(spec[n, (ia - 1) % A, ie], spec[n, ia, ie], spec[n, (ia + 1) % A, ie])
         de = _parabolic(spec[n, ia, (ie - 1) % E], spec[n, ia, ie], spec[n, ia, (ie + 1) % E]) if E > 1 else 0.0
-        ax = self.axes
-        step_a = ax.sin_az[1] - ax.sin_az[0]
-        u = ax.sin_az[ia] + da * step_a
+        u = ax.sin_az[ia] + da * (ax.sin_az[1] - ax.sin_az[0])
         w = ax.sin_el[ie] + (de * (ax.sin_el[1] - ax.sin_el[0]) if E > 1 else 0.0)
         rr = ax.range_m[r_idx]
         c2 = np.clip(1 - u ** 2 - w ** 2, 0, None)
-        out = np.stack([rr * np.sqrt(c2), rr * u, rr * w, ax.velocity_mps[d_idx],
-                        10 * np.log10(power[d_idx, r_idx] / np.maximum(noise[d_idx, r_idx], 1e-30))], axis=1)
-        return out.astype(np.float32)
+        return np.stack([rr * np.sqrt(c2), rr * u, rr * w, v, snr], axis=1).astype(np.float32)
 
 
 class DevicePoints:

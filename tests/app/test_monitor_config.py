@@ -69,6 +69,7 @@ def test_key_lines_follow_tables_and_arrays_of_tables():
     (("[web]", "[events]\nfall_height = \"knees\"\n[web]"), 27, "fall_height: expected one of head, torso"),
     (("[web]", "[clusters]\ntop_percentile = 0\n[web]"), 27, "clusters.top_percentile: must be in"),
     (("[web]", "[clusters]\nframes = -1\n[web]"), 27, "clusters.frames: must not be negative"),
+    (("[web]", "[clusters]\nminor_motion_db = -3\n[web]"), 27, "clusters.minor_motion_db: must not be negative"),
     (("[web]", "[tracking]\nfloor_death_s = -10\n[web]"), 27, "tracking.floor_death_s: must not be negative"),
 ])
 def test_bad_config_names_file_and_line(tmp_path, edit, line, words):

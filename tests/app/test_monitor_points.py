@@ -83,6 +83,23 @@ def test_cfar_point_clusters_from_raw_adc_see_a_fall_reach_the_floor(tmp_path):
     assert np.nanmedian(before) > 0.8 and np.nanmedian(after) < 0.6
     est.flush()
     assert len(est.clusters.pool) == 0
+    # with minor-motion points the person lying still stays in view, low, in (almost) every frame
+    minor = AdcClusterEstimator(dict(src.metadata), T_room_radar(RadarMount(height_m=1.0)),
+                                ClustersConfig(cfar_threshold_db=8.0, min_points=3, top_percentile=80.0,
+                                               minor_motion_db=15.0))
+    src = open_source(f"session://{path}#radar")
+    lying = []
+    try:
+        for k, f in enumerate(src):
+            dets = minor(RadarFrame(k, f.timestamp_ns, f.adc))[0]
+            if f.timestamp_ns * 1e-9 - tops[0][0] > event["t_floor_s"] + 1.0:
+                lying.append(max(dets, key=lambda d: d.score) if dets else None)
+    finally:
+        src.close()
+    assert sum(d is not None for d in lying) >= 0.95 * len(lying) > 50, (len(lying), np.isfinite(after).mean())
+    assert np.median([d.top_z for d in lying if d is not None]) < 0.6
+    minor.flush()
+    assert minor.minor.previous is None
     # the service's own path: a raw-ADC source and no run → these clusters, tracked
     cfg = sim_config(device_id="adc")
     cfg.source.uri = f"session://{path}#radar"

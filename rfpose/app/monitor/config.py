@@ -82,6 +82,9 @@ class ClustersConfig:
     # CFAR points from raw ADC (a few points a frame, none from a person standing still after clutter removal)
     top_percentile: float = 95.0  # a cluster's top: this percentile of its points' heights (outliers above)
     cfar_threshold_db: float = 8.0  # raw ADC: the CFAR detection threshold (chosen on sim-falls-v1's validation subjects)
+    minor_motion_db: float = 0.0  # raw ADC: also points where the scene changed since the previous frame (people
+    # sitting or lying still, who give no Doppler), at this CFAR threshold in dB; 0: off. Clusters of such points
+    # alone keep a person's track alive but never start one
 
 
 @dataclass
@@ -447,6 +450,8 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
         raise reader.error(("clusters", "frames"), "must not be negative (0: chosen by the source)")
     if not 0 < cfg.clusters.top_percentile <= 100:
         raise reader.error(("clusters", "top_percentile"), "must be in (0, 100]")
+    if cfg.clusters.minor_motion_db < 0:
+        raise reader.error(("clusters", "minor_motion_db"), "must not be negative (0: off)")
     if cfg.source.queue_frames < 1:
         raise reader.error(("source", "queue_frames"), "must be at least 1")
     if cfg.model.runtime not in ("torch", "onnx", "auto"):

@@ -32,7 +32,8 @@ class Detection:
     joints: np.ndarray | None = None  # (J, 3) metres, room frame
     moving: bool = False  # the sensor saw motion directly (Doppler of the cluster's points)
     radar_xyz: np.ndarray | None = None  # (3,) the position in the radar frame (the origin is the sensor)
-    weak: bool = False  # scored under the model's min_score: it may update a confirmed track, never start one
+    weak: bool = False  # a skeleton scored under min_score, or a cluster without Doppler: it may update a confirmed
+    # track, never start one
 
 
 class OnnxRuntimeModel:
@@ -232,9 +233,11 @@ class ClusterEstimator:
             m = labels == k
             p = room[m]
             score = float(1.0 - np.exp(-m.sum() / (2.0 * c.min_points)))
-            moving = bool(np.nanmedian(np.abs(v[m])) > self.moving) if np.isfinite(v[m]).any() else False
+            doppler = np.isfinite(v[m]).any()  # minor-motion points carry no velocity (NaN)
+            moving = bool(np.nanmedian(np.abs(v[m])) > self.moving) if doppler else False
             top = float(np.percentile(p[:, 2], c.top_percentile))  # the highest points as outliers
-            dets.append(Detection(p.mean(axis=0), top, score, None, moving, radar_xyz=xyz[m].mean(axis=0)))
+            dets.append(Detection(p.mean(axis=0), top, score, None, moving, radar_xyz=xyz[m].mean(axis=0),
+                                  weak=not doppler))
         return dets
 
 
@@ -247,6 +250,7 @@ class AdcClusterEstimator:
 
     def __init__(self, metadata: dict, T_room_radar: np.ndarray, cfg: ClustersConfig | None = None):
         from rfpose.boards import get_board
+        from rfpose.preprocessing.minor_motion import MinorMotionPoints
         from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
         from rfpose.radar_config import parse_cfg
 
@@ -257,19 +261,25 @@ class AdcClusterEstimator:
         self.params = parse_cfg(metadata["cfg_text"], f"<{self.board.name} cfg>").derive(self.board)
         self.points = PointCloudProcessor(self.params, self.board,
                                           PointCloudConfig(threshold_db=cfg.cfar_threshold_db), workers=1)
+        self.minor = MinorMotionPoints(self.points, cfg.minor_motion_db) if cfg.minor_motion_db > 0 else None
         self.clusters = ClusterEstimator(T_room_radar, cfg, frames=5)
 
     def __call__(self, frame) -> tuple[list[Detection], dict]:
         from rfpose.preprocessing.decode import decode_radar_words
 
         t0 = time.perf_counter()
-        pts = self.points(decode_radar_words(frame.adc, self.params, self.board))
+        x = decode_radar_words(frame.adc, self.params, self.board)
+        pts = self.points(x)
+        if self.minor is not None:
+            pts = np.concatenate([pts, self.minor(x)])
         t1 = time.perf_counter()
         dets = self.clusters.detect(pts[:, :3].astype(np.float64), pts[:, 3].astype(np.float64))
         return dets, {"points": (t1 - t0) * 1e3, "total": (time.perf_counter() - t0) * 1e3}
 
     def flush(self) -> None:
         self.clusters.flush()
+        if self.minor is not None:
+            self.minor.reset()
 
 
 def make_estimator(kind: str, metadata: dict, model: ModelConfig, T_room_radar: np.ndarray,
