@@ -213,3 +213,32 @@ def test_fall_centre_m_holds_the_alarm_while_the_persons_centre_is_high():
         tracker, engine = Tracker(tracking, RADAR_XYZ), EventEngine(cfg, [])
         events = [e for k, tk in enumerate(t) for e in engine.update(tk, 1000.0 + tk, tracker.update(tk, dets[k]))]
         assert len([e for e in events if e.kind == "fall"]) == alarms, centre
+
+
+def test_a_track_lost_beside_someone_on_their_feet_raises_no_alarm():
+    """A person's points can leave their track for a moment (a low pose; clutter their body shadows) while a
+    new track picks them up beside it, standing. The old track, coasting with its low top, is that person:
+    its fall candidate is dropped, and stays dropped after the new track walks away. Alone, the same
+    coasting track alarms."""
+    from rfpose.app.monitor.tracking import Track
+
+    cfg = EventsConfig(floor_height_m=0.55, fall_drop_m=0.5)
+
+    def track(i, xy, z, top, t_update):
+        return Track(i, np.array([xy[0], xy[1], 0.0, 0.0]), np.eye(4), 0.0, t_update, z, top, 0.8, confirmed=True)
+
+    for beside in (False, True):
+        engine, falls = EventEngine(cfg, []), []
+        for k in range(120):
+            t = 0.1 * k
+            if k < 30:  # standing, then its top drops to 0.45 m in 0.3 s, then no detection
+                first = track(1, (3.0, 0.0), 0.8, 1.1, t)
+            elif k < 33:
+                first = track(1, (3.0, 0.0), 0.8 - 0.1 * (k - 29), 1.1 - 0.65 * (k - 29) / 3, t)
+            else:
+                first.t_update = 3.2
+            tracks = [first]
+            if beside and k >= 36:  # found again standing, 0.5 m away; from 6 s on it walks off
+                tracks.append(track(2, (3.0 + max(0.0, t - 6.0), 0.5), 0.9, 1.2, t))
+            falls += [e for e in engine.update(t, 1000.0 + t, tracks) if e.kind == "fall"]
+        assert len(falls) == (0 if beside else 1), beside

@@ -268,3 +268,23 @@ def test_the_estimator_marks_skeletons_under_min_score_weak_only_with_sustain_sc
     for sustain, expect in ((None, [(0.8, False)]), (0.1, [(0.8, False), (0.2, True)])):
         est = SkeletonEstimator(ModelConfig(min_score=0.3, sustain_score=sustain), {}, np.eye(4), pipeline=pipeline)
         assert [(round(d.score, 2), d.weak) for d in est.from_skeletons(joints, scores)] == expect
+
+
+def test_a_person_s_own_detection_wins_over_a_weak_one_nearer_the_track():
+    """A confirmed track with a weak detection (a cluster of minor-motion points only: what the person's body
+    shadowed) 0.1 m from its prediction and the person's Doppler cluster 0.3 m away takes the person's; the
+    weak one starts nothing. Alone, the weak one keeps the track."""
+    tr = Tracker(TrackingConfig(), RADAR)
+    for k in range(20):
+        tr.update(k * 0.1, [_static((2.0 + 0.05 * k, 0.0), moving=True)])
+    assert [x.id for x in tr.confirmed] == [1]
+    x0 = tr.confirmed[0].x[:2].copy()
+    weak = _static(x0 + [0.1, 0.0], z=0.3)
+    weak.weak = True
+    for k in range(20, 30):
+        tr.update(k * 0.1, [weak, _static(x0 + [0.0, 0.3], moving=True)])
+    assert [x.id for x in tr.confirmed] == [1] and len(tr.tracks) == 1
+    assert tr.confirmed[0].x[1] > 0.2 and tr.confirmed[0].z > 0.6
+    for k in range(30, 60):
+        tr.update(k * 0.1, [weak])
+    assert [x.id for x in tr.confirmed] == [1] and tr.confirmed[0].z < 0.4

@@ -119,6 +119,8 @@ class ZoneConfig:
 class TrackingConfig:
     gate_m: float = 0.9  # a detection farther than this from a track's prediction is not assigned to it
     birth_gate_m: float = 0.5  # … from a tentative track's (sporadic noise rarely lands 4 times in 0.5 m)
+    weak_cost_m: float = 0.5  # a weak detection (a low-scored skeleton, a cluster without Doppler) counts this much
+    # farther from a track when assigned, so the person's own detection wins over what their body shadows
     birth_hits: int = 4  # detections needed within birth_window_s to confirm a track
     birth_window_s: float = 0.6
     birth_motion_m: float = 0.25  # a new track must move this much (people walk in; curtains and fans sway) …
@@ -423,9 +425,9 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     nonneg = [("tracking", "birth_motion_m"), ("tracking", "birth_doppler_s"), ("tracking", "origin_radius_m"),
               ("events", "fall_confirm_s"),
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
-              ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "floor_death_s"),
+              ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "floor_death_s"), ("tracking", "weak_cost_m"),
               ("tracking", "floor_top_m"), ("events", "still_fall_s"), ("events", "still_floor_m"),
-              ("events", "fall_centre_m")]
+              ("events", "fall_centre_m"), ("clusters", "minor_motion_db")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")
@@ -450,8 +452,6 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
         raise reader.error(("clusters", "frames"), "must not be negative (0: chosen by the source)")
     if not 0 < cfg.clusters.top_percentile <= 100:
         raise reader.error(("clusters", "top_percentile"), "must be in (0, 100]")
-    if cfg.clusters.minor_motion_db < 0:
-        raise reader.error(("clusters", "minor_motion_db"), "must not be negative (0: off)")
     if cfg.source.queue_frames < 1:
         raise reader.error(("source", "queue_frames"), "must be at least 1")
     if cfg.model.runtime not in ("torch", "onnx", "auto"):

@@ -231,13 +231,16 @@ class ClusterEstimator:
         dets = []
         for k in range(labels.max() + 1 if len(labels) else 0):
             m = labels == k
-            p = room[m]
             score = float(1.0 - np.exp(-m.sum() / (2.0 * c.min_points)))
-            doppler = np.isfinite(v[m]).any()  # minor-motion points carry no velocity (NaN)
-            moving = bool(np.nanmedian(np.abs(v[m])) > self.moving) if doppler else False
+            doppler = m & np.isfinite(v)  # minor-motion points carry no velocity (NaN)
+            moving = bool(np.median(np.abs(v[doppler])) > self.moving) if doppler.any() else False
+            # where a person moves, their Doppler points place them: minor-motion points there include the
+            # clutter their body shadows from frame to frame; they count for someone who keeps still
+            m = doppler if doppler.sum() >= c.min_points else m
+            p = room[m]
             top = float(np.percentile(p[:, 2], c.top_percentile))  # the highest points as outliers
             dets.append(Detection(p.mean(axis=0), top, score, None, moving, radar_xyz=xyz[m].mean(axis=0),
-                                  weak=not doppler))
+                                  weak=not doppler.any()))
         return dets
 
 

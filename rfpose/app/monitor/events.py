@@ -94,6 +94,7 @@ class _Person:
     fall_candidate: dict | None = None  # {"t_floor", "speed", "drop", "xy"}
     still: dict | bool | None = None  # the still rule's candidate while the track has no detections (False: none)
     standing_since: float | None = None
+    superseded: bool = False  # coasting beside someone on their feet: no fall candidates until detected again
     slot: int = 0
     heads: deque = field(default_factory=deque)  # (t, fall height of the frame) over the last head_median_s
 
@@ -138,13 +139,13 @@ class EventEngine:
             if p.fall_candidate is not None or p.still:
                 self.pending[tid] = p.fall_candidate or p.still
         for tr in tracks:
-            ev += self._person(t, wall, tr)
+            ev += self._person(t, wall, tr, tracks)
         ev += self._pending(t, wall, tracks)
         ev += self._recover(t, wall, tracks)
         ev += self._zones(t, wall, tracks)
         return ev
 
-    def _person(self, t: float, wall: float, tr: Track) -> list[Event]:
+    def _person(self, t: float, wall: float, tr: Track, tracks: list[Track]) -> list[Event]:
         c, ev = self.cfg, []
         p = self.people.get(tr.id)
         if p is None:
@@ -169,10 +170,14 @@ class EventEngine:
         p.history.append((t, z))
         while p.history and t - p.history[0][0] > max(c.fall_window_s, c.slow_fall_window_s):
             p.history.popleft()
-        if tr.id not in self.falls:
+        # a track without detections beside someone on their feet: its person, found again under a new track
+        p.superseded = tr.coasting(t) and (p.superseded or self._someone_up(tr.position[:2], tracks, tr.id))
+        if p.superseded:
+            p.fall_candidate, p.still = None, False
+        elif tr.id not in self.falls:
             ev += self._fall_rule(t, wall, tr, p, z)
-        if tr.id not in self.falls and c.still_fall_s > 0:
-            ev += self._still_rule(t, wall, tr, p)
+            if tr.id not in self.falls and c.still_fall_s > 0:
+                ev += self._still_rule(t, wall, tr, p)
         # inactivity
         xy = tr.position[:2]
         if np.linalg.norm(xy - p.anchor_xy) > c.inactivity_radius_m:
@@ -251,8 +256,7 @@ class EventEngine:
     def _pending(self, t: float, wall: float, tracks: list[Track]) -> list[Event]:
         ev = []
         for tid, cand in list(self.pending.items()):
-            if any(tr.top_z > self.cfg.floor_height_m + 0.15 and np.linalg.norm(tr.position[:2] - cand["xy"]) < 1.0
-                   for tr in tracks):
+            if self._someone_up(cand["xy"], tracks):
                 del self.pending[tid]  # someone is up where the candidate was: it got up
                 continue
             got = self._confirm(t, wall, tid, cand, lost=True)
@@ -260,6 +264,11 @@ class EventEngine:
                 del self.pending[tid]
                 ev += got
         return ev
+
+    def _someone_up(self, xy: np.ndarray, tracks: list[Track], but: int | None = None) -> bool:
+        """Whether a track other than ``but`` within 1 m of ``xy`` has its top above the floor's band."""
+        return any(tr.id != but and tr.top_z > self.cfg.floor_height_m + 0.15
+                   and np.linalg.norm(tr.position[:2] - xy) < 1.0 for tr in tracks)
 
     def _recover(self, t: float, wall: float, tracks: list[Track]) -> list[Event]:
         """Clear an alarm once its person (or, if lost, someone near the fall) has stood for recover_s."""

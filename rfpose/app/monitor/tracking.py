@@ -164,10 +164,11 @@ class Tracker:
         cost = cost + np.where(confirmed, 0.0, 0.05)[:, None]
         gate = np.where(confirmed, self.cfg.gate_m, self.cfg.birth_gate_m + 0.05)[:, None]
         big = 1e6
-        gated = np.where(cost <= gate, cost, big)
+        weak = np.array([d.weak for d in dets])
+        gated = np.where(cost <= gate, cost + np.where(weak, self.cfg.weak_cost_m, 0.0)[None, :], big)
         in_clutter = self._in_clutter(meas, refresh=False)
         gated[np.ix_(~confirmed, in_clutter)] = big  # clutter only feeds people already confirmed
-        gated[np.ix_(~confirmed, np.array([d.weak for d in dets]))] = big  # and so do weak skeletons
+        gated[np.ix_(~confirmed, weak)] = big  # and so do weak detections
         rows, cols = linear_sum_assignment(gated)
         matches = [(r, c) for r, c in zip(rows, cols) if gated[r, c] < big]
         used = {c for _, c in matches}
