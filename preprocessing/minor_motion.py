@@ -8,10 +8,12 @@ furniture and walls do not. So, per frame (what TI's people-tracking demos call 
 - the zero-Doppler part of every virtual channel and range bin: the range FFT of the frame's chirps averaged
   with the Doppler window's weights, ``(V, Nr)``;
 - its change since the previous frame, summed non-coherently over channels: a range profile ``(Nr,)``;
-- 1-D CA-CFAR along range, local maxima, the range limits of :class:`PointCloudConfig`;
+- detections where it is ``threshold_db`` over the noise floor, the median over range (clutter cancels, so
+  nearly every bin is noise; CA-CFAR's training cells would fill with a person lying along the range axis),
+  local maxima, within the range limits of :class:`PointCloudConfig`;
 - the angle of each detection from its change vector, as the Doppler points get theirs.
 
-A point's ``v`` is NaN (no Doppler was measured) and its ``snr`` is the change over the CFAR noise (dB).
+A point's ``v`` is NaN (no Doppler was measured) and its ``snr`` is the change over the noise floor (dB).
 The detector keeps the previous frame: feed it a stream's frames in order and :meth:`reset` it between
 streams. In the simulator a body's scatterers change phase from frame to frame (their Swerling fluctuation),
 which stands in for breathing; static clutter and walls do not change, so only people and moving things do.
@@ -23,20 +25,18 @@ import numpy as np
 import scipy.fft as sfft
 from scipy.ndimage import maximum_filter1d
 
-from rfpose.preprocessing.points import PointCloudProcessor, ca_cfar
+from rfpose.preprocessing.points import PointCloudProcessor
 
 
 class MinorMotionPoints:
     """Complex ADC frames ``(L, T, R, N)``, in stream order → float32 points ``(n, 5)`` (x, y, z, NaN, snr dB).
 
-    ``processor`` supplies the geometry, range limits and angle estimation; ``threshold_db`` is the CFAR
-    threshold on the frame-to-frame change; at most ``max_points`` (the strongest) per frame.
+    ``processor`` supplies the geometry, range limits and angle estimation; ``threshold_db`` is the detection
+    threshold on the frame-to-frame change over its noise floor; at most ``max_points`` (the strongest) per frame.
     """
 
-    def __init__(self, processor: PointCloudProcessor, threshold_db: float = 15.0, max_points: int = 64,
-                 guard: int = 2, train: int = 8):
+    def __init__(self, processor: PointCloudProcessor, threshold_db: float = 15.0, max_points: int = 64):
         self.proc, self.threshold_db, self.max_points = processor, threshold_db, max_points
-        self.guard, self.train = guard, train
         polar = processor.polar
         self.window = polar.window
         w = polar.doppler_taper / polar.doppler_taper.sum()  # (L,) a static target's loop weights
@@ -68,13 +68,15 @@ class MinorMotionPoints:
             return np.zeros((0, 5), np.float32)
         change = s - prev  # (V, Nr)
         power = (change.real ** 2 + change.imag ** 2).sum(axis=0).astype(np.float64)  # (Nr,)
-        mask, noise = ca_cfar(power[None], (0, self.guard), (0, self.train), self.threshold_db)
-        mask, noise = mask[0], noise[0]
-        mask &= (power >= maximum_filter1d(power, 3, mode="nearest")) & self.valid
+        # the change is noise nearly everywhere (clutter cancels): its median over range is the noise floor
+        # (× 1/ln 2 for exponential power)
+        noise = max(float(np.median(power[self.valid])) / np.log(2), 1e-30)
+        mask = (power > noise * 10 ** (self.threshold_db / 10)) & self.valid
+        mask &= power >= maximum_filter1d(power, 3, mode="nearest")
         r_idx = np.flatnonzero(mask)
         if len(r_idx) > self.max_points:
             r_idx = r_idx[np.argsort(power[r_idx])[::-1][: self.max_points]]
         if not len(r_idx):
             return np.zeros((0, 5), np.float32)
-        snr = 10 * np.log10(power[r_idx] / np.maximum(noise[r_idx], 1e-30))
+        snr = 10 * np.log10(power[r_idx] / noise)
         return self.proc.locate(change[:, r_idx].T, r_idx, np.full(len(r_idx), np.nan), snr)

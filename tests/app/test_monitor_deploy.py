@@ -23,7 +23,8 @@ def test_the_fall_benchmarks_configs_are_valid():
     clusters = configs["monitor-clusters-val.toml"]
     assert clusters.tracking.floor_death_s == 10.0 and clusters.events.fall_confirm_s == 1.5
     assert clusters.events.slow_fall_confirm_s == 1.5 and clusters.clusters.top_percentile == 80.0
-    assert clusters.events.still_fall_s == 4.5 and clusters.events.fall_speed_mps == 1.0
+    assert clusters.events.still_fall_s == 0.0 and clusters.events.seen_within_s == 1.0
+    assert clusters.clusters.minor_motion_db == 15.0
     assert clusters.tracking.floor_top_m == 0.8 and clusters.events.fall_centre_m == 0.65
 
 

@@ -242,3 +242,32 @@ def test_a_track_lost_beside_someone_on_their_feet_raises_no_alarm():
                 tracks.append(track(2, (3.0 + max(0.0, t - 6.0), 0.5), 0.9, 1.2, t))
             falls += [e for e in engine.update(t, 1000.0 + t, tracks) if e.kind == "fall"]
         assert len(falls) == (0 if beside else 1), beside
+
+
+def test_seen_within_s_holds_the_alarm_of_a_person_no_longer_detected():
+    """With minor-motion points someone lying still after a fall stays detected; ``seen_within_s`` makes the
+    alarm need that: a fall candidate whose track lost its detections (or died) waits, and alarms once the
+    person is seen on the floor again."""
+    from rfpose.app.monitor.tracking import Track
+
+    def track(xy_z_top, t_update):
+        (x, y, z), top = xy_z_top
+        return Track(1, np.array([x, y, 0.0, 0.0]), np.eye(4), 0.0, t_update, z, top, 0.8, confirmed=True)
+
+    # the top is under the 0.55 m floor at 3.2 s; confirmation 2 s (the default)
+    for seen_within_s, seen_again_s, alarm_at in ((0.0, None, 5.2), (1.0, None, None), (1.0, 6.0, 6.0)):
+        cfg = EventsConfig(floor_height_m=0.55, fall_drop_m=0.5, seen_within_s=seen_within_s)
+        engine, falls, last = EventEngine(cfg, []), [], 0.0
+        for k in range(100):
+            t = 0.1 * k
+            if k < 30:
+                pose = ((3.0, 0.0, 0.8), 1.1)
+            elif k < 33:
+                pose = ((3.0, 0.0, 0.8 - 0.1 * (k - 29)), 1.1 - 0.65 * (k - 29) / 3)
+            if k < 33 or (seen_again_s is not None and t >= seen_again_s):
+                last = t  # detected this frame
+            falls += [t for e in engine.update(t, 1000.0 + t, [track(pose, last)]) if e.kind == "fall"]
+        if alarm_at is None:
+            assert falls == [], seen_within_s
+        else:
+            assert len(falls) == 1 and falls[0] == pytest.approx(alarm_at, abs=0.05), (seen_within_s, falls)

@@ -82,9 +82,9 @@ class ClustersConfig:
     # CFAR points from raw ADC (a few points a frame, none from a person standing still after clutter removal)
     top_percentile: float = 95.0  # a cluster's top: this percentile of its points' heights (outliers above)
     cfar_threshold_db: float = 8.0  # raw ADC: the CFAR detection threshold (chosen on sim-falls-v1's validation subjects)
-    minor_motion_db: float = 0.0  # raw ADC: also points where the scene changed since the previous frame (people
-    # sitting or lying still, who give no Doppler), at this CFAR threshold in dB; 0: off. Clusters of such points
-    # alone keep a person's track alive but never start one
+    minor_motion_db: float = 15.0  # raw ADC: also points where the scene changed since the previous frame (people
+    # sitting or lying still, who give no Doppler), this many dB over its noise; 0: off. Clusters of such points
+    # alone keep a person's track alive but never start one (chosen on sim-falls-v1's validation subjects)
 
 
 @dataclass
@@ -164,6 +164,8 @@ class EventsConfig:
     # a fall gives no Doppler, so point clusters stop; the last points, pooled from the descent, sit above the floor)
     fall_centre_m: float = 0.0  # 0: off; else a fall alarms only while the person's centre (the pelvis, a cluster's
     # centroid) is below this height
+    seen_within_s: float = 0.0  # 0: off; else a fall alarms only while its person was detected within this long
+    # (a fall candidate of a lost track waits): with minor-motion points someone lying still stays in view
     recover_s: float = 3.0  # the alarm clears after the person stands this long
     inactivity_s: float = 900.0  # a person who moves less than inactivity_radius_m for this long
     inactivity_radius_m: float = 0.3
@@ -427,7 +429,7 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "floor_death_s"), ("tracking", "weak_cost_m"),
               ("tracking", "floor_top_m"), ("events", "still_fall_s"), ("events", "still_floor_m"),
-              ("events", "fall_centre_m"), ("clusters", "minor_motion_db")]
+              ("events", "fall_centre_m"), ("events", "seen_within_s"), ("clusters", "minor_motion_db")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")

@@ -16,7 +16,10 @@ Every :class:`Event` has a wall-clock time, a kind, a value and a confidence. Th
   ``fall_confirm_s``. A slow slump (the same drop to the floor within ``slow_fall_window_s``) alarms after
   ``slow_fall_confirm_s``, with a lower confidence. A person who lies still
   on the floor often stops being detected at all: a fall candidate whose track is lost keeps counting and
-  confirms unless someone stands up near it. The alarm clears once the person stands for ``recover_s``.
+  confirms unless someone stands up near it (a track that coasts beside someone on their feet is that person
+  found again: it raises nothing until detected again). With ``seen_within_s`` an alarm needs its person
+  detected that recently instead (minor-motion points keep someone lying still in view). The alarm clears
+  once the person stands for ``recover_s``.
 - **Inactivity**: a confirmed person who moved less than ``inactivity_radius_m`` for ``inactivity_s``.
 """
 
@@ -213,7 +216,7 @@ class EventEngine:
             p.fall_candidate = None
             return []
         cand["xy"], cand["z"] = tr.position[:2].copy(), float(tr.z)
-        return self._confirm(t, wall, tr.id, cand, lost=False)
+        return self._confirm(t, wall, tr.id, cand, lost=False, seen=tr.t_update)
 
     def _still_rule(self, t: float, wall: float, tr: Track, p: _Person) -> list[Event]:
         """A fall that ends motionless: the track's last detections descended like a fall (``fall_drop_m`` at
@@ -233,9 +236,13 @@ class EventEngine:
                                "t_floor": tr.t_update, "xy": tr.position[:2].copy(), "z": float(tr.z), "still": True}
         return self._confirm(t, wall, tr.id, p.still, lost=False) if p.still else []
 
-    def _confirm(self, t: float, wall: float, tid: int, cand: dict, lost: bool) -> list[Event]:
+    def _confirm(self, t: float, wall: float, tid: int, cand: dict, lost: bool, seen: float | None = None) -> list[Event]:
+        """Alarm if ``cand`` has waited its confirmation (``seen``: when its person was last detected; None for
+        the still rule, whose candidate is the absence of detections, and for lost tracks)."""
         c = self.cfg
         if t - cand["t_floor"] < cand["confirm_s"] or (c.fall_centre_m and cand["z"] > c.fall_centre_m):
+            return []
+        if c.seen_within_s and not cand.get("still") and (seen is None or t - seen > c.seen_within_s):
             return []
         if cand["slow"]:
             conf = 0.6
