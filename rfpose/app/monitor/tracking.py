@@ -23,7 +23,9 @@ What users of radar presence sensors complain about, and what this does about it
   then disappears: it is never reset to (0, 0).
 - **A person lying still**: a pose model scores them lower than someone standing; with ``sustain_score``
   set (``[model]``), skeletons scored between it and ``min_score`` update a confirmed track (it does not
-  die) but never start one, so empty-room blips at those scores stay harmless. Points come from motion
+  die) but never start one, so empty-room blips at those scores stay harmless; so does a cluster of
+  minor-motion points alone (no Doppler). In the assignment a weak detection counts ``weak_cost_m`` farther,
+  so a person's own detection wins over what their body shadows nearby. Points come from motion
   (Doppler), so someone lying still on the floor may give none: with ``floor_death_s`` > 0 a confirmed track
   whose top was last below ``floor_top_m`` lives that long without detections instead of ``death_s``.
 - **Hysteresis**: births need several hits, deaths need ``death_s`` of silence, so a person does not flicker.
