@@ -13,15 +13,15 @@ CHEST = np.array([3.0, 0.6, -0.4])  # a person's chest, radar frame (m)
 WALL = np.array([5.5, -1.5, 0.2])  # a strong static reflector
 
 
-def _frames(n, breathing_m=2e-3, seed=0, targets=True):
+def _frames(n, breathing_m=2e-3, seed=0):
     """``n`` decoded frames: the chest displaced along its line of sight by ``breathing_m``·sin(0.25 Hz), held
     still within each frame (no Doppler), beside a static reflector 20 dB stronger; receiver noise."""
-    cfg, p, b = small_params("awr1843boost", loops=32)
+    _, p, b = small_params("awr1843boost", loops=32)
     los = CHEST / np.linalg.norm(CHEST)
     out = []
     for k in range(n):
         chest = CHEST + los * breathing_m * np.sin(2 * np.pi * 0.25 * k * 0.1)
-        tg = [Target(tuple(chest), (0, 0, 0), 300.0), Target(tuple(WALL), (0, 0, 0), 3000.0)] if targets else []
+        tg = [Target(tuple(chest), (0, 0, 0), 300.0), Target(tuple(WALL), (0, 0, 0), 3000.0)]
         cube = if_frame(p, b, tg, noise=4.0, seed=seed + k)
         out.append(decode_frames(encode_dca(cube, p), p)[0])
     return p, b, out
