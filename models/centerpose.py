@@ -189,26 +189,33 @@ def decode(outputs: dict, grid: VoxelGrid, max_people: int = 1, score_threshold:
     dropped (their joints are NaN). ``offset_radius`` r > 0 (for a model trained so) averages the poses
     predicted at the voxels within r of each peak, weighted by their heatmap scores.
 
+    ``outputs["offsets"]`` is the dense ``(B, 3J, Z, Y, X)`` map, or a function of flat voxel indices
+    ``(B, N)`` → ``(B, N, 3J)`` offsets there (decoding reads only the peaks' neighbourhoods, so a model can
+    compute its offsets there alone).
+
     Returns:
         joints (B, K, J, 3) metres in the radar frame, scores (B, K) sigmoid heatmap values.
     """
     hm = torch.sigmoid(outputs["heatmap"].float())
-    off = outputs["offsets"].float()
+    off = outputs["offsets"]
+    offsets_at = off if callable(off) else (lambda index: gather_at(off.float(), index))
     B, _, Z, Y, X = hm.shape
-    J = off.shape[1] // 3
     if max_people > 1:
         pad = nms_kernel // 2
         hmax = F.max_pool3d(hm, nms_kernel, stride=1, padding=pad)
-        hm = torch.where(hm == hmax, hm, torch.zeros_like(hm))
-    scores, index = hm.reshape(B, -1).topk(max_people, dim=1)
+        peaks = torch.where(hm == hmax, hm, torch.zeros_like(hm))
+    else:
+        peaks = hm
+    scores, index = peaks.reshape(B, -1).topk(max_people, dim=1)
     cell = torch.stack([index % X, (index // X) % Y, index // (Y * X)], dim=-1)  # (B, K, 3) x, y, z
     steps, _ = _neighbourhood(offset_radius, hm.device)
     near = cell[:, :, None, :] + steps  # (B, K, N, 3)
     ok = _inside(near, (Z, Y, X))
     near = torch.where(ok[..., None], near, torch.zeros_like(near))
     near_index = _flat_index(near, (Z, Y, X)).reshape(B, -1)
-    pred = gather_at(off, near_index).reshape(B, max_people, len(steps), J, 3)
-    score = gather_at(torch.sigmoid(outputs["heatmap"].float()), near_index).reshape(B, max_people, -1)
+    pred = offsets_at(near_index).float()
+    pred = pred.reshape(B, max_people, len(steps), pred.shape[-1] // 3, 3)
+    score = gather_at(hm, near_index).reshape(B, max_people, -1)
     weight = (score + 1e-6) * ok  # + 1e-6: a peak whose sigmoid underflows still decodes
     weight = weight / weight.sum(-1, keepdim=True)
     vs, mn = _grid_tensors(grid, hm.device)

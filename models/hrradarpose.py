@@ -145,6 +145,34 @@ def head(cin: int, hidden: int, cout: int, bias_init: float | None = None, kerne
     return h
 
 
+def _cube(radius: int, device) -> torch.Tensor:
+    """(K, 3) integer (z, y, x) steps of a cube of Chebyshev ``radius``, in a kernel's row-major order."""
+    d = torch.arange(-radius, radius + 1, device=device)
+    return torch.stack(torch.meshgrid(d, d, d, indexing="ij"), dim=-1).reshape(-1, 3)
+
+
+def head_at(h: nn.Sequential, feats: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``h(feats)`` (a :func:`head`) read at flat voxels ``index (B, N)`` → ``(B, N, cout)``, computed there
+    alone: each output voxel from the feature patch its two convolutions see (zero outside the grid, as their
+    zero padding), so decoding a few peaks skips the head's pass over the whole grid."""
+    conv1, conv2 = h[0], h[2]
+    B, C, Z, Y, X = feats.shape
+    size = torch.tensor([Z, Y, X], device=feats.device)
+    zyx = torch.stack([index // (Y * X), (index // X) % Y, index % X], dim=-1)  # (B, N, 3)
+    hidden_at = zyx[:, :, None] + _cube(conv2.kernel_size[0] // 2, feats.device)  # (B, N, S2, 3)
+    read = hidden_at[..., None, :] + _cube(conv1.kernel_size[0] // 2, feats.device)  # (B, N, S2, S1, 3)
+    inside = ((read >= 0) & (read < size)).all(-1)
+    read = torch.minimum(read.clamp(min=0), size - 1)
+    batch = torch.arange(B, device=feats.device).reshape(B, 1, 1, 1)
+    patch = feats.permute(0, 2, 3, 4, 1)[batch, read[..., 0], read[..., 1], read[..., 2]]  # (B, N, S2, S1, C)
+    patch = patch * inside[..., None]
+    w1 = conv1.weight.permute(0, 2, 3, 4, 1).reshape(conv1.out_channels, -1)  # (hidden, S1·C)
+    hidden = F.relu(patch.flatten(-2) @ w1.T + conv1.bias)  # (B, N, S2, hidden)
+    hidden = hidden * ((hidden_at >= 0) & (hidden_at < size)).all(-1)[..., None]
+    w2 = conv2.weight.permute(0, 2, 3, 4, 1).reshape(conv2.out_channels, -1)  # (cout, S2·hidden)
+    return hidden.flatten(-2) @ w2.T + conv2.bias
+
+
 # ---------------------------------------------------------------- model
 class HRRadarPose(nn.Module):
     """HRRadarPose network plus its loss and decoding.
@@ -217,12 +245,24 @@ class HRRadarPose(nn.Module):
     def output_grid(self) -> VoxelGrid:
         return self.spec.grid.scaled(self.stem_stride)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """x (B, T·D, Z, Y, X) → {"heatmap": (B, 1, Z', Y', X') logits, "offsets": (B, 3J, Z', Y', X') voxels}."""
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T·D, Z, Y, X) → the fused features (B, fuse_channels, Z', Y', X') the heads read."""
         if self.log_input_ref is not None:
             x = torch.log1p(x.clamp(min=0) / self.log_input_ref)
-        feats = self.neck(self.backbone(x))
+        return self.neck(self.backbone(x))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x (B, T·D, Z, Y, X) → {"heatmap": (B, 1, Z', Y', X') logits, "offsets": (B, 3J, Z', Y', X') voxels}."""
+        feats = self.features(x)
         return {"heatmap": self.heatmap_head(feats), "offsets": self.offset_head(feats)}
+
+    def predict(self, x: torch.Tensor, max_people: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``decode(forward(x))`` for inference, with the offset head computed only at the voxels decoding
+        reads ((2r + 1)³ around each of ``max_people`` peaks, not the whole grid: a quarter of the lite
+        recipe's multiply-adds). → joints (B, K, J, 3) metres, scores (B, K)."""
+        feats = self.features(x)
+        return self.decode({"heatmap": self.heatmap_head(feats),
+                            "offsets": lambda index: head_at(self.offset_head, feats, index)}, max_people)
 
     def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor]:
         d, *zyx = self.input_shape

@@ -40,3 +40,12 @@ def for_cpu_inference(model: nn.Module, memory_format: torch.memory_format = tor
     if memory_format != torch.contiguous_format:
         model.to(memory_format=memory_format)
     return model
+
+
+def predict(model, inputs: tuple, max_people: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Poses of one batch of inputs, as ``model.decode(model(*inputs))``: by the model's own ``predict`` where
+    it has one (computing only what decoding reads). → (joints, scores) as the model's ``decode``."""
+    own = getattr(model, "predict", None)
+    if own is not None:
+        return own(*inputs, max_people=max_people)
+    return model.decode(model(*inputs), max_people=max_people)

@@ -315,12 +315,13 @@ class RadarPosePipeline:
         return self._stacked
 
     def _run(self, k: int, inputs: tuple, ms: dict, t0: float) -> PoseResult:
+        from rfpose.models.inference import predict
+
         t2 = time.perf_counter()
         fmt = self._input_format()
         inputs = tuple(t.contiguous(memory_format=fmt) if t.dim() == 5 else t for t in inputs)
         with self._torch.inference_mode():
-            out = self.model(*inputs)
-            joints, scores = self.model.decode(out, max_people=self.max_people)
+            joints, scores = predict(self.model, inputs, self.max_people)
         t3 = time.perf_counter()
         ms = {**ms, "model": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
         return PoseResult(joints[0].numpy(), scores[0].numpy(), ms, frame=k)

@@ -13,7 +13,8 @@ from rfpose.app.monitor.room import T_room_radar
 from rfpose.source import RADAR_POINT_DTYPE, PointCloudFrame
 
 
-def test_onnx_runtime_gives_the_torch_skeletons(monitor_run, tmp_path):
+def test_onnx_runtime_gives_the_torch_skeletons(monitor_run, tmp_path, monkeypatch):
+    from rfpose.app.monitor.detect import OnnxRuntimeModel
     from rfpose.drivers.open_source import open_source
 
     session, run = monitor_run
@@ -23,6 +24,9 @@ def test_onnx_runtime_gives_the_torch_skeletons(monitor_run, tmp_path):
     est = {rt: SkeletonEstimator(ModelConfig(run=str(run), runtime=rt, min_score=0.0), src.metadata, T)
            for rt in ("torch", "onnx")}
     assert est["onnx"].runtime == "onnx" and (run / "model.onnx").exists()
+    onnx_calls = []
+    network = OnnxRuntimeModel.__call__
+    monkeypatch.setattr(OnnxRuntimeModel, "__call__", lambda self, *x: onnx_calls.append(1) or network(self, *x))
     for i in range(2):
         a, _ = est["torch"](src[i])
         b, ms = est["onnx"](src[i])
@@ -30,6 +34,7 @@ def test_onnx_runtime_gives_the_torch_skeletons(monitor_run, tmp_path):
         for da, db in zip(a, b):
             np.testing.assert_allclose(da.joints, db.joints, atol=1e-3)
             assert da.joints.shape == (15, 3) and abs(da.score - db.score) < 1e-4
+    assert len(onnx_calls) == 2  # the network ran in ONNX Runtime, not through the torch model's own predict
 
 
 def test_dbscan_and_clusters_from_a_point_cloud():

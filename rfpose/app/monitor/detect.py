@@ -69,6 +69,10 @@ class OnnxRuntimeModel:
         outs = self.session.run(None, onnx_feeds(self.session, self.inputs, inputs))
         return {n: torch.from_numpy(o) for n, o in zip(self.outputs, outs)}
 
+    def predict(self, *inputs, max_people: int | None = None):
+        """The network by ONNX Runtime, decoded by the model (not the torch model's own ``predict``)."""
+        return self.model.decode(self(*inputs), max_people=max_people)
+
     def __getattr__(self, name):
         return getattr(self.model, name)
 
@@ -79,10 +83,12 @@ class OnnxRuntimeModel:
 
         from rfpose.app.benchmarking import best_time_s
 
+        from rfpose.models.inference import predict
+
         x = self.model.example_inputs(1)
         with torch.inference_mode():
-            t_torch = best_time_s(lambda: self.model(*x), repeat=3, min_time_s=0.0)
-        t_onnx = best_time_s(lambda: self(*x), repeat=3, min_time_s=0.0)
+            t_torch = best_time_s(lambda: predict(self.model, x), repeat=3, min_time_s=0.0)
+            t_onnx = best_time_s(lambda: self.predict(*x), repeat=3, min_time_s=0.0)
         log.info("runtime auto: torch %.0f ms, ONNX Runtime %.0f ms per frame", t_torch * 1e3, t_onnx * 1e3)
         return t_onnx < t_torch
 
