@@ -7,24 +7,31 @@ furniture and walls do not. So, per frame (what TI's people-tracking demos call 
 
 - the zero-Doppler part of every virtual channel and range bin: the range FFT of the frame's chirps averaged
   with the Doppler window's weights, ``(V, Nr)``;
-- its change since the previous frame, summed non-coherently over channels: a range profile ``(Nr,)``;
+- its change since the frame ``lag_frames`` before (the previous one by default), summed non-coherently over
+  channels: a range profile ``(Nr,)``. Breathing's displacement between two frames 0.1 s apart vanishes twice a
+  breath; between frames 0.5 s apart it is about four times larger and is seen in almost every frame;
 - detections where it is ``threshold_db`` over the noise floor, the median over range (clutter cancels, so
   nearly every bin is noise; CA-CFAR's training cells would fill with a person lying along the range axis),
   local maxima, within the range limits of :class:`PointCloudConfig`;
 - the angle of each detection from its change vector, as the Doppler points get theirs.
 
 A point's ``v`` is NaN (no Doppler was measured) and its ``snr`` is the change over the noise floor (dB).
-The detector keeps the previous frame: feed it a stream's frames in order and :meth:`reset` it between
-streams. In the simulator a body's scatterers change phase from frame to frame (their Swerling fluctuation),
-which stands in for breathing; static clutter and walls do not change, so only people and moving things do.
+The detector keeps the last ``lag_frames`` frames: feed it a stream's frames in order and :meth:`reset` it
+between streams. The simulator's default body model redraws every scatterer's phase each frame, so a body
+changes whatever it does; its breathing model (``rfpose simulate --breathing``) keeps each echo and moves
+the chest, so a body lying still changes by its breathing alone (tests/sim/test_breathing.py: seen with a
+0.5 s lag, a mannequin never). Static clutter and walls do not change, so only people and moving things do.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 import scipy.fft as sfft
 from scipy.ndimage import maximum_filter1d
 
+from rfpose.errors import ConfigError
 from rfpose.preprocessing.points import PointCloudProcessor
 
 
@@ -35,8 +42,12 @@ class MinorMotionPoints:
     threshold on the frame-to-frame change over its noise floor; at most ``max_points`` (the strongest) per frame.
     """
 
-    def __init__(self, processor: PointCloudProcessor, threshold_db: float = 15.0, max_points: int = 64):
+    def __init__(self, processor: PointCloudProcessor, threshold_db: float = 15.0, max_points: int = 64,
+                 lag_frames: int = 1):
+        if not (isinstance(lag_frames, int) and lag_frames >= 1):
+            raise ConfigError(f"lag_frames must be a whole number of frames ≥ 1, got {lag_frames!r}")
         self.proc, self.threshold_db, self.max_points = processor, threshold_db, max_points
+        self.lag_frames = lag_frames
         polar = processor.polar
         self.window = polar.window
         w = polar.doppler_taper / polar.doppler_taper.sum()  # (L,) a static target's loop weights
@@ -47,11 +58,16 @@ class MinorMotionPoints:
         rng = processor.axes.range_m
         cfg = processor.config
         self.valid = (rng >= cfg.min_range_m) & (rng <= cfg.max_range_fraction * processor.max_range_m)
-        self.previous: np.ndarray | None = None
+        self.history: deque[np.ndarray] = deque(maxlen=lag_frames)
+
+    @property
+    def previous(self) -> np.ndarray | None:
+        """The zero-Doppler part this frame is compared with (``lag_frames`` back), None until there is one."""
+        return self.history[0] if len(self.history) == self.lag_frames else None
 
     def reset(self) -> None:
-        """Forget the previous frame (a new stream)."""
-        self.previous = None
+        """Forget the previous frames (a new stream)."""
+        self.history.clear()
 
     def static(self, x: np.ndarray) -> np.ndarray:
         """One frame ``(L, T, R, N)`` → its zero-Doppler part per virtual channel and range bin ``(V, Nr)``."""
@@ -63,7 +79,8 @@ class MinorMotionPoints:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         s = self.static(x[0] if x.ndim == 5 else x)
-        prev, self.previous = self.previous, s
+        prev = self.previous
+        self.history.append(s)
         if prev is None:
             return np.zeros((0, 5), np.float32)
         change = s - prev  # (V, Nr)

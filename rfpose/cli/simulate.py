@@ -28,6 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument("--no-lidar", action="store_true", help="no LiDAR stream")
     p.add_argument("--lidar-pattern", default="livox", choices=("livox", "spinning32", "spinning64"))
     p.add_argument("--multipath", action="store_true", help="add floor-bounce paths to the radar")
+    p.add_argument("--breathing", action="store_true",
+                   help="radar body model with fixed echoes and a breathing chest (someone holding still shows "
+                        "only breathing); default: every frame redraws the body's echoes")
     p.add_argument("--overwrite", action="store_true", help="replace an existing session")
     p.add_argument("--scene", choices=("clean", "cluttered"), help="room override (default: the scenario's)")
     p.add_argument("--motion-seed", type=int,
@@ -69,7 +72,7 @@ def run(args) -> int:
                                lidar_pattern=args.lidar_pattern, multipath=args.multipath, cfg_text=cfg_text,
                                overwrite=args.overwrite, progress=True, scene=args.scene,
                                motion_seed=args.motion_seed, rig_seed=args.rig_seed,
-                               stereo_baseline_m=args.stereo_baseline)
+                               stereo_baseline_m=args.stereo_baseline, breathing=args.breathing)
     parts = ", ".join(f"{n}: {c}" for n, c in summary["frames"].items())
     print(f"wrote {args.out} ({summary['scenario']}, seed {summary['seed']}; {parts})")
     return 0

@@ -33,7 +33,9 @@ from rfpose.sim.geometry import segments_to_primitives
 from rfpose.sim.lidar import LidarModel, lidar_points
 from rfpose.sim.motion import Person
 from rfpose.sim.radar import ReceiverModel, Scatterers, synthesize_frame
-from rfpose.sim.scattering import FLOOR_GAMMA, body_centres, body_scatterers, floor_images, occluded_by
+from rfpose.sim.body import SEGMENTS
+from rfpose.sim.scattering import (FLOOR_GAMMA, TORSO, Breathing, body_centres, body_scatterers, floor_images,
+                                   occluded_by)
 from rfpose.sim.scene import MATERIAL_RGB, Room
 from rfpose.sim.targets import MARKER_TEXTURE, CornerReflector, marker_texture
 from rfpose.source import CameraFrame, LidarFrame, RadarFrame, SourceBase
@@ -125,12 +127,42 @@ class World:
     """Room + people. ``clutter`` and body occluders are fixed at construction from ``seed``."""
 
     def __init__(self, room: Room, people: list[Person], seed: int, multipath: bool = False,
-                 wavelength_m: float = 3.9e-3, targets: list | None = None):
+                 wavelength_m: float = 3.9e-3, targets: list | None = None, breathing: bool = False):
         self.room, self.people, self.seed, self.multipath = room, people, seed, multipath
         self.targets = list(targets or [])  # moving calibration targets (rfpose.sim.targets)
         self.wavelength_m = wavelength_m
         rng = np.random.default_rng([seed, 0xC1])
         self.clutter_pos, self.clutter_rcs, self.clutter_phase = room.clutter(rng, wavelength_m)
+        self.breathing = [Breathing.random(np.random.default_rng([seed, 0xB4EA, i])) for i in range(len(people))] \
+            if breathing else None
+
+    def _body_radar_model(self, seg, radar_pos: np.ndarray, rng: np.random.Generator, t_knots: np.ndarray,
+                          mid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scattering centres of the people for one radar frame: positions ``(knots, K, 3)`` (rig frame), RCS
+        ``(K,)`` and unit phasors ``(K,)``, K the centres facing the radar and not occluded.
+
+        Without a breathing model every frame draws each centre's phase and Swerling-like RCS factor afresh
+        (the body decorrelates from frame to frame whatever it does). With one (``breathing``) both are fixed
+        per centre and person, so a body that holds still returns the same echo frame after frame, as a
+        mannequin would, but for its chest: the torso's centres move along their normals with the person's
+        breathing (:class:`Breathing`), the motion a radar sees in someone lying still."""
+        pos, nrm, sid = body_centres(seg)
+        if self.breathing is None:
+            _, rcs = body_scatterers(seg, radar_pos, rng, t_index=mid)
+            keep = rcs > 0
+            return pos[:, keep], rcs[keep], np.exp(2j * np.pi * rng.random(keep.sum()))
+        _, rcs = body_scatterers(seg, radar_pos, None, t_index=mid)
+        person, part = sid // len(SEGMENTS), sid % len(SEGMENTS)
+        phase, gain = (np.concatenate(v) for v in zip(*(b.centre_echoes(int((person == i).sum()))
+                                                         for i, b in enumerate(self.breathing))))
+        rcs = rcs * gain
+        chest = part == TORSO
+        if chest.any():
+            d = np.stack([b.displacement_m(t_knots) for b in self.breathing], axis=1)  # (knots, people)
+            pos = pos.copy()
+            pos[:, chest] += nrm[:, chest] * d[:, person[chest], None]
+        keep = rcs > 0
+        return pos[:, keep], rcs[keep], phase[keep]
 
     def joints(self, t) -> np.ndarray:
         """``(T, P, 15, 3)`` rtpose15 joints in the rig frame at times ``t`` (s)."""
@@ -188,17 +220,13 @@ class World:
         occluders = []
         seg = self.segments(t0 + times)
         if seg is not None:
-            pos, _, _ = body_centres(seg)
-            vis, rcs = body_scatterers(seg, o, rng, t_index=mid)
-            keep = rcs > 0
-            phase = np.exp(2j * np.pi * rng.random(keep.sum()))
-            bp = pos[:, keep]
-            parts.append(Scatterers(times, to_radar(bp), rcs[keep], None, phase))
+            bp, rcs, phase = self._body_radar_model(seg, o, rng, t0 + times, mid)
+            parts.append(Scatterers(times, to_radar(bp), rcs, None, phase))
             if self.multipath:
                 img = floor_images(bp, self.room.floor_z)
                 g = FLOOR_GAMMA
                 for out_p, back_p, k in ((bp, img, g), (img, bp, g), (img, img, g * g)):
-                    parts.append(Scatterers(times, to_radar(out_p), rcs[keep], to_radar(back_p), phase * k))
+                    parts.append(Scatterers(times, to_radar(out_p), rcs, to_radar(back_p), phase * k))
             occluders = segments_to_primitives(seg, mid)
         if self.targets:
             tp, trcs = self.target_scatterers(t0 + times)

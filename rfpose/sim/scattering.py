@@ -1,5 +1,6 @@
 """Radar scattering of bodies: scattering centres on segment surfaces, aspect-dependent ellipsoid RCS,
-Swerling-like fluctuation, occlusion, and the floor-bounce multipath by the image method.
+Swerling-like fluctuation (or fixed echoes and a breathing chest: :class:`Breathing`), occlusion, and the
+floor-bounce multipath by the image method.
 
 Each segment carries fixed surface centres (Fibonacci-spread on the ellipsoid, rings on a capsule's side)
 that move with it. A segment's monostatic RCS is the ellipsoid formula (Chen / Mahafza ``rcsellipsoid``)
@@ -23,6 +24,8 @@ line of sight is blocked by another segment, return nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from rfpose.sim.body import SEGMENTS, Segments
@@ -35,6 +38,40 @@ RCS_SCALE = 0.22
 DIFFUSE_SIGMA0 = 0.2
 #: Floor reflection coefficient at 77 GHz, near grazing (magnitude, sign for the phase flip).
 FLOOR_GAMMA = -0.45
+
+
+#: the torso's index in :data:`SEGMENTS`: its centres carry the chest's breathing motion
+TORSO = next(i for i, spec in enumerate(SEGMENTS) if spec.name == "torso")
+#: quiet breathing at rest: chest-wall displacement 4–8 mm peak to peak, 12–20 breaths a minute (the ranges
+#: radar vital-sign work assumes, e.g. Mercuri et al., Sci. Rep. 2022, doi:10.1038/s41598-022-11671-1)
+BREATH_PEAK_TO_PEAK_M = (0.004, 0.008)
+BREATHS_PER_MIN = (12.0, 20.0)
+
+
+@dataclass(frozen=True)
+class Breathing:
+    """One person's breathing and fixed echo (the simulator's ``breathing`` body model): a sinusoidal
+    chest-wall displacement along the torso's normals, and a phase and Swerling-like RCS factor per scattering
+    centre that stay the same from frame to frame."""
+
+    amplitude_m: float  # half the peak-to-peak displacement
+    rate_hz: float
+    phase_rad: float
+    seed: int
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> "Breathing":
+        return cls(float(rng.uniform(*BREATH_PEAK_TO_PEAK_M)) / 2, float(rng.uniform(*BREATHS_PER_MIN)) / 60,
+                   float(rng.uniform(0, 2 * np.pi)), int(rng.integers(2**31)))
+
+    def displacement_m(self, t_s: np.ndarray) -> np.ndarray:
+        """Outward chest displacement (m) at true times ``t_s``."""
+        return self.amplitude_m * np.sin(2 * np.pi * self.rate_hz * np.asarray(t_s, float) + self.phase_rad)
+
+    def centre_echoes(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unit phasors and RCS factors (gamma(2), mean 1) of the person's ``k`` scattering centres."""
+        rng = np.random.default_rng(self.seed)
+        return np.exp(2j * np.pi * rng.random(k)), rng.gamma(2.0, 0.5, k)
 
 
 def _fibonacci(n: int) -> np.ndarray:

@@ -106,7 +106,8 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
               camera: bool = True, lidar: bool = True, lidar_pattern: str = "livox", multipath: bool = False,
               cfg_text: str | None = None, camera_model: CameraModel | None = None, scene: str | None = None,
               motion_seed: int | None = None, rig_seed: int | None = None,
-              stereo_baseline_m: float | None = None, rig: str | None = None) -> SimulatedRig:
+              stereo_baseline_m: float | None = None, rig: str | None = None,
+              breathing: bool = False) -> SimulatedRig:
     """Build the rig of scenario ``name``. ``board`` defaults to mmwcas (RT-Pose-like); ``cfg_text`` to the
     board's shipped .cfg. ``people`` overrides the scenario's person count (actions cycle).
 
@@ -123,7 +124,11 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
     :func:`make_sensors`).
 
     ``rig`` ("rtpose" | "hupr") overrides the scenario's sensor rig: "hupr" puts any scenario's people in
-    front of HuPR's two radars (``radar_hori``, ``radar_vert``) and one camera."""
+    front of HuPR's two radars (``radar_hori``, ``radar_vert``) and one camera.
+
+    ``breathing``: the radar body model in which each scattering centre keeps its echo from frame to frame and
+    the chest moves with the person's breathing (:class:`rfpose.sim.scattering.Breathing`); off, every frame
+    draws each centre's echo afresh (the default, with which the shipped datasets were built)."""
     spec = get_scenario(name)
     if rig is not None:
         if rig not in RIGS:
@@ -162,7 +167,8 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
         mrng = prng if motion_seed is None else np.random.default_rng([seed, 0xB0D, i, 0x7A4E, int(motion_seed)])
         persons.append(Person(body, spec.actions[i % len(spec.actions)], mrng, area,
                                chair_xy=None if chair_xy is None else np.array(chair_xy), horizon_s=horizon_s))
-    world = World(room, persons, seed, multipath, wavelength_m=b_params.wavelength_m, targets=targets)
+    world = World(room, persons, seed, multipath, wavelength_m=b_params.wavelength_m, targets=targets,
+                  breathing=breathing)
 
     radars, lidars, cameras = make_sensors(b, cfg, rig_rng, hupr=spec.hupr, lidar=lidar, camera=camera,
                                            lidar_pattern=lidar_pattern, camera_model=camera_model,
@@ -173,6 +179,8 @@ def build_rig(name: str, seed: int = 0, num_frames: int = 10, board: str | None 
         desc["rig_seed"] = int(rig_seed)
     if stereo_baseline_m is not None:
         desc["stereo_baseline_m"] = float(stereo_baseline_m)
+    if breathing:
+        desc["breathing"] = [asdict(b) for b in world.breathing]
     return SimulatedRig(world, radars, lidars, cameras, num_frames, seed, desc)
 
 

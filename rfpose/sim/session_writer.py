@@ -30,6 +30,7 @@ def session_attrs(rig: SimulatedRig) -> dict:
                                  "multipath": d["multipath"], "num_frames": rig.num_frames,
                                  "scene": d["room"]["kind"], "motion_seed": d.get("motion_seed"),
                                  **{k: d[k] for k in ("rig_seed", "stereo_baseline_m") if k in d},
+                                 "breathing": "breathing" in d,
                                  "revision": SIM_REVISION}},
         "epoch_ns": EPOCH_NS,
         # the truth, for evaluation and tests only (no calibration, label or training stage reads it)
@@ -45,7 +46,7 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
                      rig_seed: int | None = None, stereo_baseline_m: float | None = None,
                      rig: str | None = None, radar_time_labels_2d: str | None = None,
                      device_points=None, points_stream: str = "radar_points",
-                     streams: tuple[str, ...] | None = None) -> dict:
+                     streams: tuple[str, ...] | None = None, breathing: bool = False) -> dict:
     """Simulate ``num_frames`` radar frames of ``scenario`` (None: the scenario's default, which covers a
     calibration scenario's whole target path) and write them to the session ``out``.
 
@@ -55,7 +56,7 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
     ``rig_seed`` and ``stereo_baseline_m`` choose the physical rig (see :func:`rfpose.sim.scenarios.build_rig`);
     ``rig`` overrides the scenario's sensor rig ("hupr": two radars and one camera, see
     :func:`~rfpose.sim.scenarios.build_rig`); ``streams`` writes only these sensors (e.g. one camera of the
-    pair, to save rendering).
+    pair, to save rendering); ``breathing`` the radar body model (see :func:`~rfpose.sim.scenarios.build_rig`).
 
     ``radar_time_labels_2d`` (a skeleton name, e.g. "hupr14"): also write, per camera, the label set
     ``gt_2d_<skeleton>_<camera>``: the exact projection (true pose and lens, distortion included) of the 3-D
@@ -78,7 +79,7 @@ def simulate_session(out, scenario: str, num_frames: int | None, seed: int = 0, 
     rig = build_rig(scenario, seed=seed, num_frames=num_frames, board=board, people=people, camera=camera,
                     lidar=lidar, lidar_pattern=lidar_pattern, multipath=multipath, cfg_text=cfg_text,
                     scene=scene, motion_seed=motion_seed, camera_model=camera_model, rig_seed=rig_seed,
-                    stereo_baseline_m=stereo_baseline_m, rig=rig_name)
+                    stereo_baseline_m=stereo_baseline_m, rig=rig_name, breathing=breathing)
     if streams is not None:
         unknown = sorted(set(streams) - set(rig.sources))
         if unknown:

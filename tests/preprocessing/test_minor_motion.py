@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pp_synth import Target, encode_dca, if_frame, small_params
+from rfpose.errors import ConfigError
 from rfpose.preprocessing.decode import decode_frames
 from rfpose.preprocessing.minor_motion import MinorMotionPoints
 from rfpose.preprocessing.points import PointCloudConfig, PointCloudProcessor
@@ -55,3 +56,17 @@ def test_noise_and_static_clutter_give_almost_no_minor_motion_points(threshold_d
     minor = MinorMotionPoints(PointCloudProcessor(p, b), threshold_db=threshold_db)
     counts = [len(minor(x)) for x in frames]
     assert sum(counts) <= 3, counts  # 9 comparisons × ~100 range bins of noise: CFAR's false alarms only
+
+
+def test_a_lag_compares_with_the_frame_that_many_before():
+    p, b, frames = _frames(8)
+    proc = PointCloudProcessor(p, b)
+    lagged, step = MinorMotionPoints(proc, threshold_db=12.0, lag_frames=3), MinorMotionPoints(proc, 12.0)
+    assert [len(lagged(x)) for x in frames[:3]] == [0, 0, 0]  # nothing three frames back yet
+    np.testing.assert_array_equal(lagged.previous, lagged.static(frames[0]))
+    step(frames[0])
+    np.testing.assert_array_equal(lagged(frames[3]), step(frames[3]))  # frame 3 against frame 0 both ways
+    with pytest.raises(ConfigError, match="lag_frames"):
+        MinorMotionPoints(proc, lag_frames=0)
+    lagged.reset()
+    assert lagged.previous is None

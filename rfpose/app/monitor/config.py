@@ -85,6 +85,8 @@ class ClustersConfig:
     minor_motion_db: float = 15.0  # raw ADC: also points where the scene changed since the previous frame (people
     # sitting or lying still, who give no Doppler), this many dB over its noise; 0: off. Clusters of such points
     # alone keep a person's track alive but never start one (chosen on sim-falls-v1's validation subjects)
+    minor_motion_lag_s: float = 0.1  # raw ADC: the minor-motion change is against the frame this long before (at
+    # least one frame): breathing's displacement over one 10 Hz frame vanishes twice a breath, over 0.5 s far less
 
 
 @dataclass
@@ -429,7 +431,8 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
               ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "floor_death_s"), ("tracking", "weak_cost_m"),
               ("tracking", "floor_top_m"), ("events", "still_fall_s"), ("events", "still_floor_m"),
-              ("events", "fall_centre_m"), ("events", "seen_within_s"), ("clusters", "minor_motion_db")]
+              ("events", "fall_centre_m"), ("events", "seen_within_s"), ("clusters", "minor_motion_db"),
+              ("clusters", "minor_motion_lag_s")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")

@@ -270,7 +270,9 @@ class AdcClusterEstimator:
         self.params = parse_cfg(metadata["cfg_text"], f"<{self.board.name} cfg>").derive(self.board)
         self.points = PointCloudProcessor(self.params, self.board,
                                           PointCloudConfig(threshold_db=cfg.cfar_threshold_db), workers=1)
-        self.minor = MinorMotionPoints(self.points, cfg.minor_motion_db) if cfg.minor_motion_db > 0 else None
+        lag = max(1, round(cfg.minor_motion_lag_s / self.params.frame_period_s))
+        self.minor = MinorMotionPoints(self.points, cfg.minor_motion_db, lag_frames=lag) \
+            if cfg.minor_motion_db > 0 else None
         self.clusters = ClusterEstimator(T_room_radar, cfg, frames=5)
 
     def __call__(self, frame) -> tuple[list[Detection], dict]:

@@ -50,6 +50,8 @@ class SimDatasetPreset:
     test_seeds: tuple[int, ...] = (6,)
     preprocess: PreprocessConfig = PreprocessConfig()
     """how the dataset is built from the sessions (format, grid, windows …); the build fills in the split"""
+    breathing: bool = False
+    """the simulator's radar body model: fixed echoes and a breathing chest (``rfpose simulate --breathing``)"""
 
     def __post_init__(self):
         from rfpose.errors import ConfigError
@@ -86,7 +88,8 @@ class SimDatasetPreset:
         from rfpose.sim.session_writer import simulate_session
 
         simulate_session(path, scenario, self.frames_per_session, seed=seed, board=self.board, camera=False,
-                         lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed)
+                         lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed,
+                         breathing=self.breathing)
 
     def in_dataset(self, seed: int, scenario: str) -> bool:
         """Whether a session goes into ``dataset.zarr`` (all do here); a preset whose held-out sessions are

@@ -40,7 +40,7 @@ class HuprPreset(SimDatasetPreset):
         simulate_session(path, scenario, self.frames_per_session, seed=seed, board=self.board, camera=True,
                          lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed,
                          camera_model=CameraModel(**CAMERA), rig="hupr", labels_2d=False,
-                         radar_time_labels_2d=LABEL_SKELETON)
+                         radar_time_labels_2d=LABEL_SKELETON, breathing=self.breathing)
 
 
 PRESET = HuprPreset(

@@ -83,7 +83,7 @@ class AutoLabelledPreset(SimDatasetPreset):
         calib = self.calibrate_rig(out, cfg_text)
         simulate_session(path, scenario, self.frames_per_session, seed=seed, board=self.board, cfg_text=cfg_text,
                          overwrite=True, scene=scene, motion_seed=motion_seed, rig_seed=self.rig_seed,
-                         streams=("radar", "lidar", *self.cameras))
+                         streams=("radar", "lidar", *self.cameras), breathing=self.breathing)
         apply_calibration(path, calib, source=str(self.calibration_path(out)))
         ann, _ = annotate_session(open_session(path), self.detector, list(self.cameras), True, progress=False)
         write_labels(path, self.labels, ann, force=True)

@@ -97,7 +97,8 @@ class FallsPreset(SimDatasetPreset):
 
         frames = self.frames_for(scenario, seed, cfg_text, scene, motion_seed, seed in self.test_seeds)
         simulate_session(path, scenario, frames, seed=seed, board=self.board, camera=False, lidar=False,
-                         cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed)
+                         cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed,
+                         breathing=self.breathing)
 
 
 PRESET = FallsPreset(

@@ -82,7 +82,8 @@ class SimPointsPreset(SimDatasetPreset):
 
         simulate_session(path, scenario, self.frames_per_session, seed=seed, board=self.board, camera=False,
                          lidar=False, cfg_text=cfg_text, overwrite=True, scene=scene, motion_seed=motion_seed,
-                         device_points=DemoFirmware(self.board, cfg_text), points_stream=UART_STREAM)
+                         device_points=DemoFirmware(self.board, cfg_text), points_stream=UART_STREAM,
+                         breathing=self.breathing)
 
     def extra_datasets(self, subject_of_seed):
         return {"dataset-uart.zarr": dataclasses.replace(self.preprocess_config(subject_of_seed),
