@@ -85,8 +85,10 @@ class ClustersConfig:
     minor_motion_db: float = 15.0  # raw ADC: also points where the scene changed since the previous frame (people
     # sitting or lying still, who give no Doppler), this many dB over its noise; 0: off. Clusters of such points
     # alone keep a person's track alive but never start one (chosen on sim-falls-v1's validation subjects)
-    minor_motion_lag_s: float = 0.1  # raw ADC: the minor-motion change is against the frame this long before (at
-    # least one frame): breathing's displacement over one 10 Hz frame vanishes twice a breath, over 0.5 s far less
+    minor_motion_lag_s: float = 0.3  # raw ADC: the minor-motion change is against the frame this long before (at
+    # least one frame): breathing's displacement between frames 0.1 s apart vanishes twice a breath, 0.3 s apart
+    # far less often; 0.5 s also sees the shadows a moving person casts on the clutter (chosen on sim-falls-v1's
+    # validation subjects with and without the simulator's breathing model)
 
 
 @dataclass
