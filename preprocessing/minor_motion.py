@@ -9,7 +9,7 @@ furniture and walls do not. So, per frame (what TI's people-tracking demos call 
   with the Doppler window's weights, ``(V, Nr)``;
 - its change since the frame ``lag_frames`` before (the previous one by default), summed non-coherently over
   channels: a range profile ``(Nr,)``. Breathing's displacement between two frames 0.1 s apart vanishes twice a
-  breath; between frames 0.5 s apart it is about four times larger and is seen in almost every frame;
+  breath; between frames 0.3–0.5 s apart it is several times larger and is seen in nine frames of ten;
 - detections where it is ``threshold_db`` over the noise floor, the median over range (clutter cancels, so
   nearly every bin is noise; CA-CFAR's training cells would fill with a person lying along the range axis),
   local maxima, within the range limits of :class:`PointCloudConfig`;

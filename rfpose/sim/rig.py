@@ -153,9 +153,9 @@ class World:
             return pos[:, keep], rcs[keep], np.exp(2j * np.pi * rng.random(keep.sum()))
         _, rcs = body_scatterers(seg, radar_pos, None, t_index=mid)
         person, part = sid // len(SEGMENTS), sid % len(SEGMENTS)
-        phase, gain = (np.concatenate(v) for v in zip(*(b.centre_echoes(int((person == i).sum()))
-                                                         for i, b in enumerate(self.breathing))))
-        rcs = rcs * gain
+        echoes = [b.centre_echoes(int((person == i).sum())) for i, b in enumerate(self.breathing)]  # bodies in order
+        phase = np.concatenate([e[0] for e in echoes])
+        rcs = rcs * np.concatenate([e[1] for e in echoes])
         chest = part == TORSO
         if chest.any():
             d = np.stack([b.displacement_m(t_knots) for b in self.breathing], axis=1)  # (knots, people)
