@@ -100,3 +100,31 @@ def test_minor_motion_sees_someone_lying_still_by_their_breathing_alone():
     fraction = {lag: np.mean([n > 0 for n in v]) for lag, v in seen.items()}
     assert 0.25 < fraction[1] < 0.75 and fraction[5] > 0.85, seen
     assert sum(n > 0 for n in mannequin) <= 1, mannequin
+
+
+def test_the_cli_and_the_preset_simulate_with_breathing(tmp_path, monkeypatch):
+    """``rfpose simulate --breathing`` writes the breathing model's frames and says so in the session; the
+    preset ``sim-falls-v1-breathing`` simulates its sessions with it."""
+    from rfpose.app.sim_datasets import get_preset
+    from rfpose.app.sim_datasets.preset import reduced_cfg
+    from rfpose.cli import main
+    from rfpose.session import open_session
+
+    out = tmp_path / "b.zarr"
+    assert main(["simulate", "--scenario", "wave", "--frames", "2", "--out", str(out), "--board", "awr1843boost",
+                 "--seed", "5", "--no-camera", "--no-lidar", "--breathing"]) == 0
+    s = open_session(out)
+    assert s.attrs["config"]["simulator"]["breathing"] is True
+    assert s.attrs["rig"]["breathing"][0]["rate_hz"] > 0
+    rig = build_rig("wave", seed=5, num_frames=2, board="awr1843boost", camera=False, lidar=False, breathing=True)
+    assert np.array_equal(np.asarray(s.stream("radar")[1].adc), rig.radar[1].adc)
+    assert not np.array_equal(rig.radar[1].adc, build_rig("wave", seed=5, num_frames=2, board="awr1843boost",
+                                                          camera=False, lidar=False).radar[1].adc)
+    # the preset's own session function (a fall preset sizes sessions itself: 15 s here, so it is shortened)
+    preset = replace(get_preset("sim-falls-v1-breathing"), frames_per_session=3)
+    monkeypatch.setattr(type(preset), "frames_for", lambda self, *a: 3)
+    path = tmp_path / "p.zarr"
+    preset.simulate_session(str(path), "walk", 5, reduced_cfg(preset.board, preset.adc_samples, preset.loops,
+                                                              preset.frame_period_ms), "cluttered", 0)
+    assert open_session(path).attrs["config"]["simulator"]["breathing"] is True
+    assert get_preset("sim-falls-v1").breathing is False

@@ -82,7 +82,7 @@ class ClustersConfig:
     # CFAR points from raw ADC (a few points a frame, none from a person standing still after clutter removal)
     top_percentile: float = 95.0  # a cluster's top: this percentile of its points' heights (outliers above)
     cfar_threshold_db: float = 8.0  # raw ADC: the CFAR detection threshold (chosen on sim-falls-v1's validation subjects)
-    minor_motion_db: float = 15.0  # raw ADC: also points where the scene changed since the previous frame (people
+    minor_motion_db: float = 15.0  # raw ADC: also points where the scene changed since an earlier frame (people
     # sitting or lying still, who give no Doppler), this many dB over its noise; 0: off. Clusters of such points
     # alone keep a person's track alive but never start one (chosen on sim-falls-v1's validation subjects)
     minor_motion_lag_s: float = 0.3  # raw ADC: the minor-motion change is against the frame this long before (at

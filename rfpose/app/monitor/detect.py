@@ -82,7 +82,6 @@ class OnnxRuntimeModel:
         import torch
 
         from rfpose.app.benchmarking import best_time_s
-
         from rfpose.models.inference import predict
 
         x = self.model.example_inputs(1)
