@@ -271,3 +271,30 @@ def test_seen_within_s_holds_the_alarm_of_a_person_no_longer_detected():
             assert falls == [], seen_within_s
         else:
             assert len(falls) == 1 and falls[0] == pytest.approx(alarm_at, abs=0.05), (seen_within_s, falls)
+
+
+@pytest.mark.parametrize("beside, weak, alarms", [(True, True, 0), (True, False, 1), (False, True, 1)])
+def test_a_superseded_track_stays_so_through_weak_detections(beside, weak, alarms):
+    """A walker's old track, coasting beside them, can pick up minor-motion points at floor level behind
+    them: the clutter their body shadows. Those weak detections do not make it a person again, and its top
+    "falling" to the floor raises nothing; a Doppler detection there does, and so do weak detections of a
+    track nobody stands beside (someone lying still after a fall, seen only by their breathing)."""
+    from rfpose.app.monitor.tracking import Track
+
+    cfg = EventsConfig(floor_height_m=0.55, fall_drop_m=0.5)
+    old = Track(1, np.array([3.0, 0.0, 0.0, 0.0]), np.eye(4), 0.0, 0.0, 0.9, 1.2, 0.8, confirmed=True)
+    engine, falls = EventEngine(cfg, []), []
+    for k in range(100):
+        t = 0.1 * k
+        if k < 30:  # detected by its Doppler points
+            old.t_update = old.t_strong = t
+        elif k >= 36:  # from 3.6 s on, points at floor level where it coasts
+            old.z, old.top_z, old.t_update = 0.2, 0.25, t
+            if not weak:
+                old.t_strong = t
+        tracks = [old]
+        if beside and k >= 30:  # the walker under a new track, 0.6 m away
+            tracks.append(Track(2, np.array([3.0 + 0.6, 0.0, 0.0, 0.0]), np.eye(4), 3.0, t, 0.9, 1.2, 0.8,
+                                confirmed=True, t_strong=t))
+        falls += [e for e in engine.update(t, 1000.0 + t, tracks) if e.kind == "fall"]
+    assert len(falls) == alarms

@@ -17,9 +17,10 @@ Every :class:`Event` has a wall-clock time, a kind, a value and a confidence. Th
   ``slow_fall_confirm_s``, with a lower confidence. A person who lies still
   on the floor often stops being detected at all: a fall candidate whose track is lost keeps counting and
   confirms unless someone stands up near it (a track that coasts beside someone on their feet is that person
-  found again: it raises nothing until detected again). With ``seen_within_s`` an alarm needs its person
-  detected that recently instead (minor-motion points keep someone lying still in view). The alarm clears
-  once the person stands for ``recover_s``.
+  found again: it raises nothing until detected again, and a weak detection such as minor-motion points
+  alone, which may be the clutter that person's body shadows, does not count). With ``seen_within_s`` an
+  alarm needs its person detected that recently instead (minor-motion points keep someone lying still in
+  view). The alarm clears once the person stands for ``recover_s``.
 - **Inactivity**: a confirmed person who moved less than ``inactivity_radius_m`` for ``inactivity_s``.
 """
 
@@ -174,7 +175,10 @@ class EventEngine:
         while p.history and t - p.history[0][0] > max(c.fall_window_s, c.slow_fall_window_s):
             p.history.popleft()
         # a track without detections beside someone on their feet: its person, found again under a new track
-        p.superseded = tr.coasting(t) and (p.superseded or self._someone_up(tr.position[:2], tracks, tr.id))
+        if tr.coasting(t) and self._someone_up(tr.position[:2], tracks, tr.id):
+            p.superseded = True
+        elif tr.t_strong >= t - 1e-9:
+            p.superseded = False
         if p.superseded:
             p.fall_candidate, p.still = None, False
         elif tr.id not in self.falls:

@@ -59,6 +59,7 @@ class Track:
     xys: list[np.ndarray] = field(default_factory=list)  # detected positions while tentative
     skeleton_scores: list[float] = field(default_factory=list)  # their pose-model scores (0: not a skeleton)
     moving: list[bool] = field(default_factory=list)  # whether each showed motion (Doppler) directly
+    t_strong: float = -np.inf  # the last detection that was not weak (s)
 
     def displacement(self, n: int) -> float:
         """How far the median of the last ``n`` tentative detections is from the median of the first ``n``
@@ -191,6 +192,8 @@ class Tracker:
         tr.score = 0.7 * tr.score + 0.3 * d.score
         tr.joints = d.joints
         tr.t_update = t
+        if not d.weak:
+            tr.t_strong = t
         if not tr.confirmed:
             tr.hits.append(t)
             tr.xys.append(np.asarray(d.position[:2], float))
@@ -222,7 +225,7 @@ class Tracker:
             return
         P = np.diag([c.measurement_noise_m ** 2] * 2 + [1.0, 1.0])
         tr = Track(0, np.array([xy[0], xy[1], 0.0, 0.0]), P, t, t, float(d.position[2]), d.top_z, d.score,
-                   d.joints, hits=[t], xys=[xy], skeleton_scores=[_skeleton_score(d)], moving=[d.moving])
+                   d.joints, hits=[t], xys=[xy], skeleton_scores=[_skeleton_score(d)], moving=[d.moving], t_strong=t)
         self.tracks.append(tr)
         self._maybe_confirm(tr, t)
 
