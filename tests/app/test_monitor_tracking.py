@@ -288,3 +288,19 @@ def test_a_person_s_own_detection_wins_over_a_weak_one_nearer_the_track():
     for k in range(30, 60):
         tr.update(k * 0.1, [weak])
     assert [x.id for x in tr.confirmed] == [1] and tr.confirmed[0].z < 0.4
+
+
+def test_a_weak_detection_updates_a_track_but_is_not_its_last_strong_one():
+    """``t_strong`` (the events' superseded rule reads it) moves with detections that are not weak only:
+    minor-motion points alone keep a track alive without it."""
+    tr = Tracker(TrackingConfig(), RADAR)
+    for k in range(12):  # walks in with Doppler: confirmed
+        tr.update(0.1 * k, [_static((2.0 + 0.06 * k, 0.0), moving=True)])
+    (person,) = tr.confirmed
+    assert person.t_strong == person.t_update == 0.1 * 11
+    weak = _static((2.66, 0.0))
+    weak.weak = True
+    tr.update(1.2, [weak])
+    assert person.t_update == 1.2 and person.t_strong == 0.1 * 11
+    tr.update(1.3, [_static((2.66, 0.0), moving=True)])
+    assert person.t_strong == 1.3
