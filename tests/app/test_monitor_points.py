@@ -102,7 +102,7 @@ def test_cfar_point_clusters_from_raw_adc_see_a_fall_reach_the_floor(tmp_path):
     assert minor.minor.previous is None
     # the service's own path: a raw-ADC source and no run → these clusters, tracked
     cfg = sim_config(device_id="adc")
-    cfg.source.uri = f"session://{path}#radar"
+    cfg.source.uri = f"session://{path}?realtime=1#radar"  # paced as the device sent it
     cfg.web.enabled = False
     cfg.event_log = str(tmp_path / "ev.sqlite")
     mon = Monitor(cfg)
