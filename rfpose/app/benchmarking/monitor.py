@@ -11,8 +11,9 @@ monitor's CPU is read from ``/proc`` over the measured window (100 % = one core)
 Without ``--run`` the model is an untrained ``hrradarpose-lite`` at RT-Pose's grid (the voxel grid the
 AWR1843's configuration gives) of the project's recipe (run 15: :data:`RECIPE_MODEL_ARGS`, two frames per
 input; ``--model-arg`` replaces them): timing does not depend on the weights. The JSON says which model ran.
-Each row also gives the monitor's per-stage medians (``/health``'s ``stages_ms_p50``: the wait from the
-frame's last packet to processing, decode, voxels, model, tracking-events-publishing).
+Each row also gives the monitor's per-stage medians and 95th percentiles (``/health``'s ``stages_ms_p50`` and
+``stages_ms_p95``: the wait from the frame's last packet to processing, decode, voxels, model,
+tracking-events-publishing), which say which stage a slow tail comes from.
 """
 
 from __future__ import annotations
@@ -192,8 +193,9 @@ rate_hz = 1000
         a = np.array(col.lat[kind])
         for q in (50, 95, 99):
             row[f"{kind}_p{q}_ms"] = round(float(np.percentile(a, q)), 1) if a.size else None
-    for stage, ms in (health.get("stages_ms_p50") or {}).items():  # queue, decode, voxels, model, inference, …
-        row[f"{stage}_p50_ms"] = ms
+    for q in (50, 95):
+        for stage, ms in (health.get(f"stages_ms_p{q}") or {}).items():  # queue, decode, voxels, model, inference, …
+            row[f"{stage}_p{q}_ms"] = ms
     row["dropped_frames"] = health.get("dropped_frames")
     row["cpu_percent"] = round(cpu, 1)
     return row

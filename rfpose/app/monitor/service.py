@@ -322,8 +322,9 @@ class Monitor:
         fps = (len(ft) - 1) / (ft[-1] - ft[0]) if len(ft) > 1 and ft[-1] > ft[0] else 0.0
         lat = np.array(list(self.latency_ms))
         stage = list(self.stage_ms)
-        stages = {k: round(float(np.median([st[k] for st in stage if k in st])), 1)
-                  for k in dict.fromkeys(k for st in stage for k in st) if k != "total"}
+        names = [k for k in dict.fromkeys(k for st in stage for k in st) if k != "total"]
+        stages, stages95 = ({k: round(float(np.percentile([st[k] for st in stage if k in st], q)), 1) for k in names}
+                            for q in (50, 95))
         t0, c0, cpu = self._cpu
         if now - t0 >= 1.0:
             cpu = 100.0 * (time.process_time() - c0) / (now - t0)
@@ -334,6 +335,7 @@ class Monitor:
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
             "inference_ms_p50": stages.get("inference"),
             "stages_ms_p50": stages,  # queue (last packet → processing), decode, voxels, model, after_inference
+            "stages_ms_p95": stages95,
             "cpu_percent": round(cpu, 1), "cpu_count": os.cpu_count(),
             "dropped_frames": self.reader.dropped_frames, "reconnects": self.reader.reconnects,
             "source_error": self.reader.last_error or None, "tracks": len(self.tracker.confirmed),
