@@ -598,15 +598,15 @@ def _flat_voxels(out: np.ndarray) -> np.ndarray:
 
 
 def _copy_float16_rounded(x: np.ndarray, outs: list[np.ndarray]) -> None:
-    """``x`` ``(voxels, C)`` float32 magnitudes (≥ 0; clipped in place at 65504) → each of ``outs`` ``(C, voxels)``
-    (any strides), rounded to float16's values as :func:`rfpose.dataset.to_float16` stores them and written as
+    """``x`` ``(voxels, C)`` float32 magnitudes (≥ 0) → each of ``outs`` ``(C, voxels)`` (any strides), rounded to
+    float16's values as :func:`rfpose.dataset.to_float16` stores them (clipped at 65504) and written as
     float32: conversion and transposed write in one pass. Torch's float16 conversion is vectorised, numpy's is
-    not (4× slower)."""
+    not (4× slower); the clip runs on the float16 copy (what overflowed is inf there), half the bytes of ``x``."""
     import torch
 
     if x.ndim != 2 or not x.flags.c_contiguous or x.dtype != np.float32:
         raise ShapeError(f"float16 rounding takes a C-contiguous float32 (voxels, C) array, got {x.dtype} {x.strides}")
-    h = torch.from_numpy(np.minimum(x, FLOAT16_MAX, out=x)).half().T
+    h = torch.from_numpy(x).half().clamp_(max=FLOAT16_MAX).T
     for o in outs:
         torch.from_numpy(o).copy_(h)
 
