@@ -43,8 +43,9 @@ def test_the_preset_splits_by_subject_and_gives_the_test_subjects_an_hour_of_non
         assert p.frames_for(sc, 6, cfg, "cluttered", 0, test=True) * 0.1 >= t_floor + 12.0
 
 
-def _out(t, occupied, falls=()):
-    return {"state": {"occupied": occupied}, "events": [{"kind": "fall", "time": t} for _ in falls]}
+def _out(t, occupied, falls=(), count=None):
+    return {"state": {"occupied": occupied, "count": int(occupied) if count is None else count},
+            "events": [{"kind": "fall", "time": t} for _ in falls]}
 
 
 def test_scoring_alerts_false_alarms_and_presence_timing():
@@ -54,10 +55,12 @@ def test_scoring_alerts_false_alarms_and_presence_timing():
     for k in range(130):
         t = k * 0.1
         occupied = t >= 3.4 or 1.0 <= t < 1.2  # a 0.2 s phantom before the entry, occupied 0.4 s after it
-        _score(fall, t, 0.1, _out(t, occupied, [1] if k in (40, 90, 110) else []))  # 4.0 s: before the fall
+        _score(fall, t, 0.1, _out(t, occupied, [1] if k in (40, 90, 110) else [],
+                                  count=2 if 1.0 <= t < 1.2 or 10.0 <= t < 10.5 else None))  # 4.0 s: before the fall
     assert fall.false_alarms == [4.0] and fall.alert_s == pytest.approx(9.0 - 5.8)
     assert fall.occupied_after_s == pytest.approx(0.4) and fall.phantom_s == pytest.approx(0.2)
     assert fall.repeat_alarms == 1  # the second alarm of the same fall is neither a detection nor a false alarm
+    assert fall.extra_people_s == pytest.approx(0.5)  # counted twice for 0.5 s while in the room; not before
     walk = _trial({"path": "/x/s2.zarr", "scenario": "walk", "subject": "S1", "event": {"kind": "none"}},
                   3.0, 20.0, 0.1, leave=True)
     for k in range(300):
@@ -68,6 +71,7 @@ def test_scoring_alerts_false_alarms_and_presence_timing():
     assert s["falls"] == {"trials": 1, "detected": 1, "recall": 1.0, "repeat_alarms": 1,
                           "alert_after_floor_s": {"n": 1, "p50": 3.2, "max": 3.2}}
     assert s["false_alarms"]["count"] == 2 and s["false_alarms"]["after_leaving"] == 1
+    assert s["presence"]["extra_people_s"] == pytest.approx(0.5)
     assert s["false_alarms"]["non_fall_activity_h"] == pytest.approx(22 / 3600, abs=1e-3)
     assert s["meets"]["recall"] and s["meets"]["alert_s"] and not s["meets"]["non_fall_hours"]
     assert s["meets"]["empty_s"] and s["meets"]["occupied_s"]

@@ -56,6 +56,39 @@ def test_dbscan_and_clusters_from_a_point_cloud():
     assert not max(dets, key=lambda d: abs(d.position[0] - 3.0)).moving
 
 
+def _body(rng, a, b, t_parts, z=(0.05, 0.4), n=30):
+    """Room-frame points along the segment a → b (floor plan, m) over the fractions ``t_parts``, at heights z."""
+    t = np.concatenate([rng.uniform(t0, t1, n) for t0, t1 in t_parts])
+    xy = np.asarray(a) + t[:, None] * (np.asarray(b) - np.asarray(a)) + rng.normal(0, 0.04, (len(t), 2))
+    return np.column_stack([xy, rng.uniform(*z, len(t))])
+
+
+def test_a_person_lying_in_two_clusters_is_one_detection():
+    """Someone lying on the floor whose still hips and thighs give no points: the moving ends are two DBSCAN
+    clusters 0.7 m apart, joined into one person. Standing people that close, and two people lying end to end,
+    stay apart."""
+    from rfpose.app.monitor.config import ClustersConfig
+
+    rng = np.random.default_rng(1)
+    T = T_room_radar(RadarMount(height_m=1.0))
+
+    def detections(room_pts, **kw):
+        est = ClusterEstimator(T, ClustersConfig(min_points=3, top_percentile=80.0, **kw), frames=1)
+        radar = room_pts - [0.0, 0.0, 1.0]  # level radar 1 m above the floor: the frames differ by its height
+        return est.detect(radar, np.full(len(radar), 0.3))
+
+    lying = _body(rng, (4.2, 0.4), (3.62, 2.0), [(0.0, 0.35), (0.76, 1.0)])
+    assert len(detections(lying, lying_link_m=0.0)) == 2  # DBSCAN alone splits the body
+    (d,) = detections(lying)
+    assert np.linalg.norm(d.position[:2] - [3.95, 1.1]) < 0.35 and d.top_z < 0.45
+    standing = np.concatenate([_body(rng, (3.0, 0.0), (3.0, 0.01), [(0, 1)], z=(0.2, 1.7)),
+                               _body(rng, (3.0, 0.9), (3.0, 0.91), [(0, 1)], z=(0.2, 1.7))])
+    assert len(detections(standing, eps_m=0.3)) == 2  # tops 1.5 m: not lying, not joined
+    end_to_end = np.concatenate([_body(rng, (2.0, 0.0), (3.7, 0.0), [(0, 1)]),
+                                 _body(rng, (4.5, 0.0), (6.2, 0.0), [(0, 1)])])
+    assert len(detections(end_to_end)) == 2  # 0.8 m apart, but together 4.2 m long: two people
+
+
 @pytest.mark.slow
 def test_bench_monitor_runs(monitor_run, capsys):
     from rfpose.cli import main

@@ -90,6 +90,35 @@ def test_a_person_last_seen_on_the_floor_outlives_death_s_only_with_floor_death_
     assert 1.8 <= silent_for(TrackingConfig(death_s=2.0), top_z=0.35) <= 2.0  # off by default
 
 
+def test_one_person_lying_detected_at_two_ends_is_one_track():
+    """A person walks, goes down and lies still; their track coasts while their feet, 1 m away, start moving on
+    the floor and become a second confirmed track. With ``lying_merge_m`` the two are one person: one track,
+    the first id, at the detected end. A track coasting at standing height is never joined so."""
+    t, joints = sim_skeletons("walk", 4.0, seed=4)
+
+    def tracks_after(cfg, top_z):
+        tr = Tracker(cfg, RADAR)
+        for k, tk in enumerate(t):
+            tr.update(tk, detections(joints[k]))
+        xy = tr.confirmed[0].position[:2]
+        for k in range(1, 16):  # down where it was last seen, until the track has stopped
+            tr.update(t[-1] + 0.1 * k, [Detection(np.array([*xy, 0.2]), top_z, 0.8, None, True,
+                                                  radar_xyz=np.array([*xy, 0.2]) - RADAR)])
+        feet = tr.confirmed[0].position[:2] + [0.0, 1.0]  # beyond the track's gate
+        out = []
+        for k in range(1, 21):  # the feet shuffle 0.5 m over 2 s; the upper body gives nothing
+            p = np.array([*(feet + [0.025 * k, 0.0]), 0.15])
+            out = tr.update(t[-1] + 1.5 + 0.1 * k, [Detection(p, 0.3, 0.8, None, True, radar_xyz=p - RADAR)])
+        return out, feet
+
+    floor = dict(death_s=2.0, floor_death_s=20.0, floor_top_m=0.7)
+    out, feet = tracks_after(TrackingConfig(**floor), top_z=0.35)
+    assert [x.id for x in out] == [1] and np.linalg.norm(out[0].position[:2] - feet - [0.5, 0.0]) < 0.2
+    assert sorted(x.id for x in tracks_after(TrackingConfig(**floor, lying_merge_m=0.0), top_z=0.35)[0]) == [1, 2]
+    # the first track coasting at standing height (someone beside a person lying): two people
+    assert sorted(x.id for x in tracks_after(TrackingConfig(**floor | {"death_s": 5.0}), top_z=1.1)[0]) == [1, 2]
+
+
 def test_boundary_and_exclusion_zone_drop_ghosts():
     boundary = np.array([[0, -3], [6, -3], [6, 3], [0, 3]], float)
     fan_zone = np.array([[3, -1], [4, -1], [4, 1], [3, 1]], float)

@@ -81,6 +81,9 @@ class ClustersConfig:
     frames: int = 0  # points pooled over this many frames before clustering; 0: 1 for a device's clouds, 5 for
     # CFAR points from raw ADC (a few points a frame, none from a person standing still after clutter removal)
     top_percentile: float = 95.0  # a cluster's top: this percentile of its points' heights (outliers above)
+    lying_link_m: float = 1.0  # clusters whose tops are below lying_top_m and whose points come this close on the
+    # floor plan are one person lying (still hips and thighs give no points between the moving ends); 0: off
+    lying_top_m: float = 0.8
     cfar_threshold_db: float = 8.0  # raw ADC: the CFAR detection threshold (chosen on sim-falls-v1's validation subjects)
     minor_motion_db: float = 15.0  # raw ADC: also points where the scene changed since an earlier frame (people
     # sitting or lying still, who give no Doppler), this many dB over its noise; 0: off. Clusters of such points
@@ -139,6 +142,8 @@ class TrackingConfig:
     floor_death_s: float = 0.0  # 0: off; else how long a confirmed track whose top was last below floor_top_m
     floor_top_m: float = 0.6  # lives without detections (someone lying still on the floor gives no Doppler)
     merge_m: float = 0.35  # a new detection this close to a confirmed track is a duplicate, not a person
+    lying_merge_m: float = 1.2  # a confirmed track coasting with its top below floor_top_m this close to one
+    # detected now, also that low, is the same person lying (another part of their body): one track; 0: off
     origin_radius_m: float = 0.3  # detections this close to the sensor are phantoms (reset targets)
     min_z_m: float = 0.0  # a person's pelvis / centroid is between these heights above the floor: below is a
     max_z_m: float = 1.6  # floor-bounce ghost, above a ceiling fan or a lamp
@@ -431,10 +436,10 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     nonneg = [("tracking", "birth_motion_m"), ("tracking", "birth_doppler_s"), ("tracking", "origin_radius_m"),
               ("events", "fall_confirm_s"),
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
-              ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "floor_death_s"), ("tracking", "weak_cost_m"),
+              ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "lying_merge_m"), ("tracking", "floor_death_s"), ("tracking", "weak_cost_m"),
               ("tracking", "floor_top_m"), ("events", "still_fall_s"), ("events", "still_floor_m"),
               ("events", "fall_centre_m"), ("events", "seen_within_s"), ("clusters", "minor_motion_db"),
-              ("clusters", "minor_motion_lag_s")]
+              ("clusters", "minor_motion_lag_s"), ("clusters", "lying_link_m"), ("clusters", "lying_top_m")]
     for sec, key in nonneg:
         if getattr(getattr(cfg, sec), key) < 0:
             raise reader.error((sec, key), "must not be negative")

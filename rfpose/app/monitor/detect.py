@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import pdist
 
 from rfpose.app.monitor.config import ClustersConfig, ModelConfig
 from rfpose.app.monitor.room import apply
@@ -198,6 +199,32 @@ def dbscan(points: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
     return labels
 
 
+LYING_LENGTH_M = 2.2  # the longest a person lying on the floor spans on the floor plan, with a margin
+
+
+def join_lying(room: np.ndarray, labels: np.ndarray, link_m: float, top_m: float, top_percentile: float) -> np.ndarray:
+    """DBSCAN ``labels`` (N,) of room-frame points ``room`` (N, 3) with the clusters that are parts of one person
+    lying on the floor joined (relabelled 0…): clusters whose tops (``top_percentile`` of their heights) are below
+    ``top_m`` and whose points come within ``link_m`` on the floor plan, as long as the joined points span at
+    most :data:`LYING_LENGTH_M`. The closest pairs join first."""
+    k = labels.max() + 1 if len(labels) else 0
+    xy = [room[labels == i, :2] for i in range(k)]
+    low = [i for i in range(k) if np.percentile(room[labels == i, 2], top_percentile) < top_m]
+    if len(low) < 2:
+        return labels
+    gaps = sorted((float(np.min(np.linalg.norm(xy[a][:, None] - xy[b][None], axis=2))), a, b)
+                  for n, a in enumerate(low) for b in low[n + 1:])
+    group = list(range(k))
+    for gap, a, b in gaps:
+        ga, gb = group[a], group[b]
+        if gap > link_m or ga == gb:
+            continue
+        if pdist(np.concatenate([xy[i] for i in range(k) if group[i] in (ga, gb)])).max() <= LYING_LENGTH_M:
+            group = [ga if g == gb else g for g in group]
+    _, new = np.unique(group, return_inverse=True)
+    return np.where(labels >= 0, new[labels], -1)
+
+
 class ClusterEstimator:
     """Radar points → one detection per DBSCAN cluster (:class:`~rfpose.app.monitor.config.ClustersConfig`:
     on x, y and a down-weighted z, as people are tall and narrow), the points pooled over the last ``frames``
@@ -233,6 +260,8 @@ class ClusterEstimator:
         room = apply(self.T, xyz)
         c = self.cfg
         labels = dbscan(room * [1.0, 1.0, c.z_weight], c.eps_m, c.min_points)
+        if c.lying_link_m > 0:
+            labels = join_lying(room, labels, c.lying_link_m, c.lying_top_m, c.top_percentile)
         dets = []
         for k in range(labels.max() + 1 if len(labels) else 0):
             m = labels == k

@@ -16,7 +16,8 @@ Scoring:
   and a fall session's time before the fall started (empty-room time is not counted);
 * **occupied after entry**: from the person's first frame to the room's first ``occupied``; **empty after
   leaving** (leave trials): from the person's last frame to the room's ``empty``; **phantom** seconds:
-  occupied during the empty room before the entry.
+  occupied during the empty room before the entry; **extra people** seconds: while the one person is in the
+  room, the room's count above one (a person counted twice).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Trial:
     occupied_after_s: float | None = None
     empty_after_s: float | None = None
     phantom_s: float = 0.0
+    extra_people_s: float = 0.0  # the person in the room, counted as more than one
     frames: int = 0  # replayed: empty room before, the session, empty room after
     empty_s: float = 0.0  # of which empty room (before the entry and after leaving)
     stream_s: float = 0.0
@@ -296,6 +298,8 @@ def _trial(s: dict, entry_s: float, length_s: float, period: float, leave: bool)
 
 def _score(tr: Trial, t: float, period: float, out: dict) -> None:
     occupied = out["state"]["occupied"]
+    if tr.t_entry_s <= t and (tr.t_leave_s is None or t < tr.t_leave_s):
+        tr.extra_people_s += period * (out["state"]["count"] > 1)
     if t < tr.t_entry_s:
         tr.phantom_s += period * bool(occupied)
     elif occupied and tr.occupied_after_s is None and (tr.t_leave_s is None or t < tr.t_leave_s):
@@ -352,6 +356,8 @@ def summarise(trials: list[Trial], preset: dict, split: str, cfg, speed: dict, r
                      "empty_after_leaving_s": _stats(emp), "leaves": len(leaves),
                      "leaves_not_empty_within_post_s": len(leaves) - len(emp),
                      "phantom_s": round(sum(t.phantom_s for t in trials), 1),
+                     "extra_people_s": round(sum(t.extra_people_s for t in trials), 1),
+                     "person_in_room_s": round(sum(t.stream_s - t.empty_s for t in trials), 1),
                      "empty_room_s": round(sum(t.empty_s for t in trials), 1)},
         "detections": _detections(trials),
         "replayed_h": round(sum(t.stream_s for t in trials) / 3600, 3),
@@ -417,6 +423,7 @@ def format_table(s: dict) -> str:
         ("empty after leaving p50 / max", f"{e['p50']} / {e['max']} s ({p['leaves']} leaves, "
          f"{p['leaves_not_empty_within_post_s']} not empty)", "≤ 30 s", mark(m["empty_s"])),
         ("phantom occupancy in the empty room", f"{p['phantom_s']} s of {p['empty_room_s']} s", "", ""),
+        ("one person counted as more", f"{p['extra_people_s']} s of {p['person_in_room_s']} s", "", ""),
     ]
     d = s.get("detections")
     if d:

@@ -28,6 +28,11 @@ What users of radar presence sensors complain about, and what this does about it
   so a person's own detection wins over what their body shadows nearby. Points come from motion
   (Doppler), so someone lying still on the floor may give none: with ``floor_death_s`` > 0 a confirmed track
   whose top was last below ``floor_top_m`` lives that long without detections instead of ``death_s``.
+- **One person lying, two tracks**: the moving ends of someone lying on the floor (head and arms, feet) can be
+  detected apart, and a track coasting on one end while the other end starts a track would count two people.
+  A confirmed track coasting low (top below ``floor_top_m``) within ``lying_merge_m`` of a confirmed track
+  detected now, also low, is that person: the two become one, with the older id (its events go on) at the
+  detected position.
 - **Hysteresis**: births need several hits, deaths need ``death_s`` of silence, so a person does not flicker.
 """
 
@@ -118,6 +123,7 @@ class Tracker:
         for di in lone_dets:
             if not dets[di].weak:
                 self._birth(dets[di], t)
+        self._join_lying(t)
         self._prune(t)
         return self.confirmed
 
@@ -228,6 +234,26 @@ class Tracker:
                    d.joints, hits=[t], xys=[xy], skeleton_scores=[_skeleton_score(d)], moving=[d.moving], t_strong=t)
         self.tracks.append(tr)
         self._maybe_confirm(tr, t)
+
+    def _join_lying(self, t: float) -> None:
+        """Drop each confirmed track that coasts low beside a low one detected now; the survivor takes the older
+        id and birth time."""
+        c = self.cfg
+        if c.lying_merge_m <= 0:
+            return
+        low = [tr for tr in self.confirmed if tr.top_z < c.floor_top_m]
+        seen = [tr for tr in low if tr.t_update >= t - 1e-9]
+        gone = set()
+        for tr in low:
+            if tr in seen:
+                continue
+            near = [s for s in seen if np.linalg.norm(s.x[:2] - tr.x[:2]) < c.lying_merge_m]
+            if near:
+                keep = min(near, key=lambda s: np.linalg.norm(s.x[:2] - tr.x[:2]))
+                if tr.id < keep.id:
+                    keep.id, keep.t_birth = tr.id, tr.t_birth
+                gone.add(id(tr))
+        self.tracks = [tr for tr in self.tracks if id(tr) not in gone]
 
     def _in_clutter(self, xy: np.ndarray, refresh: bool) -> np.ndarray:
         """Which (N, 2) positions lie in remembered static clutter; ``refresh``: clutter seen again is
