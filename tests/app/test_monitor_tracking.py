@@ -67,20 +67,25 @@ def test_lost_target_coasts_then_dies_and_is_never_reset_to_the_sensor():
     assert len(seen) <= 21 and tr.confirmed == [] and tr.tracks == []  # dead after death_s, nothing born at 0
 
 
+def _down_after_walking(cfg: TrackingConfig, top_z: float, frames: int) -> tuple[Tracker, float]:
+    """A tracker that followed a walking person, then ``frames`` detections (10 Hz) of them down on the floor
+    where last seen, with the top at ``top_z``; → (the tracker, the time of the last of them)."""
+    t, joints = sim_skeletons("walk", 4.0, seed=4)
+    tr = Tracker(cfg, RADAR)
+    for k, tk in enumerate(t):
+        tr.update(tk, detections(joints[k]))
+    p = np.array([*tr.confirmed[0].position[:2], 0.2])
+    for k in range(1, frames + 1):
+        tr.update(t[-1] + 0.1 * k, [Detection(p, top_z, 0.8, None, False, radar_xyz=p - RADAR)])
+    return tr, t[-1] + 0.1 * frames
+
+
 def test_a_person_last_seen_on_the_floor_outlives_death_s_only_with_floor_death_s():
     """Lying still gives no Doppler: with ``floor_death_s`` a track whose top was last below ``floor_top_m`` is
     kept that long without detections; one lost at standing height still dies after ``death_s``."""
-    t, joints = sim_skeletons("walk", 4.0, seed=4)
 
     def silent_for(cfg, top_z):
-        tr = Tracker(cfg, RADAR)
-        for k, tk in enumerate(t):
-            tr.update(tk, detections(joints[k]))
-        xy = tr.confirmed[0].position[:2]
-        for k in range(1, 6):  # down on the floor where it was last seen, then nothing
-            tr.update(t[-1] + 0.1 * k, [Detection(np.array([*xy, 0.2]), top_z, 0.8, None, False,
-                                                  radar_xyz=np.array([*xy, 0.2]) - RADAR)])
-        last = t[-1] + 0.5
+        tr, last = _down_after_walking(cfg, top_z, 5)
         alive = [dt for dt in np.arange(0.1, 30.0, 0.1) if tr.update(last + dt, [])]
         return max(alive, default=0.0)
 
@@ -94,21 +99,14 @@ def test_one_person_lying_detected_at_two_ends_is_one_track():
     """A person walks, goes down and lies still; their track coasts while their feet, 1 m away, start moving on
     the floor and become a second confirmed track. With ``lying_merge_m`` the two are one person: one track,
     the first id, at the detected end. A track coasting at standing height is never joined so."""
-    t, joints = sim_skeletons("walk", 4.0, seed=4)
 
     def tracks_after(cfg, top_z):
-        tr = Tracker(cfg, RADAR)
-        for k, tk in enumerate(t):
-            tr.update(tk, detections(joints[k]))
-        xy = tr.confirmed[0].position[:2]
-        for k in range(1, 16):  # down where it was last seen, until the track has stopped
-            tr.update(t[-1] + 0.1 * k, [Detection(np.array([*xy, 0.2]), top_z, 0.8, None, True,
-                                                  radar_xyz=np.array([*xy, 0.2]) - RADAR)])
+        tr, last = _down_after_walking(cfg, top_z, 15)  # until the track has stopped
         feet = tr.confirmed[0].position[:2] + [0.0, 1.0]  # beyond the track's gate
         out = []
         for k in range(1, 21):  # the feet shuffle 0.5 m over 2 s; the upper body gives nothing
             p = np.array([*(feet + [0.025 * k, 0.0]), 0.15])
-            out = tr.update(t[-1] + 1.5 + 0.1 * k, [Detection(p, 0.3, 0.8, None, True, radar_xyz=p - RADAR)])
+            out = tr.update(last + 0.1 * k, [Detection(p, 0.3, 0.8, None, True, radar_xyz=p - RADAR)])
         return out, feet
 
     floor = dict(death_s=2.0, floor_death_s=20.0, floor_top_m=0.7)
