@@ -436,7 +436,8 @@ def validate(cfg: MonitorConfig, reader: _Reader | None = None) -> None:
     nonneg = [("tracking", "birth_motion_m"), ("tracking", "birth_doppler_s"), ("tracking", "origin_radius_m"),
               ("events", "fall_confirm_s"),
               ("events", "slow_fall_confirm_s"), ("events", "head_median_s"),
-              ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "lying_merge_m"), ("tracking", "floor_death_s"), ("tracking", "weak_cost_m"),
+              ("events", "presence_off_s"), ("tracking", "merge_m"), ("tracking", "lying_merge_m"),
+              ("tracking", "floor_death_s"), ("tracking", "weak_cost_m"),
               ("tracking", "floor_top_m"), ("events", "still_fall_s"), ("events", "still_floor_m"),
               ("events", "fall_centre_m"), ("events", "seen_within_s"), ("clusters", "minor_motion_db"),
               ("clusters", "minor_motion_lag_s"), ("clusters", "lying_link_m"), ("clusters", "lying_top_m")]

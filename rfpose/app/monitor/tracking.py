@@ -245,14 +245,13 @@ class Tracker:
         seen = [tr for tr in low if tr.t_update >= t - 1e-9]
         gone = set()
         for tr in low:
-            if tr in seen:
+            dist = [np.linalg.norm(s.x[:2] - tr.x[:2]) for s in seen]
+            if tr.t_update >= t - 1e-9 or not dist or min(dist) >= c.lying_merge_m:
                 continue
-            near = [s for s in seen if np.linalg.norm(s.x[:2] - tr.x[:2]) < c.lying_merge_m]
-            if near:
-                keep = min(near, key=lambda s: np.linalg.norm(s.x[:2] - tr.x[:2]))
-                if tr.id < keep.id:
-                    keep.id, keep.t_birth = tr.id, tr.t_birth
-                gone.add(id(tr))
+            keep = seen[int(np.argmin(dist))]
+            if tr.id < keep.id:
+                keep.id, keep.t_birth = tr.id, tr.t_birth
+            gone.add(id(tr))
         self.tracks = [tr for tr in self.tracks if id(tr) not in gone]
 
     def _in_clutter(self, xy: np.ndarray, refresh: bool) -> np.ndarray:
