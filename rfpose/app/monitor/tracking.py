@@ -242,11 +242,11 @@ class Tracker:
         if c.lying_merge_m <= 0:
             return
         low = [tr for tr in self.confirmed if tr.top_z < c.floor_top_m]
-        seen = [tr for tr in low if tr.t_update >= t - 1e-9]
+        seen = [tr for tr in low if not tr.coasting(t)]
         gone = set()
         for tr in low:
             dist = [np.linalg.norm(s.x[:2] - tr.x[:2]) for s in seen]
-            if tr.t_update >= t - 1e-9 or not dist or min(dist) >= c.lying_merge_m:
+            if not tr.coasting(t) or not dist or min(dist) >= c.lying_merge_m:
                 continue
             keep = seen[int(np.argmin(dist))]
             if tr.id < keep.id:
